@@ -1,0 +1,117 @@
+"""Backbones: timm models with pretrained weights that also work offline.
+
+``create("tf_efficientnet_lite0", num_classes=5)`` gives a timm model (so every model answers
+timm's interface: ``forward_features``, ``forward_head``, ``reset_classifier``,
+``group_matcher``) together with the preprocessing its weights expect.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from torch import nn
+
+from transferlab.backbones.builtin import BUILTIN, TF_PREPROCESSING
+from transferlab.backbones.sources import describe_source, load_pretrained, offline_names
+from transferlab.errors import UsageError
+
+__all__ = ["Backbone", "create", "data_config", "describe_source", "list_backbones", "offline_names"]
+
+#: Shown by ``transferlab backbones`` besides the built-in and cached ones: common choices.
+POPULAR = (
+    "resnet18",
+    "resnet50",
+    "efficientnet_b0",
+    "mobilenetv3_large_100",
+    "convnext_tiny",
+    "regnety_016",
+    "vit_small_patch16_224",
+)
+
+
+class Backbone(NamedTuple):
+    model: nn.Module
+    data_config: dict[str, Any]
+    weights_source: str  # "built-in", "cache", "hub", "file PATH" or "random init"
+
+
+def check_name(name: str) -> None:
+    import timm
+
+    if name in BUILTIN or timm.is_model(name):
+        return
+    close = difflib.get_close_matches(name, timm.list_models(), n=3)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UsageError(f"unknown backbone '{name}'", f"{hint}`transferlab backbones --all` lists every name")
+
+
+def data_config(model: nn.Module, img_size: int | None = None) -> dict[str, Any]:
+    """timm's preprocessing config for ``model`` (size, mean, std, interpolation, crop)."""
+    import timm.data
+
+    config = dict(timm.data.resolve_model_data_config(model))
+    if img_size is not None:
+        config["input_size"] = (config["input_size"][0], img_size, img_size)
+    return config
+
+
+def create(
+    name: str,
+    pretrained: bool = True,
+    num_classes: int | None = None,
+    weights: str | Path | None = None,
+    img_size: int | None = None,
+    **timm_kwargs: Any,
+) -> Backbone:
+    """A timm model named ``name`` with pretrained weights and its preprocessing config.
+
+    ``num_classes=None`` keeps the pretrained (ImageNet) head; ``0`` removes the head;
+    any other number replaces it with a new, randomly initialised one.
+    """
+    import timm
+
+    check_name(name)
+    model = timm.create_model(name, pretrained=False, **timm_kwargs)
+    source = "random init"
+    if pretrained or weights is not None:
+        if name in BUILTIN:
+            model.pretrained_cfg = {**model.pretrained_cfg, **TF_PREPROCESSING}
+        source = load_pretrained(name, model, weights)
+    if num_classes is not None and num_classes != model.num_classes:
+        model.reset_classifier(num_classes)
+    return Backbone(model, data_config(model, img_size), source)
+
+
+def list_backbones(include_all: bool = False, pattern: str | None = None) -> list[dict[str, str]]:
+    """Backbones with where their weights would come from and their input size."""
+    import timm
+    from timm.models import get_pretrained_cfg
+
+    names = timm.list_models(pattern or "*", pretrained=True) if include_all else None
+    if names is None:
+        names = sorted(set(BUILTIN) | set(offline_names())) + [n for n in POPULAR if n not in BUILTIN]
+        if pattern:
+            names = [n for n in names if pattern.replace("*", "") in n]
+    rows = []
+    for name in dict.fromkeys(n.split(".")[0] for n in names):
+        cfg = get_pretrained_cfg(name)
+        size = "x".join(map(str, cfg.input_size[1:])) if cfg is not None else "?"
+        rows.append({"name": name, "weights": describe_source(name), "input": size})
+    return rows
+
+
+def from_run(run: Any) -> Backbone:
+    """The classifier stored in a run directory (a :class:`transferlab.runs.RunInfo`)."""
+    import timm
+
+    from transferlab.backbones.weight_files import fit_state_dict, read_state_dict
+
+    spec = run.model
+    check_name(spec["backbone"])
+    model = timm.create_model(spec["backbone"], pretrained=False, num_classes=int(spec["num_classes"]), **spec.get("timm_kwargs", {}))
+    state = read_state_dict(run.weights_path)
+    fit_state_dict(model, state, f"run {run.path}")
+    config = dict(run.preprocessing) or data_config(model)
+    return Backbone(model, config, f"run {run.path}")

@@ -1,0 +1,19 @@
+"""Shared Rich consoles: results go to stdout, messages (warnings, errors, progress) to stderr."""
+
+from __future__ import annotations
+
+import warnings
+
+from rich.console import Console
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def show_warnings_on_console() -> None:
+    """Print Python warnings as one readable ``warning:`` block instead of file:line noise."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        err.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+
+    warnings.showwarning = show

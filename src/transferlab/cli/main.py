@@ -1,0 +1,79 @@
+"""Entry point: builds the Typer app and turns user errors into two lines and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from transferlab import __version__
+from transferlab.cli import backbones as backbones_cmd
+from transferlab.cli import data as data_cmd
+from transferlab.cli import predict as predict_cmd
+from transferlab.cli.console import err, show_warnings_on_console
+from transferlab.errors import TransferlabError
+
+app = typer.Typer(
+    name="transferlab",
+    help="Transfer learning on images: fine-tuning, GANs, style transfer, domain adaptation. Works offline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+)
+app.command("backbones")(backbones_cmd.backbones)
+app.command("predict")(predict_cmd.predict)
+app.command("data")(data_cmd.data)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"transferlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """Transfer learning on images. Run a command with --help for its options."""
+
+
+def _is_click_error(exc: BaseException) -> bool:
+    # Typer vendors click (typer._click), so match by click's exception interface, not class.
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(exc, "show")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code instead of exiting (testable in-process)."""
+    show_warnings_on_console()
+    try:
+        app(args=argv, prog_name="transferlab", standalone_mode=False)
+    except TransferlabError as exc:
+        err.print(f"[bold red]error:[/] {exc.cause}", markup=True, soft_wrap=True)
+        if exc.remedy:
+            err.print(f"[bold]hint:[/] {exc.remedy}", markup=True, soft_wrap=True)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err.print("aborted")
+        return 130
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except Exception as exc:
+        if _is_click_error(exc):  # usage errors: unknown command, bad option value (exit 2)
+            exc.show(file=sys.stderr)
+            return exc.exit_code
+        if os.environ.get("TRANSFERLAB_DEBUG"):
+            raise
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", markup=True, soft_wrap=True)
+        err.print("[bold]hint:[/] set TRANSFERLAB_DEBUG=1 for the traceback, and report it", markup=True)
+        return 1
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())
