@@ -73,7 +73,10 @@ def create(
     import timm
 
     check_name(name)
-    model = timm.create_model(name, pretrained=False, **timm_kwargs)
+    # A weights file may carry a head of the requested size (a user's own fine-tuned model): build
+    # that head first so it loads. Other sources hold ImageNet heads, replaced after loading.
+    head = {"num_classes": num_classes} if weights is not None and num_classes is not None else {}
+    model = timm.create_model(name, pretrained=False, **head, **timm_kwargs)
     source = "random init"
     if pretrained or weights is not None:
         if name in BUILTIN:
@@ -110,7 +113,9 @@ def from_run(run: Any) -> Backbone:
 
     spec = run.model
     check_name(spec["backbone"])
-    model = timm.create_model(spec["backbone"], pretrained=False, num_classes=int(spec["num_classes"]), **spec.get("timm_kwargs", {}))
+    model = timm.create_model(
+        spec["backbone"], pretrained=False, num_classes=int(spec["num_classes"]), **spec.get("timm_kwargs", {})
+    )
     state = read_state_dict(run.weights_path)
     fit_state_dict(model, state, f"run {run.path}")
     config = dict(run.preprocessing) or data_config(model)

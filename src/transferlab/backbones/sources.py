@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from transferlab import paths
-from transferlab.backbones.builtin import BUILTIN, is_efficientnet_pytorch_layout, convert_by_order, load_builtin
+from transferlab.backbones.builtin import BUILTIN, convert_by_order, is_efficientnet_pytorch_layout, load_builtin
 from transferlab.backbones.weight_files import fit_state_dict, read_state_dict
 from transferlab.errors import WeightsError
 from transferlab.io import save_safetensors

@@ -31,7 +31,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             return load_file(str(path))
         except Exception as exc:  # noqa: BLE001 - safetensors raises several types for bad files
-            raise WeightsError(f"cannot read {path} as safetensors ({exc})", "check that the file is complete") from None
+            raise WeightsError(
+                f"cannot read {path} as safetensors ({exc})", "check that the file is complete"
+            ) from None
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - pickle errors surface as many types
@@ -77,13 +79,17 @@ def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], origin: str
         body.update(head)
     missing = [k for k in own if k not in body and not k.startswith(heads) and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in body if k not in own]
-    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in body.items() if k in own and own[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        problems = (
-            [f"{len(missing)} missing (e.g. {missing[0]})"] * bool(missing)
-            + [f"{len(unexpected)} unexpected (e.g. {unexpected[0]})"] * bool(unexpected)
-            + [f"{len(wrong)} of another shape (e.g. {wrong[0]})"] * bool(wrong)
-        )
+    wrong = [
+        f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+        for k, v in body.items()
+        if k in own and own[k].shape != v.shape
+    ]
+    problems = [
+        f"{len(keys)} {what} (e.g. {keys[0]})"
+        for what, keys in (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong))
+        if keys
+    ]
+    if problems:
         arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
         raise WeightsError(
             f"weights from {origin} do not fit {arch}: {'; '.join(problems)} tensors",

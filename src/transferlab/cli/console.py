@@ -13,7 +13,7 @@ err = Console(stderr=True, highlight=False)
 def show_warnings_on_console() -> None:
     """Print Python warnings as one readable ``warning:`` block instead of file:line noise."""
 
-    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
         err.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False, soft_wrap=True)
 
     warnings.showwarning = show

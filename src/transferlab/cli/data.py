@@ -9,12 +9,17 @@ import typer
 
 from transferlab.cli.console import out
 
-DATA_HELP = "A folder (DATA/<class>/ or DATA/train|val/<class>/), a .zip/.tar/.tar.gz of one, a path,label CSV, or digits, cifar10, mnist, fashion-mnist."
+DATA_HELP = (
+    "A folder (DATA/<class>/ or DATA/train|val/<class>/), a .zip/.tar/.tar.gz of one, "
+    "a path,label CSV, or digits, cifar10, mnist, fashion-mnist."
+)
 
 
 def data(
     source: str = typer.Argument(..., metavar="DATA", help=DATA_HELP),
-    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share split off for validation when DATA has none."),
+    val_fraction: float = typer.Option(
+        0.2, "--val-fraction", help="Share split off for validation when DATA has none."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of that split."),
     strict: bool = typer.Option(False, "--strict", help="Fail on unreadable files instead of skipping them."),
     data_root: Path = typer.Option(None, "--data-root", help="Local copy of a built-in dataset."),
@@ -32,7 +37,9 @@ def data(
         payload = {
             "description": splits.description,
             "validation": splits.val_origin,
-            "classes": [{"name": c, "train": int(t), "val": int(v)} for c, t, v in zip(splits.classes, train_counts, val_counts)],
+            "classes": [
+                {"name": c, "train": int(t), "val": int(v)} for c, t, v in zip(splits.classes, train_counts, val_counts)
+            ],
             "skipped": [{"path": b.path, "reason": b.reason} for b in splits.skipped],
         }
         print(json.dumps(payload, indent=2))

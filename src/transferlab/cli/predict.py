@@ -23,7 +23,9 @@ def predict(
     """Predict the top classes of images."""
     from transferlab.tasks.predict import predict as run_predict
 
-    results = run_predict(images, model=model, checkpoint=checkpoint, weights=weights, topk=topk, batch_size=batch_size, device=device)
+    results = run_predict(
+        images, model=model, checkpoint=checkpoint, weights=weights, topk=topk, batch_size=batch_size, device=device
+    )
     if as_json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
         return

@@ -21,6 +21,7 @@ from transferlab.errors import DataError
 
 __all__ = ["DatasetSplits", "SkippedImagesWarning", "from_arrays", "load_data"]
 
+
 @dataclass
 class DatasetSplits:
     train: LabeledImages
@@ -75,7 +76,9 @@ def _verified(images: LabeledImages | None, strict: bool, skipped: list[BadImage
 def _check_classes(images: LabeledImages, classes: list[str], what: str, skipped: list[BadImage]) -> None:
     if len(images) == 0:
         note = f" ({len(skipped)} unusable file(s) skipped)" if skipped else ""
-        raise DataError(f"the {what} set holds no usable images{note}", "point DATA at a folder, archive or CSV of images")
+        raise DataError(
+            f"the {what} set holds no usable images{note}", "point DATA at a folder, archive or CSV of images"
+        )
     if len(classes) < 2:
         raise DataError(
             f"only one class ({classes[0] if classes else 'none'}) was found; a classifier needs two or more",
@@ -97,7 +100,9 @@ def _finish(raw: RawData, val_fraction: float, seed: int, strict: bool) -> Datas
     warn_skipped(skipped, stacklevel=4)
     _check_classes(train, raw.classes, "training", skipped)
     if val is not None and len(val) == 0:
-        raise DataError("the validation set holds no usable images", "add images to it, or leave it out to split one off")
+        raise DataError(
+            "the validation set holds no usable images", "add images to it, or leave it out to split one off"
+        )
     if val is not None:
         return DatasetSplits(train, val, raw.classes, raw.description, "given", skipped)
     train_idx, val_idx = stratified_split(train.labels, val_fraction, seed)

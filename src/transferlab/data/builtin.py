@@ -66,8 +66,7 @@ def _torchvision(name: str, cls_name: str, root: Path | None) -> Loaded:
 
 def _download(cls: type, name: str, root: Path, train: bool):
     remedy = (
-        f"put a torchvision-format copy there or pass --data-root DIR; "
-        f"or give DATA as a local folder, archive or CSV"
+        "put a torchvision-format copy there or pass --data-root DIR; or give DATA as a local folder, archive or CSV"
     )
     if offline():
         raise DataError(f"{name} is not in {root} and downloads are off (TRANSFERLAB_OFFLINE)", remedy)
@@ -88,7 +87,18 @@ def load_mnist(root: Path | None = None) -> Loaded:
     return _torchvision("mnist", "MNIST", root)
 
 
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -8,7 +8,6 @@ transparency, and refusing decompression bombs instead of allocating gigabytes.
 from __future__ import annotations
 
 import warnings
-
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +50,9 @@ def warn_skipped(bad: list[BadImage], stacklevel: int = 3) -> None:
     lines = [f"  {b.path}: {b.reason}" for b in bad[:LISTED_BAD_FILES]]
     if len(bad) > LISTED_BAD_FILES:
         lines.append(f"  ... and {len(bad) - LISTED_BAD_FILES} more")
-    warnings.warn(SkippedImagesWarning(f"skipped {len(bad)} unusable file(s):\n" + "\n".join(lines)), stacklevel=stacklevel)
+    warnings.warn(
+        SkippedImagesWarning(f"skipped {len(bad)} unusable file(s):\n" + "\n".join(lines)), stacklevel=stacklevel
+    )
 
 
 def _scale_to_uint8(array: np.ndarray) -> np.ndarray:

@@ -176,7 +176,9 @@ def read_csv(spec: str, _root: Path | None) -> RawData:
     items: dict[str, list[tuple[Path, str]]] = {"train": [], "val": []}
     for line, row in enumerate(rows, start=2 if header[0] == "path" else 1):
         if len(row) < len(header):
-            raise DataError(f"{csv_path} line {line} has {len(row)} columns, expected {len(header)}", "write rows as path,label")
+            raise DataError(
+                f"{csv_path} line {line} has {len(row)} columns, expected {len(header)}", "write rows as path,label"
+            )
         split = row[col_split].strip().lower() if col_split is not None else "train"
         split = "val" if split in VAL_DIR_NAMES else "train"
         path = Path(row[col_path].strip())
@@ -216,7 +218,11 @@ def labels_to_indices(labels: np.ndarray, classes: list[str] | None) -> tuple[np
     if classes is None:
         uniques = np.unique(values)
         return np.searchsorted(uniques, values).astype(np.int64), [str(v) for v in uniques.tolist()]
-    if not np.issubdtype(values.dtype, np.integer) or values.min(initial=0) < 0 or values.max(initial=0) >= len(classes):
+    if (
+        not np.issubdtype(values.dtype, np.integer)
+        or values.min(initial=0) < 0
+        or values.max(initial=0) >= len(classes)
+    ):
         raise DataError(
             f"labels must be integers in 0..{len(classes) - 1} for the {len(classes)} classes named",
             "pass integer labels that index into classes, or leave classes out",

@@ -19,7 +19,7 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         rng.shuffle(members)
-        n_val = int(round(len(members) * val_fraction))
+        n_val = round(len(members) * val_fraction)
         n_val = min(max(n_val, 1 if len(members) >= 2 else 0), len(members) - 1)
         val_parts.append(members[:n_val])
         train_parts.append(members[n_val:])

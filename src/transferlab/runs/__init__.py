@@ -33,7 +33,12 @@ def versions() -> dict[str, str]:
 
     from transferlab import __version__
 
-    return {"transferlab": __version__, "torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version()}
+    return {
+        "transferlab": __version__,
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "python": platform.python_version(),
+    }
 
 
 @dataclass
@@ -96,7 +101,9 @@ def read_run(run_dir: str | Path, *, model_kind: str | None = None) -> RunInfo:
     run_dir = Path(run_dir)
     meta_path = run_dir / RUN_FILE
     if not meta_path.is_file():
-        raise RunError(f"{run_dir} is not a transferlab run (no {RUN_FILE})", "pass the folder a transferlab command wrote")
+        raise RunError(
+            f"{run_dir} is not a transferlab run (no {RUN_FILE})", "pass the folder a transferlab command wrote"
+        )
     try:
         meta = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -105,7 +112,8 @@ def read_run(run_dir: str | Path, *, model_kind: str | None = None) -> RunInfo:
         raise RunError(f"{meta_path} is not a transferlab run file", "pass the folder a transferlab command wrote")
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:
         raise RunError(
-            f"{run_dir} was written by a newer transferlab (run format {meta['format_version']}, this one reads {FORMAT_VERSION})",
+            f"{run_dir} was written by a newer transferlab "
+            f"(run format {meta['format_version']}, this one reads {FORMAT_VERSION})",
             "upgrade transferlab: pip install -U transferlab",
         )
     model = meta.get("model", {})

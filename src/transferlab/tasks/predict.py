@@ -24,7 +24,10 @@ class Prediction:
     top: list[tuple[int, str, float]]  # (class index, class name, probability), best first
 
     def as_dict(self) -> dict:
-        return {"path": self.path, "predictions": [{"index": i, "label": n, "probability": round(p, 6)} for i, n, p in self.top]}
+        return {
+            "path": self.path,
+            "predictions": [{"index": i, "label": n, "probability": round(p, 6)} for i, n, p in self.top],
+        }
 
 
 def imagenet_names(model) -> list[str]:
@@ -38,7 +41,9 @@ def imagenet_names(model) -> list[str]:
     return [info.index_to_description(i) for i in range(model.num_classes)]
 
 
-def load_classifier(model: str | None = None, checkpoint: str | Path | None = None, weights: str | Path | None = None) -> Classifier:
+def load_classifier(
+    model: str | None = None, checkpoint: str | Path | None = None, weights: str | Path | None = None
+) -> Classifier:
     from transferlab import backbones
     from transferlab.runs import read_run
 
@@ -49,7 +54,9 @@ def load_classifier(model: str | None = None, checkpoint: str | Path | None = No
         built = backbones.from_run(run)
         return Classifier(built.model.eval(), built.data_config, run.class_names, f"run {checkpoint}")
     built = backbones.create(model, pretrained=True, weights=weights)
-    return Classifier(built.model.eval(), built.data_config, imagenet_names(built.model), f"{model} ({built.weights_source} weights)")
+    return Classifier(
+        built.model.eval(), built.data_config, imagenet_names(built.model), f"{model} ({built.weights_source} weights)"
+    )
 
 
 def collect_images(inputs: list[str | Path]) -> list[Path]:
@@ -63,7 +70,9 @@ def collect_images(inputs: list[str | Path]) -> list[Path]:
         else:
             raise DataError(f"{item} does not exist", "pass image files or folders of images")
     if not found:
-        raise DataError(f"no image files found in {', '.join(map(str, inputs))}", "pass image files or folders of images")
+        raise DataError(
+            f"no image files found in {', '.join(map(str, inputs))}", "pass image files or folders of images"
+        )
     return found
 
 

@@ -1,0 +1,78 @@
+"""Test set-up: an isolated cache, no downloads, no progress bars, and shared helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_environment(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("transferlab-home")
+    saved = {k: os.environ.get(k) for k in ("TRANSFERLAB_HOME", "TRANSFERLAB_OFFLINE", "TRANSFERLAB_QUIET")}
+    os.environ.update(TRANSFERLAB_HOME=str(home), TRANSFERLAB_OFFLINE="1", TRANSFERLAB_QUIET="1")
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The project's real datasets (../shared/data); their absence is a failure, not a skip."""
+    assert SHARED_DATA.is_dir(), f"expected the shared datasets at {SHARED_DATA}"
+    return SHARED_DATA
+
+
+def write_image(
+    path: Path, color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (24, 20), mode: str = "RGB"
+) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(abs(hash(path.name)) % 2**32)
+    pixels = np.clip(np.array(color)[None, None, :] + rng.integers(-20, 20, (size[1], size[0], 3)), 0, 255).astype(
+        np.uint8
+    )
+    Image.fromarray(pixels, "RGB").convert(mode).save(path)
+    return path
+
+
+def make_class_folder(root: Path, classes: dict[str, int], ext: str = ".png") -> Path:
+    """``root/<class>/<i><ext>`` with ``n`` small images per class, each class its own colour."""
+    palette = [(220, 40, 40), (40, 200, 60), (40, 60, 220), (220, 200, 40), (160, 40, 200)]
+    for c, (name, n) in enumerate(classes.items()):
+        for i in range(n):
+            write_image(root / name / f"{i}{ext}", palette[c % len(palette)])
+    return root
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture):
+    """Run the CLI in-process: returns (exit code, stdout, stderr)."""
+    from transferlab.cli.main import main
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return invoke
+
+
+def assert_user_error(result: tuple[int, str, str], *fragments: str) -> None:
+    """Exit code 2, exactly one 'error:' line and one 'hint:' line, no traceback."""
+    code, _, err = result
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("warning:", "  "))]
+    assert len(lines) == 2 and lines[0].startswith("error:") and lines[1].startswith("hint:"), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
