@@ -36,3 +36,9 @@ class WeightsError(TransferlabError):
 
 class RunError(TransferlabError):
     """A run directory is missing, damaged, or belongs to another task or version."""
+
+
+class TrainingError(TransferlabError):
+    """Training stopped: the loss diverged, memory ran out, or resuming is impossible."""
+
+    exit_code = 1

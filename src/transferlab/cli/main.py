@@ -9,6 +9,7 @@ import typer
 
 from transferlab import __version__
 from transferlab.cli import backbones as backbones_cmd
+from transferlab.cli import classify as classify_cmd
 from transferlab.cli import data as data_cmd
 from transferlab.cli import predict as predict_cmd
 from transferlab.cli.console import err, show_warnings_on_console
@@ -22,6 +23,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=False,
 )
+app.command("classify")(classify_cmd.classify)
+app.command("evaluate")(classify_cmd.evaluate)
 app.command("backbones")(backbones_cmd.backbones)
 app.command("predict")(predict_cmd.predict)
 app.command("data")(data_cmd.data)

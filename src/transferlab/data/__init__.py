@@ -19,7 +19,7 @@ from transferlab.data.sources import RawData, find_source, labels_to_indices
 from transferlab.data.split import stratified_split
 from transferlab.errors import DataError
 
-__all__ = ["DatasetSplits", "SkippedImagesWarning", "from_arrays", "load_data"]
+__all__ = ["DatasetSplits", "SkippedImagesWarning", "from_arrays", "load_data", "load_labeled"]
 
 
 @dataclass
@@ -34,6 +34,20 @@ class DatasetSplits:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    def few_shot(self, shots: int, seed: int = 0) -> DatasetSplits:
+        """Keep at most ``shots`` training images per class (chosen with ``seed``); validation unchanged."""
+        if shots < 1:
+            raise DataError(f"--shots must be at least 1, got {shots}", "e.g. --shots 10")
+        rng = np.random.default_rng(seed)
+        keep = []
+        for label in range(self.num_classes):
+            members = np.flatnonzero(self.train.labels == label)
+            keep.extend(rng.permutation(members)[:shots].tolist())
+        subset = self.train.subset(np.sort(np.array(keep, dtype=np.int64)))
+        return DatasetSplits(
+            subset, self.val, self.classes, f"{self.description}, {shots}-shot", self.val_origin, self.skipped
+        )
 
     def summary(self) -> str:
         return (
@@ -126,6 +140,20 @@ def load_data(
     spec = str(data)
     raw = find_source(spec).read(spec, Path(data_root) if data_root else None)
     return _finish(raw, val_fraction, seed, strict)
+
+
+def load_labeled(
+    data: str | Path, *, strict: bool = False, data_root: str | Path | None = None
+) -> tuple[LabeledImages, list[str]]:
+    """DATA's validation/test part if it has one, else all of it, checked (for evaluation)."""
+    spec = str(data)
+    raw = find_source(spec).read(spec, Path(data_root) if data_root else None)
+    skipped: list[BadImage] = []
+    images = _verified(raw.val if raw.val is not None else raw.train, strict, skipped)
+    warn_skipped(skipped, stacklevel=3)
+    if len(images) == 0:
+        raise DataError(f"{spec} holds no usable images", "point DATA at a folder, archive or CSV of images")
+    return images, raw.classes
 
 
 def from_arrays(

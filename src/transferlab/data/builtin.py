@@ -48,6 +48,14 @@ def load_digits(_root: Path | None = None) -> Loaded:
     return ArrayImages(images, bunch.target), None, [str(c) for c in bunch.target_names]
 
 
+@register("printed-digits")
+def load_printed_digits(_root: Path | None = None) -> Loaded:
+    """3,000 train / 1,000 validation digits rendered from matplotlib's fonts (see printed_digits)."""
+    from transferlab.data.printed_digits import printed_digits
+
+    return printed_digits(3000, seed=1), printed_digits(1000, seed=2), [str(d) for d in range(10)]
+
+
 def _torchvision(name: str, cls_name: str, root: Path | None) -> Loaded:
     import torchvision.datasets as tvd
 

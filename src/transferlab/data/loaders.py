@@ -1,0 +1,198 @@
+"""Batches for training and evaluation, in two modes behind one interface.
+
+* **Resident** (datasets that fit in memory): every image is decoded once into a uint8 tensor,
+  kept at its native size when all images share one small square size (CIFAR's 32 px, say), else
+  at the training size. Each batch is then resized, augmented (random resized crop + flip) and
+  normalised with tensor ops, in one ``grid_sample`` call on the training device. This removes
+  the per-epoch JPEG decoding and PIL work that bounds GPU throughput on small datasets.
+* **Streaming** (larger datasets): a ``DataLoader`` with timm's transforms and persistent workers.
+
+Both shuffle with a generator seeded by ``(seed, epoch)``, so an epoch's order is reproducible
+after a resume, and both shard batches across data-parallel processes by rank.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from transferlab.data.collections import LabeledImages
+
+#: Datasets whose decoded tensor would exceed this many bytes are streamed instead.
+RESIDENT_LIMIT_BYTES = 6 * 1024**3
+
+PIL_INTERPOLATION = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
+
+
+def _store_size(images: LabeledImages, size: int) -> int:
+    """Native size if every image is the same small square, else the training size."""
+    first = images.image(0).size
+    if first[0] == first[1] and first[0] <= size:
+        probe = [images.image(i).size for i in np.linspace(0, len(images) - 1, min(len(images), 32)).astype(int)]
+        if all(p == first for p in probe):
+            return first[0]
+    return size
+
+
+def _fit_square(image: Image.Image, size: int, interpolation: str) -> np.ndarray:
+    """Resize the shorter side to ``size`` and centre-crop a square: H x W x 3 uint8."""
+    if image.size != (size, size):
+        scale = size / min(image.size)
+        new = (max(size, round(image.width * scale)), max(size, round(image.height * scale)))
+        image = image.resize(new, PIL_INTERPOLATION.get(interpolation, Image.BICUBIC))
+        left, top = (image.width - size) // 2, (image.height - size) // 2
+        image = image.crop((left, top, left + size, top + size))
+    return np.array(image, dtype=np.uint8)  # a writable copy (torch.from_numpy warns on read-only)
+
+
+def decode_all(images: LabeledImages, size: int, interpolation: str = "bicubic") -> torch.Tensor:
+    """All images as one N x 3 x size x size uint8 tensor (decoded in threads)."""
+    from transferlab.progress import track
+
+    out = torch.empty((len(images), 3, size, size), dtype=torch.uint8)
+
+    def fill(index: int) -> None:
+        out[index] = torch.from_numpy(_fit_square(images.image(index), size, interpolation)).permute(2, 0, 1)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in track(pool.map(fill, range(len(images))), "decoding images", total=len(images)):
+            pass
+    return out
+
+
+def resident_fits(images: LabeledImages, size: int) -> bool:
+    return len(images) * 3 * _store_size(images, size) ** 2 <= RESIDENT_LIMIT_BYTES
+
+
+def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> torch.Tensor:
+    if not shuffle:
+        return torch.arange(n)
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator)
+
+
+def shard_batches(order: torch.Tensor, batch_size: int, rank: int, world: int, drop_last: bool) -> list[torch.Tensor]:
+    """Global batches of ``batch_size`` split across ``world`` processes (rank takes every world-th)."""
+    n = len(order)
+    stop = (n // batch_size) * batch_size if drop_last else n
+    batches = [order[i : min(i + batch_size, stop)] for i in range(0, stop, batch_size)]
+    return [b[rank::world] for b in batches if len(b[rank::world]) > 0]
+
+
+class ResidentBatches:
+    """Batches from a decoded uint8 tensor, augmented and normalised on ``device``."""
+
+    def __init__(self, pixels: torch.Tensor, labels: np.ndarray, config: dict[str, Any], device: torch.device) -> None:
+        self.pixels = pixels.to(device)
+        self.labels = torch.as_tensor(labels, dtype=torch.long, device=device)
+        self.size = int(config["input_size"][-1])
+        self.mode = "bicubic" if config.get("interpolation") == "bicubic" else "bilinear"
+        self.mean = torch.tensor(config["mean"], device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(config["std"], device=device).view(1, 3, 1, 1) * 255
+        self.device = device
+        self.channels_last = device.type == "cuda"
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        train: bool,
+        seed: int = 0,
+        epoch: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        scale: tuple[float, float] = (0.35, 1.0),
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = epoch_order(len(self), seed, epoch, shuffle=train)
+        generator = torch.Generator().manual_seed(seed * 7_919 + epoch * 104_729 + rank)
+        for index in shard_batches(order, batch_size, rank, world, drop_last=train and len(self) >= batch_size):
+            x = self.pixels[index.to(self.device)].float()
+            x = self._augment(x, generator, scale) if train else self._resize(x)
+            x = (x - self.mean) / self.std
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, self.labels[index.to(self.device)]
+
+    def _resize(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] == self.size:
+            return x
+        return F.interpolate(
+            x, size=(self.size, self.size), mode=self.mode, antialias=x.shape[-1] > self.size, align_corners=False
+        )
+
+    def _augment(self, x: torch.Tensor, generator: torch.Generator, scale: tuple[float, float]) -> torch.Tensor:
+        """Random resized crop (area ``scale``, aspect 3/4..4/3) and horizontal flip, as one affine warp."""
+        n = x.shape[0]
+        area = torch.empty(n).uniform_(*scale, generator=generator)
+        log_ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=generator)
+        ratio = torch.exp(log_ratio)
+        w = torch.sqrt(area * ratio).clamp(max=1.0)
+        h = torch.sqrt(area / ratio).clamp(max=1.0)
+        cx = (torch.rand(n, generator=generator) * 2 - 1) * (1 - w)
+        cy = (torch.rand(n, generator=generator) * 2 - 1) * (1 - h)
+        flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0], theta[:, 0, 2] = w * flip, cx
+        theta[:, 1, 1], theta[:, 1, 2] = h, cy
+        grid = F.affine_grid(theta.to(self.device), [n, 3, self.size, self.size], align_corners=False)
+        return F.grid_sample(x, grid, mode=self.mode, padding_mode="reflection", align_corners=False).clamp_(0, 255)
+
+
+class StreamingBatches:
+    """The same interface over a ``DataLoader`` with timm transforms, for datasets too big to hold."""
+
+    def __init__(self, images: LabeledImages, config: dict[str, Any], device: torch.device, workers: int) -> None:
+        from transferlab.data.transforms import TransformedImages, eval_transform, train_transform
+
+        self.train_set = TransformedImages(images, train_transform(config))
+        self.eval_set = TransformedImages(images, eval_transform(config))
+        self.device = device
+        self.workers = workers
+
+    def __len__(self) -> int:
+        return len(self.train_set)
+
+    def batches(
+        self, batch_size: int, *, train: bool, seed: int = 0, epoch: int = 0, rank: int = 0, world: int = 1, **_: Any
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        from torch.utils.data import DataLoader
+
+        order = epoch_order(len(self), seed, epoch, shuffle=train)
+        shards = shard_batches(order, batch_size, rank, world, drop_last=train and len(self) >= batch_size)
+        loader = DataLoader(
+            self.train_set if train else self.eval_set,
+            batch_sampler=[b.tolist() for b in shards],
+            num_workers=self.workers,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(seed + epoch),
+        )
+        for x, y in loader:
+            x = x.to(self.device, non_blocking=True)
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y.to(self.device, non_blocking=True)
+
+
+def make_batches(
+    images: LabeledImages, config: dict[str, Any], device: torch.device, workers: int = 2, resident: bool | None = None
+):
+    """Resident batches when the decoded dataset fits (or ``resident=True``), else streaming."""
+    size = int(config["input_size"][-1])
+    if resident is None:
+        resident = resident_fits(images, size)
+    if not resident:
+        return StreamingBatches(images, config, device, workers)
+    store = _store_size(images, size)
+    return ResidentBatches(
+        decode_all(images, store, config.get("interpolation", "bicubic")), images.labels, config, device
+    )

@@ -1,0 +1,64 @@
+"""Live training display: an epoch bar and a batch bar with loss, accuracy and ETA (Rich)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from transferlab import progress as progress_settings
+
+
+class TrainingProgress:
+    def __init__(self, epochs: int, batches: int, title: str, start_epoch: int = 0, enabled: bool = True) -> None:
+        self.epochs, self.batches, self.title = epochs, batches, title
+        self.start_epoch = start_epoch
+        self.enabled = enabled and progress_settings.enabled()
+        self._bar: Any = None
+
+    def __enter__(self) -> TrainingProgress:
+        if not self.enabled:
+            return self
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=Console(file=sys.stderr),
+        )
+        self._bar.__enter__()
+        self._epochs = self._bar.add_task(
+            f"{self.title} epochs", total=self.epochs, completed=self.start_epoch, info=""
+        )
+        self._steps = self._bar.add_task("  batches", total=self.batches, info="")
+        return self
+
+    def advance(self, loss: float, acc: float) -> None:
+        if self._bar is not None:
+            self._bar.update(self._steps, advance=1, info=f"loss {loss:.3f} acc {acc:.1%}")
+
+    def end_epoch(self, val_acc: float | None, best: float) -> None:
+        if self._bar is not None:
+            info = (
+                f"val acc {val_acc:.1%} (best {best:.1%})"
+                if val_acc is not None
+                else f"best val acc {max(best, 0):.1%}"
+            )
+            self._bar.update(self._epochs, advance=1, info=info)
+            self._bar.reset(self._steps, total=self.batches, info="")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)

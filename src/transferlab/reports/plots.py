@@ -1,0 +1,92 @@
+"""Plots as PNG files (matplotlib, headless): curves, confusion matrices, image galleries."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def learning_curves(histories: dict[str, list[dict]], path: Path, title: str = "") -> Path:
+    """Loss and accuracy per epoch; one line per run (train dashed, validation solid)."""
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for i, (name, history) in enumerate(histories.items()):
+        color = f"C{i}"
+        epochs = [row["epoch"] for row in history]
+        ax_loss.plot(epochs, [row["train_loss"] for row in history], "--", color=color, alpha=0.7)
+        validated = [row for row in history if "val_loss" in row]
+        ax_loss.plot([r["epoch"] for r in validated], [r["val_loss"] for r in validated], "-", color=color, label=name)
+        train_acc = [row.get("train_acc", math.nan) for row in history]
+        if not all(math.isnan(a) for a in train_acc):
+            ax_acc.plot(epochs, train_acc, "--", color=color, alpha=0.7)
+        ax_acc.plot([r["epoch"] for r in validated], [r["val_acc"] for r in validated], "-", color=color, label=name)
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss (dashed: train)")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy (dashed: train)", ylim=(0, 1.02))
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+    ax_acc.legend(loc="lower right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def confusion_matrix(matrix: Sequence[Sequence[int]], classes: list[str], path: Path) -> Path:
+    plt = _pyplot()
+    m = np.asarray(matrix)
+    k = len(classes)
+    size = min(14, max(4.5, 0.45 * k + 2))
+    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    normalised = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    if k <= 30:
+        ax.set_xticks(range(k), classes, rotation=90 if k > 8 else 0, fontsize=8)
+        ax.set_yticks(range(k), classes, fontsize=8)
+        for (r, c), count in np.ndenumerate(m):
+            if count:
+                ax.text(
+                    c,
+                    r,
+                    str(count),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if normalised[r, c] > 0.5 else "black",
+                )
+    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (rows: true class)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def image_gallery(images: Sequence, captions: Sequence[str], path: Path, title: str = "", columns: int = 6) -> Path:
+    """A grid of PIL images with a caption under each."""
+    plt = _pyplot()
+    rows = max(1, math.ceil(len(images) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.9, rows * 2.2), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions):
+        ax.imshow(np.asarray(image), interpolation="nearest" if max(image.size) < 64 else "antialiased")
+        ax.set_title(caption, fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

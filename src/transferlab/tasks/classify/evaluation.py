@@ -1,0 +1,53 @@
+"""Evaluating a trained classifier run on labelled images, and the pictures that go with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from transferlab import backbones
+from transferlab.data.collections import LabeledImages
+from transferlab.data.loaders import make_batches
+from transferlab.io import write_json
+from transferlab.metrics.classification import classification_metrics
+from transferlab.reports import plots
+from transferlab.runs import RunInfo
+
+
+def run_logits(
+    run: RunInfo, images: LabeledImages, device: torch.device, batch_size: int = 128
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits of the run's classifier for every image, in order."""
+    model = backbones.from_run(run).model.to(device).eval()
+    source = make_batches(images, run.preprocessing, device)  # outside inference mode: filled by threads
+    outputs, labels = [], []
+    with torch.inference_mode():
+        for x, y in source.batches(batch_size, train=False):
+            outputs.append(model(x).float().cpu())
+            labels.append(y.cpu())
+    return torch.cat(outputs), torch.cat(labels)
+
+
+def write_evaluation(
+    run_dir: Path,
+    images: LabeledImages,
+    classes: list[str],
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    name: str = "evaluation",
+) -> dict[str, Any]:
+    """``<name>.json``, ``confusion.png`` and ``hardest.png`` (highest-loss images) in ``run_dir``."""
+    metrics = classification_metrics(logits, labels, classes)
+    write_json(run_dir / f"{name}.json", metrics)
+    plots.confusion_matrix(metrics["confusion_matrix"], classes, run_dir / "confusion.png")
+    losses = F.cross_entropy(logits, labels, reduction="none")
+    hardest = torch.argsort(losses, descending=True)[:18].tolist()
+    predicted = logits.argmax(1)
+    captions = [f"true {classes[labels[i]]}\npred {classes[predicted[i]]} ({losses[i]:.2f})" for i in hardest]
+    plots.image_gallery(
+        [images.image(i) for i in hardest], captions, run_dir / "hardest.png", "highest-loss validation images"
+    )
+    return metrics

@@ -1,0 +1,55 @@
+"""The HTML report of a classify run, and of a comparison of strategies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transferlab.reports import plots
+from transferlab.reports.html import HtmlReport
+
+
+def write_run_report(
+    run_dir: Path, title: str, facts: dict[str, Any], history: list[dict], metrics: dict[str, Any]
+) -> Path:
+    plots.learning_curves({facts.get("strategy", "run"): history}, run_dir / "curves.png")
+    report = HtmlReport(title).table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])
+    report.heading("Learning curves").image(run_dir / "curves.png", "learning curves")
+    report.heading("Validation").table(
+        [
+            {
+                "accuracy": metrics["accuracy"],
+                "top-5 accuracy": metrics["top5_accuracy"],
+                "macro F1": metrics["macro_f1"],
+                "images": metrics["images"],
+            }
+        ]
+    )
+    report.image(run_dir / "confusion.png", "confusion matrix")
+    if metrics["most_confused"]:
+        report.heading("Most confused pairs").table(metrics["most_confused"])
+    report.heading("Per class").table(metrics["per_class"])
+    report.heading("Highest-loss validation images").image(run_dir / "hardest.png", "hardest images")
+    return report.save(run_dir / "report.html")
+
+
+def write_comparison_report(
+    out_dir: Path,
+    title: str,
+    intro: str,
+    rows: list[dict],
+    histories: dict[str, list[dict]],
+    best_dir: Path,
+    note: str = "",
+) -> Path:
+    plots.learning_curves(histories, out_dir / "curves.png", "validation accuracy per strategy")
+    report = HtmlReport(title).text(intro)
+    if note:
+        report.text(note, note=True)
+    report.heading("Comparison (same data, same split, same budget)").table(rows)
+    report.heading("Learning curves").image(out_dir / "curves.png", "learning curves")
+    report.heading(f"Confusion matrix of the best ({best_dir.name})").image(
+        best_dir / "confusion.png", "confusion matrix"
+    )
+    report.heading("Its highest-loss validation images").image(best_dir / "hardest.png", "hardest images")
+    return report.save(out_dir / "report.html")

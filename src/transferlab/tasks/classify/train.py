@@ -1,0 +1,465 @@
+"""One classification run on Lightning Fabric: the whole recipe, readable top to bottom.
+
+data -> model (pretrained or scratch) -> optimizer with per-stage learning rates -> per-step
+cosine schedule with warm-up -> epochs of (freeze per strategy, train, validate, checkpoint)
+-> the best weights saved as a run. ``linear`` trains the head on features computed once.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from transferlab import backbones
+from transferlab.data import DatasetSplits
+from transferlab.data.loaders import make_batches
+from transferlab.engine import rng
+from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
+from transferlab.errors import TrainingError, UsageError
+from transferlab.runs import FORMAT_VERSION, save_run
+from transferlab.tasks.classify.l2sp import L2SP
+from transferlab.tasks.classify.options import ClassifyOptions
+from transferlab.tasks.classify.strategies import (
+    Strategy,
+    apply_freezing,
+    freeze_batchnorm_of_frozen,
+    get_strategy,
+    parameter_groups,
+)
+
+TASK = "classify"
+CHECKPOINT = Path("checkpoints") / "last.safetensors"
+METRICS_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_f1", "lr", "trainable", "seconds")
+
+
+@dataclass
+class Outcome:
+    run_dir: Path
+    strategy: str
+    best_epoch: int
+    val_acc: float
+    val_f1: float
+    trainable_params: int
+    wall_seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+class FeatureBatches:
+    """Cached pooled features with the batch interface of the image loaders (for ``linear``)."""
+
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        self.features, self.labels = features, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(
+        self, batch_size: int, *, train: bool, seed: int = 0, epoch: int = 0, rank: int = 0, world: int = 1, **_: Any
+    ):
+        from transferlab.data.loaders import epoch_order, shard_batches
+
+        order = epoch_order(len(self), seed, epoch, shuffle=train)
+        for index in shard_batches(order, batch_size, rank, world, drop_last=False):
+            yield self.features[index], self.labels[index]
+
+
+def fingerprint(splits: DatasetSplits) -> str:
+    """Identifies the exact train/val split, so a resume on other data is refused."""
+    digest = hashlib.sha256("|".join(splits.classes).encode())
+    for part in (splits.train, splits.val):
+        digest.update(part.labels.tobytes())
+        digest.update("|".join(getattr(part, "paths", [])).encode())
+        if hasattr(part, "images"):
+            digest.update(hashlib.sha256(np.ascontiguousarray(part.images).tobytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def build_optimizer(
+    model: nn.Module, groups: list[list[str]], scales: list[float], opts: ClassifyOptions, no_decay: set[str]
+):
+    """One optimizer group per (stage, decay/no-decay); biases and norms get no weight decay."""
+    params = dict(model.named_parameters())
+    param_groups = []
+    for names, scale in zip(groups, scales):
+        for decay in (True, False):
+            chosen = [params[n] for n in names if (n not in no_decay) == decay]
+            if chosen:
+                wd = opts.weight_decay if decay else 0.0
+                param_groups.append({"params": chosen, "lr": opts.lr * scale, "weight_decay": wd})
+    if opts.optimizer == "adamw":
+        return torch.optim.AdamW(param_groups, lr=opts.lr)
+    if opts.optimizer == "sgd":
+        return torch.optim.SGD(param_groups, lr=opts.lr, momentum=opts.momentum, nesterov=True)
+    raise UsageError(f"unknown optimizer '{opts.optimizer}'", "use adamw or sgd")
+
+
+def _no_decay_names(model: nn.Module) -> set[str]:
+    return {n for n, p in model.named_parameters() if p.ndim <= 1 or n.endswith(".bias")}
+
+
+@torch.inference_mode()
+def predict_batches(net: nn.Module, source: Any, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    net.eval()
+    logits, labels = [], []
+    for x, y in source.batches(batch_size, train=False):
+        logits.append(net(x).float())
+        labels.append(y)
+    return torch.cat(logits), torch.cat(labels)
+
+
+def _val_metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float]:
+    from torchmetrics.functional.classification import multiclass_f1_score
+
+    return {
+        "val_loss": F.cross_entropy(logits, labels).item(),
+        "val_acc": (logits.argmax(1) == labels).float().mean().item(),
+        "val_f1": multiclass_f1_score(logits, labels, num_classes=num_classes, average="macro").item(),
+    }
+
+
+@torch.inference_mode()
+def _extract_features(model: nn.Module, source: Any, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    model.eval()
+    feats, labels = [], []
+    for x, y in source.batches(batch_size, train=False):
+        feats.append(model.forward_head(model.forward_features(x), pre_logits=True).float())
+        labels.append(y)
+    return torch.cat(feats), torch.cat(labels)
+
+
+class Trainer:
+    """Holds the moving parts of one run; ``fit()`` runs it to the end (or resumes it)."""
+
+    def __init__(self, splits: DatasetSplits, opts: ClassifyOptions, run_dir: Path, fabric: Any) -> None:
+        self.splits, self.opts, self.run_dir, self.fabric = splits, opts, Path(run_dir), fabric
+        self.strategy: Strategy = get_strategy(opts.strategy)
+        self.num_classes = splits.num_classes
+        self.history: list[dict[str, float]] = []
+        self.best = {"val_acc": -1.0, "epoch": -1, "val_f1": 0.0}
+        self.epoch = 0
+        self.step = 0
+
+    # ----------------------------------------------------------------------------- set-up
+
+    def _build_model(self) -> None:
+        opts = self.opts
+        timm_kwargs = {} if opts.drop_rate is None else {"drop_rate": opts.drop_rate}
+        built = backbones.create(
+            opts.backbone,
+            pretrained=self.strategy.pretrained,
+            num_classes=self.num_classes,
+            weights=opts.weights if self.strategy.pretrained else None,
+            img_size=opts.img_size,
+            **timm_kwargs,
+        )
+        self.model, self.data_config, self.weights_source = built
+        self.groups = parameter_groups(self.model)
+        self.timm_kwargs = timm_kwargs
+
+    def _build_batches(self) -> None:
+        device = self.fabric.device
+        self.train_source = make_batches(
+            self.splits.train, self.data_config, device, self.opts.workers, self.opts.resident
+        )
+        self.val_source = make_batches(self.splits.val, self.data_config, device, self.opts.workers, self.opts.resident)
+
+    def _setup_training(self) -> None:
+        opts, fabric = self.opts, self.fabric
+        self.model.to(fabric.device)
+        if fabric.device.type == "cuda":
+            self.model.to(memory_format=torch.channels_last)
+        if self.strategy.cached_features:
+            # The frozen body runs once over the data; only the head trains, on cached features.
+            train_f, train_y = _extract_features(self.model, self.train_source, opts.batch_size * 2)
+            val_f, val_y = _extract_features(self.model, self.val_source, opts.batch_size * 2)
+            self.train_source, self.val_source = FeatureBatches(train_f, train_y), FeatureBatches(val_f, val_y)
+            self.net_module: nn.Module = self.model.get_classifier()
+            groups = [[n for n, _ in self.net_module.named_parameters()]]
+            scales = [1.0]
+        else:
+            self.net_module = self.model
+            groups, scales = self.groups, self.strategy.lr_scales(len(self.groups), opts.as_dict())
+        self.trainable = sum(p.numel() for p in self.net_module.parameters())
+        no_decay = _no_decay_names(self.net_module)
+        self.l2sp = None
+        if opts.l2sp and self.strategy.pretrained and not self.strategy.cached_features:
+            body = {n for g in self.groups[:-1] for n in g}
+            self.l2sp = L2SP(self.net_module, body, alpha=opts.l2sp)
+            no_decay |= body  # L2-SP replaces weight decay on the body
+        optimizer = build_optimizer(self.net_module, groups, scales, opts, no_decay)
+        steps_per_epoch = max(1, math.ceil(self._batches_per_epoch() / opts.accumulate))
+        self.total_steps = steps_per_epoch * opts.epochs
+        from timm.scheduler import CosineLRScheduler
+
+        self.scheduler = CosineLRScheduler(
+            optimizer,
+            t_initial=self.total_steps,
+            lr_min=opts.lr * 1e-3,
+            warmup_t=int(steps_per_epoch * opts.warmup_epochs),
+            warmup_lr_init=opts.lr * 1e-3,
+            t_in_epochs=False,
+        )
+        module = torch.compile(self.net_module) if opts.compile else self.net_module
+        self.net, self.optimizer = fabric.setup(module, optimizer)
+        self.ema = None
+        if opts.ema:
+            from timm.utils import ModelEmaV3
+
+            self.ema = ModelEmaV3(self.net_module, decay=opts.ema)
+        self.mixup = None
+        if opts.mixup or opts.cutmix:
+            from timm.data import Mixup
+
+            self.mixup = Mixup(
+                mixup_alpha=opts.mixup,
+                cutmix_alpha=opts.cutmix,
+                label_smoothing=opts.label_smoothing,
+                num_classes=self.num_classes,
+            )
+
+    def _batches_per_epoch(self) -> int:
+        world, n, b = self.fabric.world_size, len(self.train_source), self.opts.batch_size
+        del world  # global batches: each process takes its share of every batch
+        return n // b if n >= b else 1
+
+    # ----------------------------------------------------------------------------- state
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "task": TASK,
+            "format_version": FORMAT_VERSION,
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": {
+                k: v
+                for k, v in self.scheduler.state_dict().items()
+                if isinstance(v, (int, float, str, list, tuple, type(None), bool))
+            },
+            "ema": self.ema.module.state_dict() if self.ema else None,
+            "rng": rng.capture(),
+            "history": self.history,
+            "best": self.best,
+            "options": self.opts.as_dict(),
+            "data": fingerprint(self.splits),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if state.get("task") != TASK:
+            raise TrainingError(
+                f"the checkpoint is from a '{state.get('task')}' run, not classify", "resume a classify run"
+            )
+        if state.get("format_version", 0) > FORMAT_VERSION:
+            raise TrainingError("the checkpoint was written by a newer transferlab", "upgrade transferlab to resume it")
+        if state.get("data") != fingerprint(self.splits):
+            raise TrainingError(
+                "the data (or its train/val split) differs from the data the run was started on",
+                "resume with the same DATA, --val-fraction, --seed and --shots as the original run",
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema and state.get("ema") is not None:
+            self.ema.module.load_state_dict(state["ema"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.history, self.best = list(state["history"]), dict(state["best"])
+        rng.restore(state["rng"])
+
+    def _save_checkpoint(self) -> None:
+        if self.fabric.global_rank == 0:
+            save_checkpoint(self.run_dir / CHECKPOINT, self._state())
+        self.fabric.barrier()
+
+    def _save_best(self) -> None:
+        if self.fabric.global_rank != 0:
+            return
+        weights = self.model.state_dict()
+        if self.ema is not None and not self.strategy.cached_features:
+            weights = self.ema.module.state_dict()
+        elif self.ema is not None:
+            head = self.ema.module.state_dict()
+            prefix = self.model.pretrained_cfg.get("classifier", "classifier")
+            weights = {**weights, **{f"{prefix}.{k}": v for k, v in head.items()}}
+        save_run(
+            self.run_dir,
+            task=TASK,
+            state_dict=weights,
+            model={
+                "kind": "timm-classifier",
+                "backbone": self.opts.backbone,
+                "num_classes": self.num_classes,
+                "timm_kwargs": self.timm_kwargs,
+            },
+            class_names=self.splits.classes,
+            preprocessing=self.data_config,
+            metrics={**self.best, "trainable_params": self.trainable},
+            extra={
+                "strategy": self.opts.strategy,
+                "weights_source": self.weights_source,
+                "options": self.opts.as_dict(),
+                "data": self.splits.summary(),
+            },
+        )
+
+    # ----------------------------------------------------------------------------- loop
+
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if target.ndim == 2:  # soft targets from mixup / cutmix
+            loss = F.cross_entropy(logits, target)
+        else:
+            loss = F.cross_entropy(logits, target, label_smoothing=self.opts.label_smoothing)
+        if self.l2sp is not None:
+            loss = loss + self.l2sp(self.net_module)
+        return loss
+
+    def _train_epoch(self, progress: Any) -> dict[str, float]:
+        opts, fabric = self.opts, self.fabric
+        if not self.strategy.cached_features:
+            trainable = self.strategy.trainable_groups(self.epoch, opts.epochs, len(self.groups))
+            self.trainable = apply_freezing(self.model, self.groups, trainable)
+        self.net.train()
+        if not self.strategy.cached_features:
+            freeze_batchnorm_of_frozen(self.model)
+        total_loss = total_correct = total_seen = 0.0
+        batches = self.train_source.batches(
+            opts.batch_size,
+            train=True,
+            seed=opts.seed,
+            epoch=self.epoch,
+            rank=fabric.global_rank,
+            world=fabric.world_size,
+            scale=(opts.crop_scale, 1.0),
+        )
+        for i, (x, y) in enumerate(batches):
+            target = y
+            if self.mixup is not None and len(y) % 2 == 0:
+                x, target = self.mixup(x, y)
+            logits = self.net(x)
+            loss = self._loss(logits.float(), target)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"the loss became {loss.item()} at step {self.step + 1} (epoch {self.epoch + 1})",
+                    f"lower --lr or use --precision 32; the last good state is {self.run_dir / CHECKPOINT} (--resume {self.run_dir})",
+                )
+            fabric.backward(loss / opts.accumulate)
+            if (i + 1) % opts.accumulate == 0:
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                self.scheduler.step_update(self.step)
+                if self.ema is not None:
+                    self.ema.update(self.net_module, step=self.step)
+            total_loss += loss.item() * len(y)
+            total_correct += (logits.argmax(1) == y).sum().item()
+            total_seen += len(y)
+            progress.advance(loss=total_loss / total_seen, acc=total_correct / total_seen)
+        if total_seen and (i + 1) % opts.accumulate:  # flush a partial accumulation
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        seen = max(total_seen, 1)
+        return {
+            "train_loss": total_loss / seen,
+            "train_acc": total_correct / seen if self.mixup is None else float("nan"),
+        }
+
+    def _validate(self) -> dict[str, float]:
+        net = self.ema.module if self.ema is not None else self.net
+        logits, labels = predict_batches(net, self.val_source, self.opts.batch_size * 2)
+        return _val_metrics(logits, labels, self.num_classes)
+
+    def _append_metrics(self, row: dict[str, float]) -> None:
+        if self.fabric.global_rank != 0:
+            return
+        path = self.run_dir / "metrics.csv"
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=METRICS_FIELDS)
+            writer.writeheader()
+            writer.writerows({k: r.get(k) for k in METRICS_FIELDS} for r in self.history)
+
+    def fit(self, resume: bool = False, stop_after: int | None = None) -> Outcome:
+        from transferlab.engine.progress import TrainingProgress
+
+        start = time.perf_counter()
+        rng.seed_everything(self.opts.seed)
+        self._build_model()
+        self._build_batches()
+        self._setup_training()
+        if resume:
+            self._restore(load_checkpoint(self.run_dir / CHECKPOINT))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        stale = 0
+        stopped_early = False
+        with TrainingProgress(
+            self.opts.epochs,
+            self._batches_per_epoch(),
+            f"{self.opts.strategy}",
+            start_epoch=self.epoch,
+            enabled=self.fabric.global_rank == 0,
+        ) as progress:
+            while self.epoch < self.opts.epochs:
+                epoch_start = time.perf_counter()
+                try:
+                    train_metrics = self._train_epoch(progress)
+                except torch.cuda.OutOfMemoryError:
+                    raise _out_of_memory(self.opts) from None
+                except RuntimeError as exc:
+                    if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
+                        raise _out_of_memory(self.opts) from None
+                    raise
+                self.epoch += 1
+                row = {
+                    "epoch": self.epoch,
+                    **train_metrics,
+                    "lr": self.optimizer.param_groups[-1]["lr"],
+                    "trainable": self.trainable,
+                }
+                if self.epoch % self.opts.eval_every == 0 or self.epoch == self.opts.epochs:
+                    row.update(self._validate())
+                    improved = row["val_acc"] > self.best["val_acc"]
+                    if improved:
+                        self.best = {"val_acc": row["val_acc"], "val_f1": row["val_f1"], "epoch": self.epoch}
+                        self._save_best()
+                    stale = 0 if improved else stale + 1
+                    progress.end_epoch(row["val_acc"], self.best["val_acc"])
+                else:
+                    progress.end_epoch(None, self.best["val_acc"])
+                row["seconds"] = time.perf_counter() - epoch_start
+                self.history.append(row)
+                self._save_checkpoint()
+                self._append_metrics(row)
+                if self.opts.patience and stale >= self.opts.patience:
+                    stopped_early = True
+                    break
+                if stop_after is not None and self.epoch >= stop_after:
+                    break
+        return Outcome(
+            run_dir=self.run_dir,
+            strategy=self.opts.strategy,
+            best_epoch=int(self.best["epoch"]),
+            val_acc=float(self.best["val_acc"]),
+            val_f1=float(self.best["val_f1"]),
+            trainable_params=int(self.trainable),
+            wall_seconds=time.perf_counter() - start,
+            history=self.history,
+            stopped_early=stopped_early,
+        )
+
+
+def _out_of_memory(opts: ClassifyOptions) -> TrainingError:
+    precision = "" if opts.precision and "16" in opts.precision else " or --precision bf16-mixed (GPU)"
+    return TrainingError(
+        f"out of memory at batch size {opts.batch_size}",
+        f"use --batch-size {max(1, opts.batch_size // 2)} (with --accumulate {opts.accumulate * 2} to keep the effective batch){precision}, or a smaller --img-size",
+    )
