@@ -88,6 +88,9 @@ def classify(
 def show_results(results: list) -> None:
     from rich.table import Table
 
+    if not results or not results[0].is_main_process:
+        return
+
     table = Table(title="validation results")
     rows = [r.row() for r in results]
     for column in rows[0]:

@@ -11,6 +11,7 @@ from transferlab import __version__
 from transferlab.cli import backbones as backbones_cmd
 from transferlab.cli import classify as classify_cmd
 from transferlab.cli import data as data_cmd
+from transferlab.cli import demo as demo_cmd
 from transferlab.cli import predict as predict_cmd
 from transferlab.cli.console import err, show_warnings_on_console
 from transferlab.errors import TransferlabError
@@ -28,6 +29,8 @@ app.command("evaluate")(classify_cmd.evaluate)
 app.command("backbones")(backbones_cmd.backbones)
 app.command("predict")(predict_cmd.predict)
 app.command("data")(data_cmd.data)
+app.command("export")(demo_cmd.export)
+app.command("demo")(demo_cmd.demo)
 
 
 def _version(value: bool) -> None:

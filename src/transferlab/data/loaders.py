@@ -78,12 +78,15 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> torch.Tensor:
     return torch.randperm(n, generator=generator)
 
 
-def shard_batches(order: torch.Tensor, batch_size: int, rank: int, world: int, drop_last: bool) -> list[torch.Tensor]:
-    """Global batches of ``batch_size`` split across ``world`` processes (rank takes every world-th)."""
+def global_batches(order: torch.Tensor, batch_size: int, drop_last: bool) -> list[torch.Tensor]:
     n = len(order)
     stop = (n // batch_size) * batch_size if drop_last else n
-    batches = [order[i : min(i + batch_size, stop)] for i in range(0, stop, batch_size)]
-    return [b[rank::world] for b in batches if len(b[rank::world]) > 0]
+    return [order[i : min(i + batch_size, stop)] for i in range(0, stop, batch_size)]
+
+
+def shard_batches(order: torch.Tensor, batch_size: int, rank: int, world: int, drop_last: bool) -> list[torch.Tensor]:
+    """Global batches of ``batch_size`` split across ``world`` processes (rank takes every world-th)."""
+    return [b[rank::world] for b in global_batches(order, batch_size, drop_last) if len(b[rank::world]) > 0]
 
 
 class ResidentBatches:
@@ -114,10 +117,16 @@ class ResidentBatches:
         scale: tuple[float, float] = (0.35, 1.0),
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = epoch_order(len(self), seed, epoch, shuffle=train)
-        generator = torch.Generator().manual_seed(seed * 7_919 + epoch * 104_729 + rank)
-        for index in shard_batches(order, batch_size, rank, world, drop_last=train and len(self) >= batch_size):
+        # Augmentation is drawn for the whole global batch and then sharded, so N processes see
+        # exactly the crops and flips that one process would.
+        generator = torch.Generator().manual_seed(seed * 7_919 + epoch * 104_729)
+        for batch in global_batches(order, batch_size, drop_last=train and len(self) >= batch_size):
+            params = self._crop_params(len(batch), generator, scale) if train else None
+            index = batch[rank::world]
+            if len(index) == 0:
+                continue
             x = self.pixels[index.to(self.device)].float()
-            x = self._augment(x, generator, scale) if train else self._resize(x)
+            x = self._warp(x, params[rank::world]) if params is not None else self._resize(x)
             x = (x - self.mean) / self.std
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -130,12 +139,12 @@ class ResidentBatches:
             x, size=(self.size, self.size), mode=self.mode, antialias=x.shape[-1] > self.size, align_corners=False
         )
 
-    def _augment(self, x: torch.Tensor, generator: torch.Generator, scale: tuple[float, float]) -> torch.Tensor:
-        """Random resized crop (area ``scale``, aspect 3/4..4/3) and horizontal flip, as one affine warp."""
-        n = x.shape[0]
+    @staticmethod
+    def _crop_params(n: int, generator: torch.Generator, scale: tuple[float, float]) -> torch.Tensor:
+        """Per image: a random resized crop (area ``scale``, aspect 3/4..4/3) and a horizontal
+        flip, as the 2 x 3 affine matrix that maps output to input coordinates."""
         area = torch.empty(n).uniform_(*scale, generator=generator)
-        log_ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=generator)
-        ratio = torch.exp(log_ratio)
+        ratio = torch.exp(torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=generator))
         w = torch.sqrt(area * ratio).clamp(max=1.0)
         h = torch.sqrt(area / ratio).clamp(max=1.0)
         cx = (torch.rand(n, generator=generator) * 2 - 1) * (1 - w)
@@ -144,7 +153,11 @@ class ResidentBatches:
         theta = torch.zeros(n, 2, 3)
         theta[:, 0, 0], theta[:, 0, 2] = w * flip, cx
         theta[:, 1, 1], theta[:, 1, 2] = h, cy
-        grid = F.affine_grid(theta.to(self.device), [n, 3, self.size, self.size], align_corners=False)
+        return theta
+
+    def _warp(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """Crop, flip and resize to the training size in one ``grid_sample``."""
+        grid = F.affine_grid(theta.to(self.device), [x.shape[0], 3, self.size, self.size], align_corners=False)
         return F.grid_sample(x, grid, mode=self.mode, padding_mode="reflection", align_corners=False).clamp_(0, 255)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from transferlab.errors import UsageError
@@ -26,7 +27,10 @@ def export(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) ->
     target = Path(out) if out else Path(run) / f"model{FORMATS[fmt]}"
     with atomic_path(target) as tmp, torch.no_grad():
         if fmt == "torchscript":
-            torch.jit.trace(model, example).save(str(tmp))
+            with warnings.catch_warnings():  # TorchScript is deprecated upstream, but still asked for
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+                torch.jit.trace(model, example).save(str(tmp))
         else:
             _export_onnx(model, example, tmp)
     return target
@@ -50,5 +54,6 @@ def _export_onnx(model, example, path: Path) -> None:
         output_names=["logits"],
         dynamic_shapes={"x": {0: batch}},
         external_data=False,
+        verbose=False,
     )
     program.save(str(path))

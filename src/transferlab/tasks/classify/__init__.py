@@ -9,6 +9,7 @@ network trained from scratch.
 from __future__ import annotations
 
 import csv
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class ClassifyResult:
     trainable_params: int
     metrics: dict[str, Any] = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    is_main_process: bool = True  # False on the other ranks of a data-parallel run
 
     def row(self) -> dict[str, Any]:
         return {
@@ -130,6 +132,7 @@ def _finish(run_dir: Path, splits: DatasetSplits, outcome: Any, fabric: Any) -> 
         outcome.trainable_params,
         metrics,
         outcome.history,
+        fabric.global_rank == 0,
     )
 
 
@@ -194,7 +197,7 @@ def compare_entries(
     fabric = make_fabric(first.accelerator, first.devices, first.num_nodes, first.precision)
     results = []
     for label, options in entries.items():
-        result = fit(splits, out=out_dir / label.replace(" ", "_"), fabric=fabric, **options)
+        result = fit(splits, out=out_dir / _dir_name(label), fabric=fabric, **options)
         result.strategy = label
         results.append(result)
     if fabric.global_rank == 0:
@@ -217,6 +220,11 @@ def compare_entries(
             note,
         )
     return results
+
+
+def _dir_name(label: str) -> str:
+    """A shell-friendly folder name for a table label ("printed->full" -> "printed-full")."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", label).strip("-") or "run"
 
 
 def evaluate(run: str | Path, data: Any, *, device: str = "auto", data_root: str | None = None) -> dict[str, Any]:

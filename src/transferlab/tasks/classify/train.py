@@ -25,7 +25,7 @@ from transferlab.data import DatasetSplits
 from transferlab.data.loaders import make_batches
 from transferlab.engine import rng
 from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
-from transferlab.errors import TrainingError, UsageError
+from transferlab.errors import DataError, RunError, TrainingError, UsageError
 from transferlab.runs import FORMAT_VERSION, save_run
 from transferlab.tasks.classify.l2sp import L2SP
 from transferlab.tasks.classify.options import ClassifyOptions
@@ -229,8 +229,8 @@ class Trainer:
             )
 
     def _batches_per_epoch(self) -> int:
-        world, n, b = self.fabric.world_size, len(self.train_source), self.opts.batch_size
-        del world  # global batches: each process takes its share of every batch
+        """Global batches per epoch (each process takes its share of every batch)."""
+        n, b = len(self.train_source), self.opts.batch_size
         return n // b if n >= b else 1
 
     # ----------------------------------------------------------------------------- state
@@ -258,13 +258,11 @@ class Trainer:
 
     def _restore(self, state: dict[str, Any]) -> None:
         if state.get("task") != TASK:
-            raise TrainingError(
-                f"the checkpoint is from a '{state.get('task')}' run, not classify", "resume a classify run"
-            )
+            raise RunError(f"the checkpoint is from a '{state.get('task')}' run, not classify", "resume a classify run")
         if state.get("format_version", 0) > FORMAT_VERSION:
-            raise TrainingError("the checkpoint was written by a newer transferlab", "upgrade transferlab to resume it")
+            raise RunError("the checkpoint was written by a newer transferlab", "upgrade transferlab to resume it")
         if state.get("data") != fingerprint(self.splits):
-            raise TrainingError(
+            raise DataError(
                 "the data (or its train/val split) differs from the data the run was started on",
                 "resume with the same DATA, --val-fraction, --seed and --shots as the original run",
             )
