@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_user_error, make_class_folder
 
+from conftest import assert_user_error, make_class_folder
 from transferlab import backbones
 from transferlab.data import from_arrays
 from transferlab.engine.checkpoint import load_checkpoint
@@ -45,13 +45,25 @@ def tiny():
 def test_every_strategy_trains_and_writes_a_complete_run(tiny, tmp_path, strategy):
     result = classify.fit(tiny, out=tmp_path / strategy, backbone="tf_efficientnet_lite0", strategy=strategy, **FAST)
     run = tmp_path / strategy
-    for name in ("run.json", "model.safetensors", "checkpoints/last.safetensors", "metrics.csv", "curves.png", "confusion.png", "hardest.png", "report.html", "evaluation.json"):
+    for name in (
+        "run.json",
+        "model.safetensors",
+        "checkpoints/last.safetensors",
+        "metrics.csv",
+        "curves.png",
+        "confusion.png",
+        "hardest.png",
+        "report.html",
+        "evaluation.json",
+    ):
         assert (run / name).is_file(), name
     html = (run / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3 and "src='http" not in html  # self-contained
     assert 0.0 <= result.val_acc <= 1.0 and result.metrics["images"] == 24
     meta = json.loads((run / "run.json").read_text())
-    assert meta["task"] == "classify" and meta["strategy"] == strategy and meta["class_names"] == ["red", "green", "blue"]
+    assert (
+        meta["task"] == "classify" and meta["strategy"] == strategy and meta["class_names"] == ["red", "green", "blue"]
+    )
 
 
 def test_linear_probe_trains_only_the_head_on_cached_features(tiny, tmp_path):
@@ -135,8 +147,28 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monke
 
     monkeypatch.setattr(Trainer, "_loss", poisoned)
     folder = make_class_folder(tmp_path / "d", {"a": 12, "b": 12})
-    code, _, err = cli("classify", folder, "--backbone", "resnet10t", "--strategy", "scratch", "--img-size", "32", "--batch-size", "8", "--epochs", "5", "--out", tmp_path / "run")
-    assert code == 1 and "error: the loss became nan at step 5 (epoch 3)" in err and "--resume" in err and "Traceback" not in err
+    code, _, err = cli(
+        "classify",
+        folder,
+        "--backbone",
+        "resnet10t",
+        "--strategy",
+        "scratch",
+        "--img-size",
+        "32",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "5",
+        "--out",
+        tmp_path / "run",
+    )
+    assert (
+        code == 1
+        and "error: the loss became nan at step 5 (epoch 3)" in err
+        and "--resume" in err
+        and "Traceback" not in err
+    )
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.safetensors")["epoch"] == 2
 
 
@@ -161,7 +193,20 @@ def test_unknown_strategy_and_backbone(cli):
 
 def test_compare_writes_one_table_and_report(tmp_path, cli):
     folder = make_class_folder(tmp_path / "d", {"a": 10, "b": 10, "c": 10})
-    code, out, err = cli("classify", folder, "--compare", "scratch,linear", "--img-size", "32", "--epochs", "1", "--batch-size", "8", "--out", tmp_path / "cmp")
+    code, out, err = cli(
+        "classify",
+        folder,
+        "--compare",
+        "scratch,linear",
+        "--img-size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--out",
+        tmp_path / "cmp",
+    )
     assert code == 0, err
     rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert [r["strategy"] for r in rows] == ["scratch", "linear"]
@@ -177,6 +222,7 @@ def test_evaluate_and_predict_with_a_trained_run(tiny, tmp_path, cli):
     code, out, _ = cli("evaluate", tmp_path / "run", folder, "--json")
     metrics = json.loads(out)
     assert code == 0 and metrics["images"] == 9 and len(metrics["per_class"]) == 3 and "most_confused" in metrics
+    assert (tmp_path / "run" / "evaluations" / "eval" / "confusion.png").is_file()
     code, out, _ = cli("predict", folder / "red", "--checkpoint", tmp_path / "run", "--json")
     assert code == 0 and {p["predictions"][0]["label"] for p in json.loads(out)} <= {"red", "green", "blue"}
     make_class_folder(tmp_path / "alien", {"purple": 2, "red": 2})
@@ -206,17 +252,58 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
     head must equal the single-process one; a full fine-tune must also run and learn."""
     folder = make_class_folder(tmp_path / "d", {"a": 12, "b": 12, "c": 12})
     exe = str(Path(sys.executable).with_name("transferlab"))
-    common = [str(folder), "--strategy", "linear", "--img-size", "32", "--epochs", "3", "--batch-size", "8", "--lr", "0.01", "--accelerator", "cpu"]
+    common = [
+        str(folder),
+        "--strategy",
+        "linear",
+        "--img-size",
+        "32",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.01",
+        "--accelerator",
+        "cpu",
+    ]
     env = {**os.environ, "TRANSFERLAB_QUIET": "1"}
     for devices in ("1", "2"):
-        done = subprocess.run([exe, "classify", *common, "--devices", devices, "--out", str(tmp_path / f"d{devices}")], capture_output=True, text=True, env=env, timeout=300)
+        done = subprocess.run(
+            [exe, "classify", *common, "--devices", devices, "--out", str(tmp_path / f"d{devices}")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
     from safetensors.torch import load_file
 
-    one, two = load_file(str(tmp_path / "d1" / "model.safetensors")), load_file(str(tmp_path / "d2" / "model.safetensors"))
+    one, two = (
+        load_file(str(tmp_path / "d1" / "model.safetensors")),
+        load_file(str(tmp_path / "d2" / "model.safetensors")),
+    )
     assert torch.allclose(one["classifier.weight"], two["classifier.weight"], atol=1e-5)
     assert torch.allclose(one["classifier.bias"], two["classifier.bias"], atol=1e-5)
-    full = [str(folder), "--backbone", "resnet10t", "--strategy", "scratch", "--img-size", "32", "--epochs", "2", "--batch-size", "8", "--accelerator", "cpu", "--devices", "2", "--out", str(tmp_path / "full2")]
+    full = [
+        str(folder),
+        "--backbone",
+        "resnet10t",
+        "--strategy",
+        "scratch",
+        "--img-size",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--accelerator",
+        "cpu",
+        "--devices",
+        "2",
+        "--out",
+        str(tmp_path / "full2"),
+    ]
     done = subprocess.run([exe, "classify", *full], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("validation results") == 1  # only rank 0 reports

@@ -36,7 +36,10 @@ def classify(
     cutmix: float = typer.Option(0.0, "--cutmix", help="CutMix alpha (0 = off)."),
     ema: float = typer.Option(0.0, "--ema", help="EMA decay of the weights, e.g. 0.999 (0 = off)."),
     accumulate: int = typer.Option(1, "--accumulate", help="Gradient accumulation steps."),
-    patience: int = typer.Option(0, "--patience", help="Early stopping after N epochs without improvement (0 = off)."),
+    patience: int = typer.Option(
+        0, "--patience", help="Early stopping after N validations without improvement (0 = off)."
+    ),
+    eval_every: int = typer.Option(1, "--eval-every", help="Validate every N epochs (and after the last)."),
     l2sp: float = typer.Option(
         0.0, "--l2sp", help="L2-SP strength: pull the body toward its pretrained weights (0 = off)."
     ),
@@ -70,8 +73,9 @@ def classify(
     options = {
         "backbone": backbone, "strategy": strategy, "epochs": epochs, "batch_size": batch_size, "lr": lr,
         "body_lr_mult": body_lr_mult, "layer_decay": layer_decay, "optimizer": optimizer, "weight_decay": weight_decay,
-        "warmup_epochs": warmup_epochs, "label_smoothing": label_smoothing, "mixup": mixup, "cutmix": cutmix, "ema": ema,
-        "accumulate": accumulate, "patience": patience, "l2sp": l2sp, "img_size": img_size, "shots": shots, "seed": seed,
+        "warmup_epochs": warmup_epochs, "label_smoothing": label_smoothing, "mixup": mixup, "cutmix": cutmix,
+        "ema": ema, "accumulate": accumulate, "patience": patience, "eval_every": eval_every, "l2sp": l2sp,
+        "img_size": img_size, "shots": shots, "seed": seed,
         "val_fraction": val_fraction, "strict": strict, "data_root": data_root, "weights": weights,
         "accelerator": accelerator, "devices": int(devices) if devices.isdigit() else devices, "num_nodes": num_nodes,
         "precision": precision, "compile": compile_model, "workers": workers,
@@ -119,7 +123,8 @@ def evaluate(
         print(json.dumps(metrics, indent=2))
         return
     out.print(
-        f"{metrics['images']} images: accuracy {metrics['accuracy']:.1%}, top-5 {metrics['top5_accuracy']:.1%}, macro F1 {metrics['macro_f1']:.3f}"
+        f"{metrics['images']} images: accuracy {metrics['accuracy']:.1%}, "
+        f"top-5 {metrics['top5_accuracy']:.1%}, macro F1 {metrics['macro_f1']:.3f}"
     )
     table = Table()
     for column in ("class", "precision", "recall", "f1", "support"):

@@ -10,7 +10,9 @@ from transferlab.cli.console import out
 
 
 def demo(
-    data: str = typer.Option(None, "--data", help="Run the demo on this local dataset instead of the built-in digits scenario."),
+    data: str = typer.Option(
+        None, "--data", help="Run the demo on this local dataset instead of the built-in digits scenario."
+    ),
     out_dir: Path = typer.Option(None, "--out", "-o", help="Where to write the runs (default: runs/demo-...)."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:

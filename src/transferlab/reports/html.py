@@ -12,9 +12,11 @@ from typing import Any
 from transferlab.io import atomic_path
 
 STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.8em 0;font-size:.92em}td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}
+table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
+td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}img{max-width:100%;margin:.5em 0}
 .note{background:#f8f8e8;border-left:4px solid #cc4;padding:.5em 1em}.meta{color:#666;font-size:.85em}
 """

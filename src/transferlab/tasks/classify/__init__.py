@@ -56,7 +56,7 @@ def _check(opts: ClassifyOptions) -> None:
 
     get_strategy(opts.strategy)
     backbones.check_name(opts.backbone)
-    for name in ("epochs", "batch_size", "accumulate"):
+    for name in ("epochs", "batch_size", "accumulate", "eval_every"):
         if getattr(opts, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1", f"e.g. --{name.replace('_', '-')} 10")
     if opts.lr <= 0:
@@ -175,7 +175,8 @@ def compare(
         Path(out) if out else Path("runs") / "classify" / f"{opts.backbone}-compare-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     entries = {name: {**options, "strategy": name, "shots": None} for name in strategies}
-    intro = f"{splits.summary()}. Backbone {opts.backbone}, {opts.epochs} epochs, batch {opts.batch_size}, seed {opts.seed}."
+    budget = f"{opts.epochs} epochs, batch {opts.batch_size}, seed {opts.seed}"
+    intro = f"{splits.summary()}. Backbone {opts.backbone}, {budget}."
     return compare_entries(splits, entries, out_dir, intro=intro, note=note)
 
 
@@ -234,11 +235,11 @@ def evaluate(run: str | Path, data: Any, *, device: str = "auto", data_root: str
     from transferlab.tasks.classify.evaluation import run_logits, write_evaluation
 
     info = read_run(run, model_kind="timm-classifier")
-    images, classes = _evaluation_images(data, info.class_names, data_root)
+    images, _ = _evaluation_images(data, info.class_names, data_root)
     logits, labels = run_logits(info, images, resolve_device(device))
-    return write_evaluation(
-        Path(run), images, info.class_names, logits, labels, name="evaluation-" + Path(str(data)).name.replace(".", "_")
-    )
+    out_dir = Path(run) / "evaluations" / _dir_name(Path(str(data)).name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return write_evaluation(out_dir, images, info.class_names, logits, labels)
 
 
 def _evaluation_images(data: Any, run_classes: list[str], data_root: str | None):

@@ -349,7 +349,8 @@ class Trainer:
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"the loss became {loss.item()} at step {self.step + 1} (epoch {self.epoch + 1})",
-                    f"lower --lr or use --precision 32; the last good state is {self.run_dir / CHECKPOINT} (--resume {self.run_dir})",
+                    f"lower --lr or use --precision 32; the last good state is {self.run_dir / CHECKPOINT} "
+                    f"(--resume {self.run_dir})",
                 )
             fabric.backward(loss / opts.accumulate)
             if (i + 1) % opts.accumulate == 0:
@@ -459,5 +460,6 @@ def _out_of_memory(opts: ClassifyOptions) -> TrainingError:
     precision = "" if opts.precision and "16" in opts.precision else " or --precision bf16-mixed (GPU)"
     return TrainingError(
         f"out of memory at batch size {opts.batch_size}",
-        f"use --batch-size {max(1, opts.batch_size // 2)} (with --accumulate {opts.accumulate * 2} to keep the effective batch){precision}, or a smaller --img-size",
+        f"use --batch-size {max(1, opts.batch_size // 2)} (with --accumulate {opts.accumulate * 2} to keep the "
+        f"effective batch){precision}, or a smaller --img-size",
     )

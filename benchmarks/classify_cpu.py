@@ -1,0 +1,119 @@
+"""CPU speed of `classify`, as ratios against references run in the same process.
+
+1. Fine-tuning throughput (img/s) of transferlab's training path against a plain timm + PyTorch
+   loop (DataLoader with timm's transforms, 2 workers, AdamW) on the same model, resolution,
+   batch size and images.
+2. Linear probe: transferlab's cached-feature training against running the frozen backbone
+   every epoch, for the same number of epochs.
+
+    .venv/bin/python benchmarks/classify_cpu.py [--images 2000] [--size 64] [--epochs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+os.environ.setdefault("TRANSFERLAB_QUIET", "1")
+
+from common import cifar10_folder  # noqa: E402
+
+from transferlab import backbones  # noqa: E402
+from transferlab.data import load_data  # noqa: E402
+from transferlab.data.transforms import TransformedImages, train_transform  # noqa: E402
+from transferlab.tasks import classify  # noqa: E402
+
+
+def subset(splits, n_train: int, n_val: int):
+    splits = splits.few_shot(n_train // splits.num_classes, seed=0)
+    splits.val = splits.val.subset(range(0, len(splits.val), max(1, len(splits.val) // n_val)))
+    return splits
+
+
+def plain_timm_epoch(splits, size: int, batch: int) -> float:
+    """img/s of one epoch of a textbook timm + PyTorch fine-tuning loop."""
+    model, config, _ = backbones.create("tf_efficientnet_lite0", num_classes=splits.num_classes, img_size=size)
+    loader = torch.utils.data.DataLoader(
+        TransformedImages(splits.train, train_transform(config)), batch_size=batch, shuffle=True, num_workers=2,
+        drop_last=True, persistent_workers=False,
+    )  # fmt: skip
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    seen, start = 0, time.perf_counter()
+    for x, y in loader:
+        loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        seen += len(y)
+    return seen / (time.perf_counter() - start)
+
+
+def transferlab_epoch(splits, size: int, batch: int, out: Path) -> float:
+    """img/s of transferlab's second training epoch (the first includes decoding once)."""
+    result = classify.fit(
+        splits, out=out, backbone="tf_efficientnet_lite0", strategy="full", epochs=3, eval_every=3, img_size=size,
+        batch_size=batch, devices=1, accelerator="cpu",
+    )  # fmt: skip
+    steady = result.history[1]
+    images = (len(splits.train) // batch) * batch
+    return images / steady["seconds"]
+
+
+def per_epoch_linear(splits, size: int, batch: int, epochs: int) -> float:
+    """Wall seconds of a linear probe that runs the frozen backbone over the data every epoch."""
+    from transferlab.data.loaders import make_batches
+
+    model, config, _ = backbones.create("tf_efficientnet_lite0", num_classes=splits.num_classes, img_size=size)
+    model.eval()
+    head = model.get_classifier()
+    optimizer = torch.optim.AdamW(head.parameters(), lr=1e-3)
+    source = make_batches(splits.train, config, torch.device("cpu"))
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        for x, y in source.batches(batch, train=False, epoch=epoch):
+            with torch.no_grad():
+                feats = model.forward_head(model.forward_features(x), pre_logits=True)
+            loss = F.cross_entropy(head(feats), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=10)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = cifar10_folder(Path(tmp) / "data")
+        splits = subset(load_data(root), args.images, 500)
+        print(f"data: {splits.summary()}; {torch.get_num_threads()} CPU threads; size {args.size}, batch {args.batch}")
+        plain = plain_timm_epoch(splits, args.size, args.batch)
+        ours = transferlab_epoch(splits, args.size, args.batch, Path(tmp) / "run")
+        print(f"fine-tuning  plain timm loop {plain:7.1f} img/s | transferlab {ours:7.1f} img/s | ratio {ours / plain:.2f}x")
+        start = time.perf_counter()
+        classify.fit(
+            splits, out=Path(tmp) / "lin", strategy="linear", epochs=args.epochs, eval_every=args.epochs,
+            img_size=args.size, batch_size=args.batch, devices=1, accelerator="cpu",
+        )  # fmt: skip
+        cached = time.perf_counter() - start
+        naive = per_epoch_linear(splits, args.size, args.batch, args.epochs)
+        print(
+            f"linear probe {args.epochs} epochs: per-epoch forward {naive:6.1f} s | cached features {cached:6.1f} s "
+            f"(whole run incl. set-up and validation) | ratio {naive / cached:.1f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
