@@ -22,12 +22,11 @@ import torch.nn.functional as F
 
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 
-from common import cifar10_folder  # noqa: E402
-
-from transferlab import backbones  # noqa: E402
-from transferlab.data import load_data  # noqa: E402
-from transferlab.data.transforms import TransformedImages, train_transform  # noqa: E402
-from transferlab.tasks import classify  # noqa: E402
+from common import cifar10_folder
+from transferlab import backbones
+from transferlab.data import load_data
+from transferlab.data.transforms import TransformedImages, train_transform
+from transferlab.tasks import classify
 
 
 def subset(splits, n_train: int, n_val: int):
@@ -101,7 +100,10 @@ def main() -> None:
         print(f"data: {splits.summary()}; {torch.get_num_threads()} CPU threads; size {args.size}, batch {args.batch}")
         plain = plain_timm_epoch(splits, args.size, args.batch)
         ours = transferlab_epoch(splits, args.size, args.batch, Path(tmp) / "run")
-        print(f"fine-tuning  plain timm loop {plain:7.1f} img/s | transferlab {ours:7.1f} img/s | ratio {ours / plain:.2f}x")
+        print(
+            f"fine-tuning  plain timm loop {plain:7.1f} img/s | transferlab {ours:7.1f} img/s "
+            f"| ratio {ours / plain:.2f}x"
+        )
         start = time.perf_counter()
         classify.fit(
             splits, out=Path(tmp) / "lin", strategy="linear", epochs=args.epochs, eval_every=args.epochs,

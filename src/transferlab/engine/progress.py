@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from transferlab import progress as progress_settings
@@ -18,26 +17,9 @@ class TrainingProgress:
     def __enter__(self) -> TrainingProgress:
         if not self.enabled:
             return self
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import TextColumn
 
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=Console(file=sys.stderr),
-        )
+        self._bar = progress_settings.make_progress(TextColumn("{task.fields[info]}"))
         self._bar.__enter__()
         self._epochs = self._bar.add_task(
             f"{self.title} epochs", total=self.epochs, completed=self.start_epoch, info=""
@@ -51,11 +33,8 @@ class TrainingProgress:
 
     def end_epoch(self, val_acc: float | None, best: float) -> None:
         if self._bar is not None:
-            info = (
-                f"val acc {val_acc:.1%} (best {best:.1%})"
-                if val_acc is not None
-                else f"best val acc {max(best, 0):.1%}"
-            )
+            latest = "" if val_acc is None else f"val acc {val_acc:.1%} "
+            info = f"{latest}(best {max(best, 0):.1%})"
             self._bar.update(self._epochs, advance=1, info=info)
             self._bar.reset(self._steps, total=self.batches, info="")
 

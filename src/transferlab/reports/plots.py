@@ -18,6 +18,15 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path, title: str = "") -> Path:
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
 def learning_curves(histories: dict[str, list[dict]], path: Path, title: str = "") -> Path:
     """Loss and accuracy per epoch; one line per run (train dashed, validation solid)."""
     plt = _pyplot()
@@ -37,12 +46,7 @@ def learning_curves(histories: dict[str, list[dict]], path: Path, title: str = "
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
     ax_acc.legend(loc="lower right", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
 
 
 def confusion_matrix(matrix: Sequence[Sequence[int]], classes: list[str], path: Path) -> Path:
@@ -68,10 +72,7 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], classes: list[str], path: 
                     color="white" if normalised[r, c] > 0.5 else "black",
                 )
     ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (rows: true class)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def image_gallery(images: Sequence, captions: Sequence[str], path: Path, title: str = "", columns: int = 6) -> Path:
@@ -84,9 +85,4 @@ def image_gallery(images: Sequence, captions: Sequence[str], path: Path, title: 
     for ax, image, caption in zip(axes.flat, images, captions):
         ax.imshow(np.asarray(image), interpolation="nearest" if max(image.size) < 64 else "antialiased")
         ax.set_title(caption, fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
