@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+# ../shared/data beside the checkout; on the device machine, a carried copy (see README.md).
+SHARED = Path(os.environ.get("TRANSFERLAB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 def cifar10_folder(cache: Path) -> Path:

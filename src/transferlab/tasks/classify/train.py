@@ -25,7 +25,7 @@ from transferlab.data import DatasetSplits
 from transferlab.data.loaders import make_batches
 from transferlab.engine import rng
 from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
-from transferlab.errors import DataError, RunError, TrainingError, UsageError
+from transferlab.errors import DataError, Interrupted, RunError, TrainingError, UsageError
 from transferlab.runs import FORMAT_VERSION, save_run
 from transferlab.tasks.classify.l2sp import L2SP
 from transferlab.tasks.classify.options import ClassifyOptions
@@ -413,6 +413,12 @@ class Trainer:
                     train_metrics = self._train_epoch(progress)
                 except torch.cuda.OutOfMemoryError:
                     raise _out_of_memory(self.opts) from None
+                except KeyboardInterrupt:
+                    raise Interrupted(
+                        f"stopped during epoch {self.epoch + 1}; "
+                        f"epoch {self.epoch} is saved in {self.run_dir / CHECKPOINT}",
+                        f"continue with: transferlab classify DATA --resume {self.run_dir}",
+                    ) from None
                 except RuntimeError as exc:
                     if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
                         raise _out_of_memory(self.opts) from None
