@@ -98,7 +98,10 @@ def show_results(results: list) -> None:
     table = Table(title="validation results")
     rows = [r.row() for r in results]
     for column in rows[0]:
-        table.add_column(column, justify="left" if column == "strategy" else "right")
+        if column == "strategy":
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, justify="right")
     for row in rows:
         table.add_row(*[f"{v:.1%}" if isinstance(v, float) and k != "wall s" else str(v) for k, v in row.items()])
     out.print(table)

@@ -25,7 +25,6 @@ def demo(
     verdict = report.parent / "verdict.txt"
     if verdict.is_file():
         out.print(verdict.read_text().strip())
-    out.print(f"report: {report}")
 
 
 def export(

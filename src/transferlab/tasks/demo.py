@@ -47,7 +47,7 @@ def digits_demo(out: Path, seed: int = 0) -> list:
     common = {"img_size": SIZE, "seed": seed, "batch_size": 32, "label_smoothing": 0.1, "devices": 1}
     source = classify.fit(
         "printed-digits", out=out / "source-printed-digits", backbone=DEMO_NETWORK, strategy="scratch",
-        epochs=6, lr=2e-3, warmup_epochs=0.5, **{**common, "batch_size": 64},
+        epochs=4, lr=2e-3, warmup_epochs=0.5, **{**common, "batch_size": 64},
     )  # fmt: skip
     target = load_data("digits", seed=seed).few_shot(SHOTS, seed)
     target_budget = {"epochs": 40, "eval_every": 5, "warmup_epochs": 2, **common}
@@ -64,8 +64,8 @@ def digits_demo(out: Path, seed: int = 0) -> list:
             "backbone": DEMO_NETWORK,
             "strategy": "full",
             "weights": str(source.run_dir),
-            "lr": 2e-3,
-            "body_lr_mult": 0.1,
+            "lr": 1e-3,
+            "body_lr_mult": 0.3,
             **target_budget,
         },
         "imagenet->linear": {"backbone": "tf_efficientnet_lite0", "strategy": "linear", "lr": 5e-3, **target_budget},

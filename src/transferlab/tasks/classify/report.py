@@ -42,7 +42,7 @@ def write_comparison_report(
     best_dir: Path,
     note: str = "",
 ) -> Path:
-    plots.learning_curves(histories, out_dir / "curves.png", "validation accuracy per strategy")
+    plots.learning_curves(histories, out_dir / "curves.png", "per strategy (solid: validation, dashed: train)")
     report = HtmlReport(title).text(intro)
     if note:
         report.text(note, note=True)
