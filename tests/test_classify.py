@@ -329,3 +329,19 @@ def test_ctrl_c_says_how_to_resume(tiny, tmp_path, monkeypatch):
     assert info.value.exit_code == 130 and "--resume" in info.value.remedy
     monkeypatch.setattr(Trainer, "_train_epoch", original)
     assert classify.fit(tiny, resume=tmp_path / "run").history[-1]["epoch"] == 3
+
+
+def test_streaming_path_with_accumulation_and_ema_resumes_exactly(tiny, tmp_path):
+    """The DataLoader path (datasets too big to hold), gradient accumulation with a partial last
+    step, and EMA weights: stopped and resumed equals straight through."""
+    options = {**FAST, "epochs": 2, "backbone": "resnet10t", "strategy": "scratch", "resident": False, "workers": 0}
+    options.update(accumulate=2, ema=0.9, batch_size=12)  # 48 images -> 4 batches, 2 steps a epoch
+    straight = classify.fit(tiny, out=tmp_path / "a", **options)
+    classify.fit(tiny, out=tmp_path / "b", stop_after=1, **options)
+    resumed = classify.fit(tiny, resume=tmp_path / "b")
+    a = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.safetensors")
+    b = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.safetensors")
+    assert a["step"] == b["step"] == 4
+    for key in a["ema"]:
+        assert torch.allclose(a["ema"][key].float(), b["ema"][key].float(), atol=1e-6), key
+    assert straight.val_acc == pytest.approx(resumed.val_acc)

@@ -354,24 +354,26 @@ class Trainer:
                 )
             fabric.backward(loss / opts.accumulate)
             if (i + 1) % opts.accumulate == 0:
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.step += 1
-                self.scheduler.step_update(self.step)
-                if self.ema is not None:
-                    self.ema.update(self.net_module, step=self.step)
+                self._optimizer_step()
             total_loss += loss.item() * len(y)
             total_correct += (logits.argmax(1) == y).sum().item()
             total_seen += len(y)
             progress.advance(loss=total_loss / total_seen, acc=total_correct / total_seen)
-        if total_seen and (i + 1) % opts.accumulate:  # flush a partial accumulation
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
+        if total_seen and (i + 1) % opts.accumulate:  # the epoch ended inside an accumulation
+            self._optimizer_step()
         seen = max(total_seen, 1)
         return {
             "train_loss": total_loss / seen,
             "train_acc": total_correct / seen if self.mixup is None else float("nan"),
         }
+
+    def _optimizer_step(self) -> None:
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.scheduler.step_update(self.step)
+        if self.ema is not None:
+            self.ema.update(self.net_module, step=self.step)
 
     def _validate(self) -> dict[str, float]:
         net = self.ema.module if self.ema is not None else self.net
