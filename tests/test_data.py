@@ -272,3 +272,11 @@ def test_data_command_shows_counts(tmp_path, cli):
 
     payload = json.loads(out)
     assert [c["train"] + c["val"] for c in payload["classes"]] == [5, 5]
+
+
+def test_csv_row_errors_name_the_real_line(tmp_path, cli):
+    make_class_folder(tmp_path / "img", {"a": 2, "b": 2})
+    (tmp_path / "l.csv").write_text("image,label\n\nimg/a/0.png,a\nimg/a/1.png\n")
+    from conftest import assert_user_error
+
+    assert_user_error(cli("data", tmp_path / "l.csv"), "line 4 has 1 column(s)")

@@ -19,6 +19,7 @@ from transferlab.data.collections import FileImages, LabeledImages
 from transferlab.errors import DataError
 
 VAL_DIR_NAMES = ("val", "valid", "validation", "test")
+PATH_HEADERS = ("path", "file", "filename", "image", "filepath")
 
 
 @dataclass
@@ -164,25 +165,22 @@ def read_csv(spec: str, _root: Path | None) -> RawData:
     """``path,label[,split]`` rows, paths relative to the CSV's folder; header optional."""
     csv_path = Path(spec)
     with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
-    if rows and rows[0][0].strip().lower() in ("path", "file", "filename", "image", "filepath"):
-        header = [cell.strip().lower() for cell in rows.pop(0)]
-    else:
-        header = ["path", "label", "split"][: len(rows[0])] if rows else ["path", "label"]
+        reader = csv.reader(handle)
+        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    has_header = bool(rows) and rows[0][1][0].strip().lower() in PATH_HEADERS
+    header = [c.strip().lower() for c in rows.pop(0)[1]] if has_header else ["path", "label", "split"]
     if "label" not in header:
         raise DataError(f"{csv_path} has no 'label' column", "write rows as path,label (optionally a split column)")
-    col_path, col_label = header.index(header[0]), header.index("label")
+    col_label = header.index("label")
     col_split = header.index("split") if "split" in header else None
     items: dict[str, list[tuple[Path, str]]] = {"train": [], "val": []}
-    for line, row in enumerate(rows, start=2 if header[0] == "path" else 1):
-        if len(row) < len(header):
-            raise DataError(
-                f"{csv_path} line {line} has {len(row)} columns, expected {len(header)}", "write rows as path,label"
-            )
-        split = row[col_split].strip().lower() if col_split is not None else "train"
-        split = "val" if split in VAL_DIR_NAMES else "train"
-        path = Path(row[col_path].strip())
-        items[split].append((path if path.is_absolute() else csv_path.parent / path, row[col_label].strip()))
+    for line, row in rows:
+        if len(row) <= col_label:
+            raise DataError(f"{csv_path} line {line} has {len(row)} column(s)", "write rows as path,label[,split]")
+        split = row[col_split].strip().lower() if col_split is not None and len(row) > col_split else "train"
+        path = Path(row[0].strip())  # the path is always the first column
+        target = "val" if split in VAL_DIR_NAMES else "train"
+        items[target].append((path if path.is_absolute() else csv_path.parent / path, row[col_label].strip()))
     classes = _sorted_labels({label for _, label in items["train"]})
     unknown = sorted({label for _, label in items["val"]} - set(classes))
     if unknown:
