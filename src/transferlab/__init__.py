@@ -13,7 +13,11 @@ from typing import Any
 __version__ = "0.1.0"
 
 #: Task modules reachable as ``transferlab.<name>``.
-_TASKS = {"classify": "transferlab.tasks.classify", "predict": "transferlab.tasks.predict"}
+_TASKS = {
+    "classify": "transferlab.tasks.classify",
+    "predict": "transferlab.tasks.predict",
+    "stylize": "transferlab.tasks.stylize",
+}
 
 
 def __getattr__(name: str) -> Any:

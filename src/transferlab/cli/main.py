@@ -13,6 +13,7 @@ from transferlab.cli import classify as classify_cmd
 from transferlab.cli import data as data_cmd
 from transferlab.cli import demo as demo_cmd
 from transferlab.cli import predict as predict_cmd
+from transferlab.cli import stylize as stylize_cmd
 from transferlab.cli.console import err, show_warnings_on_console
 from transferlab.errors import TransferlabError
 
@@ -31,6 +32,7 @@ app.command("predict")(predict_cmd.predict)
 app.command("data")(data_cmd.data)
 app.command("export")(demo_cmd.export)
 app.command("demo")(demo_cmd.demo)
+app.command("stylize")(stylize_cmd.stylize)
 
 
 def _version(value: bool) -> None:

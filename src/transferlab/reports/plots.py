@@ -49,6 +49,18 @@ def learning_curves(histories: dict[str, list[dict]], path: Path, title: str = "
     return _save(fig, path, title)
 
 
+def loss_curves(series: dict[str, list[float]], path: Path, xlabel: str = "step") -> Path:
+    """Several loss series on a log scale."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for name, values in series.items():
+        ax.plot(range(1, len(values) + 1), values, label=name)
+    ax.set(xlabel=xlabel, ylabel="loss", yscale="log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def confusion_matrix(matrix: Sequence[Sequence[int]], classes: list[str], path: Path) -> Path:
     plt = _pyplot()
     m = np.asarray(matrix)

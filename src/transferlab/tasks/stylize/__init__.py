@@ -1,0 +1,144 @@
+"""``stylize``: neural style transfer with pretrained features, by optimisation.
+
+from transferlab import stylize
+result = stylize.stylize("photo.jpg", ["starry_night.jpg"], out="styled/", size=512)
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from transferlab.data.images import open_image_or_fail
+from transferlab.errors import DataError, UsageError
+from transferlab.tasks.stylize import color
+from transferlab.tasks.stylize.features import NETWORKS, feature_network
+from transferlab.tasks.stylize.optimize import MAX_SIZE, StylizeOptions, Trace, relative_drop, run
+
+__all__ = ["NETWORKS", "StylizeOptions", "StylizeResult", "stylize"]
+
+
+@dataclass
+class StylizeResult:
+    image: Path
+    panel: Path
+    report: Path
+    trace: Trace
+    loss_drop: float  # share of the final level's loss removed by the optimisation
+
+
+def _tensor(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.array(image, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
+
+
+def _pil(tensor: torch.Tensor) -> Image.Image:
+    return Image.fromarray((tensor[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8))
+
+
+def _load(path: str | Path, role: str, min_size: int, size: int) -> torch.Tensor:
+    image = open_image_or_fail(path)
+    if min(image.size) < min_size:
+        raise DataError(
+            f"the {role} image {path} is {image.width}x{image.height}; "
+            f"the feature network needs at least {min_size} px a side",
+            "use a larger image",
+        )
+    if max(image.size) > size:
+        warnings.warn(
+            f"the {role} image {path} ({image.width}x{image.height}) is resized to {size} px "
+            "on its longer side (--size)",
+            stacklevel=3,
+        )
+    return _tensor(image)
+
+
+def _check(opts: StylizeOptions) -> None:
+    if not 32 <= opts.size <= MAX_SIZE:
+        raise UsageError(f"--size {opts.size} is outside 32..{MAX_SIZE}", "pick an output size such as 512 or 1024")
+    if opts.steps < 1:
+        raise UsageError("--steps must be at least 1", "e.g. --steps 300")
+    if opts.init not in ("content", "noise"):
+        raise UsageError(f"unknown --init '{opts.init}'", "use content or noise")
+    if opts.smoothing not in (None, "none", "channel", "all"):
+        raise UsageError(f"unknown --smoothing '{opts.smoothing}'", "use none, channel or all")
+
+
+def stylize(
+    content: str | Path, styles: list[str | Path], *, out: str | Path = "stylized", device: str = "auto", **options: Any
+) -> StylizeResult:
+    """Stylise ``content`` with one or more ``styles`` (mixed by ``style_mix``); write the
+    image, a content | style | result panel, loss curves and ``report.html`` into ``out``."""
+    from transferlab.devices import resolve_device
+
+    opts = StylizeOptions(**options)
+    _check(opts)
+    if not styles:
+        raise UsageError("no style image was given", "pass at least one --style IMAGE")
+    net = feature_network(opts.network, opts.weights)
+    dev = resolve_device(device)
+    content_t = _load(content, "content", net.min_size, opts.size).to(dev)
+    style_ts = [_load(s, "style", net.min_size, opts.size).to(dev) for s in styles]
+    if opts.preserve_color:
+        grey_styles = [color.match_luminance(s, content_t) for s in style_ts]
+        grey, trace = run(net, color.luminance_as_rgb(content_t), grey_styles, opts)
+        content_at_size = torch.nn.functional.interpolate(
+            content_t, size=grey.shape[-2:], mode="bicubic", antialias=True
+        )
+        result = color.recombine(grey, content_at_size.clamp(0, 1))
+    else:
+        result, trace = run(net, content_t, style_ts, opts)
+    return _write_outputs(Path(out), content, styles, result, trace, opts)
+
+
+def _write_outputs(
+    out: Path, content: str | Path, styles: list[str | Path], result: torch.Tensor, trace: Trace, opts: StylizeOptions
+) -> StylizeResult:
+    from transferlab.io import atomic_path, write_json
+    from transferlab.reports import plots
+    from transferlab.reports.html import HtmlReport
+
+    out.mkdir(parents=True, exist_ok=True)
+    image_path = out / "stylized.png"
+    with atomic_path(image_path) as tmp:
+        _pil(result).save(tmp, format="PNG")
+    pictures = [open_image_or_fail(content), *[open_image_or_fail(s) for s in styles], Image.open(image_path)]
+    captions = ["content", *[f"style {Path(s).name}" for s in styles], "result"]
+    panel = plots.image_gallery(pictures, captions, out / "panel.png", columns=len(pictures))
+    plots.loss_curves(
+        {"total": trace.total, "style": trace.style, "content": trace.content}, out / "losses.png", "loss evaluation"
+    )
+    drop = relative_drop(trace)
+    summary = {
+        "content": str(content),
+        "styles": [str(s) for s in styles],
+        "options": asdict(opts),
+        "seconds": round(trace.seconds, 2),
+        "final_loss": trace.total[-1],
+        "loss_drop": drop,
+    }
+    write_json(out / "stylize.json", summary)
+    report = HtmlReport(f"stylize: {Path(str(content)).name}")
+    report.table(
+        [
+            {"": k, "value": v}
+            for k, v in {
+                "network": opts.network,
+                "size": opts.size,
+                "optimizer": opts.optimizer,
+                "evaluations": len(trace.total),
+                "seconds": round(trace.seconds, 1),
+                "preserve colour": opts.preserve_color,
+            }.items()
+        ],
+        ["", "value"],
+    )
+    report.heading("Result").image(panel, "content, style, result").heading("Losses").image(
+        out / "losses.png", "losses"
+    )
+    return StylizeResult(image_path, panel, report.save(out / "report.html"), trace, drop)
