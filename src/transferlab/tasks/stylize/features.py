@@ -25,8 +25,8 @@ class FeatureNetwork:
     layers: Callable[[torch.Tensor], list[torch.Tensor]]  # [0,1] RGB -> activations, shallow to deep
     content_layer: int  # index into the returned list
     # Default activation smoothing (losses.smooth). SWAG's form for Lite0 is still being chosen:
-    # at 256 px / 100 L-BFGS evaluations on chelsea + starry_night, "none" stylised visibly,
-    # "channel" barely changed the image at the same weights, and "all" diverged to noise.
+    # at 256 px / 100 L-BFGS evaluations on chelsea + starry_night (with line search), "none"
+    # stylised most visibly; "channel" needs a ~10x style weight and then adds colour noise.
     smoothing: str
     min_size: int  # below this many pixels a side, the deepest layer has no spatial extent
 
