@@ -147,9 +147,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monke
 
     monkeypatch.setattr(Trainer, "_loss", poisoned)
     folder = make_class_folder(tmp_path / "d", {"a": 12, "b": 12})
-    code, _, err = cli(
-        "classify",
-        folder,
+    args = [
         "--backbone",
         "resnet10t",
         "--strategy",
@@ -160,9 +158,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monke
         "8",
         "--epochs",
         "5",
-        "--out",
-        tmp_path / "run",
-    )
+    ]
+    code, _, err = cli("classify", folder, *args, "--out", tmp_path / "run")
     assert (
         code == 1
         and "error: the loss became nan at step 5 (epoch 3)" in err
@@ -285,25 +282,10 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
     )
     assert torch.allclose(one["classifier.weight"], two["classifier.weight"], atol=1e-5)
     assert torch.allclose(one["classifier.bias"], two["classifier.bias"], atol=1e-5)
-    full = [
-        str(folder),
-        "--backbone",
-        "resnet10t",
-        "--strategy",
-        "scratch",
-        "--img-size",
-        "32",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "8",
-        "--accelerator",
-        "cpu",
-        "--devices",
-        "2",
-        "--out",
-        str(tmp_path / "full2"),
-    ]
+    options = (
+        "--backbone resnet10t --strategy scratch --img-size 32 --epochs 2 --batch-size 8 --accelerator cpu --devices 2"
+    )
+    full = [str(folder), *options.split(), "--out", str(tmp_path / "full2")]
     done = subprocess.run([exe, "classify", *full], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("validation results") == 1  # only rank 0 reports

@@ -6,6 +6,7 @@ kinds cover every source: files on disk (decoded on demand) and in-memory arrays
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from PIL import Image
 from transferlab.data.images import array_to_rgb, load_rgb
 
 
-class LabeledImages:
+class LabeledImages(ABC):
     """Base: ``len``, ``image(i)``, ``labels`` (int64 array) and ``subset(indices)``."""
 
     labels: np.ndarray
@@ -23,15 +24,13 @@ class LabeledImages:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @abstractmethod
     def image(self, index: int) -> Image.Image:
-        raise NotImplementedError
+        """Image ``index`` as RGB."""
 
-    def describe(self, index: int) -> str:
-        """Where item ``index`` comes from, for messages."""
-        raise NotImplementedError
-
+    @abstractmethod
     def subset(self, indices: Sequence[int] | np.ndarray) -> LabeledImages:
-        raise NotImplementedError
+        """A collection of the items at ``indices``, in that order."""
 
 
 class FileImages(LabeledImages):
@@ -45,9 +44,6 @@ class FileImages(LabeledImages):
 
     def image(self, index: int) -> Image.Image:
         return load_rgb(self.paths[index])
-
-    def describe(self, index: int) -> str:
-        return self.paths[index]
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> FileImages:
         idx = np.asarray(indices, dtype=np.int64)
@@ -67,9 +63,6 @@ class ArrayImages(LabeledImages):
 
     def image(self, index: int) -> Image.Image:
         return array_to_rgb(self.images[index])
-
-    def describe(self, index: int) -> str:
-        return f"array item {index}"
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> ArrayImages:
         idx = np.asarray(indices, dtype=np.int64)

@@ -67,8 +67,8 @@ def decode_all(images: LabeledImages, size: int, interpolation: str = "bicubic")
     return out
 
 
-def resident_fits(images: LabeledImages, size: int) -> bool:
-    return len(images) * 3 * _store_size(images, size) ** 2 <= RESIDENT_LIMIT_BYTES
+def resident_fits(images: LabeledImages, store_size: int) -> bool:
+    return len(images) * 3 * store_size**2 <= RESIDENT_LIMIT_BYTES
 
 
 def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> torch.Tensor:
@@ -200,12 +200,11 @@ def make_batches(
     images: LabeledImages, config: dict[str, Any], device: torch.device, workers: int = 2, resident: bool | None = None
 ):
     """Resident batches when the decoded dataset fits (or ``resident=True``), else streaming."""
-    size = int(config["input_size"][-1])
+    store = _store_size(images, int(config["input_size"][-1]))  # probes a few images: do it once
     if resident is None:
-        resident = resident_fits(images, size)
+        resident = resident_fits(images, store)
     if not resident:
         return StreamingBatches(images, config, device, workers)
-    store = _store_size(images, size)
     return ResidentBatches(
         decode_all(images, store, config.get("interpolation", "bicubic")), images.labels, config, device
     )

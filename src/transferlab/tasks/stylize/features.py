@@ -42,7 +42,7 @@ def register(name: str):
     return decorator
 
 
-def _normalised(net: nn.Module, mean: tuple, std: tuple) -> Callable[[torch.Tensor], torch.Tensor]:
+def _normalised(mean: tuple, std: tuple) -> Callable[[torch.Tensor], torch.Tensor]:
     m = torch.tensor(mean).view(1, 3, 1, 1)
     s = torch.tensor(std).view(1, 3, 1, 1)
 
@@ -66,7 +66,7 @@ def lite0(weights: str | Path | None = None) -> FeatureNetwork:
 
     model, config, _ = backbones.create("tf_efficientnet_lite0", num_classes=0, weights=weights)
     model = _frozen(model)
-    prepare = _normalised(model, config["mean"], config["std"])
+    prepare = _normalised(config["mean"], config["std"])
 
     def layers(x: torch.Tensor) -> list[torch.Tensor]:
         model.to(x.device)
@@ -103,7 +103,7 @@ def _vgg(depth: int, weights: str | Path | None) -> FeatureNetwork:
     # conv1_1, conv2_1, conv3_1, conv4_1, conv5_1 (after ReLU) for style; conv4_2 for content.
     starts = [0, 5, 10, 17, 24] if depth == 16 else [0, 5, 10, 19, 28]
     taps = sorted({s + 1 for s in starts} | {starts[3] + 3})
-    prepare = _normalised(body, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    prepare = _normalised((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
     def layers(x: torch.Tensor) -> list[torch.Tensor]:
         body.to(x.device)
