@@ -67,3 +67,15 @@ def test_unexpected_errors_are_one_line_with_a_hint(cli, monkeypatch):
 
 def test_errors_are_two_lines(cli, tmp_path):
     assert_user_error(cli("predict", tmp_path / "none.png", "-m", "tf_efficientnet_lite0"), "does not exist")
+
+
+def test_every_command_has_help_with_an_example(cli):
+    from transferlab.cli.main import COMMANDS
+
+    for name in COMMANDS:
+        code, out, _ = cli(name, "--help")
+        assert code == 0 and "Example:" in out and f"transferlab {name}" in out, name
+
+
+def test_demo_with_bad_data_is_one_clear_error(cli, tmp_path):
+    assert_user_error(cli("demo", "--data", tmp_path / "missing", "--out", tmp_path / "o"), "is not a folder")

@@ -25,14 +25,19 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=False,
 )
-app.command("classify")(classify_cmd.classify)
-app.command("evaluate")(classify_cmd.evaluate)
-app.command("backbones")(backbones_cmd.backbones)
-app.command("predict")(predict_cmd.predict)
-app.command("data")(data_cmd.data)
-app.command("export")(demo_cmd.export)
-app.command("demo")(demo_cmd.demo)
-app.command("stylize")(stylize_cmd.stylize)
+# Each command with an example shown under its --help.
+COMMANDS = {
+    "classify": (classify_cmd.classify, "transferlab classify photos/ --compare scratch,linear,full --img-size 128"),
+    "evaluate": (classify_cmd.evaluate, "transferlab evaluate runs/classify/my-run more_photos/"),
+    "predict": (predict_cmd.predict, "transferlab predict cat.jpg photos/ --model tf_efficientnet_lite0 --topk 3"),
+    "export": (demo_cmd.export, "transferlab export runs/classify/my-run --format onnx"),
+    "data": (data_cmd.data, "transferlab data photos.zip --val-fraction 0.2"),
+    "backbones": (backbones_cmd.backbones, "transferlab backbones --all --filter 'resnet*'"),
+    "demo": (demo_cmd.demo, "transferlab demo --out runs/demo"),
+    "stylize": (stylize_cmd.stylize, "transferlab stylize photo.jpg --style starry_night.jpg --size 512"),
+}
+for _name, (_command, _example) in COMMANDS.items():
+    app.command(_name, epilog=f"Example: {_example}")(_command)
 
 
 def _version(value: bool) -> None:

@@ -11,8 +11,10 @@ weights mean the same thing for every feature network and smoothing mode.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -118,7 +120,7 @@ def _check_finite(loss: torch.Tensor, evaluation: int) -> None:
 
 
 def optimise_level(
-    image: torch.Tensor, objective: Objective, opts: StylizeOptions, trace: Trace, level: int
+    image: torch.Tensor, objective: Objective, opts: StylizeOptions, trace: Trace, level: int, tick: Callable[[], None]
 ) -> torch.Tensor:
     """Run ``opts.steps`` loss evaluations on ``image`` (a leaf tensor in [0, 1])."""
     image = image.detach().clone().requires_grad_(True)
@@ -138,6 +140,7 @@ def optimise_level(
         trace.style.append(style)
         trace.content.append(content)
         trace.levels.append(level)
+        tick()
         return loss
 
     if opts.optimizer == "lbfgs":
@@ -181,19 +184,35 @@ def run(
     mix = [w / sum(mix) for w in mix]
     mode = opts.smoothing or net.smoothing
     trace = Trace()
-    image = None
-    for level, size in enumerate(level_sizes(opts.size, opts.multiscale)):
-        level_content = resize_long_side(content, size)
-        level_styles = [resize_long_side(s, size) for s in styles]
-        objective = Objective(net, level_content, level_styles, mix, opts, mode)
-        if image is None:
-            image = level_content if opts.init == "content" else torch.rand_like(level_content)
-        else:
-            image = F.interpolate(image, size=level_content.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
-        image = optimise_level(image, objective, opts, trace, level)
+    sizes = level_sizes(opts.size, opts.multiscale)
+    with _progress(len(sizes) * opts.steps) as tick:
+        image = None
+        for level, size in enumerate(sizes):
+            level_content = resize_long_side(content, size)
+            level_styles = [resize_long_side(s, size) for s in styles]
+            objective = Objective(net, level_content, level_styles, mix, opts, mode)
+            if image is None:
+                image = level_content if opts.init == "content" else torch.rand_like(level_content)
+            else:
+                image = F.interpolate(image, size=level_content.shape[-2:], mode="bicubic", align_corners=False)
+                image = image.clamp(0, 1)
+            image = optimise_level(image, objective, opts, trace, level, tick)
     trace.seconds = time.perf_counter() - start
     assert image is not None
     return image, trace
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[], None]]:
+    """A bar over loss evaluations, with ETA (nothing under TRANSFERLAB_QUIET)."""
+    from transferlab.progress import enabled, make_progress
+
+    if not enabled():
+        yield lambda: None
+        return
+    with make_progress() as bar:
+        task = bar.add_task("stylizing (loss evaluations)", total=total)
+        yield lambda: bar.update(task, advance=1)
 
 
 def relative_drop(trace: Trace) -> float:
