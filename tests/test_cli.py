@@ -73,7 +73,7 @@ def test_every_command_has_help_with_an_example(cli):
     from transferlab.cli.main import COMMANDS
 
     for name in COMMANDS:
-        code, out, _ = cli(name, "--help")
+        code, out, _ = cli(*name.split(), "--help")
         assert code == 0 and "Example:" in out and f"transferlab {name}" in out, name
 
 

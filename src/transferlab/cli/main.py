@@ -12,6 +12,7 @@ from transferlab.cli import backbones as backbones_cmd
 from transferlab.cli import classify as classify_cmd
 from transferlab.cli import data as data_cmd
 from transferlab.cli import demo as demo_cmd
+from transferlab.cli import gan as gan_cmd
 from transferlab.cli import predict as predict_cmd
 from transferlab.cli import stylize as stylize_cmd
 from transferlab.cli.console import err, show_warnings_on_console
@@ -34,10 +35,40 @@ COMMANDS = {
     "data": (data_cmd.data, "transferlab data photos.zip --val-fraction 0.2"),
     "backbones": (backbones_cmd.backbones, "transferlab backbones --all --filter 'resnet*'"),
     "demo": (demo_cmd.demo, "transferlab demo --out runs/demo"),
-    "stylize": (stylize_cmd.stylize, "transferlab stylize photo.jpg --style starry_night.jpg --size 512"),
+    "stylize": (
+        stylize_cmd.stylize,
+        "transferlab stylize photo.jpg --style starry_night.jpg --size 512 | "
+        "transferlab stylize photos/ --model runs/stylize/my-style (train one: transferlab stylize train --help)",
+    ),
+    "stylize train": (stylize_cmd.train, "transferlab stylize train starry_night.jpg --content photos/ --steps 2000"),
+    "gan train": (gan_cmd.train, "transferlab gan train faces.zip --init runs/gan/source --freeze-d 2 --steps 3000"),
+    "gan sample": (gan_cmd.sample, "transferlab gan sample runs/gan/faces -n 64 --seed 1 --interpolate 8"),
 }
+GROUP_HELP = {"gan": "Train GANs, transfer into them (--init/--freeze-d, --d-features lite0), sample from them."}
+# Multi-word commands: "gan train" lives in a sub-app. Click cannot mix a positional argument
+# (stylize CONTENT) with subcommands (stylize train), so such a one is registered hidden under a
+# joined name, and ``route`` rewrites argv.
+_groups: dict[str, typer.Typer] = {}
 for _name, (_command, _example) in COMMANDS.items():
-    app.command(_name, epilog=f"Example: {_example}")(_command)
+    _head, _, _tail = _name.partition(" ")
+    _epilog = f"Example: {_example}"
+    if not _tail:
+        app.command(_name, epilog=_epilog)(_command)
+    elif _head in COMMANDS:
+        app.command(_name.replace(" ", "-"), epilog=_epilog, hidden=True)(_command)
+    else:
+        _group = _groups.setdefault(_head, typer.Typer(help=GROUP_HELP[_head], no_args_is_help=True))
+        _group.command(_tail, epilog=_epilog)(_command)
+for _head, _group in _groups.items():
+    app.add_typer(_group, name=_head)
+
+
+def route(argv: list[str]) -> list[str]:
+    """``stylize train ...`` -> ``stylize-train ...`` (see above)."""
+    head = argv[0] if argv else ""
+    if len(argv) > 1 and f"{head} {argv[1]}" in COMMANDS and head in COMMANDS:
+        return [f"{head}-{argv[1]}", *argv[2:]]
+    return argv
 
 
 def _version(value: bool) -> None:
@@ -64,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code instead of exiting (testable in-process)."""
     show_warnings_on_console()
     try:
-        app(args=argv, prog_name="transferlab", standalone_mode=False)
+        app(args=route(sys.argv[1:] if argv is None else list(argv)), prog_name="transferlab", standalone_mode=False)
     except TransferlabError as exc:
         err.print(f"[bold red]error:[/] {exc.cause}", markup=True, soft_wrap=True)
         if exc.remedy:

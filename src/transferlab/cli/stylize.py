@@ -1,4 +1,5 @@
-"""``transferlab stylize``: neural style transfer by optimisation."""
+"""``transferlab stylize``: neural style transfer by optimisation, or with a trained style network;
+``transferlab stylize train``: train one (the router in ``cli.main`` sends ``stylize train`` here)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,28 @@ import typer
 
 from transferlab.cli.console import out
 
+# The perceptual-loss options, shared by optimisation and by training a style network.
+NETWORK = typer.Option("lite0", "--network", help="lite0 (built in, offline), vgg16 or vgg19.")
+WEIGHTS = typer.Option(None, "--weights", help="Weights file for the feature network.")
+SMOOTHING = typer.Option(None, "--smoothing", help="Activation smoothing: none, channel or all.")
+STYLE_WEIGHT = typer.Option(5.0, "--style-weight")
+CONTENT_WEIGHT = typer.Option(1.0, "--content-weight")
+TV_WEIGHT = typer.Option(0.0, "--tv-weight")
+
 
 def stylize(
-    content: Path = typer.Argument(..., help="The content image."),
-    style: list[Path] = typer.Option(..., "--style", "-s", help="A style image (repeat for several)."),
+    content: list[Path] = typer.Argument(..., help="The content image (with --model: images or folders)."),
+    style: list[Path] = typer.Option(None, "--style", "-s", help="A style image (repeat for several)."),
+    model: Path = typer.Option(None, "--model", "-m", help="A style network run (`stylize train`): fast."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Images per forward pass (with --model)."),
     style_mix: str = typer.Option(None, "--style-mix", help="Weights of several styles, e.g. 0.7,0.3."),
-    size: int = typer.Option(512, "--size", help="Output size: the longer side in pixels."),
-    network: str = typer.Option("lite0", "--network", help="lite0 (built in, offline), vgg16 or vgg19."),
-    weights: Path = typer.Option(None, "--weights", help="Weights file for the feature network."),
-    smoothing: str = typer.Option(None, "--smoothing", help="Activation smoothing: none, channel or all."),
-    style_weight: float = typer.Option(5.0, "--style-weight"),
-    content_weight: float = typer.Option(1.0, "--content-weight"),
-    tv_weight: float = typer.Option(0.0, "--tv-weight"),
+    size: int = typer.Option(None, "--size", help="Output size: the longer side in pixels [512; --model: as is]."),
+    network: str = NETWORK,
+    weights: Path = WEIGHTS,
+    smoothing: str = SMOOTHING,
+    style_weight: float = STYLE_WEIGHT,
+    content_weight: float = CONTENT_WEIGHT,
+    tv_weight: float = TV_WEIGHT,
     optimizer: str = typer.Option("lbfgs", "--optimizer", help="lbfgs or adam."),
     steps: int = typer.Option(300, "--steps", help="Loss evaluations per resolution level."),
     lr: float = typer.Option(0.02, "--lr", help="Adam's learning rate."),
@@ -32,19 +43,73 @@ def stylize(
     device: str = typer.Option("auto", "--device"),
     out_dir: Path = typer.Option(Path("stylized"), "--out", "-o"),
 ) -> None:
-    """Repaint CONTENT in the style of one or more --style images (Gatys et al.)."""
+    """Repaint CONTENT in the style of one or more --style images (Gatys et al.), or with a
+    trained style network (--model RUN, from `transferlab stylize train`)."""
     from transferlab.errors import UsageError
     from transferlab.tasks.stylize import stylize as run_stylize
+
+    if model is not None:
+        if style:
+            raise UsageError("--style and --model were both given", "a style network already holds its style")
+        _apply(model, content, out_dir, size, batch_size, device)
+        return
+    if not style:
+        raise UsageError("no --style image and no --model run", "pass --style IMAGE, or --model RUN")
+    if len(content) != 1:
+        raise UsageError(f"{len(content)} content images were given", "optimisation takes one; --model takes many")
 
     try:
         mix = [float(w) for w in style_mix.split(",")] if style_mix else []
     except ValueError:
         raise UsageError(f"--style-mix '{style_mix}' is not a list of numbers", "e.g. --style-mix 0.7,0.3") from None
     result = run_stylize(
-        content, list(style), out=out_dir, device=device, size=size, network=network, weights=weights,
+        content[0], list(style), out=out_dir, device=device, size=size or 512, network=network, weights=weights,
         smoothing=smoothing, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
         optimizer=optimizer, steps=steps, lr=lr, init=init, multiscale=multiscale, preserve_color=preserve_color,
         style_mix=mix, seed=seed,
     )  # fmt: skip
     out.print(f"{result.image} ({len(result.trace.total)} evaluations, {result.trace.seconds:.1f} s)")
+    out.print(f"report: {result.report}")
+
+
+def _apply(model: Path, content: list[Path], out_dir: Path, size: int | None, batch_size: int, device: str) -> None:
+    from transferlab.tasks.stylize import apply_style
+
+    written = apply_style(model, list(content), out=out_dir, size=size, batch_size=batch_size, device=device)
+    out.print(f"{len(written)} image(s) stylised into {out_dir}")
+
+
+def train(
+    style: Path = typer.Argument(..., help="The style image."),
+    content: str = typer.Option(..., "--content", "-c", help="Content images: a folder, archive or built-in name."),
+    steps: int = typer.Option(2000, "--steps"),
+    batch_size: int = typer.Option(4, "--batch-size"),
+    train_size: int = typer.Option(256, "--train-size", help="Side of the square training crops."),
+    style_size: int = typer.Option(256, "--style-size", help="The style image's longer side for its Gram matrices."),
+    network: str = NETWORK,
+    weights: Path = WEIGHTS,
+    smoothing: str = SMOOTHING,
+    style_weight: float = STYLE_WEIGHT,
+    content_weight: float = CONTENT_WEIGHT,
+    tv_weight: float = TV_WEIGHT,
+    lr: float = typer.Option(1e-3, "--lr"),
+    width: int = typer.Option(32, "--width", help="Channels of the network's first layer."),
+    blocks: int = typer.Option(5, "--blocks", help="Residual blocks."),
+    precision: str = typer.Option(None, "--precision", help="bf16-mixed (GPU default), 32 (CPU default)..."),
+    accelerator: str = typer.Option("auto", "--accelerator"),
+    seed: int = typer.Option(0, "--seed"),
+    resume: Path = typer.Option(None, "--resume", help="Continue a stopped run (its own options)."),
+    out_dir: Path = typer.Option(None, "--out", "-o", help="Run folder [runs/stylize/STYLE-TIME]."),
+) -> None:
+    """Train a style network for STYLE on --content images (Johnson et al.); apply it with
+    `transferlab stylize IMAGES --model RUN`."""
+    from transferlab.tasks.stylize import train_style
+
+    result = train_style(
+        style, content, out=out_dir, resume=resume, steps=steps, batch_size=batch_size, train_size=train_size,
+        style_size=style_size, network=network, weights=str(weights) if weights else None, smoothing=smoothing,
+        style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight, lr=lr, width=width,
+        blocks=blocks, precision=precision, accelerator=accelerator, seed=seed,
+    )  # fmt: skip
+    out.print(f"style network: {result.run_dir} ({len(result.losses)} steps, {result.seconds:.0f} s)")
     out.print(f"report: {result.report}")

@@ -19,7 +19,7 @@ from transferlab.data.sources import RawData, find_source, labels_to_indices
 from transferlab.data.split import stratified_split
 from transferlab.errors import DataError
 
-__all__ = ["DatasetSplits", "SkippedImagesWarning", "from_arrays", "load_data", "load_labeled"]
+__all__ = ["DatasetSplits", "SkippedImagesWarning", "from_arrays", "load_data", "load_images", "load_labeled"]
 
 
 @dataclass
@@ -154,6 +154,34 @@ def load_labeled(
     if len(images) == 0:
         raise DataError(f"{spec} holds no usable images", "point DATA at a folder, archive or CSV of images")
     return images, raw.classes
+
+
+def _concat(a: LabeledImages, b: LabeledImages) -> LabeledImages:
+    if isinstance(a, FileImages) and isinstance(b, FileImages):
+        return FileImages(a.paths + b.paths, np.concatenate([a.labels, b.labels]))
+    if isinstance(a, ArrayImages) and isinstance(b, ArrayImages) and a.images.shape[1:] == b.images.shape[1:]:
+        return ArrayImages(np.concatenate([a.images, b.images]), np.concatenate([a.labels, b.labels]))
+    return a  # different storage: the training part alone
+
+
+def load_images(
+    data: str | Path, *, strict: bool = False, data_root: str | Path | None = None
+) -> tuple[LabeledImages, list[str], str]:
+    """Every usable image of DATA (training and validation parts together), with labels if it has
+    classes: for generative tasks. A flat folder or archive of images is one class."""
+    from transferlab.data.sources import read_any_images
+
+    spec = str(data)
+    raw = read_any_images(spec, Path(data_root) if data_root else None)
+    skipped: list[BadImage] = []
+    images = _verified(raw.train, strict, skipped)
+    if raw.val is not None:
+        images = _concat(images, _verified(raw.val, strict, skipped))
+    warn_skipped(skipped, stacklevel=3)
+    if len(images) == 0:
+        note = f" ({len(skipped)} unusable file(s) skipped)" if skipped else ""
+        raise DataError(f"{spec} holds no usable images{note}", "point DATA at a folder or archive of images")
+    return images, raw.classes, raw.description
 
 
 def from_arrays(

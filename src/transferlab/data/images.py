@@ -142,3 +142,20 @@ def array_to_rgb(array: np.ndarray) -> Image.Image:
         f"an image array has shape {array.shape}",
         "pass images as N x H x W (gray) or N x H x W x 3 (RGB) arrays",
     )
+
+
+def collect_images(inputs: list[str | Path]) -> list[Path]:
+    """Named files as given; folders searched recursively for image files."""
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found.extend(sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS))
+        elif item.exists():
+            found.append(item)
+        else:
+            raise DataError(f"{item} does not exist", "pass image files or folders of images")
+    if not found:
+        raise DataError(
+            f"no image files found in {', '.join(map(str, inputs))}", "pass image files or folders of images"
+        )
+    return found

@@ -41,7 +41,7 @@ def _store_size(images: LabeledImages, size: int) -> int:
     return size
 
 
-def _fit_square(image: Image.Image, size: int, interpolation: str) -> np.ndarray:
+def fit_square(image: Image.Image, size: int, interpolation: str) -> np.ndarray:
     """Resize the shorter side to ``size`` and centre-crop a square: H x W x 3 uint8."""
     if image.size != (size, size):
         scale = size / min(image.size)
@@ -59,7 +59,7 @@ def decode_all(images: LabeledImages, size: int, interpolation: str = "bicubic")
     out = torch.empty((len(images), 3, size, size), dtype=torch.uint8)
 
     def fill(index: int) -> None:
-        out[index] = torch.from_numpy(_fit_square(images.image(index), size, interpolation)).permute(2, 0, 1)
+        out[index] = torch.from_numpy(fit_square(images.image(index), size, interpolation)).permute(2, 0, 1)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         for _ in track(pool.map(fill, range(len(images))), "decoding images", total=len(images)):

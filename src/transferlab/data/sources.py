@@ -149,6 +149,22 @@ def read_archive(spec: str, _root: Path | None) -> RawData:
     return _read_folder(archives.extract(spec), f"archive {spec}")
 
 
+def read_any_images(spec: str, root: Path | None) -> RawData:
+    """Like the registered sources, but a flat folder (or archive) of images is one class.
+
+    For tasks that need no labels (GANs, style networks): ``faces/*.jpg`` and ``faces.zip`` work
+    as they are, and class folders keep their labels (for class-conditional generation).
+    """
+    path = Path(spec)
+    folder = archives.extract(spec) if archives.is_archive(path) else path if path.is_dir() else None
+    if folder is not None:
+        folder = _unwrap(folder)
+        if not _subdirs(folder):
+            files = _files(folder)
+            return RawData(FileImages(files, [0] * len(files)), None, [folder.name], f"folder {spec}")
+    return find_source(spec).read(spec, root)
+
+
 # --------------------------------------------------------------------------- CSV
 
 

@@ -1,4 +1,4 @@
-"""Live training display: an epoch bar and a batch bar with loss, accuracy and ETA (Rich)."""
+"""Live training displays (Rich): epochs and batches with loss, accuracy and ETA; or steps with a note."""
 
 from __future__ import annotations
 
@@ -37,6 +37,35 @@ class TrainingProgress:
             info = f"{latest}(best {max(best, 0):.1%})"
             self._bar.update(self._epochs, advance=1, info=info)
             self._bar.reset(self._steps, total=self.batches, info="")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+class StepProgress:
+    """One bar over training steps, with ETA and a short note (losses); silent when quiet."""
+
+    def __init__(self, total: int, done: int, title: str) -> None:
+        self.total, self.done, self.title = total, done, title
+        self._bar: Any = None
+
+    def __enter__(self) -> StepProgress:
+        if progress_settings.enabled():
+            from rich.progress import TextColumn
+
+            self._bar = progress_settings.make_progress(TextColumn("{task.fields[info]}"))
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.title, total=self.total, completed=self.done, info="")
+        return self
+
+    def advance(self, info: str | None = None) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, **({"info": info} if info is not None else {}))
+
+    def note(self, info: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, info=info)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:

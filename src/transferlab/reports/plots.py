@@ -49,13 +49,26 @@ def learning_curves(histories: dict[str, list[dict]], path: Path, title: str = "
     return _save(fig, path, title)
 
 
-def loss_curves(series: dict[str, list[float]], path: Path, xlabel: str = "step") -> Path:
-    """Several loss series on a log scale."""
+def loss_curves(series: dict[str, list[float]], path: Path, xlabel: str = "step", log: bool = True) -> Path:
+    """Several loss series (one value per step), on a log scale unless ``log`` is off."""
+    return metric_curves(
+        {name: (list(range(1, len(v) + 1)), v) for name, v in series.items()}, path, "loss", xlabel, log
+    )
+
+
+def metric_curves(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    path: Path,
+    ylabel: str,
+    xlabel: str = "step",
+    log: bool = False,
+) -> Path:
+    """Several (x, y) series on one axis, e.g. FID against the training step."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    for name, values in series.items():
-        ax.plot(range(1, len(values) + 1), values, label=name)
-    ax.set(xlabel=xlabel, ylabel="loss", yscale="log")
+    for name, (x, y) in series.items():
+        ax.plot(x, y, label=name, marker="o" if len(x) < 30 else None)
+    ax.set(xlabel=xlabel, ylabel=ylabel, yscale="log" if log else "linear")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

@@ -25,6 +25,12 @@ RUN_FORMAT = "transferlab-run"
 FORMAT_VERSION = 1
 RUN_FILE = "run.json"
 WEIGHTS_FILE = "model.safetensors"
+#: Which command writes runs of each model kind (named in error messages).
+MADE_BY = {
+    "timm-classifier": "transferlab classify",
+    "style-transformer": "transferlab stylize train",
+    "gan": "transferlab gan train",
+}
 
 
 def versions() -> dict[str, str]:
@@ -120,7 +126,7 @@ def read_run(run_dir: str | Path, *, model_kind: str | None = None) -> RunInfo:
     if model_kind is not None and model.get("kind") != model_kind:
         raise RunError(
             f"{run_dir} is a '{meta.get('task')}' run whose model is not a {model_kind}",
-            f"pass a run that holds a {model_kind} (e.g. from `transferlab classify`)",
+            f"pass a run that holds a {model_kind} (from `{MADE_BY.get(model_kind, 'transferlab')}`)",
         )
     if not (run_dir / WEIGHTS_FILE).is_file():
         raise RunError(f"{run_dir} has no {WEIGHTS_FILE}", "the run did not finish; resume it or retrain")

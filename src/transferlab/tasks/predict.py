@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from transferlab.data.images import IMAGE_EXTENSIONS, BadImage, load_rgb, warn_skipped
+from transferlab.data.images import BadImage, collect_images, load_rgb, warn_skipped
 from transferlab.errors import DataError, UsageError
 
 
@@ -57,23 +57,6 @@ def load_classifier(
     return Classifier(
         built.model.eval(), built.data_config, imagenet_names(built.model), f"{model} ({built.weights_source} weights)"
     )
-
-
-def collect_images(inputs: list[str | Path]) -> list[Path]:
-    """Named files as given; folders searched recursively for image files."""
-    found: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found.extend(sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS))
-        elif item.exists():
-            found.append(item)
-        else:
-            raise DataError(f"{item} does not exist", "pass image files or folders of images")
-    if not found:
-        raise DataError(
-            f"no image files found in {', '.join(map(str, inputs))}", "pass image files or folders of images"
-        )
-    return found
 
 
 def _decode(path: Path) -> object:

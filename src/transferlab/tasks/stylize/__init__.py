@@ -1,7 +1,9 @@
-"""``stylize``: neural style transfer with pretrained features, by optimisation.
+"""``stylize``: neural style transfer with pretrained features, by optimisation or feed-forward.
 
 from transferlab import stylize
-result = stylize.stylize("photo.jpg", ["starry_night.jpg"], out="styled/", size=512)
+result = stylize.stylize("photo.jpg", ["starry_night.jpg"], out="styled/", size=512)   # Gatys
+run = stylize.train_style("starry_night.jpg", "photos/", steps=2000).run_dir          # Johnson
+stylize.apply_style(run, ["holiday/"], out="styled/")
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from transferlab.tasks.stylize import color
 from transferlab.tasks.stylize.features import NETWORKS, feature_network
 from transferlab.tasks.stylize.optimize import MAX_SIZE, StylizeOptions, Trace, relative_drop, run
 
-__all__ = ["NETWORKS", "StylizeOptions", "StylizeResult", "stylize"]
+__all__ = ["NETWORKS", "StylizeOptions", "StylizeResult", "apply_style", "stylize", "train_style"]
 
 
 @dataclass
@@ -33,29 +35,31 @@ class StylizeResult:
     loss_drop: float  # share of the final level's loss removed by the optimisation
 
 
-def _tensor(image: Image.Image) -> torch.Tensor:
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> 1 x 3 x H x W float tensor in [0, 1]."""
     return torch.from_numpy(np.array(image, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
 
 
-def _pil(tensor: torch.Tensor) -> Image.Image:
+def to_pil(tensor: torch.Tensor) -> Image.Image:
+    """1 x 3 x H x W tensor in [0, 1] -> RGB PIL image."""
     return Image.fromarray((tensor[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8))
 
 
-def _load(path: str | Path, role: str, min_size: int, size: int) -> torch.Tensor:
+def load_image_tensor(path: str | Path, role: str, min_size: int, size: int | None = None) -> torch.Tensor:
+    """An image as a [0, 1] tensor; too small for the network is an error, larger than ``size`` a warning."""
     image = open_image_or_fail(path)
     if min(image.size) < min_size:
         raise DataError(
-            f"the {role} image {path} is {image.width}x{image.height}; "
-            f"the feature network needs at least {min_size} px a side",
+            f"the {role} image {path} is {image.width}x{image.height}; the network needs at least {min_size} px a side",
             "use a larger image",
         )
-    if max(image.size) > size:
+    if size is not None and max(image.size) > size:
         warnings.warn(
             f"the {role} image {path} ({image.width}x{image.height}) is resized to {size} px "
             "on its longer side (--size)",
             stacklevel=3,
         )
-    return _tensor(image)
+    return to_tensor(image)
 
 
 def _check(opts: StylizeOptions) -> None:
@@ -82,8 +86,8 @@ def stylize(
         raise UsageError("no style image was given", "pass at least one --style IMAGE")
     net = feature_network(opts.network, opts.weights)
     dev = resolve_device(device)
-    content_t = _load(content, "content", net.min_size, opts.size).to(dev)
-    style_ts = [_load(s, "style", net.min_size, opts.size).to(dev) for s in styles]
+    content_t = load_image_tensor(content, "content", net.min_size, opts.size).to(dev)
+    style_ts = [load_image_tensor(s, "style", net.min_size, opts.size).to(dev) for s in styles]
     if opts.preserve_color:
         grey_styles = [color.match_luminance(s, content_t) for s in style_ts]
         grey, trace = run(net, color.luminance_as_rgb(content_t), grey_styles, opts)
@@ -106,7 +110,7 @@ def _write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     image_path = out / "stylized.png"
     with atomic_path(image_path) as tmp:
-        _pil(result).save(tmp, format="PNG")
+        to_pil(result).save(tmp, format="PNG")
     pictures = [open_image_or_fail(content), *[open_image_or_fail(s) for s in styles], Image.open(image_path)]
     captions = ["content", *[f"style {Path(s).name}" for s in styles], "result"]
     panel = plots.image_gallery(pictures, captions, out / "panel.png", columns=len(pictures))
@@ -142,3 +146,12 @@ def _write_outputs(
         out / "losses.png", "losses"
     )
     return StylizeResult(image_path, panel, report.save(out / "report.html"), trace, drop)
+
+
+def __getattr__(name: str) -> Any:
+    # The feed-forward half loads lazily: the optimisation path does not need it.
+    if name in ("train_style", "apply_style", "StyleTrainOptions", "load_style_model"):
+        from transferlab.tasks.stylize import feedforward
+
+        return getattr(feedforward, name)
+    raise AttributeError(name)

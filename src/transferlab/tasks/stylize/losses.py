@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -32,27 +34,14 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / (c * h * w)
 
 
-class StyleLoss(nn.Module):
-    r""":math:`\sum_l w_l \lVert G_l(x) - \sum_s a_s G_l(s) \rVert_F^2`: Gram matrices of the image
-    against the (weighted mix of) style Gram matrices, per layer, each layer weighted equally."""
-
-    def __init__(self, targets: list[torch.Tensor]) -> None:
-        super().__init__()
-        self.targets = [t.detach() for t in targets]
-
-    def forward(self, grams: list[torch.Tensor]) -> torch.Tensor:
-        return sum((g - t).pow(2).sum() for g, t in zip(grams, self.targets)) / len(self.targets)
-
-
-class ContentLoss(nn.Module):
-    r""":math:`\mathrm{mean}\,(F_l(x) - F_l(c))^2` at the content layer :math:`l`."""
-
-    def __init__(self, target: torch.Tensor) -> None:
-        super().__init__()
-        self.target = target.detach()
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return (features - self.target).pow(2).mean()
+def mixed_grams(
+    layers: Callable[[torch.Tensor], list[torch.Tensor]], styles: list[torch.Tensor], mix: list[float]
+) -> list[torch.Tensor]:
+    r"""Style targets :math:`G^s_l = \sum_s a_s G_l(s)`: each layer's Gram matrices of several style
+    images, mixed with weights :math:`a_s` (summing to 1)."""
+    with torch.no_grad():
+        per_style = [[gram(f) for f in layers(s)] for s in styles]
+    return [sum(a * grams[i] for a, grams in zip(mix, per_style)) for i in range(len(per_style[0]))]
 
 
 class TotalVariation(nn.Module):
@@ -63,3 +52,53 @@ class TotalVariation(nn.Module):
         return (image[..., 1:, :] - image[..., :-1, :]).abs().mean() + (
             image[..., :, 1:] - image[..., :, :-1]
         ).abs().mean()
+
+
+def _relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    r"""Per-sample :math:`\lVert x - t \rVert^2 / \lVert t \rVert^2` (a batch of 1 target broadcasts)."""
+    dims = tuple(range(1, x.dim()))
+    denominator = target.pow(2).sum(dim=dims).clamp_min(1e-12)
+    return (x - target).pow(2).sum(dim=dims) / denominator
+
+
+class PerceptualLoss(nn.Module):
+    r"""The style-transfer objective on a frozen feature network, in relative form:
+
+    .. math::
+        L(y; x) = \alpha \frac{1}{L}\sum_l \frac{\lVert G_l(y) - G^s_l \rVert^2}{\lVert G^s_l \rVert^2}
+                + \beta \frac{\lVert F_c(y) - F_c(x) \rVert^2}{\lVert F_c(x) \rVert^2} + \gamma\,\mathrm{TV}(y)
+
+    for an output :math:`y`, its content image :math:`x`, the (mixed) style Gram targets :math:`G^s_l`
+    and the content layer :math:`c`. Dividing each error by its target's magnitude makes the weights
+    mean the same for every feature network and smoothing mode. Averaged over a batch; used by the
+    optimisation (one image) and by feed-forward training (batches of content images).
+    """
+
+    def __init__(
+        self,
+        layers: Callable[[torch.Tensor], list[torch.Tensor]],
+        content_layer: int,
+        style_grams: list[torch.Tensor],
+        weights: tuple[float, float, float],
+    ) -> None:
+        super().__init__()
+        self.layers, self.content_layer = layers, content_layer
+        self.style_grams = [g.detach() for g in style_grams]
+        self.style_weight, self.content_weight, self.tv_weight = weights
+        self.tv = TotalVariation()
+
+    def content_target(self, content: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.layers(content)[self.content_layer]
+
+    def forward(
+        self, image: torch.Tensor, content_target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(total, style, content) losses, each a scalar."""
+        feats = self.layers(image)
+        style = sum(_relative_error(gram(f), t).mean() for f, t in zip(feats, self.style_grams)) / len(feats)
+        content = _relative_error(feats[self.content_layer], content_target).mean()
+        total = self.style_weight * style + self.content_weight * content
+        if self.tv_weight:
+            total = total + self.tv_weight * self.tv(image)
+        return total, style, content

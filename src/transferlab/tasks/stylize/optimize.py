@@ -11,18 +11,18 @@ weights mean the same thing for every feature network and smoothing mode.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
+from transferlab.engine.progress import StepProgress
 from transferlab.errors import TrainingError, UsageError
 from transferlab.tasks.stylize.features import FeatureNetwork
-from transferlab.tasks.stylize.losses import TotalVariation, gram, smooth
+from transferlab.tasks.stylize.losses import PerceptualLoss, mixed_grams, smooth
 
 #: Outputs larger than this on their longer side are refused (use tiling outside, or a GPU with memory).
 MAX_SIZE = 4096
@@ -74,7 +74,7 @@ def resize_long_side(image: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class Objective:
-    """Style, content and TV losses of an image at one resolution."""
+    """The perceptual loss of one image at one resolution, against a fixed content image."""
 
     def __init__(
         self,
@@ -85,29 +85,15 @@ class Objective:
         opts: StylizeOptions,
         mode: str,
     ) -> None:
-        self.net, self.opts, self.mode = net, opts, mode
-        with torch.no_grad():
-            self.content_target = self._features(content)[net.content_layer]
-            per_style = [[gram(f) for f in self._features(s)] for s in styles]
-            self.style_targets = [
-                sum(w * grams[i] for w, grams in zip(mix, per_style)) for i in range(len(per_style[0]))
-            ]
-        self.tv = TotalVariation()
+        def layers(x: torch.Tensor) -> list[torch.Tensor]:
+            return [smooth(f, mode) for f in net.layers(x)]
 
-    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return [smooth(f, self.mode) for f in self.net.layers(x)]
+        weights = (opts.style_weight, opts.content_weight, opts.tv_weight)
+        self.loss = PerceptualLoss(layers, net.content_layer, mixed_grams(layers, styles, mix), weights)
+        self.content_target = self.loss.content_target(content)
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, float, float]:
-        feats = self._features(image)
-        style = sum(
-            ((gram(f) - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-12)) for f, t in zip(feats, self.style_targets)
-        )
-        style = style / len(self.style_targets)
-        target = self.content_target
-        content = (feats[self.net.content_layer] - target).pow(2).sum() / target.pow(2).sum().clamp_min(1e-12)
-        total = self.opts.style_weight * style + self.opts.content_weight * content
-        if self.opts.tv_weight:
-            total = total + self.opts.tv_weight * self.tv(image)
+        total, style, content = self.loss(image, self.content_target)
         return total, float(style.detach()), float(content.detach())
 
 
@@ -185,7 +171,7 @@ def run(
     mode = opts.smoothing or net.smoothing
     trace = Trace()
     sizes = level_sizes(opts.size, opts.multiscale)
-    with _progress(len(sizes) * opts.steps) as tick:
+    with StepProgress(len(sizes) * opts.steps, 0, "stylizing (loss evaluations)") as progress:
         image = None
         for level, size in enumerate(sizes):
             level_content = resize_long_side(content, size)
@@ -196,23 +182,10 @@ def run(
             else:
                 image = F.interpolate(image, size=level_content.shape[-2:], mode="bicubic", align_corners=False)
                 image = image.clamp(0, 1)
-            image = optimise_level(image, objective, opts, trace, level, tick)
+            image = optimise_level(image, objective, opts, trace, level, progress.advance)
     trace.seconds = time.perf_counter() - start
     assert image is not None
     return image, trace
-
-
-@contextlib.contextmanager
-def _progress(total: int) -> Iterator[Callable[[], None]]:
-    """A bar over loss evaluations, with ETA (nothing under TRANSFERLAB_QUIET)."""
-    from transferlab.progress import enabled, make_progress
-
-    if not enabled():
-        yield lambda: None
-        return
-    with make_progress() as bar:
-        task = bar.add_task("stylizing (loss evaluations)", total=total)
-        yield lambda: bar.update(task, advance=1)
 
 
 def relative_drop(trace: Trace) -> float:

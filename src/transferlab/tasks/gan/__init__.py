@@ -1,0 +1,212 @@
+"""``gan``: train GANs, transfer into them, sample from them.
+
+from transferlab import gan
+source = gan.train("cifar10", arch="resnet", img_size=32, steps=20000).run_dir
+faces = gan.train("faces.zip", init=source, freeze_d=2, steps=3000)      # FreezeD transfer
+gan.compare("faces.zip", d_features="lite0", steps=3000)                   # vs scratch
+gan.sample(faces.run_dir, 64, out="samples/")
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from transferlab.errors import RunError, UsageError
+from transferlab.tasks.gan.options import GanOptions
+from transferlab.tasks.gan.train import ARCH_KEYS, CHECKPOINT, TASK, GanTrainer
+
+__all__ = ["GanOptions", "GanResult", "compare", "sample", "train"]
+
+
+@dataclass
+class GanResult:
+    name: str
+    run_dir: Path
+    report: Path
+    steps: int
+    seconds: float
+    best: dict[str, float] = field(default_factory=dict)  # step, fid, kid at the best FID
+    evaluations: list[dict[str, float]] = field(default_factory=list)
+    extractor: dict[str, Any] = field(default_factory=dict)  # name and sample counts behind the scores
+
+
+def _default_dir(opts: GanOptions, name: str = "") -> Path:
+    return Path("runs") / "gan" / f"{name or opts.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _options_for_resume(run_dir: Path, given: dict[str, Any]) -> tuple[GanOptions, dict[str, Any]]:
+    from transferlab.engine.checkpoint import load_checkpoint
+
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no checkpoint to resume ({CHECKPOINT})", "pass the folder of a GAN run")
+    state = load_checkpoint(path)
+    if state.get("task") != TASK:
+        raise RunError(f"{run_dir} is a '{state.get('task')}' run, not a GAN run", "resume it with its own command")
+    opts = GanOptions(**state["options"])
+    for key, value in given.items():
+        if key in ARCH_KEYS and value is not None and value != getattr(opts, key):
+            raise RunError(
+                f"{run_dir} was trained with {key} {getattr(opts, key)!r}; resuming with {value!r} cannot continue it",
+                f"leave out --{key.replace('_', '-')} when resuming, or start a new run",
+            )
+    if given.get("steps"):
+        opts.steps = int(given["steps"])  # resuming may extend the budget
+    return opts, state
+
+
+def train(
+    data: Any,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    stop_after: int | None = None,
+    fabric: Any = None,
+    name: str = "",
+    **options: Any,
+) -> GanResult:
+    """Train a GAN on DATA (a folder or archive of images, class folders, or a built-in name).
+
+    ``init=RUN`` fine-tunes from a source GAN (``freeze_d=K`` freezes its lowest K discriminator
+    blocks); ``d_features="lite0"`` trains against frozen ImageNet features. ``resume=RUN``
+    continues a stopped run exactly. Writes samples, curves, ``report.html`` and the run.
+    """
+    from transferlab.engine.fabric import make_fabric
+
+    start = time.perf_counter()
+    state = None
+    if resume:
+        opts, state = _options_for_resume(Path(resume), options)
+    else:
+        opts = GanOptions(**{k: v for k, v in options.items() if v is not None})
+    opts.check()
+    fabric = fabric or make_fabric(opts.accelerator, 1, 1, opts.precision)
+    run_dir = Path(resume) if resume else Path(out) if out else _default_dir(opts, name)
+    trainer = GanTrainer(data, opts, run_dir, fabric)
+    if state is not None:
+        trainer.restore(state)
+    trainer.fit(stop_after)
+    seconds = time.perf_counter() - start
+    if trainer.step < opts.steps:  # stopped on purpose; the checkpoint holds everything
+        return GanResult(name or opts.arch, run_dir, run_dir / "report.html", trainer.step, seconds)
+    if not trainer.best:
+        trainer.save_run()  # no FID was measured: the run holds the final weights
+    from transferlab.tasks.gan.report import write_report
+
+    report = write_report(trainer, name or opts.arch, seconds)
+    return GanResult(
+        name or opts.arch, run_dir, report, trainer.step, seconds, trainer.best, trainer.evaluations, trainer.extractor
+    )
+
+
+def compare(data: Any, *, out: str | Path | None = None, **options: Any) -> list[GanResult]:
+    """The transfer run asked for (``init``/``freeze_d`` or ``d_features``) and the same target and
+    step budget from scratch, side by side in one table and report (same extractor, same counts)."""
+    from transferlab.tasks.gan.report import write_comparison
+
+    opts = GanOptions(**{k: v for k, v in options.items() if v is not None})
+    if not (opts.init or opts.d_features != "none"):
+        raise UsageError(
+            "--compare scratch needs a transfer run to compare: --init RUN or --d-features lite0",
+            "e.g. --init runs/gan/source --freeze-d 2 --compare scratch",
+        )
+    opts.check()
+    root = Path(out) if out else _default_dir(opts, "compare")
+    scratch_options = {**asdict(opts), "init": None, "freeze_d": 0, "d_features": "none"}
+    results = [
+        train(data, out=root / "transfer", name="transfer", **asdict(opts)),
+        train(data, out=root / "scratch", name="scratch", **scratch_options),
+    ]
+    write_comparison(root, results)
+    return results
+
+
+def load_generator(run_dir: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The sampling generator of a GAN run (its EMA where kept); runs of other tasks are refused."""
+    from safetensors.torch import load_file
+
+    from transferlab.runs import read_run
+    from transferlab.tasks.gan.networks import ARCHITECTURES
+
+    run = read_run(run_dir, model_kind="gan")
+    spec = run.model
+    arch = ARCHITECTURES.get(spec.get("arch", ""))
+    if arch is None:
+        raise RunError(f"{run_dir} holds an unknown GAN architecture {spec.get('arch')!r}", "upgrade transferlab")
+    z = {"z_dim": spec["z_dim"]}
+    generator = arch.generator(
+        spec["img_size"], spec["channels"], width=spec["width"] or arch.default_width,
+        num_classes=spec["num_classes"], **z,
+    )  # fmt: skip
+    weights = load_file(str(run.weights_path))
+    prefix = "G_ema." if spec.get("ema") else "G."
+    generator.load_state_dict({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)})
+    return generator.to(device).eval(), spec
+
+
+def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation: Gaussian latents keep their norm along the path."""
+    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def sample(
+    run_dir: str | Path,
+    count: int = 64,
+    *,
+    seed: int = 0,
+    out: str | Path = "samples",
+    label: int | None = None,
+    interpolate: int = 0,
+    device: str = "auto",
+) -> list[Path]:
+    """Write ``count`` images, ``grid.png``, and with ``interpolate=K`` K rows of latent
+    interpolation (``interpolation.png``). The same seed gives the same images."""
+    from torchvision.utils import save_image
+
+    from transferlab.devices import resolve_device
+
+    if count < 1 or interpolate < 0:
+        raise UsageError("-n must be at least 1 and --interpolate 0 or more", "e.g. -n 64 --interpolate 8")
+    dev = resolve_device(device)
+    generator, spec = load_generator(run_dir, dev)
+    classes = int(spec["num_classes"])
+    if label is not None and not 0 <= label < max(classes, 1):
+        raise UsageError(f"--label {label} is outside the run's {classes} classes", f"use 0..{max(classes, 1) - 1}")
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(count, spec["z_dim"], generator=g)
+    labels = None
+    if classes:
+        labels = torch.full((count,), label) if label is not None else torch.arange(count) % classes
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with torch.no_grad():
+        images = torch.cat([
+            generator(zc.to(dev), None if labels is None else lc.to(dev)).float().cpu()
+            for zc, lc in zip(z.split(256), (labels if labels is not None else z[:, 0]).split(256))
+        ])  # fmt: skip
+        for i, image in enumerate(images):
+            path = out / f"sample-{seed}-{i:05d}.png"
+            save_image(image, path, normalize=True, value_range=(-1, 1))
+            written.append(path)
+        save_image(images[:256], out / "grid.png", nrow=min(16, count), normalize=True, value_range=(-1, 1))
+        written.append(out / "grid.png")
+        if interpolate:
+            steps = 10
+            ends = torch.randn(2, interpolate, spec["z_dim"], generator=g)
+            t = torch.linspace(0, 1, steps).view(1, steps, 1)
+            path_z = _slerp(ends[0][:, None], ends[1][:, None], t).reshape(-1, spec["z_dim"])
+            path_labels = None
+            if classes:
+                path_labels = (torch.arange(interpolate) % classes).repeat_interleave(steps).to(dev)
+            frames = generator(path_z.to(dev), path_labels).float().cpu()
+            save_image(frames, out / "interpolation.png", nrow=steps, normalize=True, value_range=(-1, 1))
+            written.append(out / "interpolation.png")
+    return written

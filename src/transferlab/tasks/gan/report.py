@@ -1,0 +1,116 @@
+"""What a GAN run leaves for people to look at: sample grids, the fixed-noise progression, loss
+and FID curves, CSV metrics and ``report.html``; and the side-by-side table of ``--compare``."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from transferlab.io import atomic_path, write_json
+from transferlab.reports import plots
+from transferlab.reports.html import HtmlReport
+
+
+def _progression(trainer: Any, path: Path, rows: int = 8) -> Path | None:
+    """One row per snapshot (evenly chosen), the same eight latents in each: training, visibly."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.utils import save_image
+
+    steps = trainer.snapshots
+    if not steps:
+        return None
+    chosen = [steps[round(i * (len(steps) - 1) / max(rows - 1, 1))] for i in range(min(rows, len(steps)))]
+    chosen = sorted(set(chosen))
+    size = trainer.opts.img_size
+    strips = []
+    for step in chosen:
+        grid = decode_image(str(trainer.run_dir / "samples" / f"step-{step:07d}.png"), mode=ImageReadMode.RGB)
+        strips.append(grid[:, 2 : 2 + size, :])  # make_grid pads by 2: the first row of images
+    save_image(torch.cat(strips, dim=1).float() / 255, path)
+    return path
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def scores_note(extractor: dict[str, Any]) -> str:
+    return (
+        f"FID/KID on {extractor['extractor']} features, {extractor['real']} real and {extractor['fake']} generated "
+        "images: comparable only with scores of the same extractor and counts."
+    )
+
+
+def write_report(trainer: Any, name: str, seconds: float) -> Path:
+    run_dir, opts = trainer.run_dir, trainer.opts
+    history = trainer.history
+    _write_csv(
+        run_dir / "metrics.csv",
+        [{"step": i + 1, **{k: history[k][i] for k in history}} for i in range(len(history["d_loss"]))],
+    )
+    _write_csv(run_dir / "evaluations.csv", trainer.evaluations)
+    final = run_dir / "samples" / f"step-{trainer.step:07d}.png"
+    progression = _progression(trainer, run_dir / "progression.png")
+    plots.loss_curves({"D": history["d_loss"], "G": history["g_loss"]}, run_dir / "losses.png", log=False)
+    transfer = "scratch"
+    if opts.init:
+        transfer = f"fine-tuned from {opts.init}" + (
+            f", lowest {opts.freeze_d} D blocks frozen" if opts.freeze_d else ""
+        )
+    facts = {
+        "data": trainer.real.fingerprint(),
+        "architecture": f"{opts.arch}, {opts.img_size} px, {trainer.real.channels} channel(s)"
+        + (f", {trainer.num_classes} classes" if trainer.num_classes else ""),
+        "discriminator": "frozen ImageNet Lite0 features + heads" if opts.d_features == "lite0" else opts.arch,
+        "transfer": transfer,
+        "augmentation": opts.augment + (", x-flip" if opts.xflip else ""),
+        "steps": f"{trainer.step} x batch {opts.batch_size}",
+        "seconds": round(seconds, 1),
+    }
+    report = HtmlReport(f"GAN: {name} on {trainer.real.description}")
+    if trainer.best:
+        facts["best FID"] = f"{trainer.best['fid']:.2f} at step {trainer.best['step']}"
+        facts["its KID"] = f"{trainer.best['kid'] * 1000:.2f}e-3"
+    report.table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])
+    if trainer.extractor:
+        report.text(scores_note(trainer.extractor), note=True)
+    report.heading("Samples at the end (fixed noise)").image(final, "samples")
+    if progression:
+        report.heading("Progression (rows: training time, same latents)").image(progression, "progression")
+    report.heading("Losses").image(run_dir / "losses.png", "losses")
+    if trainer.evaluations:
+        steps = [e["step"] for e in trainer.evaluations]
+        plots.metric_curves({"FID": (steps, [e["fid"] for e in trainer.evaluations])}, run_dir / "fid.png", "FID")
+        report.heading("FID").image(run_dir / "fid.png", "FID")
+    return report.save(run_dir / "report.html")
+
+
+def write_comparison(root: Path, results: list[Any]) -> Path:
+    rows = [
+        {
+            "run": r.name,
+            "best FID": round(r.best["fid"], 2) if r.best else None,
+            "KID x1e3": round(r.best["kid"] * 1000, 2) if r.best else None,
+            "best step": r.best.get("step") if r.best else None,
+            "seconds": round(r.seconds, 1),
+        }
+        for r in results
+    ]
+    write_json(root / "comparison.json", {"rows": rows, "scores": results[0].extractor})
+    report = HtmlReport("GAN: transfer against scratch (same data, same steps)")
+    report.table(rows)
+    if results[0].extractor:
+        report.text(scores_note(results[0].extractor), note=True)
+    for r in results:
+        report.heading(r.name).image(r.run_dir / "samples" / f"step-{r.steps:07d}.png", f"{r.name} samples")
+    curves = {r.name: ([e["step"] for e in r.evaluations], [e["fid"] for e in r.evaluations]) for r in results}
+    if all(c[0] for c in curves.values()):
+        report.heading("FID during training").image(plots.metric_curves(curves, root / "fid.png", "FID"), "FID")
+    return report.save(root / "report.html")

@@ -1,0 +1,397 @@
+"""GAN training, top to bottom: real images resident on the device, one discriminator and one
+generator step per iteration (the loss owns both), EMA of the generator, checkpoints, samples
+and FID at intervals.
+
+Batches and latents come from generators seeded by (seed, step), and every other random state
+is checkpointed, so ``--resume`` continues the curve the uninterrupted run would have drawn.
+Losses stay on the device and are read every ``LOG_EVERY`` steps (no per-step synchronisation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from transferlab.errors import DataError, RunError, TrainingError, UsageError
+from transferlab.tasks.gan.augment import DiffAugment, parse_policy
+from transferlab.tasks.gan.losses import AdversarialLoss
+from transferlab.tasks.gan.networks import ARCHITECTURES, dcgan_init
+from transferlab.tasks.gan.options import GanOptions
+
+TASK = "gan"
+FORMAT_VERSION = 1
+CHECKPOINT = Path("checkpoints") / "last.safetensors"
+LOG_EVERY = 25
+MIN_IMAGES = 8
+#: A loss above this, sustained over a whole logging window, means training has diverged.
+BLOWUP = 1e3
+#: Options that define the networks: a resumed run must keep them.
+ARCH_KEYS = ("arch", "img_size", "channels", "conditional", "z_dim", "width", "d_features")
+
+
+class RealImages:
+    """The training images, decoded once, resident on the device as uint8."""
+
+    def __init__(self, data: Any, opts: GanOptions, device: torch.device) -> None:
+        from transferlab.data import load_images
+        from transferlab.data.loaders import decode_all
+
+        images, self.classes, self.description = load_images(data)
+        if len(images) < MIN_IMAGES:
+            raise DataError(
+                f"{self.description} holds {len(images)} usable image(s); a GAN needs at least {MIN_IMAGES}",
+                "add images (100 is a workable few-shot set, with DiffAugment)",
+            )
+        pixels = decode_all(images, opts.img_size)  # any size and mode: resized, centre-cropped, RGB
+        grey = bool((pixels[:, 0] == pixels[:, 1]).all() and (pixels[:, 1] == pixels[:, 2]).all())
+        self.channels = opts.channels or (1 if grey else 3)
+        self.pixels = (pixels[:, :1] if self.channels == 1 else pixels).to(device)
+        self.labels = torch.as_tensor(images.labels, device=device)
+        self.seed, self.xflip = opts.seed, opts.xflip
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def fingerprint(self) -> str:
+        return f"{self.description}: {len(self)} images"
+
+    def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        index = torch.randint(len(self), (batch_size,), generator=g).to(self.pixels.device)
+        x = self.pixels[index].float().div_(127.5).sub_(1)
+        if self.xflip:
+            flip = (torch.rand(batch_size, generator=g) < 0.5).to(x.device)
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+        return x, self.labels[index]
+
+
+def build_networks(opts: GanOptions, channels: int, num_classes: int) -> tuple[nn.Module, nn.Module]:
+    arch = ARCHITECTURES[opts.arch]
+    width = opts.width or arch.default_width
+    z_kwargs = {"z_dim": opts.z_dim} if opts.z_dim else {}
+    generator = arch.generator(opts.img_size, channels, width=width, num_classes=num_classes, **z_kwargs)
+    if opts.d_features == "lite0":
+        from transferlab.tasks.gan.projected import ProjectedDiscriminator
+
+        discriminator = ProjectedDiscriminator(channels, num_classes=num_classes)
+    else:
+        discriminator = arch.discriminator(opts.img_size, channels, width=width, num_classes=num_classes)
+    if opts.arch == "dcgan":
+        generator.apply(dcgan_init)
+        if opts.d_features == "none":
+            discriminator.apply(dcgan_init)
+    return generator, discriminator
+
+
+def freeze_lowest_blocks(discriminator: nn.Module, count: int) -> None:
+    """FreezeD (Mo et al. 2020): keep the lowest ``count`` discriminator blocks as initialised."""
+    blocks = discriminator.blocks
+    if count > len(blocks):
+        raise UsageError(
+            f"--freeze-d {count} is more than the discriminator's {len(blocks)} blocks",
+            f"use --freeze-d between 0 and {len(blocks)}",
+        )
+    for block in list(blocks)[:count]:
+        block.requires_grad_(False)
+
+
+class GanTrainer:
+    def __init__(self, data: Any, opts: GanOptions, run_dir: Path, fabric: Any) -> None:
+        self.opts, self.run_dir, self.fabric = opts, run_dir, fabric
+        torch.manual_seed(opts.seed)
+        self.real = RealImages(data, opts, fabric.device)
+        self.num_classes = len(self.real.classes) if opts.conditional else 0
+        if opts.conditional and self.num_classes < 2:
+            raise DataError(
+                f"--conditional needs labelled images, but {self.real.description} has one class",
+                "arrange images as DATA/<class>/<image>, or leave out --conditional",
+            )
+        generator, discriminator = build_networks(opts, self.real.channels, self.num_classes)
+        if opts.init:
+            load_source_weights(opts.init, generator, discriminator, opts)
+        freeze_lowest_blocks(discriminator, opts.freeze_d)
+        self.ema = self._make_ema(generator)
+        betas = (opts.beta1, 0.999)
+        opt_g = torch.optim.Adam(generator.parameters(), lr=opts.lr_g, betas=betas)
+        opt_d = torch.optim.Adam([p for p in discriminator.parameters() if p.requires_grad], lr=opts.lr_d, betas=betas)
+        if fabric.device.type == "cuda":  # tensor cores want NHWC
+            generator = generator.to(memory_format=torch.channels_last)
+            discriminator = discriminator.to(memory_format=torch.channels_last)
+        if opts.compile:
+            generator, discriminator = torch.compile(generator), torch.compile(discriminator)
+        self.generator, self.opt_g = fabric.setup(generator, opt_g)
+        self.discriminator, self.opt_d = fabric.setup(discriminator, opt_d)
+        kind = "hinge" if opts.d_features == "lite0" else ARCHITECTURES[opts.arch].loss
+        augment = DiffAugment(opts.augment) if parse_policy(opts.augment) else None
+        self.loss = AdversarialLoss(self.discriminator, kind, augment, opts.r1_gamma)
+        self.z_dim = generator.z_dim
+        fixed = torch.Generator().manual_seed(opts.seed + 12345)
+        self.fixed_z = torch.randn(64, self.z_dim, generator=fixed).to(fabric.device)
+        self.fixed_labels = torch.arange(64, device=fabric.device) % max(self.num_classes, 1)
+        self.step = 0
+        self.history: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
+        self.evaluations: list[dict[str, float]] = []
+        self.best: dict[str, float] = {}
+        self.snapshots: list[int] = []
+        self._pending: list[torch.Tensor] = []
+        self._metric: Any = None
+        self.extractor: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ pieces
+
+    def _make_ema(self, generator: nn.Module) -> Any:
+        if not (ARCHITECTURES[self.opts.arch].ema and self.opts.ema_decay > 0):
+            return None
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(self.opts.ema_decay), use_buffers=True)
+        return ema.to(self.fabric.device).eval().requires_grad_(False)
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator samples come from: the EMA one where there is one."""
+        return self.ema.module if self.ema is not None else self.generator
+
+    def _latents(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = torch.randn(batch_size, self.z_dim, device=self.fabric.device)
+        if not self.num_classes:
+            return z, None
+        return z, torch.randint(self.num_classes, (batch_size,), device=self.fabric.device)
+
+    @torch.no_grad()
+    def generate(self, count: int, batch_size: int = 250) -> torch.Tensor:
+        net = self.sampler
+        was_training = net.training
+        net.eval()
+        out = []
+        for start in range(0, count, batch_size):
+            z, labels = self._latents(min(batch_size, count - start))
+            out.append(net(z, labels).float())
+        net.train(was_training)
+        return torch.cat(out)
+
+    # ------------------------------------------------------------------ the loop
+
+    def train_step(self) -> None:
+        opts = self.opts
+        real, real_labels = self.real.batch(self.step, opts.batch_size)
+        labels = real_labels if self.num_classes else None
+        z, _ = self._latents(opts.batch_size)
+        fake = self.generator(z, labels)
+        d_loss, stats = self.loss.discriminator_loss(real, fake, labels)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.fabric.backward(d_loss)
+        self.opt_d.step()
+        z, _ = self._latents(opts.batch_size)
+        g_loss = self.loss.generator_loss(self.generator(z, labels), labels)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.fabric.backward(g_loss)
+        self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.generator.module if hasattr(self.generator, "module") else self.generator)
+        self._pending.append(torch.stack([d_loss.detach().float(), g_loss.detach().float(), *stats.values()]))
+        self.step += 1
+
+    def _flush(self) -> None:
+        """Read the pending losses (one device sync) and stop on divergence."""
+        if not self._pending:
+            return
+        values = torch.stack(self._pending).cpu()
+        first_step = self.step - len(self._pending) + 1
+        self._pending = []
+        finite = torch.isfinite(values[:, :2]).all(dim=1)
+        if not finite.all():
+            bad = first_step + int((~finite).nonzero()[0])
+            self._diverged(f"the losses became non-finite at step {bad}")
+        if len(values) >= LOG_EVERY and values[:, :2].abs().mean(dim=0).max() > BLOWUP:
+            self._diverged(f"the losses blew up (mean |loss| > {BLOWUP:g}) in steps {first_step}..{self.step}")
+        for key, column in zip(("d_loss", "g_loss", "d_real", "d_fake"), values[:, :4].T):
+            self.history[key].extend(column.tolist())
+
+    def _diverged(self, what: str) -> None:
+        raise TrainingError(
+            f"training diverged: {what}",
+            f"lower --lr-d/--lr-g, add --r1 1, or use --precision 32; the last good state is "
+            f"{self.run_dir / CHECKPOINT} (--resume {self.run_dir})",
+        )
+
+    def fit(self, stop_after: int | None = None) -> None:
+        opts = self.opts
+        last = opts.steps if stop_after is None else min(opts.steps, self.step + stop_after)
+        from transferlab.engine.progress import StepProgress
+
+        with StepProgress(opts.steps, self.step, "training GAN") as progress:
+            while self.step < last:
+                self.train_step()
+                progress.advance()
+                if self.step % LOG_EVERY == 0 or self.step == last:
+                    self._flush()
+                    progress.note(f"D {self.history['d_loss'][-1]:.3f} G {self.history['g_loss'][-1]:.3f}")
+                if self._due(opts.sample_every) or self.step == opts.steps:
+                    self.save_samples()
+                if self._due(opts.eval_every) or (self.step == opts.steps and opts.eval_every):
+                    self.evaluate()
+                if self._due(opts.checkpoint_every) or self.step == last:
+                    self._flush()
+                    self.save_checkpoint()
+
+    def _due(self, every: int) -> bool:
+        return every > 0 and self.step % every == 0
+
+    # ------------------------------------------------------------------ outputs
+
+    def save_samples(self) -> None:
+        from torchvision.utils import save_image
+
+        if self.fabric.global_rank != 0 or (self.snapshots and self.snapshots[-1] == self.step):
+            return
+        net = self.sampler
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            images = net(self.fixed_z, self.fixed_labels if self.num_classes else None).float().cpu()
+        net.train(was_training)
+        folder = self.run_dir / "samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        save_image(images, folder / f"step-{self.step:07d}.png", nrow=8, normalize=True, value_range=(-1, 1))
+        self.snapshots.append(self.step)
+
+    def evaluate(self) -> None:
+        from transferlab.metrics.generation import GenerationMetric
+
+        if self.fabric.global_rank != 0 or (self.evaluations and self.evaluations[-1]["step"] == self.step):
+            return
+        count = min(self.opts.fid_samples, len(self.real)) if self.opts.fid_samples else len(self.real)
+        if self._metric is None:
+            self._metric = GenerationMetric(self.real.pixels[:count], self.opts.fid_features, self.fabric.device)
+        scores = self._metric.score(self.generate(max(self.opts.fid_samples, 2)))
+        record = {"step": self.step, "fid": scores.fid, "kid": scores.kid, "kid_std": scores.kid_std}
+        self.evaluations.append(record)
+        self.extractor = {"extractor": scores.extractor, "real": scores.real_samples, "fake": scores.fake_samples}
+        if not self.best or scores.fid < self.best["fid"]:
+            self.best = record
+            self.save_run()
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        def plain(module: nn.Module) -> nn.Module:
+            module = module.module if hasattr(module, "module") else module
+            return getattr(module, "_orig_mod", module)
+
+        out = {f"G.{k}": v for k, v in plain(self.generator).state_dict().items()}
+        out |= {f"D.{k}": v for k, v in plain(self.discriminator).state_dict().items()}
+        if self.ema is not None:
+            out |= {f"G_ema.{k}": v for k, v in self.ema.module.state_dict().items()}
+        return {k: v.detach().cpu().clone() for k, v in out.items()}
+
+    def save_run(self) -> None:
+        from transferlab.runs import save_run
+
+        save_run(
+            self.run_dir,
+            task=TASK,
+            state_dict=self.weights(),
+            model={
+                "kind": "gan",
+                **{k: getattr(self.opts, k) for k in ARCH_KEYS},
+                "channels": self.real.channels,
+                "z_dim": self.z_dim,
+                "num_classes": self.num_classes,
+                "ema": self.ema is not None,
+            },
+            class_names=self.real.classes if self.num_classes else [],
+            preprocessing={"range": [-1, 1], "img_size": self.opts.img_size},
+            metrics={"step": self.step, **({"best": self.best} if self.best else {})},
+            extra={"options": asdict(self.opts), "data": self.real.fingerprint()},
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state(self) -> dict[str, Any]:
+        from transferlab.engine import rng
+
+        return {
+            "task": TASK,
+            "format_version": FORMAT_VERSION,
+            "options": asdict(self.opts),
+            "data": self.real.fingerprint(),
+            "step": self.step,
+            "weights": self.weights(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "ema_steps": self.ema.n_averaged if self.ema is not None else None,
+            "history": self.history,
+            "evaluations": self.evaluations,
+            "best": self.best,
+            "snapshots": self.snapshots,
+            "rng": rng.capture(),
+        }
+
+    def save_checkpoint(self) -> None:
+        from transferlab.engine.checkpoint import save_checkpoint
+
+        if self.fabric.global_rank != 0:
+            return
+        if not all(torch.isfinite(p).all() for p in self.generator.parameters()):
+            self._diverged(f"the generator's weights became non-finite by step {self.step}")
+        save_checkpoint(self.run_dir / CHECKPOINT, self.state())
+
+    def restore(self, state: dict[str, Any]) -> None:
+        from transferlab.engine import rng
+
+        if state.get("data") != self.real.fingerprint():
+            raise DataError(
+                f"the run was trained on {state.get('data')}, not on {self.real.fingerprint()}",
+                "resume with the DATA the run was started with",
+            )
+        weights = state["weights"]
+        _load_prefixed(self.generator, weights, "G.")
+        _load_prefixed(self.discriminator, weights, "D.")
+        if self.ema is not None:
+            _load_prefixed(self.ema.module, weights, "G_ema.")
+            self.ema.n_averaged.fill_(int(state["ema_steps"]))
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.step = int(state["step"])
+        self.history = {k: list(v) for k, v in state["history"].items()}
+        self.evaluations, self.best = list(state["evaluations"]), dict(state["best"])
+        self.snapshots = list(state["snapshots"])
+        rng.restore(state["rng"])
+
+
+def _load_prefixed(module: nn.Module, weights: dict[str, torch.Tensor], prefix: str, strict: bool = True) -> None:
+    module = module.module if hasattr(module, "module") else module
+    module = getattr(module, "_orig_mod", module)
+    own = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+    if not strict:  # transfer: keep what fits (class embeddings of another label set do not)
+        shapes = {k: v.shape for k, v in module.state_dict().items()}
+        own = {k: v for k, v in own.items() if k in shapes and shapes[k] == v.shape}
+    module.load_state_dict(own, strict=strict)
+
+
+def load_source_weights(run_dir: str | Path, generator: nn.Module, discriminator: nn.Module, opts: GanOptions) -> None:
+    """``--init RUN``: start G and D from a GAN trained on a source domain (same architecture)."""
+    from safetensors.torch import load_file
+
+    from transferlab.runs import read_run
+
+    run = read_run(run_dir, model_kind="gan")
+    for key in ("arch", "img_size", "d_features", "width"):
+        if run.model.get(key) != getattr(opts, key) and not (key == "width" and opts.width is None):
+            raise RunError(
+                f"--init {run_dir} has {key} {run.model.get(key)!r}, this run asks for {getattr(opts, key)!r}",
+                f"train with --{key.replace('_', '-')} {run.model.get(key)} to fine-tune from it",
+            )
+    weights = load_file(str(run.weights_path))
+    prefix = "G_ema." if any(k.startswith("G_ema.") for k in weights) else "G."
+    try:
+        _load_prefixed(generator, weights, prefix, strict=False)
+        _load_prefixed(discriminator, weights, "D.", strict=False)
+    except RuntimeError as exc:
+        raise RunError(
+            f"the networks of {run_dir} do not fit ({str(exc).splitlines()[0]})",
+            "fine-tune from a run with the same --arch, --img-size and --width",
+        ) from None

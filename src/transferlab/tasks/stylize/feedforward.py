@@ -1,0 +1,392 @@
+"""Feed-forward style transfer (Johnson et al. 2016): train a network for one style, then apply it.
+
+Training: random square crops of the content images pass through the
+:class:`~transferlab.tasks.stylize.transformer.StyleTransformer`; the same
+:class:`~transferlab.tasks.stylize.losses.PerceptualLoss` as the optimisation (frozen feature
+network, relative Gram and content errors) compares each output with the style and with its own
+input. Adam at a constant rate. Batches are drawn from a generator seeded by (seed, step), so a
+resumed run sees exactly the batches the uninterrupted one would have.
+
+Applying: one forward pass per image (batched when sizes agree), bf16 and channels_last on a GPU.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from transferlab.errors import RunError, TrainingError, UsageError
+from transferlab.tasks.stylize.transformer import StyleTransformer
+
+MODEL_KIND = "style-transformer"
+CHECKPOINT = Path("checkpoints") / "last.safetensors"
+#: Content images are kept decoded in memory up to this many bytes, else decoded per batch.
+RESIDENT_BYTES = 2 * 1024**3
+#: Smallest image side the network accepts (its 9x9 reflection padding needs more than 4 px).
+MIN_SIDE = 16
+#: Larger inputs are scaled down to this longer side (with a warning) unless --size says otherwise.
+MAX_SIDE = 4096
+
+
+@dataclass
+class StyleTrainOptions:
+    network: str = "lite0"
+    weights: str | None = None
+    smoothing: str | None = None  # None: the network's default
+    train_size: int = 256  # square training crops
+    style_size: int = 256  # the style image's longer side when its Gram matrices are taken
+    steps: int = 2000
+    batch_size: int = 4
+    lr: float = 1e-3
+    style_weight: float = 5.0
+    content_weight: float = 1.0
+    tv_weight: float = 0.0
+    width: int = 32
+    blocks: int = 5
+    seed: int = 0
+    accelerator: str = "auto"
+    precision: str | None = None  # None: bf16-mixed on a GPU, 32 on the CPU
+    checkpoint_every: int = 200
+
+
+@dataclass
+class StyleTrainResult:
+    run_dir: Path
+    report: Path
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- content batches
+
+
+class ContentBatches:
+    """Random crops (with flips) of the content images, as float batches in [0, 1]."""
+
+    def __init__(self, data: str | Path, size: int, seed: int) -> None:
+        from transferlab.data import load_images
+
+        self.images, _, self.description = load_images(data)
+        self.size, self.seed = size, seed
+        self.store = round(size * 1.15)  # room for random crops
+        self.pixels = None
+        if len(self.images) * 3 * self.store**2 <= RESIDENT_BYTES:
+            from transferlab.data.loaders import decode_all
+
+            self.pixels = decode_all(self.images, self.store)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def _stored(self, index: int) -> torch.Tensor:
+        if self.pixels is not None:
+            return self.pixels[index]
+        from transferlab.data.loaders import fit_square
+
+        return torch.from_numpy(fit_square(self.images.image(index), self.store, "bicubic")).permute(2, 0, 1)
+
+    def batch(self, step: int, batch_size: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        indices = torch.randint(len(self), (batch_size,), generator=g).tolist()
+        offsets = torch.randint(self.store - self.size + 1, (batch_size, 2), generator=g).tolist()
+        flips = torch.rand(batch_size, generator=g).lt(0.5).tolist()
+        crops = []
+        for i, (top, left), flip in zip(indices, offsets, flips):
+            crop = self._stored(i)[:, top : top + self.size, left : left + self.size]
+            crops.append(crop.flip(-1) if flip else crop)
+        return torch.stack(crops).float().div_(255)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _check(opts: StyleTrainOptions) -> None:
+    if not 32 <= opts.train_size <= 1024:
+        raise UsageError(f"--train-size {opts.train_size} is outside 32..1024", "e.g. --train-size 256")
+    if opts.steps < 1 or opts.batch_size < 1:
+        raise UsageError("--steps and --batch-size must be at least 1", "e.g. --steps 2000 --batch-size 4")
+    if opts.width < 4 or opts.blocks < 1:
+        raise UsageError("--width must be at least 4 and --blocks at least 1", "e.g. --width 32 --blocks 5")
+
+
+class StyleTrainer:
+    """Owns the model, the optimiser, the loss and the loop; resumable from its checkpoint."""
+
+    def __init__(self, style: Path, content: ContentBatches, opts: StyleTrainOptions, run_dir: Path, fabric: Any):
+        from transferlab.tasks.stylize import load_image_tensor
+        from transferlab.tasks.stylize.features import feature_network
+        from transferlab.tasks.stylize.losses import PerceptualLoss, mixed_grams, smooth
+        from transferlab.tasks.stylize.optimize import resize_long_side
+
+        self.opts, self.run_dir, self.fabric, self.content = opts, run_dir, fabric, content
+        torch.manual_seed(opts.seed)
+        net = feature_network(opts.network, opts.weights)
+        mode = opts.smoothing or net.smoothing
+        style_image = resize_long_side(load_image_tensor(style, "style", net.min_size), opts.style_size)
+        self.style_image = style_image
+
+        def layers(x: torch.Tensor) -> list[torch.Tensor]:
+            return [smooth(f.float(), mode) for f in net.layers(x)]
+
+        grams = mixed_grams(layers, [style_image.to(fabric.device)], [1.0])
+        weights = (opts.style_weight, opts.content_weight, opts.tv_weight)
+        self.loss = PerceptualLoss(layers, net.content_layer, grams, weights)
+        model = StyleTransformer(opts.width, opts.blocks)
+        optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
+        self.model, self.optimizer = fabric.setup(model, optimizer)
+        self.step = 0
+        self.history: dict[str, list[float]] = {"total": [], "style": [], "content": []}
+
+    def state(self) -> dict[str, Any]:
+        from transferlab.engine import rng
+
+        return {
+            "task": "stylize-train",
+            "options": asdict(self.opts),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "history": self.history,
+            "rng": rng.capture(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        from transferlab.engine import rng
+
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.history = {k: list(v) for k, v in state["history"].items()}
+        rng.restore(state["rng"])
+
+    def _save(self) -> None:
+        from transferlab.engine.checkpoint import save_checkpoint
+
+        if self.fabric.global_rank == 0:
+            save_checkpoint(self.run_dir / CHECKPOINT, self.state())
+
+    def fit(self, stop_after: int | None = None) -> None:
+        """Train up to ``opts.steps`` (or ``stop_after`` more steps), checkpointing as it goes."""
+        last = self.opts.steps if stop_after is None else min(self.opts.steps, self.step + stop_after)
+        from transferlab.engine.progress import StepProgress
+
+        with StepProgress(self.opts.steps, self.step, "training style network") as progress:
+            while self.step < last:
+                losses = self._train_step()
+                self.step += 1
+                for key, value in zip(("total", "style", "content"), losses):
+                    self.history[key].append(value)
+                progress.advance(f"loss {losses[0]:.4f}")
+                if self.step % self.opts.checkpoint_every == 0 or self.step == last:
+                    self._save()
+
+    def _train_step(self) -> tuple[float, float, float]:
+        x = self.content.batch(self.step, self.opts.batch_size).to(self.fabric.device)
+        target = self.loss.content_target(x)
+        y = self.model(x)
+        total, style, content = self.loss(y.float(), target.float())
+        if not torch.isfinite(total):
+            raise TrainingError(
+                f"the loss became {total.item()} at step {self.step + 1}",
+                f"lower --lr or --style-weight; the last good state is {self.run_dir / CHECKPOINT} (--resume it)",
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.fabric.backward(total)
+        self.optimizer.step()
+        return float(total.detach()), float(style.detach()), float(content.detach())
+
+    @torch.no_grad()
+    def samples(self, count: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+        self.model.eval()
+        x = torch.stack([self.content._stored(i) for i in range(min(count, len(self.content)))]).float() / 255
+        y = self.model(x.to(self.fabric.device)).float().cpu()
+        self.model.train()
+        return x, y
+
+
+def train_style(
+    style: str | Path,
+    content: str | Path,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    stop_after: int | None = None,
+    **options: Any,
+) -> StyleTrainResult:
+    """Train a style network for ``style`` on the images of ``content`` (a folder, archive or
+    built-in dataset); write the run (``model.safetensors`` + ``run.json``), loss curves, sample
+    panels and ``report.html``. ``resume=RUN`` continues a stopped run with its own options."""
+    from transferlab.engine.fabric import make_fabric
+
+    state = _resume_state(Path(resume)) if resume else None
+    opts = StyleTrainOptions(**state["options"]) if state else StyleTrainOptions(**options)
+    if state and options.get("steps"):
+        opts.steps = int(options["steps"])  # resuming may extend the budget
+    _check(opts)
+    run_dir = Path(resume) if resume else Path(out) if out else _default_dir(style)
+    start = time.perf_counter()
+    fabric = make_fabric(opts.accelerator, 1, 1, opts.precision)
+    batches = ContentBatches(content, opts.train_size, opts.seed)
+    trainer = StyleTrainer(Path(style), batches, opts, run_dir, fabric)
+    if state:
+        if state.get("content") not in (None, batches.description):
+            raise RunError(
+                f"{run_dir} was trained on {state['content']}, not {batches.description}",
+                "resume with the content DATA the run was started with",
+            )
+        trainer.restore(state)
+    trainer.fit(stop_after)
+    seconds = time.perf_counter() - start
+    if trainer.step < opts.steps:  # stopped early on purpose (tests); the checkpoint holds the state
+        return StyleTrainResult(run_dir, run_dir / "report.html", trainer.history["total"], seconds)
+    return _write_run(trainer, Path(style), batches.description, seconds)
+
+
+def _default_dir(style: str | Path) -> Path:
+    return Path("runs") / "stylize" / f"{Path(style).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _resume_state(run_dir: Path) -> dict[str, Any]:
+    from transferlab.engine.checkpoint import load_checkpoint
+
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no checkpoint to resume ({CHECKPOINT})", "pass the folder of a style run")
+    state = load_checkpoint(path)
+    if state.get("task") != "stylize-train":
+        raise RunError(f"{run_dir} is not a style-network run", "resume it with its own command")
+    return state
+
+
+def _write_run(trainer: StyleTrainer, style: Path, content: str, seconds: float) -> StyleTrainResult:
+    from transferlab.reports import plots
+    from transferlab.reports.html import HtmlReport
+    from transferlab.runs import save_run
+    from transferlab.tasks.stylize import to_pil
+
+    run_dir, opts = trainer.run_dir, trainer.opts
+    model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    final = float(np.mean(trainer.history["total"][-50:]))
+    save_run(
+        run_dir,
+        task="stylize",
+        state_dict=weights,
+        model={"kind": MODEL_KIND, **model.config()},
+        class_names=[],
+        preprocessing={"input": "RGB in [0, 1]"},
+        metrics={"final_loss": final, "seconds": round(seconds, 1), "steps": trainer.step},
+        extra={"style": str(style), "content": content, "options": asdict(opts)},
+    )
+    to_pil(trainer.style_image).save(run_dir / "style.png")
+    x, y = trainer.samples()
+    pictures = [to_pil(t[None]) for pair in zip(x, y) for t in pair]
+    captions = [c for i in range(len(x)) for c in (f"content {i + 1}", f"stylised {i + 1}")]
+    panel = plots.image_gallery(pictures, captions, run_dir / "samples.png", columns=min(len(pictures), 4))
+    plots.loss_curves(trainer.history, run_dir / "losses.png", "step")
+    report = HtmlReport(f"style network: {style.name}")
+    facts = {
+        "style": style.name,
+        "content": content,
+        "feature network": opts.network,
+        "steps": trainer.step,
+        "batch": f"{opts.batch_size} x {opts.train_size} px",
+        "seconds": round(seconds, 1),
+        "final loss (mean of last 50)": round(final, 4),
+    }
+    report.table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])
+    report.heading("Style").image(run_dir / "style.png", "style")
+    report.heading("Training images, stylised").image(panel, "content and stylised")
+    report.heading("Losses").image(run_dir / "losses.png", "losses")
+    return StyleTrainResult(run_dir, report.save(run_dir / "report.html"), trainer.history["total"], seconds)
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def load_style_model(run_dir: str | Path) -> StyleTransformer:
+    """The trained network of a style run; a run of another kind is refused."""
+    from safetensors.torch import load_file
+
+    from transferlab.runs import read_run
+
+    run = read_run(run_dir, model_kind=MODEL_KIND)
+    try:
+        model = StyleTransformer(int(run.model["width"]), int(run.model["blocks"]))
+        model.load_state_dict(load_file(str(run.weights_path)))
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise RunError(
+            f"the weights of {run_dir} do not fit its style network ({str(exc).splitlines()[0]})",
+            "retrain it with `transferlab stylize train`",
+        ) from None
+    return model.eval()
+
+
+def _prepared(path: Path, size: int | None) -> torch.Tensor:
+    from transferlab.tasks.stylize import load_image_tensor
+    from transferlab.tasks.stylize.optimize import resize_long_side
+
+    image = load_image_tensor(path, "content", MIN_SIDE)
+    longest = max(image.shape[-2:])
+    if size is None and longest > MAX_SIDE:
+        warnings.warn(f"{path} ({longest} px) is scaled down to {MAX_SIDE} px on its longer side", stacklevel=3)
+        size = MAX_SIDE
+    return resize_long_side(image, size) if size else image
+
+
+def _batches(files: list[Path], size: int | None, batch_size: int) -> Iterator[tuple[list[Path], torch.Tensor]]:
+    """Consecutive images of one size, up to ``batch_size`` at a time."""
+    group: list[tuple[Path, torch.Tensor]] = []
+    for path in files:
+        image = _prepared(path, size)
+        if group and (len(group) == batch_size or group[0][1].shape != image.shape):
+            yield [p for p, _ in group], torch.cat([t for _, t in group])
+            group = []
+        group.append((path, image))
+    if group:
+        yield [p for p, _ in group], torch.cat([t for _, t in group])
+
+
+def apply_style(
+    run_dir: str | Path,
+    inputs: list[str | Path],
+    *,
+    out: str | Path = "stylized",
+    size: int | None = None,
+    batch_size: int = 8,
+    device: str = "auto",
+) -> list[Path]:
+    """Stylise images or folders with a trained style network; returns the written files."""
+    from transferlab.data.images import collect_images
+    from transferlab.devices import resolve_device
+    from transferlab.io import atomic_path
+    from transferlab.progress import enabled, make_progress
+    from transferlab.tasks.stylize import to_pil
+
+    if size is not None and not MIN_SIDE <= size <= MAX_SIDE:
+        raise UsageError(f"--size {size} is outside {MIN_SIDE}..{MAX_SIDE}", "e.g. --size 1024")
+    model = load_style_model(run_dir)
+    files = collect_images(inputs)
+    dev = resolve_device(device)
+    model = model.to(dev, memory_format=torch.channels_last)
+    out, written = Path(out), []
+    out.mkdir(parents=True, exist_ok=True)
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
+    with torch.inference_mode(), autocast, make_progress(transient=True, disable=not enabled()) as bar:
+        task = bar.add_task("stylizing", total=len(files))
+        for paths, batch in _batches(files, size, batch_size):
+            result = model(batch.to(dev, memory_format=torch.channels_last)).float().cpu()
+            for path, image in zip(paths, result):
+                target = out / f"{path.stem}_stylized.png"
+                with atomic_path(target) as tmp:
+                    to_pil(image[None]).save(tmp, format="PNG")
+                written.append(target)
+            bar.update(task, advance=len(paths))
+    return written
