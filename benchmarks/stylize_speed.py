@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -95,8 +96,9 @@ def feed_forward(size: int, batch: int, device: torch.device, count: int) -> tup
             model(x[i % batch : i % batch + 1])
         sync(device)
         plain = count / (time.perf_counter() - start)
-        fast = model.to(memory_format=torch.channels_last)
-        xc = x.to(memory_format=torch.channels_last)
+        layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format  # as apply_style
+        fast = model.to(memory_format=layout)
+        xc = x.to(memory_format=layout)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             fast(xc)
             sync(device)
@@ -127,7 +129,7 @@ def main() -> None:
         ours = result.trace.seconds
         content = torch.from_numpy(skdata.chelsea()).permute(2, 0, 1)[None].float().div(255)
         content = F.interpolate(content, size=(args.size * 300 // 451, args.size), mode="bilinear").to(device)
-        style = torch.from_numpy(__import__("numpy").asarray(Image.open(style_path).convert("RGB")))
+        style = torch.from_numpy(np.array(Image.open(style_path).convert("RGB")))
         style = F.interpolate(style.permute(2, 0, 1)[None].float().div(255), size=content.shape[-2:]).to(device)
         reference = tutorial_recipe(content, style, args.evals, device)
     print(f"device: {name}")

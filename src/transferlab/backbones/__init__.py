@@ -120,3 +120,17 @@ def from_run(run: Any) -> Backbone:
     fit_state_dict(model, state, f"run {run.path}")
     config = dict(run.preprocessing) or data_config(model)
     return Backbone(model, config, f"run {run.path}")
+
+
+def extract_features(model: nn.Module, source: Any, batch_size: int) -> tuple[Any, Any]:
+    """Pooled pre-logits features of every batch of ``source`` (a ``data.loaders`` batch source),
+    with their labels: the representation a transfer method starts from."""
+    import torch
+
+    model.eval()
+    feats, labels = [], []
+    with torch.inference_mode():
+        for x, y in source.batches(batch_size, train=False):
+            feats.append(model.forward_head(model.forward_features(x), pre_logits=True).float())
+            labels.append(y)
+    return torch.cat(feats), torch.cat(labels)

@@ -8,10 +8,12 @@ import sys
 import typer
 
 from transferlab import __version__
+from transferlab.cli import adapt as adapt_cmd
 from transferlab.cli import backbones as backbones_cmd
 from transferlab.cli import classify as classify_cmd
 from transferlab.cli import data as data_cmd
 from transferlab.cli import demo as demo_cmd
+from transferlab.cli import features as features_cmd
 from transferlab.cli import gan as gan_cmd
 from transferlab.cli import predict as predict_cmd
 from transferlab.cli import stylize as stylize_cmd
@@ -41,6 +43,9 @@ COMMANDS = {
         "transferlab stylize photos/ --model runs/stylize/my-style (train one: transferlab stylize train --help)",
     ),
     "stylize train": (stylize_cmd.train, "transferlab stylize train starry_night.jpg --content photos/ --steps 2000"),
+    "features": (features_cmd.features, "transferlab features photos/ --backbone tf_efficientnet_lite0 -o f.npz"),
+    "rank": (features_cmd.rank, "transferlab rank photos/ --backbones tf_efficientnet_lite0,tf_efficientnet_lite2"),
+    "adapt": (adapt_cmd.adapt, "transferlab adapt --source mnist_folder/ --target usps_folder/ --method dann,cdan"),
     "gan train": (gan_cmd.train, "transferlab gan train faces.zip --init runs/gan/source --freeze-d 2 --steps 3000"),
     "gan sample": (gan_cmd.sample, "transferlab gan sample runs/gan/faces -n 64 --seed 1 --interpolate 8"),
 }

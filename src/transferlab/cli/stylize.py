@@ -22,7 +22,7 @@ def stylize(
     content: list[Path] = typer.Argument(..., help="The content image (with --model: images or folders)."),
     style: list[Path] = typer.Option(None, "--style", "-s", help="A style image (repeat for several)."),
     model: Path = typer.Option(None, "--model", "-m", help="A style network run (`stylize train`): fast."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Images per forward pass (with --model)."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Images per pass (--model) [GPU 8, CPU 1]."),
     style_mix: str = typer.Option(None, "--style-mix", help="Weights of several styles, e.g. 0.7,0.3."),
     size: int = typer.Option(None, "--size", help="Output size: the longer side in pixels [512; --model: as is]."),
     network: str = NETWORK,
@@ -72,7 +72,9 @@ def stylize(
     out.print(f"report: {result.report}")
 
 
-def _apply(model: Path, content: list[Path], out_dir: Path, size: int | None, batch_size: int, device: str) -> None:
+def _apply(
+    model: Path, content: list[Path], out_dir: Path, size: int | None, batch_size: int | None, device: str
+) -> None:
     from transferlab.tasks.stylize import apply_style
 
     written = apply_style(model, list(content), out=out_dir, size=size, batch_size=batch_size, device=device)

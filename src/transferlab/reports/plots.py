@@ -111,3 +111,14 @@ def image_gallery(images: Sequence, captions: Sequence[str], path: Path, title: 
         ax.imshow(np.asarray(image), interpolation="nearest" if max(image.size) < 64 else "antialiased")
         ax.set_title(caption, fontsize=7)
     return _save(fig, path, title)
+
+
+def bar_chart(values: dict[str, float], path: Path, ylabel: str) -> Path:
+    """One bar per name, in the given order."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(values) + 2), 3.6))
+    ax.bar(range(len(values)), list(values.values()), color="C0")
+    ax.set_xticks(range(len(values)), list(values), rotation=20, ha="right", fontsize=8)
+    ax.set(ylabel=ylabel)
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, path)

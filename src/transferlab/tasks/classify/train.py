@@ -128,16 +128,6 @@ def _val_metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -
     }
 
 
-@torch.inference_mode()
-def _extract_features(model: nn.Module, source: Any, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    model.eval()
-    feats, labels = [], []
-    for x, y in source.batches(batch_size, train=False):
-        feats.append(model.forward_head(model.forward_features(x), pre_logits=True).float())
-        labels.append(y)
-    return torch.cat(feats), torch.cat(labels)
-
-
 class Trainer:
     """Holds the moving parts of one run; ``fit()`` runs it to the end (or resumes it)."""
 
@@ -181,8 +171,8 @@ class Trainer:
             self.model.to(memory_format=torch.channels_last)
         if self.strategy.cached_features:
             # The frozen body runs once over the data; only the head trains, on cached features.
-            train_f, train_y = _extract_features(self.model, self.train_source, opts.batch_size * 2)
-            val_f, val_y = _extract_features(self.model, self.val_source, opts.batch_size * 2)
+            train_f, train_y = backbones.extract_features(self.model, self.train_source, opts.batch_size * 2)
+            val_f, val_y = backbones.extract_features(self.model, self.val_source, opts.batch_size * 2)
             self.train_source, self.val_source = FeatureBatches(train_f, train_y), FeatureBatches(val_f, val_y)
             self.net_module: nn.Module = self.model.get_classifier()
             groups = [[n for n, _ in self.net_module.named_parameters()]]

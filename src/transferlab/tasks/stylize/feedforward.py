@@ -360,7 +360,7 @@ def apply_style(
     *,
     out: str | Path = "stylized",
     size: int | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str = "auto",
 ) -> list[Path]:
     """Stylise images or folders with a trained style network; returns the written files."""
@@ -375,14 +375,16 @@ def apply_style(
     model = load_style_model(run_dir)
     files = collect_images(inputs)
     dev = resolve_device(device)
-    model = model.to(dev, memory_format=torch.channels_last)
+    batch_size = batch_size or (8 if dev.type == "cuda" else 1)  # batching only pays on a GPU
+    layout = torch.channels_last if dev.type == "cuda" else torch.contiguous_format  # NHWC is slower on CPUs
+    model = model.to(dev, memory_format=layout)
     out, written = Path(out), []
     out.mkdir(parents=True, exist_ok=True)
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
     with torch.inference_mode(), autocast, make_progress(transient=True, disable=not enabled()) as bar:
         task = bar.add_task("stylizing", total=len(files))
         for paths, batch in _batches(files, size, batch_size):
-            result = model(batch.to(dev, memory_format=torch.channels_last)).float().cpu()
+            result = model(batch.to(dev, memory_format=layout)).float().cpu()
             for path, image in zip(paths, result):
                 target = out / f"{path.stem}_stylized.png"
                 with atomic_path(target) as tmp:
