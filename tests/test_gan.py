@@ -170,3 +170,20 @@ def test_sampling_a_run_of_another_task_is_refused(tmp_path, cli):
     save_run(tmp_path / "clf", task="classify", state_dict={"w": torch.zeros(1)},
              model={"kind": "timm-classifier"}, class_names=["a", "b"], preprocessing={})  # fmt: skip
     assert_user_error(cli("gan", "sample", tmp_path / "clf"), "not a gan", "transferlab gan train")
+
+
+def test_generated_images_augment_a_few_shot_classifier(tmp_path, cli):
+    from transferlab.tasks import classify
+
+    data = make_class_folder(tmp_path / "data", {"red": 10, "green": 10})
+    gan_run = gan.train(data, arch="dcgan", conditional=True, steps=2, out=tmp_path / "gan", **TINY).run_dir
+    common = {"backbone": "resnet10t", "strategy": "scratch", "epochs": 1, "img_size": 32, "batch_size": 8}
+    summary = classify.augmentation_study(
+        data, [0, 1], out=tmp_path / "aug", augment_with=str(gan_run), synthetic_ratio=1.0, **common
+    )
+    assert len(summary["accuracy"]["with"]) == 2 and summary["verdict"].startswith("Generated images")
+    assert "+ 16 generated" in (tmp_path / "aug" / "with-seed0" / "report.html").read_text()
+    other = make_class_folder(tmp_path / "other", {"cat": 8, "dog": 8})
+    args = ("classify", other, "-b", "resnet10t", "-s", "scratch", "--epochs", "1", "--img-size", "32")
+    assert_user_error(cli(*args, "--augment-with", gan_run), "cannot generate the classes")
+    assert_user_error(cli(*args, "--augment-with", gan_run, "--compare", "scratch,full"), "own with/without")

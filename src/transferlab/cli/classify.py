@@ -60,6 +60,9 @@ def classify(
     workers: int = typer.Option(
         2, "--workers", help="Data-loading workers (for datasets too large to hold in memory)."
     ),
+    augment_with: Path = typer.Option(None, "--augment-with", help="A class-conditional GAN run: add its images."),
+    synthetic_ratio: float = typer.Option(1.0, "--synthetic-ratio", help="Generated images per real training image."),
+    augment_seeds: str = typer.Option("0,1,2", "--augment-seeds", help="With --augment-with: seeds to compare over."),
     out_dir: Path = typer.Option(None, "--out", "-o", help="Run directory (default: runs/classify/...)."),
     resume: Path = typer.Option(None, "--resume", help="Continue a stopped run exactly (its options are reused)."),
 ) -> None:
@@ -80,6 +83,17 @@ def classify(
         "accelerator": accelerator, "devices": int(devices) if devices.isdigit() else devices, "num_nodes": num_nodes,
         "precision": precision, "compile": compile_model, "workers": workers,
     }  # fmt: skip
+    if augment_with is not None and (resume is not None or compare):
+        raise UsageError("--augment-with runs its own with/without comparison", "leave out --compare and --resume")
+    if augment_with is not None:
+        try:
+            seeds = [int(x) for x in augment_seeds.split(",")]
+        except ValueError:
+            raise UsageError(f"--augment-seeds '{augment_seeds}' is not a list of integers", "e.g. 0,1,2") from None
+        options["synthetic_ratio"] = synthetic_ratio
+        summary = task.augmentation_study(data, seeds, out=out_dir, augment_with=str(augment_with), **options)
+        out.print(summary["verdict"])
+        return
     if resume is not None:
         results = [task.fit(data, resume=resume)]
     elif compare:

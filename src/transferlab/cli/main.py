@@ -9,6 +9,7 @@ import typer
 
 from transferlab import __version__
 from transferlab.cli import adapt as adapt_cmd
+from transferlab.cli import autoencoder as autoencoder_cmd
 from transferlab.cli import backbones as backbones_cmd
 from transferlab.cli import classify as classify_cmd
 from transferlab.cli import data as data_cmd
@@ -46,10 +47,17 @@ COMMANDS = {
     "features": (features_cmd.features, "transferlab features photos/ --backbone tf_efficientnet_lite0 -o f.npz"),
     "rank": (features_cmd.rank, "transferlab rank photos/ --backbones tf_efficientnet_lite0,tf_efficientnet_lite2"),
     "adapt": (adapt_cmd.adapt, "transferlab adapt --source mnist_folder/ --target usps_folder/ --method dann,cdan"),
+    "autoencoder pretrain": (
+        autoencoder_cmd.pretrain,
+        "transferlab autoencoder pretrain unlabelled/ --img-size 32 (then: classify DATA --backbone ae:RUN)",
+    ),
     "gan train": (gan_cmd.train, "transferlab gan train faces.zip --init runs/gan/source --freeze-d 2 --steps 3000"),
     "gan sample": (gan_cmd.sample, "transferlab gan sample runs/gan/faces -n 64 --seed 1 --interpolate 8"),
 }
-GROUP_HELP = {"gan": "Train GANs, transfer into them (--init/--freeze-d, --d-features lite0), sample from them."}
+GROUP_HELP = {
+    "autoencoder": "Pretrain an autoencoder on unlabelled images; transfer its encoder with --backbone ae:RUN.",
+    "gan": "Train GANs, transfer into them (--init/--freeze-d, --d-features lite0), sample from them.",
+}
 # Multi-word commands: "gan train" lives in a sub-app. Click cannot mix a positional argument
 # (stylize CONTENT) with subcommands (stylize train), so such a one is registered hidden under a
 # joined name, and ``route`` rewrites argv.

@@ -67,3 +67,20 @@ class ArrayImages(LabeledImages):
     def subset(self, indices: Sequence[int] | np.ndarray) -> ArrayImages:
         idx = np.asarray(indices, dtype=np.int64)
         return ArrayImages(self.images[idx], self.labels[idx])
+
+
+class ConcatImages(LabeledImages):
+    """Two collections as one (e.g. real images followed by generated ones)."""
+
+    def __init__(self, first: LabeledImages, second: LabeledImages) -> None:
+        self.first, self.second = first, second
+        self.labels = np.concatenate([first.labels, second.labels])
+
+    def image(self, index: int) -> Image.Image:
+        n = len(self.first)
+        return self.first.image(index) if index < n else self.second.image(index - n)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> LabeledImages:
+        idx = np.asarray(indices, dtype=np.int64)
+        n = len(self.first)
+        return ConcatImages(self.first.subset(idx[idx < n]), self.second.subset(idx[idx >= n] - n))

@@ -34,6 +34,8 @@ class ClassifyOptions:
     seed: int = 0
     val_fraction: float = 0.2
     shots: int | None = None  # keep at most this many training images per class (few-shot)
+    augment_with: str | None = None  # a class-conditional GAN run whose images join the training set
+    synthetic_ratio: float = 1.0  # generated images per real training image (with augment_with)
     strict: bool = False
     data_root: str | None = None
     accelerator: str = "auto"

@@ -20,7 +20,7 @@ from transferlab.errors import RunError, UsageError
 from transferlab.tasks.gan.options import GanOptions
 from transferlab.tasks.gan.train import ARCH_KEYS, CHECKPOINT, TASK, GanTrainer
 
-__all__ = ["GanOptions", "GanResult", "compare", "sample", "train"]
+__all__ = ["GanOptions", "GanResult", "compare", "generate", "sample", "train"]
 
 
 @dataclass
@@ -210,3 +210,35 @@ def sample(
             save_image(frames, out / "interpolation.png", nrow=steps, normalize=True, value_range=(-1, 1))
             written.append(out / "interpolation.png")
     return written
+
+
+def generate(run_dir: str | Path, per_class: dict[str, int], *, seed: int = 0, device: str = "auto") -> tuple[Any, Any]:
+    """Images of the named classes from a class-conditional GAN run, as (N x H x W x C uint8 array,
+    N class names): synthetic training data for a classifier."""
+    import numpy as np
+
+    from transferlab.devices import resolve_device
+    from transferlab.runs import read_run
+
+    dev = resolve_device(device)
+    generator, spec = load_generator(run_dir, dev)
+    names = read_run(run_dir, model_kind="gan").class_names
+    missing = sorted(set(per_class) - set(names))
+    if not spec["num_classes"] or missing:
+        raise RunError(
+            f"{run_dir} cannot generate the classes {', '.join(missing) or sorted(per_class)}"
+            + ("" if spec["num_classes"] else " (it is not class-conditional)"),
+            "train it with --conditional on class folders named like the classifier's classes",
+        )
+    g = torch.Generator().manual_seed(seed)
+    images, labels = [], []
+    with torch.no_grad():
+        for name, count in per_class.items():
+            for start in range(0, count, 256):
+                n = min(256, count - start)
+                z = torch.randn(n, spec["z_dim"], generator=g).to(dev)
+                y = torch.full((n,), names.index(name), device=dev)
+                x = ((generator(z, y).float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+                images.append(x.permute(0, 2, 3, 1).cpu().numpy())
+                labels += [name] * n
+    return np.concatenate(images), np.array(labels)
