@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from transferlab.cli.console import out
+from transferlab.cli.console import print_rows
 
 
 def adapt(
@@ -26,8 +26,6 @@ def adapt(
     out_dir: Path = typer.Option(None, "--out", "-o", help="Folder for the table and report [runs/adapt/...]."),
 ) -> None:
     """Adapt a classifier from a labelled --source to an unlabelled --target domain."""
-    from rich.table import Table
-
     from transferlab.errors import UsageError
     from transferlab.tasks.adapt import adapt as run_adapt
 
@@ -43,10 +41,4 @@ def adapt(
         backbone=backbone, img_size=img_size, epochs=epochs, iters_per_epoch=iters, batch_size=batch_size, lr=lr,
         trade_off=trade_off, target_labels=target_labels, device=device,
     )  # fmt: skip
-    table = Table(title=f"{source} -> {target}: target accuracy on held-out target labels")
-    for column in rows[0]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
-    out.print(table)
-    out.print(f"report: {folder / 'report.html'}")
+    print_rows(rows, f"{source} -> {target}: target accuracy on held-out target labels", folder / "report.html")

@@ -17,3 +17,17 @@ def show_warnings_on_console() -> None:
         err.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False, soft_wrap=True)
 
     warnings.showwarning = show
+
+
+def print_rows(rows: list[dict], title: str, report: object = None) -> None:
+    """A result table (one row per dict), then where its report is."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in rows[0] if rows else []:
+        table.add_column(str(column))
+    for row in rows:
+        table.add_row(*[str(v) for v in row.values()])
+    out.print(table)
+    if report is not None:
+        out.print(f"report: {report}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from transferlab.cli.console import out
+from transferlab.cli.console import out, print_rows
 from transferlab.cli.data import DATA_HELP
 
 
@@ -44,8 +44,6 @@ def rank(
     """Rank candidate backbones for DATA without fine-tuning (LogME on frozen features)."""
     import time
 
-    from rich.table import Table
-
     from transferlab.tasks.features import rank as run_rank
 
     names = [c.strip() for c in candidates.split(",") if c.strip()]
@@ -54,10 +52,4 @@ def rank(
         data, names, out=folder, probe=probe, img_size=img_size, max_images=max_images, batch_size=batch_size,
         device=device,
     )  # fmt: skip
-    table = Table(title=f"backbones for {data}, best first")
-    for column in rows[0]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
-    out.print(table)
-    out.print(f"report: {folder / 'report.html'}")
+    print_rows(rows, f"backbones for {data}, best first", folder / "report.html")
