@@ -91,12 +91,12 @@ class ConditionalDomainAdversarialLoss(DomainAdversarialLoss):
 
 class CorrelationAlignmentLoss(nn.Module):
     r"""Deep CORAL (Sun & Saenko 2016), non-adversarial: match the first and second moments,
-    :math:`L_{align} = \lVert \mu_s - \mu_t \rVert^2 + \lVert C_s - C_t \rVert_F^2 / (4 d^2)`
-    for feature means :math:`\mu` and covariances :math:`C` of dimension :math:`d`."""
+    :math:`L_{align} = \lVert \mu_s - \mu_t \rVert^2 / d + \lVert C_s - C_t \rVert_F^2 / d^2`
+    for feature means :math:`\mu` and covariances :math:`C` of dimension :math:`d` (means of the
+    squared differences, so the term's scale does not grow with the feature width)."""
 
     def forward(self, f_s: torch.Tensor, f_t: torch.Tensor, *_: torch.Tensor) -> torch.Tensor:
-        d = f_s.shape[1]
         mean_s, mean_t = f_s.mean(0, keepdim=True), f_t.mean(0, keepdim=True)
         cov_s = (f_s - mean_s).T @ (f_s - mean_s) / max(len(f_s) - 1, 1)
         cov_t = (f_t - mean_t).T @ (f_t - mean_t) / max(len(f_t) - 1, 1)
-        return (mean_s - mean_t).pow(2).sum() + (cov_s - cov_t).pow(2).sum() / (4 * d * d)
+        return (mean_s - mean_t).pow(2).mean() + (cov_s - cov_t).pow(2).mean()
