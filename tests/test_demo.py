@@ -43,5 +43,5 @@ def test_demo_command_shows_a_transfer_gain(cli, tmp_path):
     html = (target / "report.html").read_text()
     assert "pixel logistic regression" in html and "data:image/png;base64," in html
     assert "Transfer from printed digits" in out and "report:" in out
-    assert (tmp_path / "demo" / "gan-digits" / "samples" / "step-0000200.png").is_file() and "gan report:" in out
+    assert (tmp_path / "demo" / "gan-digits" / "samples" / "step-0000150.png").is_file() and "gan report:" in out
     assert (tmp_path / "demo" / "style" / "panel.png").is_file() and "style report:" in out
