@@ -184,6 +184,7 @@ def test_generated_images_augment_a_few_shot_classifier(tmp_path, cli):
     assert len(summary["accuracy"]["with"]) == 2 and summary["verdict"].startswith("Generated images")
     assert "+ 16 generated" in (tmp_path / "aug" / "with-seed0" / "report.html").read_text()
     other = make_class_folder(tmp_path / "other", {"cat": 8, "dog": 8})
-    args = ("classify", other, "-b", "resnet10t", "-s", "scratch", "--epochs", "1", "--img-size", "32")
+    args = ("classify", other, "-b", "resnet10t", "-s", "scratch", "--epochs", "1", "--out", tmp_path / "x")
     assert_user_error(cli(*args, "--augment-with", gan_run), "cannot generate the classes")
+    assert not (tmp_path / "x").exists()  # refused before any training
     assert_user_error(cli(*args, "--augment-with", gan_run, "--compare", "scratch,full"), "own with/without")

@@ -111,6 +111,9 @@ def with_synthetic(splits: DatasetSplits, opts: ClassifyOptions) -> DatasetSplit
 def augmentation_study(data: Any, seeds: list[int], *, out: str | Path | None = None, **options: Any) -> dict[str, Any]:
     """The same run with and without generated images, for each seed; says plainly whether they helped."""
     base = {k: v for k, v in options.items() if k not in ("augment_with", "seed")}
+    first = ClassifyOptions(**{**base, "augment_with": options["augment_with"], "seed": seeds[0]})
+    _check(first)
+    _load(data, first)  # a GAN run that cannot make these classes fails here, before any training
     root = Path(out) if out else Path("runs") / "classify" / f"augmentation-{time.strftime('%Y%m%d-%H%M%S')}"
     accuracy: dict[str, list[float]] = {"without": [], "with": []}
     for seed in seeds:
