@@ -14,7 +14,7 @@ def enabled() -> bool:
     return os.environ.get("TRANSFERLAB_QUIET", "") in ("", "0")
 
 
-def make_progress(*extra_columns: Any, transient: bool = False, disable: bool = False) -> Any:
+def make_progress(*extra_columns: Any, transient: bool = False) -> Any:
     """A Rich progress display on stderr: description, bar, count, elapsed, ETA, then ``extra_columns``."""
     from rich.console import Console
     from rich.progress import (
@@ -34,7 +34,7 @@ def make_progress(*extra_columns: Any, transient: bool = False, disable: bool = 
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    return Progress(*columns, *extra_columns, console=Console(file=sys.stderr), transient=transient, disable=disable)
+    return Progress(*columns, *extra_columns, console=Console(file=sys.stderr), transient=transient)
 
 
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:

@@ -37,6 +37,21 @@ class Backbone(NamedTuple):
     weights_source: str  # "built-in", "cache", "hub", "file PATH" or "random init"
 
 
+class Normalize(nn.Module):
+    """RGB in [0, 1] -> ``(x - mean) / std``, the input a backbone's pretrained weights expect
+    (``mean``/``std`` from its data config); for models that take raw images inside a task."""
+
+    def __init__(self, mean: Any, std: Any) -> None:
+        super().__init__()
+        import torch
+
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: Any) -> Any:
+        return (x - self.mean) / self.std
+
+
 def check_name(name: str) -> None:
     import timm
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from transferlab.data.collections import LabeledImages
+from transferlab.engine.rng import step_generator
 
 #: Datasets whose decoded tensor would exceed this many bytes are streamed instead.
 RESIDENT_LIMIT_BYTES = 6 * 1024**3
@@ -74,7 +75,7 @@ def resident_fits(images: LabeledImages, store_size: int) -> bool:
 def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> torch.Tensor:
     if not shuffle:
         return torch.arange(n)
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    generator = step_generator(seed, epoch)
     return torch.randperm(n, generator=generator)
 
 

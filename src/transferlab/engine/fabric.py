@@ -43,3 +43,9 @@ def make_fabric(
     )
     fabric.launch()
     return fabric
+
+
+def unwrap(module: Any) -> Any:
+    """The user's module inside Fabric's and torch.compile's wrappers (for state dicts, EMA)."""
+    module = getattr(module, "module", module)
+    return getattr(module, "_orig_mod", module)

@@ -59,9 +59,9 @@ class StepProgress:
             self._task = self._bar.add_task(self.title, total=self.total, completed=self.done, info="")
         return self
 
-    def advance(self, info: str | None = None) -> None:
+    def advance(self, info: str | None = None, steps: int = 1) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, advance=1, **({"info": info} if info is not None else {}))
+            self._bar.update(self._task, advance=steps, **({"info": info} if info is not None else {}))
 
     def note(self, info: str) -> None:
         if self._bar is not None:

@@ -9,6 +9,12 @@ import numpy as np
 import torch
 
 
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """A CPU generator for one step (or epoch) of a seeded run: the draws of step k depend on
+    (seed, k) alone, so a resumed run draws exactly what the uninterrupted one would have."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -35,14 +35,13 @@ class Lite0Features(nn.Module):
 
         built = backbones.create("tf_efficientnet_lite0", num_classes=0)
         self.net = built.model.eval().requires_grad_(False)
-        self.register_buffer("mean", torch.tensor(built.data_config["mean"]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(built.data_config["std"]).view(1, 3, 1, 1), persistent=False)
+        self.normalize = backbones.Normalize(built.data_config["mean"], built.data_config["std"])
         self.num_features = 1280
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
         x = nn.functional.interpolate(x, size=(224, 224), mode="bicubic", align_corners=False, antialias=True)
-        return self.net((x.clamp(0, 1) - self.mean) / self.std)
+        return self.net(self.normalize(x.clamp(0, 1)))
 
 
 @extractor("lite0")

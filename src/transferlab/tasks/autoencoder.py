@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transferlab.engine.rng import step_generator
 from transferlab.errors import DataError, RunError, TrainingError, UsageError
 
 MODEL_KIND = "autoencoder"
@@ -122,7 +123,7 @@ def pretrain(
     last = opts.steps if stop_after is None else min(stop_after, opts.steps)
     with StepProgress(opts.steps, 0, "pretraining autoencoder") as progress:
         for step in range(last):
-            g = torch.Generator().manual_seed(opts.seed * 1_000_003 + step)
+            g = step_generator(opts.seed, step)
             index = torch.randint(len(pixels), (opts.batch_size,), generator=g).to(dev)
             x = (pixels[index].float() / 255 - mean) / std
             noisy = x + opts.noise * torch.randn_like(x) if opts.noise else x

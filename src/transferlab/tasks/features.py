@@ -34,6 +34,19 @@ def _parse(spec: str) -> tuple[str, bool]:
     return (spec[: -len(RANDOM_SUFFIX)], False) if spec.endswith(RANDOM_SUFFIX) else (spec, True)
 
 
+def load_subset(data: Any, max_images: int | None = None, seed: int = 0) -> tuple[Any, list[str]]:
+    """DATA's images (all of them, or a stratified ``max_images``) and class names."""
+    from transferlab.data import load_images
+
+    images, classes, _ = load_images(data)
+    if max_images and len(images) > max_images:
+        from transferlab.data.split import stratified_split
+
+        _, keep = stratified_split(images.labels, max_images / len(images), seed)
+        images = images.subset(np.sort(keep))
+    return images, classes
+
+
 def compute_features(
     data: Any,
     backbone: str,
@@ -44,23 +57,19 @@ def compute_features(
     weights: str | Path | None = None,
     max_images: int | None = None,
     seed: int = 0,
+    loaded: tuple[Any, list[str]] | None = None,
 ) -> Features:
-    """Pooled features of DATA's images (all of them, or a stratified ``max_images``) under ``backbone``."""
+    """Pooled features of DATA's images (all of them, or a stratified ``max_images``) under
+    ``backbone``; ``loaded`` passes images already read by :func:`load_subset`."""
     import torch
 
     from transferlab import backbones
-    from transferlab.data import load_images
     from transferlab.data.collections import FileImages
     from transferlab.data.loaders import make_batches
     from transferlab.devices import resolve_device
 
     start = time.perf_counter()
-    images, classes, _ = load_images(data)
-    if max_images and len(images) > max_images:
-        from transferlab.data.split import stratified_split
-
-        _, keep = stratified_split(images.labels, max_images / len(images), seed)
-        images = images.subset(np.sort(keep))
+    images, classes = loaded or load_subset(data, max_images, seed)
     name, pretrained = _parse(backbone)
     torch.manual_seed(seed)  # a random-init baseline is then the same network every time
     built = backbones.create(name, pretrained=pretrained, num_classes=0, weights=weights, img_size=img_size)
@@ -139,9 +148,10 @@ def rank(
 
     if len(candidates) < 1:
         raise UsageError("no backbones to rank", "e.g. --backbones tf_efficientnet_lite0,tf_efficientnet_lite2")
+    loaded = load_subset(data, options.get("max_images"), options.get("seed", 0))  # read once, for every candidate
     rows = []
     for spec in candidates:
-        f = compute_features(data, spec, **options)
+        f = compute_features(data, spec, loaded=loaded, **options)
         if len(np.unique(f.labels)) < 2:
             raise DataError("ranking needs labelled images of at least two classes", "arrange DATA/<class>/<image>")
         row = {"backbone": spec, "weights": f.weights_source, "LogME": round(logme(f.features, f.labels), 4)}

@@ -7,6 +7,8 @@ alignment term that is added to the source classification loss:
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,7 +34,7 @@ class GradientReversal(nn.Module):
         self.progress = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        coeff = 2.0 / (1.0 + torch.exp(torch.tensor(-10.0 * self.progress)).item()) - 1.0
+        coeff = 2.0 / (1.0 + math.exp(-10.0 * self.progress)) - 1.0
         return _ReverseGradient.apply(x, coeff)
 
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferlab.data import DatasetSplits
+from transferlab.engine.rng import step_generator
 from transferlab.errors import DataError, TrainingError, UsageError
 from transferlab.tasks.adapt.losses import (
     ConditionalDomainAdversarialLoss,
@@ -76,11 +77,10 @@ class TimmFeatures(nn.Module):
         built = backbones.create(name, num_classes=0, img_size=img_size)
         self.model, self.config = built.model, built.data_config
         self.out_features = self.model.num_features
-        self.register_buffer("mean", torch.tensor(self.config["mean"]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(self.config["std"]).view(1, 3, 1, 1), persistent=False)
+        self.normalize = backbones.Normalize(self.config["mean"], self.config["std"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model((x * 0.5 + 0.5 - self.mean) / self.std)
+        return self.model(self.normalize(x * 0.5 + 0.5))
 
 
 @dataclass
@@ -168,7 +168,7 @@ class Adapter:
 
     def step(self, i: int, total: int) -> dict[str, float]:
         opts = self.opts
-        g = torch.Generator().manual_seed(opts.seed * 1_000_003 + i)
+        g = step_generator(opts.seed, i)
         s_idx = self._batch(self.source.train_x, g).to(self.source.train_x.device)
         t_idx = self._batch(self.target.train_x, g).to(self.target.train_x.device)
         x_s, y_s, x_t = self.source.train_x[s_idx], self.source.train_y[s_idx], self.target.train_x[t_idx]

@@ -18,7 +18,7 @@ import torch
 
 from transferlab.errors import RunError, UsageError
 from transferlab.tasks.gan.options import GanOptions
-from transferlab.tasks.gan.train import ARCH_KEYS, CHECKPOINT, TASK, GanTrainer
+from transferlab.tasks.gan.train import ARCH_KEYS, CHECKPOINT, TASK, GanTrainer, load_prefixed
 
 __all__ = ["GanOptions", "GanResult", "compare", "generate", "sample", "train"]
 
@@ -145,7 +145,7 @@ def load_generator(run_dir: str | Path, device: torch.device) -> tuple[torch.nn.
     )  # fmt: skip
     weights = load_file(str(run.weights_path))
     prefix = "G_ema." if spec.get("ema") else "G."
-    generator.load_state_dict({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)})
+    load_prefixed(generator, weights, prefix)
     return generator.to(device).eval(), spec
 
 

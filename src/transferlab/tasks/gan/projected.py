@@ -46,9 +46,7 @@ class ProjectedDiscriminator(nn.Module):
         built = backbones.create("tf_efficientnet_lite0", num_classes=0, weights=weights)
         self.features = built.model.eval().requires_grad_(False)
         self.channels = channels
-        mean, std = torch.tensor(built.data_config["mean"]), torch.tensor(built.data_config["std"])
-        self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
+        self.normalize = backbones.Normalize(built.data_config["mean"], built.data_config["std"])
         with torch.no_grad():
             probe = self._stages(torch.zeros(1, 3, FEATURE_SIZE, FEATURE_SIZE))
         self.blocks = nn.ModuleList(ScaleHead(f.shape[1], f.shape[-1], width) for f in probe)
@@ -68,13 +66,9 @@ class ProjectedDiscriminator(nn.Module):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         x = F.interpolate(x, size=(FEATURE_SIZE, FEATURE_SIZE), mode="bilinear", align_corners=False)
-        x = (x - self.mean) / self.std
+        x = self.normalize(x)
         logits = []
         for feats, head, projection in zip(self._stages(x), self.blocks, self.projections):
             logit, pooled = head(feats)
             logits.append(logit + projection(pooled, labels))
         return torch.stack(logits).mean(dim=0)
-
-    def trainable_state(self) -> dict[str, torch.Tensor]:
-        """Everything but the frozen ImageNet network (which any run can rebuild offline)."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("features.")}

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from transferlab.engine.fabric import unwrap
+from transferlab.engine.rng import step_generator
 from transferlab.errors import DataError, RunError, TrainingError, UsageError
 from transferlab.tasks.gan.augment import DiffAugment, parse_policy
 from transferlab.tasks.gan.losses import AdversarialLoss
@@ -60,7 +62,7 @@ class RealImages:
         return f"{self.description}: {len(self)} images"
 
     def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        g = step_generator(self.seed, step)
         index = torch.randint(len(self), (batch_size,), generator=g).to(self.pixels.device)
         x = self.pixels[index].float().div_(127.5).sub_(1)
         if self.xflip:
@@ -191,7 +193,7 @@ class GanTrainer:
         self.fabric.backward(g_loss)
         self.opt_g.step()
         if self.ema is not None:
-            self.ema.update_parameters(self.generator.module if hasattr(self.generator, "module") else self.generator)
+            self.ema.update_parameters(unwrap(self.generator))
         self._pending.append(torch.stack([d_loss.detach().float(), g_loss.detach().float(), *stats.values()]))
         self.step += 1
 
@@ -276,12 +278,8 @@ class GanTrainer:
             self.save_run()
 
     def weights(self) -> dict[str, torch.Tensor]:
-        def plain(module: nn.Module) -> nn.Module:
-            module = module.module if hasattr(module, "module") else module
-            return getattr(module, "_orig_mod", module)
-
-        out = {f"G.{k}": v for k, v in plain(self.generator).state_dict().items()}
-        out |= {f"D.{k}": v for k, v in plain(self.discriminator).state_dict().items()}
+        out = {f"G.{k}": v for k, v in unwrap(self.generator).state_dict().items()}
+        out |= {f"D.{k}": v for k, v in unwrap(self.discriminator).state_dict().items()}
         if self.ema is not None:
             out |= {f"G_ema.{k}": v for k, v in self.ema.module.state_dict().items()}
         return {k: v.detach().cpu().clone() for k, v in out.items()}
@@ -347,10 +345,10 @@ class GanTrainer:
                 "resume with the DATA the run was started with",
             )
         weights = state["weights"]
-        _load_prefixed(self.generator, weights, "G.")
-        _load_prefixed(self.discriminator, weights, "D.")
+        load_prefixed(self.generator, weights, "G.")
+        load_prefixed(self.discriminator, weights, "D.")
         if self.ema is not None:
-            _load_prefixed(self.ema.module, weights, "G_ema.")
+            load_prefixed(self.ema.module, weights, "G_ema.")
             self.ema.n_averaged.fill_(int(state["ema_steps"]))
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
@@ -361,9 +359,8 @@ class GanTrainer:
         rng.restore(state["rng"])
 
 
-def _load_prefixed(module: nn.Module, weights: dict[str, torch.Tensor], prefix: str, strict: bool = True) -> None:
-    module = module.module if hasattr(module, "module") else module
-    module = getattr(module, "_orig_mod", module)
+def load_prefixed(module: nn.Module, weights: dict[str, torch.Tensor], prefix: str, strict: bool = True) -> None:
+    module = unwrap(module)
     own = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
     if not strict:  # transfer: keep what fits (class embeddings of another label set do not)
         shapes = {k: v.shape for k, v in module.state_dict().items()}
@@ -387,8 +384,8 @@ def load_source_weights(run_dir: str | Path, generator: nn.Module, discriminator
     weights = load_file(str(run.weights_path))
     prefix = "G_ema." if any(k.startswith("G_ema.") for k in weights) else "G."
     try:
-        _load_prefixed(generator, weights, prefix, strict=False)
-        _load_prefixed(discriminator, weights, "D.", strict=False)
+        load_prefixed(generator, weights, prefix, strict=False)
+        load_prefixed(discriminator, weights, "D.", strict=False)
     except RuntimeError as exc:
         raise RunError(
             f"the networks of {run_dir} do not fit ({str(exc).splitlines()[0]})",

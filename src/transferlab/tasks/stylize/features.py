@@ -42,16 +42,6 @@ def register(name: str):
     return decorator
 
 
-def _normalised(mean: tuple, std: tuple) -> Callable[[torch.Tensor], torch.Tensor]:
-    m = torch.tensor(mean).view(1, 3, 1, 1)
-    s = torch.tensor(std).view(1, 3, 1, 1)
-
-    def prepare(x: torch.Tensor) -> torch.Tensor:
-        return (x - m.to(x.device)) / s.to(x.device)
-
-    return prepare
-
-
 def _frozen(net: nn.Module) -> nn.Module:
     net.eval()
     for p in net.parameters():
@@ -66,10 +56,10 @@ def lite0(weights: str | Path | None = None) -> FeatureNetwork:
 
     model, config, _ = backbones.create("tf_efficientnet_lite0", num_classes=0, weights=weights)
     model = _frozen(model)
-    prepare = _normalised(config["mean"], config["std"])
+    prepare = backbones.Normalize(config["mean"], config["std"])
 
     def layers(x: torch.Tensor) -> list[torch.Tensor]:
-        model.to(x.device)
+        model.to(x.device), prepare.to(x.device)
         return model.forward_intermediates(prepare(x), indices=5, intermediates_only=True)
 
     return FeatureNetwork("lite0", layers, content_layer=3, smoothing="none", min_size=32)
@@ -103,10 +93,12 @@ def _vgg(depth: int, weights: str | Path | None) -> FeatureNetwork:
     # conv1_1, conv2_1, conv3_1, conv4_1, conv5_1 (after ReLU) for style; conv4_2 for content.
     starts = [0, 5, 10, 17, 24] if depth == 16 else [0, 5, 10, 19, 28]
     taps = sorted({s + 1 for s in starts} | {starts[3] + 3})
-    prepare = _normalised((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    from transferlab.backbones import Normalize
+
+    prepare = Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
     def layers(x: torch.Tensor) -> list[torch.Tensor]:
-        body.to(x.device)
+        body.to(x.device), prepare.to(x.device)
         out, h = [], prepare(x)
         for i, module in enumerate(body[: max(taps) + 1]):
             h = module(h)

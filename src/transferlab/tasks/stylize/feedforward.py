@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from transferlab.engine.rng import step_generator
 from transferlab.errors import RunError, TrainingError, UsageError
 from transferlab.tasks.stylize.transformer import StyleTransformer
 
@@ -85,7 +86,7 @@ class ContentBatches:
     def __len__(self) -> int:
         return len(self.images)
 
-    def _stored(self, index: int) -> torch.Tensor:
+    def stored(self, index: int) -> torch.Tensor:
         if self.pixels is not None:
             return self.pixels[index]
         from transferlab.data.loaders import fit_square
@@ -93,13 +94,13 @@ class ContentBatches:
         return torch.from_numpy(fit_square(self.images.image(index), self.store, "bicubic")).permute(2, 0, 1)
 
     def batch(self, step: int, batch_size: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        g = step_generator(self.seed, step)
         indices = torch.randint(len(self), (batch_size,), generator=g).tolist()
         offsets = torch.randint(self.store - self.size + 1, (batch_size, 2), generator=g).tolist()
         flips = torch.rand(batch_size, generator=g).lt(0.5).tolist()
         crops = []
         for i, (top, left), flip in zip(indices, offsets, flips):
-            crop = self._stored(i)[:, top : top + self.size, left : left + self.size]
+            crop = self.stored(i)[:, top : top + self.size, left : left + self.size]
             crops.append(crop.flip(-1) if flip else crop)
         return torch.stack(crops).float().div_(255)
 
@@ -205,7 +206,7 @@ class StyleTrainer:
     @torch.no_grad()
     def samples(self, count: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
         self.model.eval()
-        x = torch.stack([self.content._stored(i) for i in range(min(count, len(self.content)))]).float() / 255
+        x = torch.stack([self.content.stored(i) for i in range(min(count, len(self.content)))]).float() / 255
         y = self.model(x.to(self.fabric.device)).float().cpu()
         self.model.train()
         return x, y
@@ -266,13 +267,14 @@ def _resume_state(run_dir: Path) -> dict[str, Any]:
 
 
 def _write_run(trainer: StyleTrainer, style: Path, content: str, seconds: float) -> StyleTrainResult:
+    from transferlab.engine.fabric import unwrap
     from transferlab.reports import plots
     from transferlab.reports.html import HtmlReport
     from transferlab.runs import save_run
     from transferlab.tasks.stylize import to_pil
 
     run_dir, opts = trainer.run_dir, trainer.opts
-    model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+    model = unwrap(trainer.model)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     final = float(np.mean(trainer.history["total"][-50:]))
     save_run(
@@ -366,8 +368,8 @@ def apply_style(
     """Stylise images or folders with a trained style network; returns the written files."""
     from transferlab.data.images import collect_images
     from transferlab.devices import resolve_device
+    from transferlab.engine.progress import StepProgress
     from transferlab.io import atomic_path
-    from transferlab.progress import enabled, make_progress
     from transferlab.tasks.stylize import to_pil
 
     if size is not None and not MIN_SIDE <= size <= MAX_SIDE:
@@ -381,8 +383,7 @@ def apply_style(
     out, written = Path(out), []
     out.mkdir(parents=True, exist_ok=True)
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
-    with torch.inference_mode(), autocast, make_progress(transient=True, disable=not enabled()) as bar:
-        task = bar.add_task("stylizing", total=len(files))
+    with torch.inference_mode(), autocast, StepProgress(len(files), 0, "stylizing") as progress:
         for paths, batch in _batches(files, size, batch_size):
             result = model(batch.to(dev, memory_format=layout)).float().cpu()
             for path, image in zip(paths, result):
@@ -390,5 +391,5 @@ def apply_style(
                 with atomic_path(target) as tmp:
                     to_pil(image[None]).save(tmp, format="PNG")
                 written.append(target)
-            bar.update(task, advance=len(paths))
+            progress.advance(steps=len(paths))
     return written
