@@ -142,10 +142,13 @@ def extract_features(model: nn.Module, source: Any, batch_size: int) -> tuple[An
     with their labels: the representation a transfer method starts from."""
     import torch
 
+    from transferlab.engine.progress import StepProgress
+
     model.eval()
     feats, labels = [], []
-    with torch.inference_mode():
+    with torch.inference_mode(), StepProgress(len(source), 0, "extracting features") as progress:
         for x, y in source.batches(batch_size, train=False):
             feats.append(model.forward_head(model.forward_features(x), pre_logits=True).float())
             labels.append(y)
+            progress.advance(steps=len(y))
     return torch.cat(feats), torch.cat(labels)
