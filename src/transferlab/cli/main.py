@@ -17,6 +17,7 @@ from transferlab.cli import demo as demo_cmd
 from transferlab.cli import features as features_cmd
 from transferlab.cli import gan as gan_cmd
 from transferlab.cli import predict as predict_cmd
+from transferlab.cli import serve as serve_cmd
 from transferlab.cli import stylize as stylize_cmd
 from transferlab.cli.console import err, show_warnings_on_console
 from transferlab.errors import TransferlabError
@@ -35,6 +36,7 @@ COMMANDS = {
     "evaluate": (classify_cmd.evaluate, "transferlab evaluate runs/classify/my-run more_photos/"),
     "predict": (predict_cmd.predict, "transferlab predict cat.jpg photos/ --model tf_efficientnet_lite0 --topk 3"),
     "export": (demo_cmd.export, "transferlab export runs/classify/my-run --format onnx"),
+    "serve": (serve_cmd.serve, "transferlab serve runs/classify/my-run runs/gan/faces --port 8000 --token $SECRET"),
     "data": (data_cmd.data, "transferlab data photos.zip --val-fraction 0.2"),
     "backbones": (backbones_cmd.backbones, "transferlab backbones --all --filter 'resnet*'"),
     "demo": (demo_cmd.demo, "transferlab demo --out runs/demo"),

@@ -156,6 +156,48 @@ def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
+def check_label(spec: dict[str, Any], label: int | None) -> None:
+    classes = int(spec["num_classes"])
+    if label is not None and not 0 <= label < max(classes, 1):
+        raise UsageError(f"--label {label} is outside the run's {classes} classes", f"use 0..{max(classes, 1) - 1}")
+
+
+def sample_images(
+    generator: torch.nn.Module, spec: dict[str, Any], count: int, rng: torch.Generator, label: int | None = None
+) -> torch.Tensor:
+    """``count`` images in [-1, 1] (N x C x H x W, on the CPU): latents from ``rng``; a conditional
+    GAN makes class ``label``, or cycles through its classes when ``label`` is None."""
+    check_label(spec, label)
+    classes, dev = int(spec["num_classes"]), next(generator.parameters()).device
+    z = torch.randn(count, spec["z_dim"], generator=rng)
+    labels = None
+    if classes:
+        labels = torch.full((count,), label) if label is not None else torch.arange(count) % classes
+    with torch.no_grad():
+        return torch.cat([
+            generator(zc.to(dev), None if labels is None else lc.to(dev)).float().cpu()
+            for zc, lc in zip(z.split(256), (labels if labels is not None else z[:, 0]).split(256))
+        ])  # fmt: skip
+
+
+def interpolation_images(
+    generator: torch.nn.Module, spec: dict[str, Any], rows: int, rng: torch.Generator, steps: int = 10,
+    label: int | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """``rows`` x ``steps`` images walking a great circle between two random latents per row."""
+    check_label(spec, label)
+    classes, dev = int(spec["num_classes"]), next(generator.parameters()).device
+    ends = torch.randn(2, rows, spec["z_dim"], generator=rng)
+    t = torch.linspace(0, 1, steps).view(1, steps, 1)
+    path_z = _slerp(ends[0][:, None], ends[1][:, None], t).reshape(-1, spec["z_dim"])
+    path_labels = None
+    if classes:
+        row_labels = torch.full((rows,), label) if label is not None else torch.arange(rows) % classes
+        path_labels = row_labels.repeat_interleave(steps).to(dev)
+    with torch.no_grad():
+        return generator(path_z.to(dev), path_labels).float().cpu()
+
+
 def sample(
     run_dir: str | Path,
     count: int = 64,
@@ -174,41 +216,22 @@ def sample(
 
     if count < 1 or interpolate < 0:
         raise UsageError("-n must be at least 1 and --interpolate 0 or more", "e.g. -n 64 --interpolate 8")
-    dev = resolve_device(device)
-    generator, spec = load_generator(run_dir, dev)
-    classes = int(spec["num_classes"])
-    if label is not None and not 0 <= label < max(classes, 1):
-        raise UsageError(f"--label {label} is outside the run's {classes} classes", f"use 0..{max(classes, 1) - 1}")
+    generator, spec = load_generator(run_dir, resolve_device(device))
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(count, spec["z_dim"], generator=g)
-    labels = None
-    if classes:
-        labels = torch.full((count,), label) if label is not None else torch.arange(count) % classes
+    images = sample_images(generator, spec, count, g, label)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    with torch.no_grad():
-        images = torch.cat([
-            generator(zc.to(dev), None if labels is None else lc.to(dev)).float().cpu()
-            for zc, lc in zip(z.split(256), (labels if labels is not None else z[:, 0]).split(256))
-        ])  # fmt: skip
-        for i, image in enumerate(images):
-            path = out / f"sample-{seed}-{i:05d}.png"
-            save_image(image, path, normalize=True, value_range=(-1, 1))
-            written.append(path)
-        save_image(images[:256], out / "grid.png", nrow=min(16, count), normalize=True, value_range=(-1, 1))
-        written.append(out / "grid.png")
-        if interpolate:
-            steps = 10
-            ends = torch.randn(2, interpolate, spec["z_dim"], generator=g)
-            t = torch.linspace(0, 1, steps).view(1, steps, 1)
-            path_z = _slerp(ends[0][:, None], ends[1][:, None], t).reshape(-1, spec["z_dim"])
-            path_labels = None
-            if classes:
-                path_labels = (torch.arange(interpolate) % classes).repeat_interleave(steps).to(dev)
-            frames = generator(path_z.to(dev), path_labels).float().cpu()
-            save_image(frames, out / "interpolation.png", nrow=steps, normalize=True, value_range=(-1, 1))
-            written.append(out / "interpolation.png")
+    for i, image in enumerate(images):
+        path = out / f"sample-{seed}-{i:05d}.png"
+        save_image(image, path, normalize=True, value_range=(-1, 1))
+        written.append(path)
+    save_image(images[:256], out / "grid.png", nrow=min(16, count), normalize=True, value_range=(-1, 1))
+    written.append(out / "grid.png")
+    if interpolate:
+        frames = interpolation_images(generator, spec, interpolate, g)
+        save_image(frames, out / "interpolation.png", nrow=10, normalize=True, value_range=(-1, 1))
+        written.append(out / "interpolation.png")
     return written
 
 

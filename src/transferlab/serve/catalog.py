@@ -1,0 +1,129 @@
+"""Which runs a server serves: found, checked (each model is built once before the server
+starts, so a damaged run stops the start and is named), and described for ``/models``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transferlab.errors import RunError, TransferlabError, UsageError
+from transferlab.runs import RUN_FILE, RunInfo, read_run
+from transferlab.serve.workers import ClassifierWorker, GanWorker, RunWorker, StyleWorker
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of run the server can serve: its worker and what building it once tells about it."""
+
+    name: str
+    worker: type[RunWorker]
+    describe: Callable[[RunInfo], dict[str, Any]]  # builds the model (raising if it cannot) -> metadata
+    batched: bool  # whether concurrent requests are worth batching (same-shaped inputs)
+
+
+def _describe_classifier(run: RunInfo) -> dict[str, Any]:
+    from transferlab import backbones
+
+    config = {k: list(v) if isinstance(v, tuple) else v for k, v in backbones.from_run(run).data_config.items()}
+    return {
+        "backbone": run.model["backbone"],
+        "input_size": config["input_size"],
+        "classes": run.class_names,
+        "preprocessing": config,
+    }
+
+
+def _describe_style(run: RunInfo) -> dict[str, Any]:
+    from transferlab.tasks.stylize.feedforward import load_style_model
+
+    load_style_model(run.path)
+    return {"style": run.extra.get("style", ""), "width": run.model.get("width"), "blocks": run.model.get("blocks")}
+
+
+def _describe_gan(run: RunInfo) -> dict[str, Any]:
+    import torch
+
+    from transferlab.tasks.gan import load_generator
+
+    _, spec = load_generator(run.path, torch.device("cpu"))
+    keys = ("arch", "img_size", "channels", "z_dim")
+    return {**{k: spec[k] for k in keys}, "classes": run.class_names if spec["num_classes"] else []}
+
+
+#: Run model kinds (``run.json`` model.kind) the server takes.
+KINDS = {
+    "timm-classifier": Kind("classifier", ClassifierWorker, _describe_classifier, batched=True),
+    "style-transformer": Kind("style", StyleWorker, _describe_style, batched=False),
+    "gan": Kind("gan", GanWorker, _describe_gan, batched=False),
+}
+
+
+@dataclass
+class ServedModel:
+    name: str
+    run: RunInfo
+    kind: Kind
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind.name,
+            "task": self.run.task,
+            "run": str(self.run.path),
+            "metrics": self.run.metrics,
+            "created": self.run.extra.get("created"),
+            **self.details,
+        }
+
+
+def find_runs(runs: list[str | Path], models_dir: str | Path | None) -> list[Path]:
+    """The named run folders, then every servable run below ``models_dir``."""
+    found = [Path(r) for r in runs]
+    if models_dir is not None:
+        root = Path(models_dir)
+        if not root.is_dir():
+            raise UsageError(f"--models-dir {root} is not a folder", "pass the folder that holds your runs")
+        for meta in sorted(root.rglob(RUN_FILE)):
+            # a damaged run is an error (read_run raises); runs of kinds not served are left out
+            if read_run(meta.parent).model.get("kind") in KINDS:
+                found.append(meta.parent)
+    if not found:
+        raise UsageError("no run to serve", "name run folders (transferlab serve runs/classify/my-run) or --models-dir")
+    return found
+
+
+def _unique_name(path: Path, taken: set[str]) -> str:
+    parts = [p for p in path.resolve().parts if p not in ("/", "")]
+    for depth in range(1, len(parts) + 1):
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts[-depth:])).strip("-") or "model"
+        if name not in taken:
+            return name
+    raise UsageError(f"{path} is named twice", "name each run once")
+
+
+def load_catalog(runs: list[str | Path], models_dir: str | Path | None = None) -> list[ServedModel]:
+    """Every run to serve, checked by building its model once; a run that cannot be served is an error."""
+    served: list[ServedModel] = []
+    for path in find_runs(runs, models_dir):
+        run = read_run(path)
+        kind = KINDS.get(run.model.get("kind"))
+        if kind is None:
+            raise RunError(
+                f"{path} holds a {run.model.get('kind')!r} model, which the server does not serve",
+                "serve classify, stylize train or gan train runs",
+            )
+        try:
+            details = kind.describe(run)
+        except TransferlabError:
+            raise
+        except Exception as exc:  # any failure to build the model means the run is damaged
+            raise RunError(
+                f"cannot serve {path}: its model does not load ({type(exc).__name__}: {str(exc).splitlines()[0]})",
+                "retrain the run, or leave it out",
+            ) from None
+        served.append(ServedModel(_unique_name(path, {m.name for m in served}), run, kind, details))
+    return served

@@ -1,0 +1,167 @@
+"""Putting it together: LitServe workers for the runs, the HTTP routes, and a start and stop
+that keep requests whole (SIGTERM drains the requests in flight before the workers stop)."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from transferlab.errors import UsageError
+
+if TYPE_CHECKING:
+    from transferlab.serve.catalog import ServedModel
+
+log = logging.getLogger("transferlab.serve")
+HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
+RUNTIMES = ("torch", "onnx")
+DRAIN_SECONDS = 30
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1  # model worker processes per model and device
+    max_batch_size: int = 8  # requests per model call (classifiers); 1 = one request at a time
+    batch_timeout_ms: float = 5.0  # how long a worker waits to fill a batch
+    accelerator: str = "auto"
+    runtime: str = "torch"
+    token: str | None = None
+    max_upload_mb: float = 20.0
+    max_images: int = 64  # images per request (and samples per GAN request)
+    timeout: float = 60.0  # seconds a request may wait for its model
+
+    def check(self) -> None:
+        if self.host not in HOSTS:
+            raise UsageError(f"--host {self.host} cannot be bound by the server", f"use one of: {', '.join(HOSTS)}")
+        if not 1024 <= self.port <= 65535:
+            raise UsageError(f"--port {self.port} is outside 1024..65535", "e.g. --port 8000")
+        if self.runtime not in RUNTIMES:
+            raise UsageError(f"unknown --runtime {self.runtime!r}", f"use one of: {', '.join(RUNTIMES)}")
+        if self.accelerator not in ("auto", "cpu", "cuda", "gpu", "mps"):
+            raise UsageError(f"unknown --accelerator {self.accelerator!r}", "use auto, cpu, cuda or mps")
+        if min(self.workers, self.max_batch_size, self.max_images) < 1 or self.batch_timeout_ms < 0:
+            raise UsageError("--workers, --max-batch-size and --max-images must be at least 1", "e.g. --workers 1")
+        if self.max_upload_mb <= 0:
+            raise UsageError("--max-upload-mb must be positive", "e.g. --max-upload-mb 20")
+
+
+def onnx_model(served: ServedModel) -> Path:
+    """The run's ``model.onnx`` (as ``transferlab export`` writes it), exported when missing or older
+    than the weights."""
+    from transferlab.tasks.export import export
+
+    path = served.run.path / "model.onnx"
+    if not path.is_file() or path.stat().st_mtime < served.run.weights_path.stat().st_mtime:
+        log.warning("exporting %s to ONNX (once) ...", served.name)
+        export(served.run.path, "onnx", path)
+    return path
+
+
+def make_workers(catalog: list[ServedModel], opts: ServeOptions) -> dict[str, Any]:
+    workers = {}
+    for served in catalog:
+        lit = {
+            "api_path": f"/_workers/{served.name}",
+            "max_batch_size": opts.max_batch_size if served.kind.batched else 1,
+            "batch_timeout": opts.batch_timeout_ms / 1000,
+        }
+        if served.kind.name == "classifier":
+            onnx = str(onnx_model(served)) if opts.runtime == "onnx" else None
+            lit.update(runtime=opts.runtime, onnx_path=onnx)
+        workers[served.name] = served.kind.worker(str(served.run.path), **lit)
+    return workers
+
+
+def build_server(catalog: list[ServedModel], opts: ServeOptions) -> Any:
+    """The LitServer with our routes; its own public routes are removed (requests reach the
+    workers only through ``http.Routes``, after they have been checked)."""
+    import litserve as ls
+
+    # style and GAN workers keep batch()/unbatch() but answer one request at a time, on purpose
+    warnings.filterwarnings("ignore", message=".*both batch and unbatch methods implemented.*")
+    from transferlab.serve.http import Dispatch, Gate, Routes, install_error_handlers
+
+    opts.check()
+    workers = make_workers(catalog, opts)
+    gate = {"token": opts.token, "max_bytes": int(opts.max_upload_mb * 2**20), "models": frozenset(workers)}
+    server = ls.LitServer(
+        list(workers.values()),
+        accelerator="cuda" if opts.accelerator == "gpu" else opts.accelerator,
+        workers_per_device=opts.workers,
+        timeout=opts.timeout,
+        max_payload_size=gate["max_bytes"],
+        middlewares=[(Gate, gate)],
+        healthcheck_path="/_litserve/health",
+        info_path="/_litserve/info",
+    )
+    hidden = {"/", "/_litserve/health", "/_litserve/info", *(w.api_path for w in workers.values())}
+    server.app.router.routes = [r for r in server.app.router.routes if getattr(r, "path", None) not in hidden]
+    server.app.title, server.app.description = "transferlab serve", "Trained transferlab runs over HTTP."
+    install_error_handlers(server.app)
+    dispatch = {name: Dispatch(server, served, workers[name]) for name, served in zip(workers, catalog)}
+    Routes(server.app, dispatch, opts, lambda: workers_ready(server)).register()
+    return server
+
+
+def workers_ready(server: Any) -> bool:
+    """Every model worker has loaded its model (LitServe's status table exists once it runs)."""
+    status = getattr(server, "workers_setup_status", None)
+    return bool(status) and all(state == "ready" for state in dict(status).values())
+
+
+def _drain_then_stop(server: Any) -> None:
+    """SIGTERM/SIGINT: the HTTP process stops accepting and finishes its requests (uvicorn's
+    graceful shutdown) while the model workers still run; only then LitServe stops the rest.
+    (LitServe's own shutdown closes the worker transport first, which would drop them.)"""
+    for child in multiprocessing.active_children():
+        if child.name.startswith("LitServer-"):
+            child.terminate()  # SIGTERM: uvicorn's graceful shutdown
+    for child in multiprocessing.active_children():
+        if child.name.startswith("LitServer-"):
+            child.join(DRAIN_SECONDS)
+    if server._shutdown_event is not None:
+        server._shutdown_event.set()
+
+
+def serve(runs: list[str | Path], models_dir: str | Path | None = None, **options: Any) -> None:
+    """Serve trained runs over HTTP until SIGTERM or Ctrl-C (the requests in flight are answered)."""
+    from transferlab.serve.catalog import load_catalog
+
+    opts = ServeOptions(**options)
+    opts.check()
+    catalog = load_catalog(runs, models_dir)
+    server = build_server(catalog, opts)
+    stopping, parent = threading.Event(), os.getpid()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if os.getpid() != parent:  # a forked HTTP process inherited this handler: stop as by default
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        # the main thread is inside a blocking call to LitServe's manager: work from a new thread
+        if not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=_drain_then_stop, args=(server,), daemon=True).start()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        log.warning("serving %s on http://%s:%d", ", ".join(m.name for m in catalog), opts.host, opts.port)
+        server.run(
+            host=opts.host,
+            port=opts.port,
+            num_api_servers=1,  # one HTTP process: its /metrics see every request
+            generate_client_file=False,
+            log_level="error",
+            api_server_worker_type="process",
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
