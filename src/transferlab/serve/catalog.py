@@ -120,7 +120,7 @@ def load_catalog(runs: list[str | Path], models_dir: str | Path | None = None) -
             details = kind.describe(run)
         except TransferlabError:
             raise
-        except Exception as exc:  # any failure to build the model means the run is damaged
+        except Exception as exc:  # noqa: BLE001 - any failure to build the model means the run is damaged
             raise RunError(
                 f"cannot serve {path}: its model does not load ({type(exc).__name__}: {str(exc).splitlines()[0]})",
                 "retrain the run, or leave it out",

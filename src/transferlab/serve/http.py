@@ -218,7 +218,11 @@ class Routes:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def list_models(self) -> dict[str, Any]:
-        return {"models": [{**m.metadata(), "endpoints": self.endpoints(m)} for m in self.models.values()]}
+        limits = {"max_images": self.opts.max_images, "max_upload_mb": self.opts.max_upload_mb}
+        return {
+            "models": [{**m.metadata(), "endpoints": self.endpoints(m)} for m in self.models.values()],
+            "limits": limits,
+        }
 
     async def model_metadata(self, name: str) -> dict[str, Any]:
         served = self.model(name)
@@ -249,7 +253,7 @@ class Routes:
     # ------------------------------------------------------------------ style networks
     async def stylize(self, name: str, request: Request) -> Response:
         """One image in, a PNG out; several images (or format=json) give JSON with base64 PNGs."""
-        served = self.model(name, "style")
+        self.model(name, "style")
         got = await self.images(request)
         max_side = int_option(got.options, "max_side", 1024, 16, 4096)
         outputs = await asyncio.gather(*[
@@ -373,7 +377,8 @@ class Routes:
         if tensor.get("datatype") != "FP32" or not isinstance(shape, list) or list(shape[1:]) != list(expected):
             raise ApiError(
                 400,
-                f"input {tensor.get('name')!r} is {tensor.get('datatype')} {shape}; expected FP32 [N, {', '.join(map(str, expected))}]",
+                f"input {tensor.get('name')!r} is {tensor.get('datatype')} {shape}; "
+                f"expected FP32 [N, {', '.join(map(str, expected))}]",
                 "send normalised images as FP32 N x C x H x W, or BYTES base64 image files",
             )
         if not 1 <= int(shape[0]) <= self.opts.max_images:

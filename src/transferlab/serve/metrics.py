@@ -16,7 +16,10 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 BATCH_REQUESTS = Histogram(
-    "transferlab_batch_requests", "Requests per model call (dynamic batching)", ["model"], buckets=(1, 2, 4, 8, 16, 32, 64)
+    "transferlab_batch_requests",
+    "Requests per model call (dynamic batching)",
+    ["model"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 BATCH_IMAGES = Histogram(
     "transferlab_batch_images", "Images per model call", ["model"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)

@@ -1,0 +1,330 @@
+"""`transferlab serve`, tested as a client sees it: a real server process on 127.0.0.1, real HTTP
+requests, and a real browser (Debian's chromium driven by Playwright) on the web page."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data as skdata
+
+from conftest import assert_user_error
+from transferlab import backbones
+from transferlab.runs import save_run
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`transferlab serve ...` in its own process, waited for until /readyz answers 200."""
+
+    def __init__(self, *args: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "transferlab", "serve", *args, "--port", str(self.port)]
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"the server exited: {self.proc.stdout.read()}"
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise AssertionError("the server did not become ready in 180 s")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A classifier (Lite0, 64 px), a style network and a conditional GAN, all tiny; and photos."""
+    from sklearn.datasets import load_digits
+
+    from transferlab.tasks import gan
+    from transferlab.tasks.stylize import train_style
+
+    root = tmp_path_factory.mktemp("serve")
+    model, config, _ = backbones.create("tf_efficientnet_lite0", num_classes=3, img_size=64)
+    torch.manual_seed(0)
+    torch.nn.init.normal_(model.classifier.weight, std=0.5)  # a head with opinions, so top-k is not a tie
+    save_run(
+        root / "flowers",
+        task="classify",
+        state_dict=model.state_dict(),
+        model={"kind": "timm-classifier", "backbone": "tf_efficientnet_lite0", "num_classes": 3},
+        class_names=["daisy", "rose", "tulip"],
+        preprocessing=config,
+        metrics={"val_accuracy": 0.9},
+    )
+    photos = root / "photos"
+    photos.mkdir()
+    for name in ("chelsea", "coffee", "astronaut", "rocket"):
+        Image.fromarray(getattr(skdata, name)()).convert("RGB").resize((120, 90)).save(photos / f"{name}.jpg")
+    Image.fromarray(skdata.brick()).convert("RGB").resize((64, 64)).save(root / "style.png")
+    train_style(root / "style.png", photos, out=root / "brick", steps=4, train_size=48, style_size=64, batch_size=2,
+                width=8, blocks=1)  # fmt: skip
+    digits, folder = load_digits(), root / "digits"
+    for i, (image, label) in enumerate(zip(digits.images[:40], digits.target[:40])):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((image * 16).astype(np.uint8)).save(folder / str(label) / f"{i}.png")
+    gan.train(folder, arch="dcgan", conditional=True, steps=2, out=root / "digits-gan", img_size=32, batch_size=8,
+              width=8, eval_every=0, sample_every=2, checkpoint_every=2)  # fmt: skip
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(runs):
+    srv = Server(
+        "--models-dir", str(runs), "--token", TOKEN, "--max-images", "4", "--max-upload-mb", "3",
+        "--max-batch-size", "4",
+    )  # fmt: skip
+    yield srv
+    srv.stop()
+
+
+def _files(paths: list[Path]) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
+
+
+def _photos(runs: Path) -> list[Path]:
+    return sorted((runs / "photos").glob("*.jpg"))
+
+
+def test_predictions_equal_transferlab_predict(server, runs):
+    from transferlab.tasks.predict import predict
+
+    photos = _photos(runs)
+    answer = httpx.post(f"{server.url}/models/flowers/predict", files=_files(photos), data={"topk": "3"}, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    served = answer.json()["predictions"]
+    local = predict(photos, checkpoint=runs / "flowers", topk=3)
+    assert [p["file"] for p in served] == [p.name for p in photos]
+    for remote, mine in zip(served, local):
+        expected = {name: probability for _, name, probability in mine.top}
+        assert remote["top"][0]["label"] == mine.top[0][1]
+        assert {t["label"] for t in remote["top"]} == set(expected)
+        for t in remote["top"]:
+            assert abs(t["probability"] - expected[t["label"]]) < 1e-4, (t, expected)
+
+
+def test_json_base64_and_kserve_v2_agree(server, runs):
+    from transferlab.data.transforms import eval_transform
+
+    photo = _photos(runs)[0]
+    encoded = base64.b64encode(photo.read_bytes()).decode()
+    multipart = httpx.post(f"{server.url}/models/flowers/predict", files=_files([photo]), headers=AUTH).json()
+    as_json = httpx.post(f"{server.url}/models/flowers/predict", json={"images": [encoded]}, headers=AUTH).json()
+    assert multipart["predictions"][0]["top"] == as_json["predictions"][0]["top"]
+
+    meta = httpx.get(f"{server.url}/v2/models/flowers", headers=AUTH).json()
+    assert meta["inputs"][0]["shape"] == [-1, 3, 64, 64] and meta["parameters"]["classes"] == ["daisy", "rose", "tulip"]
+    assert httpx.get(f"{server.url}/v2/models/flowers/ready", headers=AUTH).json()["ready"] is True
+    x = eval_transform(meta["parameters"]["preprocessing"])(Image.open(photo).convert("RGB"))[None]
+    tensor = {"name": "images", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}
+    v2 = httpx.post(f"{server.url}/v2/models/flowers/infer", json={"id": "r1", "inputs": [tensor]}, headers=AUTH)
+    assert v2.status_code == 200, v2.text
+    out = {o["name"]: o for o in v2.json()["outputs"]}
+    assert v2.json()["id"] == "r1" and out["logits"]["shape"] == [1, 3]
+    by_label = {t["label"]: t["probability"] for t in multipart["predictions"][0]["top"]}
+    assert np.allclose(out["probabilities"]["data"], [by_label[c] for c in ("daisy", "rose", "tulip")], atol=1e-4)
+    files = {"name": "image_files", "datatype": "BYTES", "shape": [1], "data": [encoded]}
+    v2_bytes = httpx.post(f"{server.url}/v2/models/flowers/infer", json={"inputs": [files]}, headers=AUTH).json()
+    assert np.allclose(v2_bytes["outputs"][1]["data"], out["probabilities"]["data"], atol=1e-5)
+
+
+def test_style_network_and_gan_endpoints(server, runs):
+    photo = _photos(runs)[1]
+    styled = httpx.post(f"{server.url}/models/brick/stylize", files=_files([photo]), headers=AUTH)
+    assert styled.status_code == 200 and styled.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(styled.content)).size == Image.open(photo).size
+
+    def grid(**params) -> bytes:
+        answer = httpx.get(f"{server.url}/models/digits-gan/generate", params=params, headers=AUTH)
+        assert answer.status_code == 200, answer.text
+        return answer.content
+
+    assert grid(n=4, seed=1) == grid(n=4, seed=1) != grid(n=4, seed=2)
+    assert grid(n=4, seed=1, **{"class": "7"}) != grid(n=4, seed=1)
+    posted = httpx.post(f"{server.url}/models/digits-gan/generate", json={"n": 3, "format": "json"}, headers=AUTH)
+    images = [Image.open(io.BytesIO(base64.b64decode(i["png_base64"]))) for i in posted.json()["images"]]
+    assert len(images) == 3 and images[0].size == (32, 32)
+    strip = httpx.get(f"{server.url}/models/digits-gan/interpolate", params={"rows": 2, "steps": 5}, headers=AUTH)
+    assert Image.open(io.BytesIO(strip.content)).size == (5 * 32 + 6 * 2, 2 * 32 + 3 * 2)
+
+
+def test_bad_requests_get_a_cause_and_a_remedy_and_the_server_keeps_serving(server, runs, tmp_path):
+    Image.new("1", (12_000, 8_000)).save(tmp_path / "bomb.png")
+    photo = _photos(runs)[0]
+    predict = f"{server.url}/models/flowers/predict"
+    cases = {
+        "not an image": (422, httpx.post(predict, files=[("files", ("a.txt", b"hi", "text/plain"))], headers=AUTH)),
+        "decompression bomb": (413, httpx.post(predict, files=_files([tmp_path / "bomb.png"]), headers=AUTH)),
+        "over the upload limit": (413, httpx.post(predict, content=b"x" * (4 * 2**20), headers=AUTH)),
+        "too many images": (413, httpx.post(predict, files=_files([photo] * 5), headers=AUTH)),
+        "wrong content type": (415, httpx.post(predict, content=b"hi", headers={**AUTH, "content-type": "text/plain"})),
+        "bad base64": (422, httpx.post(predict, json={"images": ["%%%"]}, headers=AUTH)),
+        "unknown model": (404, httpx.post(f"{server.url}/models/nope/predict", files=_files([photo]), headers=AUTH)),
+        "wrong kind": (404, httpx.post(f"{server.url}/models/brick/predict", files=_files([photo]), headers=AUTH)),
+        "bad topk": (422, httpx.post(predict, files=_files([photo]), data={"topk": "99"}, headers=AUTH)),
+        "missing token": (401, httpx.post(predict, files=_files([photo]))),
+        "wrong token": (401, httpx.get(f"{server.url}/models", headers={"Authorization": "Bearer nope"})),
+        "bad v2 shape": (400, httpx.post(f"{server.url}/v2/models/flowers/infer", headers=AUTH, json={
+            "inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 3, 8, 8], "data": [0.0] * 192}]})),
+    }  # fmt: skip
+    for case, (status, answer) in cases.items():
+        assert answer.status_code == status, (case, answer.status_code, answer.text)
+        body = answer.json()
+        assert body["error"] and body["remedy"], (case, body)
+        assert "Traceback" not in answer.text, case
+    assert "decompression bomb" in cases["decompression bomb"][1].json()["error"]
+    good = httpx.post(predict, files=_files([photo]), headers=AUTH)
+    assert good.status_code == 200, good.text
+
+
+def test_health_models_metrics_and_openapi(server):
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}  # probes need no token
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    listed = {m["name"]: m for m in httpx.get(f"{server.url}/models", headers=AUTH).json()["models"]}
+    assert {k: m["kind"] for k, m in listed.items()} == {"flowers": "classifier", "brick": "style", "digits-gan": "gan"}
+    assert listed["flowers"]["metrics"]["val_accuracy"] == 0.9 and listed["digits-gan"]["classes"][:2] == ["0", "1"]
+    text = httpx.get(f"{server.url}/metrics", headers=AUTH).text
+    assert 'transferlab_requests_total{code="200",endpoint="predict",model="flowers"}' in text
+    assert "transferlab_request_seconds_bucket" in text and "transferlab_batch_images_count" in text
+    assert "process_resident_memory_bytes" in text
+    paths = httpx.get(f"{server.url}/openapi.json", headers=AUTH).json()["paths"]
+    assert "/models/{name}/predict" in paths and "/v2/models/{name}/infer" in paths
+    assert not any(p.startswith("/_workers") for p in paths)  # the worker queues are not public
+
+
+def test_concurrent_requests_are_batched(server, runs):
+    photo = _files(_photos(runs)[:1])
+    before = _batched_calls(server)
+    results: list[int] = []
+
+    def client() -> None:
+        for _ in range(3):
+            results.append(httpx.post(f"{server.url}/models/flowers/predict", files=photo, headers=AUTH).status_code)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * 24
+    calls, requests = (a - b for a, b in zip(_batched_calls(server), before))
+    assert requests == 24 and calls < 24  # some model calls answered several requests
+
+
+def _batched_calls(server: Server) -> tuple[float, float]:
+    text = httpx.get(f"{server.url}/metrics", headers=AUTH).text
+    values = {}
+    for line in text.splitlines():
+        for key in ("count", "sum"):
+            if line.startswith(f'transferlab_batch_requests_{key}{{model="flowers"}}'):
+                values[key] = float(line.split()[-1])
+    return values.get("count", 0.0), values.get("sum", 0.0)
+
+
+def test_the_web_page_classifies_an_uploaded_image(server, runs, tmp_path):
+    if CHROMIUM is None:
+        assert os.environ.get("CI") != "true", "CI must run the browser test: .ci/run installs Debian's chromium"
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    photo = _photos(runs)[0]
+    expected = httpx.post(f"{server.url}/models/flowers/predict", files=_files([photo]), headers=AUTH).json()
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=flags, headless=True)
+        page = browser.new_page(viewport={"width": 1200, "height": 760})
+        page.goto(f"{server.url}/?model=flowers")
+        page.wait_for_selector("#token-card:not(.hidden)")  # the server has a token: the page asks for it
+        page.fill("#token", TOKEN)
+        page.click("#token-save")
+        page.wait_for_selector('.model.active[data-name="flowers"]')
+        page.set_input_files("#file", str(photo))
+        top = page.wait_for_selector(".result .bar.top .row span", timeout=30_000)
+        assert top.inner_text() == expected["predictions"][0]["top"][0]["label"]
+        page.screenshot(path=str(tmp_path / "serve.png"))
+        page.click('.model[data-name="digits-gan"]')
+        page.wait_for_selector("#gan-out img", timeout=30_000)
+        browser.close()
+    assert (tmp_path / "serve.png").stat().st_size > 10_000
+
+
+def test_onnx_runtime_top1_equals_torch(server, runs):
+    onnx = Server(str(runs / "flowers"), "--runtime", "onnx")
+    try:
+        photos = _photos(runs)
+        got = httpx.post(f"{onnx.url}/models/flowers/predict", files=_files(photos), data={"topk": "3"}).json()
+        ref = httpx.post(f"{server.url}/models/flowers/predict", files=_files(photos), data={"topk": "3"}, headers=AUTH)
+        for a, b in zip(got["predictions"], ref.json()["predictions"]):
+            assert a["top"][0]["label"] == b["top"][0]["label"]
+            assert abs(a["top"][0]["probability"] - b["top"][0]["probability"]) < 1e-3
+        assert (runs / "flowers" / "model.onnx").is_file()
+    finally:
+        assert onnx.stop() == 0
+
+
+def test_a_damaged_run_stops_the_start_and_is_named(runs, tmp_path, cli):
+    broken = tmp_path / "broken"
+    shutil.copytree(runs / "flowers", broken, ignore=shutil.ignore_patterns("*.onnx"))
+    (broken / "model.safetensors").write_bytes((broken / "model.safetensors").read_bytes()[:5000])
+    assert_user_error(cli("serve", broken, "--port", "8765"), f"{broken}/model.safetensors", "complete")
+    (broken / "model.safetensors").unlink()
+    assert_user_error(cli("serve", broken), "no model.safetensors")
+    (broken / "run.json").write_text("{not json")
+    assert_user_error(cli("serve", "--models-dir", tmp_path), "damaged")
+    assert_user_error(cli("serve", runs / "flowers", "--host", "example.org"), "--host")
+
+
+def test_sigterm_answers_the_requests_in_flight_then_exits(server, runs, tmp_path):
+    """Last in this file: it stops the module's server."""
+    ramp = np.linspace(0, 255, 1600, dtype=np.uint8)
+    Image.fromarray(np.stack([np.tile(ramp, (1600, 1))] * 3, -1)).save(tmp_path / "large.png")
+    answers: list[httpx.Response] = []
+
+    def slow_request() -> None:
+        files = [("files", ("large.png", (tmp_path / "large.png").read_bytes(), "image/png"))]
+        answers.append(httpx.post(f"{server.url}/models/brick/stylize", files=files, data={"max_side": "1600"},
+                                  headers=AUTH, timeout=60))  # fmt: skip
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    time.sleep(0.8)  # the request is being answered
+    started = time.monotonic()
+    assert server.stop() == 0
+    thread.join()
+    assert answers[0].status_code == 200 and Image.open(io.BytesIO(answers[0].content)).size == (1600, 1600)
+    assert time.monotonic() - started < 40
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{server.url}/healthz", timeout=2)
