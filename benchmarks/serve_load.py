@@ -28,9 +28,9 @@ from PIL import Image
 from skimage import data as skdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_serve import Server  # noqa: E402 - the tests' real-process server helper
+from test_serve import Server  # the tests' real-process server helper
 
-PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left", "hubble_deep_field")
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "hubble_deep_field", "immunohistochemistry")
 
 
 def make_run(root: Path) -> Path:
@@ -103,11 +103,33 @@ async def load(url: str, images: list[bytes], clients: int, requests: int) -> tu
     return latencies, failures, time.perf_counter() - start
 
 
+def model_alone(run: Path, batch: int) -> dict:
+    """Images/s of the served model itself (torch, channels_last, as the worker runs it) at batch
+    1 and at ``batch``: the most that batching can gain on this machine."""
+    import torch
+
+    from transferlab import backbones
+    from transferlab.runs import read_run
+
+    model = backbones.from_run(read_run(run)).model.eval().to(memory_format=torch.channels_last)
+    rates = {}
+    with torch.inference_mode():
+        for size in (1, batch):
+            x = torch.randn(size, 3, 224, 224).contiguous(memory_format=torch.channels_last)
+            model(x)
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < 5:
+                model(x)
+                count += size
+            rates[size] = count / (time.perf_counter() - start)
+    return {"batch 1 img/s": round(rates[1], 1), f"batch {batch} img/s": round(rates[batch], 1)}
+
+
 def measure(run: Path, runtime: str, batch: int, args: argparse.Namespace, images: list[bytes]) -> dict:
     server = Server(str(run), "--runtime", runtime, "--max-batch-size", str(batch), "--batch-timeout-ms", "5")
     try:
         url = f"{server.url}/models/lite0/predict"
-        asyncio.run(load(url, images, 4, 3))  # warm-up: first calls, allocator, thread pools
+        asyncio.run(load(url, images, args.clients, 2))  # warm-up at full concurrency: allocator, pools
         before = tree_rss_mb(server.proc.pid)
         latencies, failures, seconds = asyncio.run(load(url, images, args.clients, args.requests))
         after = tree_rss_mb(server.proc.pid)
@@ -137,6 +159,8 @@ def main() -> None:
     os.environ.setdefault("TRANSFERLAB_QUIET", "1")
     with tempfile.TemporaryDirectory() as tmp:
         run, images = make_run(Path(tmp)), photos()
+        alone = model_alone(run, args.max_batch_size)
+        print("the model alone (torch, channels_last, in this process):", alone, flush=True)
         rows = []
         for runtime in args.runtimes.split(","):
             for batch in (args.max_batch_size, 1):
@@ -147,6 +171,8 @@ def main() -> None:
         print("| " + " | ".join(str(v) for v in row.values()) + " |")
     for on, off in zip(rows[::2], rows[1::2]):
         print(f"{on['runtime']}: batching on / off = {on['req/s'] / off['req/s']:.2f}x requests/s")
+    one, many = alone.values()
+    print(f"the model alone: batch {args.max_batch_size} / batch 1 = {many / one:.2f}x img/s")
 
 
 if __name__ == "__main__":

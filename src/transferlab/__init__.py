@@ -17,6 +17,10 @@ _TASKS = {
     "classify": "transferlab.tasks.classify",
     "predict": "transferlab.tasks.predict",
     "stylize": "transferlab.tasks.stylize",
+    "gan": "transferlab.tasks.gan",
+    "adapt": "transferlab.tasks.adapt",
+    "autoencoder": "transferlab.tasks.autoencoder",
+    "serve": "transferlab.serve",
 }
 
 
