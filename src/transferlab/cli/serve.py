@@ -34,8 +34,8 @@ def serve(
     """Serve trained runs over HTTP: a JSON/PNG API, KServe v2 routes, /metrics and a web page at /."""
     from transferlab.serve.server import serve as run_server
 
-    options = ServeOptions(
-        host=host, port=port, workers=workers, max_batch_size=max_batch_size, batch_timeout_ms=batch_timeout_ms,
-        accelerator=accelerator, runtime=runtime, token=token, max_upload_mb=max_upload_mb, max_images=max_images,
+    run_server(
+        list(runs or []), models_dir, host=host, port=port, workers=workers, max_batch_size=max_batch_size,
+        batch_timeout_ms=batch_timeout_ms, accelerator=accelerator, runtime=runtime, token=token,
+        max_upload_mb=max_upload_mb, max_images=max_images,
     )  # fmt: skip
-    run_server(list(runs or []), models_dir, **vars(options))

@@ -34,7 +34,8 @@ from transferlab.serve.inputs import (
     ApiError,
     ImageRequest,
     Upload,
-    decode_base64,
+    base64_uploads,
+    check_count,
     decode_image,
     int_option,
     png_bytes,
@@ -157,6 +158,7 @@ class Routes:
     def __init__(self, app: FastAPI, dispatch: dict[str, Dispatch], opts: Any, ready: Callable[[], bool]) -> None:
         self.app, self.dispatch, self.opts, self.ready = app, dispatch, opts, ready
         self.models = {name: d.served for name, d in dispatch.items()}
+        self.page_html = resources.files("transferlab.serve").joinpath("page.html").read_text()  # read once
         self.to_pixels = {  # the image half of each classifier's eval transform (see data.transforms)
             name: split_eval_transform(m.details["preprocessing"])[0]
             for name, m in self.models.items()
@@ -176,8 +178,7 @@ class Routes:
 
     async def images(self, request: Request) -> ImageRequest:
         uploads, options = await read_uploads(request, self.opts.max_images)
-        images = await run_in_threadpool(lambda: [decode_image(u) for u in uploads])
-        return ImageRequest([u.name for u in uploads], images, options)
+        return ImageRequest([u.name for u in uploads], await decode_images(uploads), options)
 
     def endpoints(self, served: ServedModel) -> list[str]:
         base = f"/models/{served.name}"
@@ -188,22 +189,32 @@ class Routes:
         }[served.kind.name]
 
     def register(self) -> None:
-        app = self.app
-        app.get("/", include_in_schema=False)(self.page)
-        app.get("/healthz", summary="Liveness")(self.healthz)
-        app.get("/readyz", summary="Readiness: every model worker is loaded")(self.readyz)
-        app.get("/metrics", summary="Prometheus metrics")(self.metrics)
-        app.get("/models", summary="The served models with their run metadata")(self.list_models)
-        app.get("/models/{name}", summary="One model's metadata")(self.model_metadata)
-        app.post("/models/{name}/predict", summary="Classifier: top-k classes of uploaded images")(self.predict)
-        app.post("/models/{name}/stylize", summary="Style network: the stylised image")(self.stylize)
-        for path, handler in (("generate", self.generate), ("interpolate", self.interpolate)):
-            app.api_route(f"/models/{{name}}/{path}", methods=["GET", "POST"], summary=f"GAN: {path}")(handler)
-        self.register_v2()
+        both = ["GET", "POST"]
+        routes = [  # (methods, path, handler, summary); no summary: left out of the OpenAPI description
+            (["GET"], "/", self.page, None),
+            (["GET"], "/healthz", self.healthz, "Liveness"),
+            (["GET"], "/readyz", self.readyz, "Readiness: every model worker is loaded"),
+            (["GET"], "/metrics", self.metrics, "Prometheus metrics"),
+            (["GET"], "/models", self.list_models, "The served models with their run metadata"),
+            (["GET"], "/models/{name}", self.model_metadata, "One model's metadata"),
+            (["POST"], "/models/{name}/predict", self.predict, "Classifier: top-k classes of uploaded images"),
+            (["POST"], "/models/{name}/stylize", self.stylize, "Style network: the stylised image"),
+            (both, "/models/{name}/generate", self.generate, "GAN: a grid of samples"),
+            (both, "/models/{name}/interpolate", self.interpolate, "GAN: latent interpolations"),
+            # the Open Inference Protocol (KServe v2), for classifiers
+            (["GET"], "/v2", self.v2_server, "KServe v2: server metadata"),
+            (["GET"], "/v2/health/live", self.v2_live, "KServe v2: live"),
+            (["GET"], "/v2/health/ready", self.readyz, "KServe v2: ready"),
+            (["GET"], "/v2/models/{name}", self.v2_metadata, "KServe v2: model metadata"),
+            (["GET"], "/v2/models/{name}/ready", self.v2_model_ready, "KServe v2: model ready"),
+            (["POST"], "/v2/models/{name}/infer", self.v2_infer, "KServe v2: inference"),
+        ]
+        for methods, path, handler, summary in routes:
+            self.app.add_api_route(path, handler, methods=methods, summary=summary, include_in_schema=bool(summary))
 
     # ------------------------------------------------------------------ service
     async def page(self) -> HTMLResponse:
-        return HTMLResponse(resources.files("transferlab.serve").joinpath("page.html").read_text())
+        return HTMLResponse(self.page_html)
 
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
@@ -303,15 +314,6 @@ class Routes:
         return Response(png_bytes(_grid(output["pixels"], columns=steps)), media_type="image/png")
 
     # ------------------------------------------------------------------ Open Inference Protocol (KServe v2)
-    def register_v2(self) -> None:
-        app = self.app
-        app.get("/v2", summary="KServe v2: server metadata")(self.v2_server)
-        app.get("/v2/health/live", summary="KServe v2: live")(self.v2_live)
-        app.get("/v2/health/ready", summary="KServe v2: ready")(self.v2_ready)
-        app.get("/v2/models/{name}", summary="KServe v2: model metadata")(self.v2_metadata)
-        app.get("/v2/models/{name}/ready", summary="KServe v2: model ready")(self.v2_model_ready)
-        app.post("/v2/models/{name}/infer", summary="KServe v2: inference")(self.v2_infer)
-
     async def v2_server(self) -> dict[str, Any]:
         from transferlab import __version__
 
@@ -319,10 +321,6 @@ class Routes:
 
     async def v2_live(self) -> dict[str, bool]:
         return {"live": True}
-
-    async def v2_ready(self) -> JSONResponse:
-        ready = await run_in_threadpool(self.ready)
-        return JSONResponse({"ready": ready}, 200 if ready else 503)
 
     async def v2_model_ready(self, name: str) -> dict[str, Any]:
         self.model(name, "classifier")
@@ -357,9 +355,9 @@ class Routes:
             raise ApiError(400, "the request needs exactly one entry in 'inputs'", "see GET /v2/models/{name}")
         tensor = inputs[0]
         if tensor.get("datatype") == "BYTES":
-            data = tensor.get("data") or []
-            images = await run_in_threadpool(lambda: _decode_all(data, self.opts.max_images))
-            output = await self.classify(served, images)
+            uploads = base64_uploads(tensor.get("data") or [], "data")
+            check_count(uploads, self.opts.max_images)
+            output = await self.classify(served, await decode_images(uploads))
         else:
             output = await self.dispatch[name]({"tensor": self.v2_tensor(served, tensor)})
         logits = output["logits"]
@@ -392,10 +390,9 @@ class Routes:
         return array
 
 
-def _decode_all(data: list[Any], max_images: int) -> list[Image.Image]:
-    if not 1 <= len(data) <= max_images:
-        raise ApiError(413 if data else 400, f"{len(data)} images in one request", f"send 1..{max_images}")
-    return [decode_image(Upload(f"data[{i}]", decode_base64(text, f"data[{i}]"))) for i, text in enumerate(data)]
+async def decode_images(uploads: list[Upload]) -> list[Image.Image]:
+    """Decoded off the event loop: JPEG/PNG decoding would stall every other request."""
+    return await run_in_threadpool(lambda: [decode_image(u) for u in uploads])
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -78,12 +78,7 @@ async def read_uploads(request: Any, max_images: int) -> tuple[list[Upload], dic
                 options[key] = value
     elif content_type == "application/json":
         body = await _json_body(request)
-        images = body.get("images", [])
-        if isinstance(images, str):
-            images = [images]
-        if not isinstance(images, list):
-            raise ApiError(422, '"images" is not a list', 'send {"images": ["<base64>", ...]}')
-        uploads = [Upload(f"images[{i}]", decode_base64(text, f"images[{i}]")) for i, text in enumerate(images)]
+        uploads = base64_uploads(body.get("images", []), "images")
         options = {k: v for k, v in body.items() if k != "images"}
     else:
         raise ApiError(
@@ -91,13 +86,26 @@ async def read_uploads(request: Any, max_images: int) -> tuple[list[Upload], dic
             f"content type {content_type or '(none)'} is not accepted here",
             "send multipart/form-data with image files, or application/json with base64 images",
         )
+    check_count(uploads, max_images)
+    return uploads, options
+
+
+def base64_uploads(items: Any, field: str) -> list[Upload]:
+    """A JSON list of base64 image files (one string counts as a list of one), named ``field[i]``."""
+    if isinstance(items, str):
+        items = [items]
+    if not isinstance(items, list):
+        raise ApiError(422, f'"{field}" is not a list', f'send {{"{field}": ["<base64 of an image file>", ...]}}')
+    return [Upload(f"{field}[{i}]", decode_base64(text, f"{field}[{i}]")) for i, text in enumerate(items)]
+
+
+def check_count(uploads: list[Upload], max_images: int) -> None:
     if not uploads:
         raise ApiError(422, "the request holds no image", "attach at least one image file (form field 'files')")
     if len(uploads) > max_images:
         raise ApiError(
             413, f"{len(uploads)} images in one request; this server takes at most {max_images}", "split the request"
         )
-    return uploads, options
 
 
 async def _json_body(request: Any) -> dict[str, Any]:
@@ -124,10 +132,10 @@ def int_option(options: dict[str, Any], key: str, default: int, low: int, high: 
     """A whole-number option in ``low..high``; anything else is a 422 naming the field."""
     value = options.get(key, default)
     try:
-        number = int(value)
-        if str(value).strip() != str(number) and not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):  # no floats, lists or booleans
             raise ValueError
-    except (TypeError, ValueError):
+        number = int(value)
+    except ValueError:
         raise ApiError(422, f"{key}={value!r} is not a whole number", f"give {key} between {low} and {high}") from None
     if not low <= number <= high:
         raise ApiError(422, f"{key}={number} is outside {low}..{high}", f"give {key} between {low} and {high}")

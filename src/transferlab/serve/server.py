@@ -38,7 +38,7 @@ class ServeOptions:
     max_images: int = 64  # images per request (and samples per GAN request)
     timeout: float = 60.0  # seconds a request may wait for its model
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:  # checked once, where the options are made
         if self.host not in HOSTS:
             raise UsageError(f"--host {self.host} cannot be bound by the server", f"use one of: {', '.join(HOSTS)}")
         if not 1024 <= self.port <= 65535:
@@ -65,8 +65,9 @@ def onnx_model(served: ServedModel) -> Path:
     return path
 
 
-def make_workers(catalog: list[ServedModel], opts: ServeOptions) -> dict[str, Any]:
-    workers = {}
+def make_workers(catalog: list[ServedModel], opts: ServeOptions) -> list[Any]:
+    """One LitServe worker per served run, in catalog order."""
+    workers = []
     for served in catalog:
         lit = {
             "api_path": f"/_workers/{served.name}",
@@ -76,7 +77,7 @@ def make_workers(catalog: list[ServedModel], opts: ServeOptions) -> dict[str, An
         if served.kind.name == "classifier":
             onnx = str(onnx_model(served)) if opts.runtime == "onnx" else None
             lit.update(runtime=opts.runtime, onnx_path=onnx)
-        workers[served.name] = served.kind.worker(str(served.run.path), **lit)
+        workers.append(served.kind.worker(str(served.run.path), **lit))
     return workers
 
 
@@ -89,11 +90,11 @@ def build_server(catalog: list[ServedModel], opts: ServeOptions) -> Any:
     warnings.filterwarnings("ignore", message=".*both batch and unbatch methods implemented.*")
     from transferlab.serve.http import Dispatch, Gate, Routes, install_error_handlers
 
-    opts.check()
     workers = make_workers(catalog, opts)
-    gate = {"token": opts.token, "max_bytes": int(opts.max_upload_mb * 2**20), "models": frozenset(workers)}
+    names = frozenset(served.name for served in catalog)
+    gate = {"token": opts.token, "max_bytes": int(opts.max_upload_mb * 2**20), "models": names}
     server = ls.LitServer(
-        list(workers.values()),
+        workers,
         accelerator="cuda" if opts.accelerator == "gpu" else opts.accelerator,
         workers_per_device=opts.workers,
         timeout=opts.timeout,
@@ -102,11 +103,11 @@ def build_server(catalog: list[ServedModel], opts: ServeOptions) -> Any:
         healthcheck_path="/_litserve/health",
         info_path="/_litserve/info",
     )
-    hidden = {"/", "/_litserve/health", "/_litserve/info", *(w.api_path for w in workers.values())}
+    hidden = {"/", "/_litserve/health", "/_litserve/info", *(w.api_path for w in workers)}
     server.app.router.routes = [r for r in server.app.router.routes if getattr(r, "path", None) not in hidden]
     server.app.title, server.app.description = "transferlab serve", "Trained transferlab runs over HTTP."
     install_error_handlers(server.app)
-    dispatch = {name: Dispatch(server, served, workers[name]) for name, served in zip(workers, catalog)}
+    dispatch = {served.name: Dispatch(server, served, worker) for served, worker in zip(catalog, workers)}
     Routes(server.app, dispatch, opts, lambda: workers_ready(server)).register()
     return server
 
@@ -135,8 +136,7 @@ def serve(runs: list[str | Path], models_dir: str | Path | None = None, **option
     """Serve trained runs over HTTP until SIGTERM or Ctrl-C (the requests in flight are answered)."""
     from transferlab.serve.catalog import load_catalog
 
-    opts = ServeOptions(**options)
-    opts.check()
+    opts = ServeOptions(**options)  # bad options fail here, before any model is built
     catalog = load_catalog(runs, models_dir)
     server = build_server(catalog, opts)
     stopping, parent = threading.Event(), os.getpid()

@@ -140,7 +140,7 @@ class GanWorker(RunWorker):
     def predict_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         import torch
 
-        from transferlab.tasks.gan import interpolation_images, sample_images
+        from transferlab.tasks.gan import interpolation_images, sample_images, to_uint8
 
         outputs = []
         for r in requests:
@@ -149,6 +149,5 @@ class GanWorker(RunWorker):
                 images = interpolation_images(self.generator, self.spec, r["rows"], rng, r["steps"], r["label"])
             else:
                 images = sample_images(self.generator, self.spec, r["n"], rng, r["label"])
-            pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-            outputs.append({"pixels": pixels})
-        return _batch_info(outputs, sum(r.get("n", 0) or r.get("rows", 0) * r.get("steps", 0) for r in requests))
+            outputs.append({"pixels": to_uint8(images)})
+        return _batch_info(outputs, sum(len(o["pixels"]) for o in outputs))

@@ -162,17 +162,21 @@ def check_label(spec: dict[str, Any], label: int | None) -> None:
         raise UsageError(f"--label {label} is outside the run's {classes} classes", f"use 0..{max(classes, 1) - 1}")
 
 
+def _labels(spec: dict[str, Any], count: int, label: int | None) -> torch.Tensor | None:
+    """Class ``label`` for every image, or the classes in turn; None for an unconditional GAN."""
+    check_label(spec, label)
+    if not int(spec["num_classes"]):
+        return None
+    return torch.full((count,), label) if label is not None else torch.arange(count) % int(spec["num_classes"])
+
+
 def sample_images(
     generator: torch.nn.Module, spec: dict[str, Any], count: int, rng: torch.Generator, label: int | None = None
 ) -> torch.Tensor:
     """``count`` images in [-1, 1] (N x C x H x W, on the CPU): latents from ``rng``; a conditional
     GAN makes class ``label``, or cycles through its classes when ``label`` is None."""
-    check_label(spec, label)
-    classes, dev = int(spec["num_classes"]), next(generator.parameters()).device
+    labels, dev = _labels(spec, count, label), next(generator.parameters()).device
     z = torch.randn(count, spec["z_dim"], generator=rng)
-    labels = None
-    if classes:
-        labels = torch.full((count,), label) if label is not None else torch.arange(count) % classes
     with torch.no_grad():
         return torch.cat([
             generator(zc.to(dev), None if labels is None else lc.to(dev)).float().cpu()
@@ -185,17 +189,18 @@ def interpolation_images(
     label: int | None = None,
 ) -> torch.Tensor:  # fmt: skip
     """``rows`` x ``steps`` images walking a great circle between two random latents per row."""
-    check_label(spec, label)
-    classes, dev = int(spec["num_classes"]), next(generator.parameters()).device
+    row_labels, dev = _labels(spec, rows, label), next(generator.parameters()).device
     ends = torch.randn(2, rows, spec["z_dim"], generator=rng)
     t = torch.linspace(0, 1, steps).view(1, steps, 1)
     path_z = _slerp(ends[0][:, None], ends[1][:, None], t).reshape(-1, spec["z_dim"])
-    path_labels = None
-    if classes:
-        row_labels = torch.full((rows,), label) if label is not None else torch.arange(rows) % classes
-        path_labels = row_labels.repeat_interleave(steps).to(dev)
+    path_labels = None if row_labels is None else row_labels.repeat_interleave(steps).to(dev)
     with torch.no_grad():
         return generator(path_z.to(dev), path_labels).float().cpu()
+
+
+def to_uint8(images: torch.Tensor) -> Any:
+    """Generator output in [-1, 1] (N x C x H x W) -> N x H x W x C uint8 numpy array."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def sample(
@@ -243,8 +248,7 @@ def generate(run_dir: str | Path, per_class: dict[str, int], *, seed: int = 0, d
     from transferlab.devices import resolve_device
     from transferlab.runs import read_run
 
-    dev = resolve_device(device)
-    generator, spec = load_generator(run_dir, dev)
+    generator, spec = load_generator(run_dir, resolve_device(device))
     names = read_run(run_dir, model_kind="gan").class_names
     missing = sorted(set(per_class) - set(names))
     if not spec["num_classes"] or missing:
@@ -254,14 +258,7 @@ def generate(run_dir: str | Path, per_class: dict[str, int], *, seed: int = 0, d
             "train it with --conditional on class folders named like the classifier's classes",
         )
     g = torch.Generator().manual_seed(seed)
-    images, labels = [], []
-    with torch.no_grad():
-        for name, count in per_class.items():
-            for start in range(0, count, 256):
-                n = min(256, count - start)
-                z = torch.randn(n, spec["z_dim"], generator=g).to(dev)
-                y = torch.full((n,), names.index(name), device=dev)
-                x = ((generator(z, y).float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-                images.append(x.permute(0, 2, 3, 1).cpu().numpy())
-                labels += [name] * n
+    wanted = {name: count for name, count in per_class.items() if count > 0}
+    images = [to_uint8(sample_images(generator, spec, count, g, names.index(name))) for name, count in wanted.items()]
+    labels = [name for name, count in wanted.items() for _ in range(count)]
     return np.concatenate(images), np.array(labels)
