@@ -162,7 +162,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monke
     code, _, err = cli("classify", folder, *args, "--out", tmp_path / "run")
     assert (
         code == 1
-        and "error: the loss became nan at step 5 (epoch 3)" in err
+        and "error: training diverged: the loss became non-finite at step 5 (epoch 3)" in err
         and "--resume" in err
         and "Traceback" not in err
     )
@@ -289,28 +289,6 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
     done = subprocess.run([exe, "classify", *full], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("validation results") == 1  # only rank 0 reports
-
-
-def test_ctrl_c_says_how_to_resume(tiny, tmp_path, monkeypatch):
-    from transferlab.errors import Interrupted
-    from transferlab.tasks.classify.train import Trainer
-
-    calls = []
-    original = Trainer._train_epoch
-
-    def interrupt_second_epoch(self, progress):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return original(self, progress)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", interrupt_second_epoch)
-    options = {**FAST, "backbone": "resnet10t", "strategy": "scratch", "epochs": 3}
-    with pytest.raises(Interrupted, match="stopped during epoch 2; epoch 1 is saved") as info:
-        classify.fit(tiny, out=tmp_path / "run", **options)
-    assert info.value.exit_code == 130 and "--resume" in info.value.remedy
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
-    assert classify.fit(tiny, resume=tmp_path / "run").history[-1]["epoch"] == 3
 
 
 def test_streaming_path_with_accumulation_and_ema_resumes_exactly(tiny, tmp_path):

@@ -16,7 +16,7 @@ from transferlab.errors import TrainingError
 from transferlab.metrics.generation import GenerationMetric
 from transferlab.tasks import gan
 from transferlab.tasks.gan.augment import DiffAugment
-from transferlab.tasks.gan.train import CHECKPOINT
+from transferlab.engine.session import checkpoint_path
 
 TINY = {"img_size": 32, "width": 8, "batch_size": 8, "eval_every": 0, "sample_every": 4, "checkpoint_every": 4}
 
@@ -61,8 +61,8 @@ def test_resume_continues_the_curve_exactly(faces, tmp_path):
     whole = gan.train(faces, out=tmp_path / "whole", **options)
     gan.train(faces, out=tmp_path / "part", stop_after=4, **options)
     resumed = gan.train(faces, resume=tmp_path / "part")
-    a = load_checkpoint(whole.run_dir / CHECKPOINT)
-    b = load_checkpoint(resumed.run_dir / CHECKPOINT)
+    a = load_checkpoint(checkpoint_path(whole.run_dir))
+    b = load_checkpoint(checkpoint_path(resumed.run_dir))
     assert b["history"]["d_loss"] == pytest.approx(a["history"]["d_loss"], rel=1e-5)
     assert b["history"]["g_loss"] == pytest.approx(a["history"]["g_loss"], rel=1e-5)
     for key, value in a["weights"].items():
@@ -143,7 +143,7 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(faces
     with pytest.raises(TrainingError, match="non-finite at step 6") as info:
         gan.train(faces, arch="dcgan", steps=10, out=tmp_path / "r", **TINY)
     assert "last good state" in info.value.remedy
-    assert load_checkpoint(tmp_path / "r" / CHECKPOINT)["step"] == 4
+    assert load_checkpoint(checkpoint_path(tmp_path / "r"))["step"] == 4
 
 
 def test_bad_input(faces, tmp_path, cli):
@@ -158,7 +158,7 @@ def test_bad_input(faces, tmp_path, cli):
     assert_user_error(cli(*base, "--compare", "scratch"), "needs a transfer run")
     run = tmp_path / "run"
     assert cli(*base, "--arch", "dcgan", "--steps", "2", "--eval-every", "0", "--out", run)[0] == 0
-    (run / CHECKPOINT).parent.mkdir(exist_ok=True)
+    checkpoint_path(run).parent.mkdir(exist_ok=True)
     assert_user_error(cli("gan", "train", faces, "--resume", run, "--arch", "resnet"), "cannot continue")
     make_class_folder(tmp_path / "cls", {"a": 4, "b": 4})
     assert_user_error(cli("gan", "sample", tmp_path / "cls"), "not a transferlab run")

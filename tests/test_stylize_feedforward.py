@@ -13,7 +13,7 @@ from conftest import assert_user_error
 from transferlab.engine.checkpoint import load_checkpoint
 from transferlab.errors import TrainingError
 from transferlab.tasks.stylize import apply_style, load_style_model, train_style
-from transferlab.tasks.stylize.feedforward import CHECKPOINT
+from transferlab.engine.session import checkpoint_path
 from transferlab.tasks.stylize.transformer import StyleTransformer
 
 TINY = {"train_size": 48, "style_size": 64, "batch_size": 2, "width": 8, "blocks": 1, "lr": 3e-3}
@@ -45,7 +45,7 @@ def test_training_lowers_the_loss_and_writes_a_run(trained):
 
 def test_the_run_round_trips(trained):
     model = load_style_model(trained.run_dir)
-    saved = load_checkpoint(trained.run_dir / CHECKPOINT)["model"]
+    saved = load_checkpoint(checkpoint_path(trained.run_dir))["model"]
     for key, value in model.state_dict().items():
         assert torch.equal(value, saved[key]), key
     assert set(load_file(trained.run_dir / "model.safetensors")) == set(saved)
@@ -88,7 +88,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_checkpoint(images, tmp_path,
     with pytest.raises(TrainingError, match="step 4") as info:
         train_style(images / "style.png", images / "content", out=tmp_path / "r", steps=10, **opts)
     assert "last good state" in info.value.remedy
-    assert load_checkpoint(tmp_path / "r" / CHECKPOINT)["step"] == 2
+    assert load_checkpoint(checkpoint_path(tmp_path / "r"))["step"] == 2
 
 
 def test_bad_input(trained, images, tmp_path, cli):

@@ -142,7 +142,7 @@ def extract_features(model: nn.Module, source: Any, batch_size: int) -> tuple[An
     with their labels: the representation a transfer method starts from."""
     import torch
 
-    from transferlab.engine.progress import StepProgress
+    from transferlab.progress import StepProgress
 
     model.eval()
     feats, labels = [], []

@@ -116,15 +116,18 @@ class ResidentBatches:
         rank: int = 0,
         world: int = 1,
         scale: tuple[float, float] = (0.35, 1.0),
+        skip: int = 0,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``skip``: leave out the epoch's first batches (a run resumed mid-epoch), drawing their
+        augmentation all the same so the rest of the epoch is what it would have been."""
         order = epoch_order(len(self), seed, epoch, shuffle=train)
         # Augmentation is drawn for the whole global batch and then sharded, so N processes see
         # exactly the crops and flips that one process would.
         generator = torch.Generator().manual_seed(seed * 7_919 + epoch * 104_729)
-        for batch in global_batches(order, batch_size, drop_last=train and len(self) >= batch_size):
+        for number, batch in enumerate(global_batches(order, batch_size, drop_last=train and len(self) >= batch_size)):
             params = self._crop_params(len(batch), generator, scale) if train else None
             index = batch[rank::world]
-            if len(index) == 0:
+            if len(index) == 0 or number < skip:
                 continue
             x = self.pixels[index.to(self.device)].float()
             x = self._warp(x, params[rank::world]) if params is not None else self._resize(x)
@@ -177,12 +180,21 @@ class StreamingBatches:
         return len(self.train_set)
 
     def batches(
-        self, batch_size: int, *, train: bool, seed: int = 0, epoch: int = 0, rank: int = 0, world: int = 1, **_: Any
+        self,
+        batch_size: int,
+        *,
+        train: bool,
+        seed: int = 0,
+        epoch: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        skip: int = 0,
+        **_: Any,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         from torch.utils.data import DataLoader
 
         order = epoch_order(len(self), seed, epoch, shuffle=train)
-        shards = shard_batches(order, batch_size, rank, world, drop_last=train and len(self) >= batch_size)
+        shards = shard_batches(order, batch_size, rank, world, drop_last=train and len(self) >= batch_size)[skip:]
         loader = DataLoader(
             self.train_set if train else self.eval_set,
             batch_sampler=[b.tolist() for b in shards],

@@ -101,7 +101,7 @@ def pretrain(
     from transferlab.data import load_images
     from transferlab.data.loaders import decode_all
     from transferlab.devices import resolve_device
-    from transferlab.engine.progress import StepProgress
+    from transferlab.progress import StepProgress
 
     opts = AutoencoderOptions(**options)
     if opts.steps < 1 or opts.batch_size < 2 or opts.noise < 0:

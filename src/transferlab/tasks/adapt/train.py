@@ -204,7 +204,7 @@ class Adapter:
         return correct / max(len(y), 1)
 
     def fit(self) -> AdaptOutcome:
-        from transferlab.engine.progress import StepProgress
+        from transferlab.progress import StepProgress
 
         opts, start = self.opts, time.perf_counter()
         total = opts.epochs * opts.iters_per_epoch

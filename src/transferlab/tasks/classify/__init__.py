@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from transferlab.data import DatasetSplits, load_data
-from transferlab.errors import RunError, UsageError
+from transferlab.engine import rng
+from transferlab.engine.session import default_run_dir
+from transferlab.errors import UsageError
 from transferlab.tasks.classify.options import ClassifyOptions
 from transferlab.tasks.classify.strategies import STRATEGIES, get_strategy
 
@@ -66,6 +67,7 @@ def _check(opts: ClassifyOptions) -> None:
 
     if opts.backbone.startswith("ae:"):
         _resolve_encoder_run(opts)
+    opts.check_training()
     get_strategy(opts.strategy)
     backbones.check_name(opts.backbone)
     for name in ("epochs", "batch_size", "accumulate", "eval_every"):
@@ -114,7 +116,7 @@ def augmentation_study(data: Any, seeds: list[int], *, out: str | Path | None = 
     first = ClassifyOptions(**{**base, "augment_with": options["augment_with"], "seed": seeds[0]})
     _check(first)
     _load(data, first)  # a GAN run that cannot make these classes fails here, before any training
-    root = Path(out) if out else Path("runs") / "classify" / f"augmentation-{time.strftime('%Y%m%d-%H%M%S')}"
+    root = Path(out) if out else default_run_dir("classify", "augmentation")
     accuracy: dict[str, list[float]] = {"without": [], "with": []}
     for seed in seeds:
         accuracy["without"].append(fit(data, out=root / f"without-seed{seed}", seed=seed, **base).val_acc)
@@ -137,26 +139,8 @@ def augmentation_study(data: Any, seeds: list[int], *, out: str | Path | None = 
     return summary
 
 
-def _default_dir(opts: ClassifyOptions) -> Path:
-    return Path("runs") / "classify" / f"{opts.backbone}-{opts.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _options_from_checkpoint(run_dir: Path) -> ClassifyOptions:
-    from transferlab.engine.checkpoint import load_checkpoint
-    from transferlab.tasks.classify.train import CHECKPOINT
-
-    path = Path(run_dir) / CHECKPOINT
-    if not path.is_file():
-        raise RunError(
-            f"{run_dir} has no checkpoint to resume ({CHECKPOINT})", "pass the run directory of a classify run"
-        )
-    state = load_checkpoint(path)
-    if state.get("task") != "classify":
-        raise RunError(
-            f"{run_dir} is a '{state.get('task')}' run, not a classify run", "resume it with its own command"
-        )
-    known = set(ClassifyOptions.__dataclass_fields__)
-    return ClassifyOptions(**{k: v for k, v in state["options"].items() if k in known})
+#: Options that a resumed run must keep (the model, the data split and the schedule).
+FIXED_ON_RESUME = ("backbone", "strategy", "img_size", "batch_size", "seed", "val_fraction", "shots", "accumulate")
 
 
 def _finish(run_dir: Path, splits: DatasetSplits, outcome: Any, fabric: Any) -> ClassifyResult:
@@ -209,15 +193,27 @@ def fit(
     ``resume=RUN`` continues a stopped run exactly, with the options it was started with.
     ``stop_after`` ends after that many epochs (as if interrupted); used to test resuming.
     """
-    from transferlab.engine.fabric import make_fabric
-    from transferlab.tasks.classify.train import Trainer
+    from transferlab.engine.options import fabric_for
+    from transferlab.engine.session import RunSpec, TrainingSession, read_checkpoint, resumed_options
+    from transferlab.tasks.classify.train import METRICS_FIELDS, TASK, Trainer, data_fingerprint
 
-    opts = _options_from_checkpoint(Path(resume)) if resume else ClassifyOptions(**options)
+    state = read_checkpoint(Path(resume), TASK) if resume else None
+    opts = resumed_options(state, options, FIXED_ON_RESUME, ClassifyOptions) if state else ClassifyOptions(**options)
     _check(opts)
     splits = _load(data, opts)
-    fabric = fabric or make_fabric(opts.accelerator, opts.devices, opts.num_nodes, opts.precision)
-    run_dir = Path(resume) if resume else Path(out) if out else _default_dir(opts)
-    outcome = Trainer(splits, opts, run_dir, fabric).fit(resume=bool(resume), stop_after=stop_after)
+    fabric = fabric or fabric_for(opts)
+    run_dir = (
+        Path(resume) if resume else Path(out) if out else default_run_dir(TASK, f"{opts.backbone}-{opts.strategy}")
+    )
+    rng.seed_everything(opts.seed)
+    trainer = Trainer(splits, opts, run_dir, fabric)
+    spec = RunSpec(TASK, run_dir, data_fingerprint(splits), {k: getattr(opts, k) for k in FIXED_ON_RESUME},
+                   f"transferlab classify {data if not isinstance(data, DatasetSplits) else 'DATA'}")  # fmt: skip
+    total = opts.epochs * trainer.batches_per_epoch()
+    session = TrainingSession(spec, fabric, total=total, title=opts.strategy, state=state, metrics=METRICS_FIELDS,
+                              logger=opts.logger)  # fmt: skip
+    with session:
+        outcome = trainer.fit(session, stop_after=stop_after)
     return _finish(run_dir, splits, outcome, fabric)
 
 
@@ -230,9 +226,7 @@ def compare(
     opts = ClassifyOptions(**{**options, "strategy": strategies[0]})
     _check(opts)
     splits = _load(data, opts)
-    out_dir = (
-        Path(out) if out else Path("runs") / "classify" / f"{opts.backbone}-compare-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
+    out_dir = Path(out) if out else default_run_dir("classify", f"{opts.backbone}-compare")
     entries = {name: {**options, "strategy": name, "shots": None} for name in strategies}
     budget = f"{opts.epochs} epochs, batch {opts.batch_size}, seed {opts.seed}"
     intro = f"{splits.summary()}. Backbone {opts.backbone}, {budget}."
@@ -249,12 +243,11 @@ def compare_entries(
     extra_rows: list[dict] | None = None,
 ) -> list[ClassifyResult]:
     """Train each labelled configuration on the same ``splits``; write the table and the report."""
-    from transferlab.engine.fabric import make_fabric
-    from transferlab.io import write_json
+    from transferlab.engine.options import fabric_for
+    from transferlab.io import atomic_path, write_json
     from transferlab.tasks.classify.report import write_comparison_report
 
-    first = ClassifyOptions(**next(iter(entries.values())))
-    fabric = make_fabric(first.accelerator, first.devices, first.num_nodes, first.precision)
+    fabric = fabric_for(ClassifyOptions(**next(iter(entries.values()))))
     results = []
     for label, options in entries.items():
         result = fit(splits, out=out_dir / _dir_name(label), fabric=fabric, **options)
@@ -263,7 +256,7 @@ def compare_entries(
     if fabric.global_rank == 0:
         rows = [r.row() for r in results] + list(extra_rows or [])
         write_json(out_dir / "comparison.json", rows)
-        with open(out_dir / "comparison.csv", "w", newline="") as handle:
+        with atomic_path(out_dir / "comparison.csv") as tmp, open(tmp, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)

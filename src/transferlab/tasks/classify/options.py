@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from transferlab.engine.options import TrainOptions
+
 
 @dataclass
-class ClassifyOptions:
+class ClassifyOptions(TrainOptions):
     backbone: str = "tf_efficientnet_lite0"
     strategy: str = "full"
     weights: str | None = None  # explicit pretrained weights file (or a run directory)
@@ -31,18 +33,12 @@ class ClassifyOptions:
     drop_rate: float | None = None  # dropout before the head (None = timm's default)
     img_size: int | None = None  # None = the backbone's pretrained size
     crop_scale: float = 0.35  # smallest area share of the random resized crop
-    seed: int = 0
     val_fraction: float = 0.2
     shots: int | None = None  # keep at most this many training images per class (few-shot)
     augment_with: str | None = None  # a class-conditional GAN run whose images join the training set
     synthetic_ratio: float = 1.0  # generated images per real training image (with augment_with)
     strict: bool = False
     data_root: str | None = None
-    accelerator: str = "auto"
-    devices: int | str = 1
-    num_nodes: int = 1
-    precision: str | None = None  # None = bf16-mixed on GPU, 32-true on CPU
-    compile: bool = False
     workers: int = 2
     resident: bool | None = None  # None = decide by dataset size
     extra: dict[str, Any] = field(default_factory=dict)

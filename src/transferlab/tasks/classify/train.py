@@ -7,15 +7,12 @@ cosine schedule with warm-up -> epochs of (freeze per strategy, train, validate,
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,9 +21,9 @@ from transferlab import backbones
 from transferlab.data import DatasetSplits
 from transferlab.data.loaders import make_batches
 from transferlab.engine import rng
-from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
-from transferlab.errors import DataError, Interrupted, RunError, TrainingError, UsageError
-from transferlab.runs import FORMAT_VERSION, save_run
+from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.errors import TrainingError, UsageError
+from transferlab.runs import save_run
 from transferlab.tasks.classify.l2sp import L2SP
 from transferlab.tasks.classify.options import ClassifyOptions
 from transferlab.tasks.classify.strategies import (
@@ -38,8 +35,8 @@ from transferlab.tasks.classify.strategies import (
 )
 
 TASK = "classify"
-CHECKPOINT = Path("checkpoints") / "last.safetensors"
 METRICS_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_f1", "lr", "trainable", "seconds")
+DIVERGENCE_REMEDY = "lower --lr or use --precision 32"
 
 
 @dataclass
@@ -65,24 +62,31 @@ class FeatureBatches:
         return len(self.labels)
 
     def batches(
-        self, batch_size: int, *, train: bool, seed: int = 0, epoch: int = 0, rank: int = 0, world: int = 1, **_: Any
+        self,
+        batch_size: int,
+        *,
+        train: bool,
+        seed: int = 0,
+        epoch: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        skip: int = 0,
+        **_: Any,
     ):
         from transferlab.data.loaders import epoch_order, shard_batches
 
         order = epoch_order(len(self), seed, epoch, shuffle=train)
-        for index in shard_batches(order, batch_size, rank, world, drop_last=False):
+        for index in shard_batches(order, batch_size, rank, world, drop_last=False)[skip:]:
             yield self.features[index], self.labels[index]
 
 
-def fingerprint(splits: DatasetSplits) -> str:
+def data_fingerprint(splits: DatasetSplits) -> str:
     """Identifies the exact train/val split, so a resume on other data is refused."""
-    digest = hashlib.sha256("|".join(splits.classes).encode())
+    parts: list[Any] = [splits.classes]
     for part in (splits.train, splits.val):
-        digest.update(part.labels.tobytes())
-        digest.update("|".join(getattr(part, "paths", [])).encode())
-        if hasattr(part, "images"):
-            digest.update(hashlib.sha256(np.ascontiguousarray(part.images).tobytes()).digest())
-    return digest.hexdigest()[:16]
+        parts += [part.labels, list(getattr(part, "paths", []))]
+        parts += [part.images] if hasattr(part, "images") else []
+    return fingerprint(*parts)
 
 
 def build_optimizer(
@@ -139,6 +143,9 @@ class Trainer:
         self.best = {"val_acc": -1.0, "epoch": -1, "val_f1": 0.0}
         self.epoch = 0
         self.step = 0
+        self.stale = 0  # validations without improvement (early stopping)
+        self.batch_in_epoch = 0  # batches of the current epoch done (a preempted run resumes mid-epoch)
+        self.running = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
 
     # ----------------------------------------------------------------------------- set-up
 
@@ -188,7 +195,7 @@ class Trainer:
             self.l2sp = L2SP(self.net_module, body, alpha=opts.l2sp)
             no_decay |= body  # L2-SP replaces weight decay on the body
         optimizer = build_optimizer(self.net_module, groups, scales, opts, no_decay)
-        steps_per_epoch = max(1, math.ceil(self._batches_per_epoch() / opts.accumulate))
+        steps_per_epoch = max(1, math.ceil(self.batches_per_epoch() / opts.accumulate))
         self.total_steps = steps_per_epoch * opts.epochs
         from timm.scheduler import CosineLRScheduler
 
@@ -218,19 +225,19 @@ class Trainer:
                 num_classes=self.num_classes,
             )
 
-    def _batches_per_epoch(self) -> int:
+    def batches_per_epoch(self) -> int:
         """Global batches per epoch (each process takes its share of every batch)."""
-        n, b = len(self.train_source), self.opts.batch_size
+        n, b = len(self.splits.train), self.opts.batch_size
         return n // b if n >= b else 1
 
     # ----------------------------------------------------------------------------- state
 
     def _state(self) -> dict[str, Any]:
         return {
-            "task": TASK,
-            "format_version": FORMAT_VERSION,
             "epoch": self.epoch,
             "step": self.step,
+            "batch_in_epoch": self.batch_in_epoch,
+            "running": self.running,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": {
@@ -242,33 +249,20 @@ class Trainer:
             "rng": rng.capture(),
             "history": self.history,
             "best": self.best,
+            "stale": self.stale,
             "options": self.opts.as_dict(),
-            "data": fingerprint(self.splits),
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
-        if state.get("task") != TASK:
-            raise RunError(f"the checkpoint is from a '{state.get('task')}' run, not classify", "resume a classify run")
-        if state.get("format_version", 0) > FORMAT_VERSION:
-            raise RunError("the checkpoint was written by a newer transferlab", "upgrade transferlab to resume it")
-        if state.get("data") != fingerprint(self.splits):
-            raise DataError(
-                "the data (or its train/val split) differs from the data the run was started on",
-                "resume with the same DATA, --val-fraction, --seed and --shots as the original run",
-            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.ema and state.get("ema") is not None:
             self.ema.module.load_state_dict(state["ema"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.history, self.best = list(state["history"]), dict(state["best"])
+        self.batch_in_epoch, self.running = int(state["batch_in_epoch"]), dict(state["running"])
+        self.history, self.best, self.stale = list(state["history"]), dict(state["best"]), int(state["stale"])
         rng.restore(state["rng"])
-
-    def _save_checkpoint(self) -> None:
-        if self.fabric.global_rank == 0:
-            save_checkpoint(self.run_dir / CHECKPOINT, self._state())
-        self.fabric.barrier()
 
     def _save_best(self) -> None:
         if self.fabric.global_rank != 0:
@@ -312,7 +306,7 @@ class Trainer:
             loss = loss + self.l2sp(self.net_module)
         return loss
 
-    def _train_epoch(self, progress: Any) -> dict[str, float]:
+    def _train_epoch(self, session: TrainingSession) -> dict[str, float]:
         opts, fabric = self.opts, self.fabric
         if not self.strategy.cached_features:
             trainable = self.strategy.trainable_groups(self.epoch, opts.epochs, len(self.groups))
@@ -320,7 +314,6 @@ class Trainer:
         self.net.train()
         if not self.strategy.cached_features:
             freeze_batchnorm_of_frozen(self.model)
-        total_loss = total_correct = total_seen = 0.0
         batches = self.train_source.batches(
             opts.batch_size,
             train=True,
@@ -329,33 +322,46 @@ class Trainer:
             rank=fabric.global_rank,
             world=fabric.world_size,
             scale=(opts.crop_scale, 1.0),
+            skip=self.batch_in_epoch,
         )
-        for i, (x, y) in enumerate(batches):
+        totals = self.running
+        for x, y in batches:
             target = y
             if self.mixup is not None and len(y) % 2 == 0:
                 x, target = self.mixup(x, y)
             logits = self.net(x)
             loss = self._loss(logits.float(), target)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"the loss became {loss.item()} at step {self.step + 1} (epoch {self.epoch + 1})",
-                    f"lower --lr or use --precision 32; the last good state is {self.run_dir / CHECKPOINT} "
-                    f"(--resume {self.run_dir})",
-                )
+            session.check_finite(loss.detach(), f"step {self.step + 1} (epoch {self.epoch + 1})", DIVERGENCE_REMEDY)
             fabric.backward(loss / opts.accumulate)
-            if (i + 1) % opts.accumulate == 0:
+            self.batch_in_epoch += 1
+            if self.batch_in_epoch % opts.accumulate == 0:
                 self._optimizer_step()
-            total_loss += loss.item() * len(y)
-            total_correct += (logits.argmax(1) == y).sum().item()
-            total_seen += len(y)
-            progress.advance(loss=total_loss / total_seen, acc=total_correct / total_seen)
-        if total_seen and (i + 1) % opts.accumulate:  # the epoch ended inside an accumulation
+            totals["loss"] += loss.item() * len(y)
+            totals["correct"] += (logits.argmax(1) == y).sum().item()
+            totals["seen"] += len(y)
+            session.advance(self._note())
+            if self.batch_in_epoch % opts.accumulate == 0:  # preemption only between optimizer steps
+                session.step_boundary(self._position(), self._state, log_position=self.epoch)
+        if totals["seen"] and self.batch_in_epoch % opts.accumulate:  # the epoch ended inside an accumulation
             self._optimizer_step()
-        seen = max(total_seen, 1)
-        return {
-            "train_loss": total_loss / seen,
-            "train_acc": total_correct / seen if self.mixup is None else float("nan"),
+        seen = max(totals["seen"], 1)
+        metrics = {
+            "train_loss": totals["loss"] / seen,
+            "train_acc": totals["correct"] / seen if self.mixup is None else float("nan"),
         }
+        self.batch_in_epoch, self.running = 0, {"loss": 0.0, "correct": 0.0, "seen": 0.0}
+        return metrics
+
+    def _position(self) -> int:
+        return self.epoch * self.batches_per_epoch() + self.batch_in_epoch
+
+    def _note(self) -> str:
+        seen = max(self.running["seen"], 1)
+        best = f" | best val acc {self.best['val_acc']:.1%}" if self.best["val_acc"] >= 0 else ""
+        return (
+            f"epoch {self.epoch + 1}/{self.opts.epochs} loss {self.running['loss'] / seen:.3f} "
+            f"acc {self.running['correct'] / seen:.1%}{best}"
+        )
 
     def _optimizer_step(self) -> None:
         self.optimizer.step()
@@ -370,77 +376,45 @@ class Trainer:
         logits, labels = predict_batches(net, self.val_source, self.opts.batch_size * 2)
         return _val_metrics(logits, labels, self.num_classes)
 
-    def _append_metrics(self, row: dict[str, float]) -> None:
-        if self.fabric.global_rank != 0:
-            return
-        path = self.run_dir / "metrics.csv"
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=METRICS_FIELDS)
-            writer.writeheader()
-            writer.writerows({k: r.get(k) for k in METRICS_FIELDS} for r in self.history)
-
-    def fit(self, resume: bool = False, stop_after: int | None = None) -> Outcome:
-        from transferlab.engine.progress import TrainingProgress
-
+    def fit(self, session: TrainingSession, stop_after: int | None = None) -> Outcome:
+        """Train to ``opts.epochs`` (or ``stop_after`` epochs, as if interrupted), checkpointing
+        every epoch; ``session.state`` continues a stopped run."""
         start = time.perf_counter()
-        rng.seed_everything(self.opts.seed)
         self._build_model()
         self._build_batches()
         self._setup_training()
-        if resume:
-            self._restore(load_checkpoint(self.run_dir / CHECKPOINT))
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        stale = 0
+        if session.state is not None:
+            self._restore(session.state)
         stopped_early = False
-        with TrainingProgress(
-            self.opts.epochs,
-            self._batches_per_epoch(),
-            f"{self.opts.strategy}",
-            start_epoch=self.epoch,
-            enabled=self.fabric.global_rank == 0,
-        ) as progress:
-            while self.epoch < self.opts.epochs:
-                epoch_start = time.perf_counter()
-                try:
-                    train_metrics = self._train_epoch(progress)
-                except torch.cuda.OutOfMemoryError:
+        while self.epoch < self.opts.epochs:
+            epoch_start = time.perf_counter()
+            try:
+                train_metrics = self._train_epoch(session)
+            except torch.cuda.OutOfMemoryError:
+                raise _out_of_memory(self.opts) from None
+            except RuntimeError as exc:
+                if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
                     raise _out_of_memory(self.opts) from None
-                except KeyboardInterrupt:
-                    raise Interrupted(
-                        f"stopped during epoch {self.epoch + 1}; "
-                        f"epoch {self.epoch} is saved in {self.run_dir / CHECKPOINT}",
-                        f"continue with: transferlab classify DATA --resume {self.run_dir}",
-                    ) from None
-                except RuntimeError as exc:
-                    if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
-                        raise _out_of_memory(self.opts) from None
-                    raise
-                self.epoch += 1
-                row = {
-                    "epoch": self.epoch,
-                    **train_metrics,
-                    "lr": self.optimizer.param_groups[-1]["lr"],
-                    "trainable": self.trainable,
-                }
-                if self.epoch % self.opts.eval_every == 0 or self.epoch == self.opts.epochs:
-                    row.update(self._validate())
-                    improved = row["val_acc"] > self.best["val_acc"]
-                    if improved:
-                        self.best = {"val_acc": row["val_acc"], "val_f1": row["val_f1"], "epoch": self.epoch}
-                        self._save_best()
-                    stale = 0 if improved else stale + 1
-                    progress.end_epoch(row["val_acc"], self.best["val_acc"])
-                else:
-                    progress.end_epoch(None, self.best["val_acc"])
-                row["seconds"] = time.perf_counter() - epoch_start
-                self.history.append(row)
-                self._save_checkpoint()
-                self._append_metrics(row)
-                if self.opts.patience and stale >= self.opts.patience:
-                    stopped_early = True
-                    break
-                if stop_after is not None and self.epoch >= stop_after:
-                    break
+                raise
+            self.epoch += 1
+            row = {"epoch": self.epoch, **train_metrics, "lr": self.optimizer.param_groups[-1]["lr"]}
+            row["trainable"] = self.trainable
+            if self.epoch % self.opts.eval_every == 0 or self.epoch == self.opts.epochs:
+                row.update(self._validate())
+                improved = row["val_acc"] > self.best["val_acc"]
+                if improved:
+                    self.best = {"val_acc": row["val_acc"], "val_f1": row["val_f1"], "epoch": self.epoch}
+                    self._save_best()
+                self.stale = 0 if improved else self.stale + 1
+            row["seconds"] = time.perf_counter() - epoch_start
+            self.history.append(row)
+            session.log(row)
+            session.step_boundary(self._position(), self._state, last=True, log_position=self.epoch)
+            if self.opts.patience and self.stale >= self.opts.patience:
+                stopped_early = True
+                break
+            if stop_after is not None and self.epoch >= stop_after:
+                break
         return Outcome(
             run_dir=self.run_dir,
             strategy=self.opts.strategy,

@@ -16,9 +16,10 @@ from typing import Any
 
 import torch
 
+from transferlab.engine.session import default_run_dir
 from transferlab.errors import RunError, UsageError
 from transferlab.tasks.gan.options import GanOptions
-from transferlab.tasks.gan.train import ARCH_KEYS, CHECKPOINT, TASK, GanTrainer, load_prefixed
+from transferlab.tasks.gan.train import ARCH_KEYS, METRICS, TASK, GanTrainer, RealImages, load_prefixed
 
 __all__ = ["GanOptions", "GanResult", "compare", "generate", "sample", "train"]
 
@@ -33,31 +34,6 @@ class GanResult:
     best: dict[str, float] = field(default_factory=dict)  # step, fid, kid at the best FID
     evaluations: list[dict[str, float]] = field(default_factory=list)
     extractor: dict[str, Any] = field(default_factory=dict)  # name and sample counts behind the scores
-
-
-def _default_dir(opts: GanOptions, name: str = "") -> Path:
-    return Path("runs") / "gan" / f"{name or opts.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _options_for_resume(run_dir: Path, given: dict[str, Any]) -> tuple[GanOptions, dict[str, Any]]:
-    from transferlab.engine.checkpoint import load_checkpoint
-
-    path = run_dir / CHECKPOINT
-    if not path.is_file():
-        raise RunError(f"{run_dir} has no checkpoint to resume ({CHECKPOINT})", "pass the folder of a GAN run")
-    state = load_checkpoint(path)
-    if state.get("task") != TASK:
-        raise RunError(f"{run_dir} is a '{state.get('task')}' run, not a GAN run", "resume it with its own command")
-    opts = GanOptions(**state["options"])
-    for key, value in given.items():
-        if key in ARCH_KEYS and value is not None and value != getattr(opts, key):
-            raise RunError(
-                f"{run_dir} was trained with {key} {getattr(opts, key)!r}; resuming with {value!r} cannot continue it",
-                f"leave out --{key.replace('_', '-')} when resuming, or start a new run",
-            )
-    if given.get("steps"):
-        opts.steps = int(given["steps"])  # resuming may extend the budget
-    return opts, state
 
 
 def train(
@@ -76,21 +52,31 @@ def train(
     blocks); ``d_features="lite0"`` trains against frozen ImageNet features. ``resume=RUN``
     continues a stopped run exactly. Writes samples, curves, ``report.html`` and the run.
     """
-    from transferlab.engine.fabric import make_fabric
+    from transferlab.engine import rng
+    from transferlab.engine.options import fabric_for
+    from transferlab.engine.session import RunSpec, TrainingSession, read_checkpoint, resumed_options
 
     start = time.perf_counter()
-    state = None
-    if resume:
-        opts, state = _options_for_resume(Path(resume), options)
-    else:
-        opts = GanOptions(**{k: v for k, v in options.items() if v is not None})
+    state = read_checkpoint(Path(resume), TASK) if resume else None
+    given = {k: v for k, v in options.items() if v is not None}
+    opts = resumed_options(state, given, ARCH_KEYS, GanOptions) if state else GanOptions(**given)
     opts.check()
-    fabric = fabric or make_fabric(opts.accelerator, 1, 1, opts.precision)
-    run_dir = Path(resume) if resume else Path(out) if out else _default_dir(opts, name)
-    trainer = GanTrainer(data, opts, run_dir, fabric)
-    if state is not None:
-        trainer.restore(state)
-    trainer.fit(stop_after)
+    fabric = fabric or fabric_for(opts)
+    run_dir = Path(resume) if resume else Path(out) if out else default_run_dir(TASK, name or opts.arch)
+    rng.seed_everything(opts.seed)
+    real = RealImages(data, opts, fabric.device)
+    spec = RunSpec(
+        TASK, run_dir, real.fingerprint(), {k: getattr(opts, k) for k in ARCH_KEYS}, f"transferlab gan train {data}"
+    )
+    session = TrainingSession(
+        spec, fabric, total=opts.steps, title="training GAN", state=state, metrics=METRICS, logger=opts.logger,
+        checkpoint_every=opts.checkpoint_every,
+    )  # fmt: skip
+    with session:
+        trainer = GanTrainer(real, opts, run_dir, fabric)
+        if state is not None:
+            trainer.restore(state)
+        trainer.fit(session, stop_after)
     seconds = time.perf_counter() - start
     if trainer.step < opts.steps:  # stopped on purpose; the checkpoint holds everything
         return GanResult(name or opts.arch, run_dir, run_dir / "report.html", trainer.step, seconds)
@@ -116,7 +102,7 @@ def compare(data: Any, *, out: str | Path | None = None, **options: Any) -> list
             "e.g. --init runs/gan/source --freeze-d 2 --compare scratch",
         )
     opts.check()
-    root = Path(out) if out else _default_dir(opts, "compare")
+    root = Path(out) if out else default_run_dir(TASK, "compare")
     scratch_options = {**asdict(opts), "init": None, "freeze_d": 0, "d_features": "none"}
     results = [
         train(data, out=root / "transfer", name="transfer", **asdict(opts)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from transferlab.engine.options import TrainOptions
 from transferlab.errors import UsageError
 from transferlab.tasks.gan.augment import parse_policy
 from transferlab.tasks.gan.networks import ARCHITECTURES, RESOLUTIONS
@@ -12,7 +13,7 @@ D_FEATURES = ("none", "lite0")
 
 
 @dataclass
-class GanOptions:
+class GanOptions(TrainOptions):
     arch: str = "resnet"  # dcgan | resnet (see networks.ARCHITECTURES)
     img_size: int = 64
     channels: int | None = None  # None: 1 when every image is grey, else 3
@@ -36,15 +37,12 @@ class GanOptions:
     fid_features: str = "auto"
     sample_every: int = 500
     checkpoint_every: int = 500
-    seed: int = 0
-    accelerator: str = "auto"
-    precision: str | None = None  # None: bf16-mixed on a GPU, 32 on the CPU
-    compile: bool = False
 
     def __post_init__(self) -> None:
         self.init = str(self.init) if self.init is not None else None  # JSON-ready (checkpoints, run.json)
 
     def check(self) -> None:
+        self.check_training()
         if self.arch not in ARCHITECTURES:
             raise UsageError(f"unknown --arch '{self.arch}'", f"use one of: {', '.join(ARCHITECTURES)}")
         if self.img_size not in RESOLUTIONS:

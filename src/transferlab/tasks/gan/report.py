@@ -51,10 +51,6 @@ def scores_note(extractor: dict[str, Any]) -> str:
 def write_report(trainer: Any, name: str, seconds: float) -> Path:
     run_dir, opts = trainer.run_dir, trainer.opts
     history = trainer.history
-    _write_csv(
-        run_dir / "metrics.csv",
-        [{"step": i + 1, **{k: history[k][i] for k in history}} for i in range(len(history["d_loss"]))],
-    )
     _write_csv(run_dir / "evaluations.csv", trainer.evaluations)
     final = run_dir / "samples" / f"step-{trainer.step:07d}.png"
     progression = _progression(trainer, run_dir / "progression.png")
@@ -65,7 +61,7 @@ def write_report(trainer: Any, name: str, seconds: float) -> Path:
             f", lowest {opts.freeze_d} D blocks frozen" if opts.freeze_d else ""
         )
     facts = {
-        "data": trainer.real.fingerprint(),
+        "data": f"{trainer.real.description}: {len(trainer.real)} images",
         "architecture": f"{opts.arch}, {opts.img_size} px, {trainer.real.channels} channel(s)"
         + (f", {trainer.num_classes} classes" if trainer.num_classes else ""),
         "discriminator": "frozen ImageNet Lite0 features + heads" if opts.d_features == "lite0" else opts.arch,

@@ -18,21 +18,22 @@ from torch import nn
 
 from transferlab.engine.fabric import unwrap
 from transferlab.engine.rng import step_generator
-from transferlab.errors import DataError, RunError, TrainingError, UsageError
+from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.errors import DataError, RunError, UsageError
 from transferlab.tasks.gan.augment import DiffAugment, parse_policy
 from transferlab.tasks.gan.losses import AdversarialLoss
 from transferlab.tasks.gan.networks import ARCHITECTURES, dcgan_init
 from transferlab.tasks.gan.options import GanOptions
 
 TASK = "gan"
-FORMAT_VERSION = 1
-CHECKPOINT = Path("checkpoints") / "last.safetensors"
 LOG_EVERY = 25
 MIN_IMAGES = 8
 #: A loss above this, sustained over a whole logging window, means training has diverged.
 BLOWUP = 1e3
 #: Options that define the networks: a resumed run must keep them.
 ARCH_KEYS = ("arch", "img_size", "channels", "conditional", "z_dim", "width", "d_features")
+METRICS = ("step", "d_loss", "g_loss", "d_real", "d_fake")
+DIVERGENCE_REMEDY = "lower --lr-d/--lr-g, add --r1 1, or use --precision 32"
 
 
 class RealImages:
@@ -59,7 +60,7 @@ class RealImages:
         return len(self.pixels)
 
     def fingerprint(self) -> str:
-        return f"{self.description}: {len(self)} images"
+        return fingerprint(self.pixels, self.labels, self.description)
 
     def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = step_generator(self.seed, step)
@@ -102,10 +103,8 @@ def freeze_lowest_blocks(discriminator: nn.Module, count: int) -> None:
 
 
 class GanTrainer:
-    def __init__(self, data: Any, opts: GanOptions, run_dir: Path, fabric: Any) -> None:
-        self.opts, self.run_dir, self.fabric = opts, run_dir, fabric
-        torch.manual_seed(opts.seed)
-        self.real = RealImages(data, opts, fabric.device)
+    def __init__(self, real: RealImages, opts: GanOptions, run_dir: Path, fabric: Any) -> None:
+        self.opts, self.run_dir, self.fabric, self.real = opts, run_dir, fabric, real
         self.num_classes = len(self.real.classes) if opts.conditional else 0
         if opts.conditional and self.num_classes < 2:
             raise DataError(
@@ -198,7 +197,7 @@ class GanTrainer:
         self.step += 1
 
     def _flush(self) -> None:
-        """Read the pending losses (one device sync) and stop on divergence."""
+        """Read the pending losses (one device sync), stop on divergence, log them."""
         if not self._pending:
             return
         values = torch.stack(self._pending).cpu()
@@ -207,38 +206,29 @@ class GanTrainer:
         finite = torch.isfinite(values[:, :2]).all(dim=1)
         if not finite.all():
             bad = first_step + int((~finite).nonzero()[0])
-            self._diverged(f"the losses became non-finite at step {bad}")
+            self.session.diverged(f"the losses became non-finite at step {bad}", DIVERGENCE_REMEDY)
         if len(values) >= LOG_EVERY and values[:, :2].abs().mean(dim=0).max() > BLOWUP:
-            self._diverged(f"the losses blew up (mean |loss| > {BLOWUP:g}) in steps {first_step}..{self.step}")
-        for key, column in zip(("d_loss", "g_loss", "d_real", "d_fake"), values[:, :4].T):
+            what = f"the losses blew up (mean |loss| > {BLOWUP:g}) in steps {first_step}..{self.step}"
+            self.session.diverged(what, DIVERGENCE_REMEDY)
+        for key, column in zip(METRICS[1:], values[:, :4].T):
             self.history[key].extend(column.tolist())
+        rows = [dict(zip(METRICS, (first_step + i, *row))) for i, row in enumerate(values[:, :4].tolist())]
+        self.session.log(*rows)
+        self.session.advance(f"D {self.history['d_loss'][-1]:.3f} G {self.history['g_loss'][-1]:.3f}", steps=0)
 
-    def _diverged(self, what: str) -> None:
-        raise TrainingError(
-            f"training diverged: {what}",
-            f"lower --lr-d/--lr-g, add --r1 1, or use --precision 32; the last good state is "
-            f"{self.run_dir / CHECKPOINT} (--resume {self.run_dir})",
-        )
-
-    def fit(self, stop_after: int | None = None) -> None:
-        opts = self.opts
+    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
+        opts, self.session = self.opts, session
         last = opts.steps if stop_after is None else min(opts.steps, self.step + stop_after)
-        from transferlab.engine.progress import StepProgress
-
-        with StepProgress(opts.steps, self.step, "training GAN") as progress:
-            while self.step < last:
-                self.train_step()
-                progress.advance()
-                if self.step % LOG_EVERY == 0 or self.step == last:
-                    self._flush()
-                    progress.note(f"D {self.history['d_loss'][-1]:.3f} G {self.history['g_loss'][-1]:.3f}")
-                if self._due(opts.sample_every) or self.step == opts.steps:
-                    self.save_samples()
-                if self._due(opts.eval_every) or (self.step == opts.steps and opts.eval_every):
-                    self.evaluate()
-                if self._due(opts.checkpoint_every) or self.step == last:
-                    self._flush()
-                    self.save_checkpoint()
+        while self.step < last:
+            self.train_step()
+            session.advance()
+            if self.step % LOG_EVERY == 0 or self.step == last:
+                self._flush()
+            if self._due(opts.sample_every) or self.step == opts.steps:
+                self.save_samples()
+            if self._due(opts.eval_every) or (self.step == opts.steps and opts.eval_every):
+                self.evaluate()
+            session.step_boundary(self.step, self.state, last=self.step == last)
 
     def _due(self, every: int) -> bool:
         return every > 0 and self.step % every == 0
@@ -302,19 +292,20 @@ class GanTrainer:
             class_names=self.real.classes if self.num_classes else [],
             preprocessing={"range": [-1, 1], "img_size": self.opts.img_size},
             metrics={"step": self.step, **({"best": self.best} if self.best else {})},
-            extra={"options": asdict(self.opts), "data": self.real.fingerprint()},
+            extra={"options": asdict(self.opts), "data": f"{self.real.description}: {len(self.real)} images"},
         )
 
     # ------------------------------------------------------------------ checkpoints
 
     def state(self) -> dict[str, Any]:
+        """The whole training state (losses flushed first; weights checked finite)."""
         from transferlab.engine import rng
 
+        self._flush()
+        if not all(torch.isfinite(p).all() for p in self.generator.parameters()):
+            self.session.diverged(f"the generator's weights became non-finite by step {self.step}", DIVERGENCE_REMEDY)
         return {
-            "task": TASK,
-            "format_version": FORMAT_VERSION,
             "options": asdict(self.opts),
-            "data": self.real.fingerprint(),
             "step": self.step,
             "weights": self.weights(),
             "opt_g": self.opt_g.state_dict(),
@@ -327,23 +318,9 @@ class GanTrainer:
             "rng": rng.capture(),
         }
 
-    def save_checkpoint(self) -> None:
-        from transferlab.engine.checkpoint import save_checkpoint
-
-        if self.fabric.global_rank != 0:
-            return
-        if not all(torch.isfinite(p).all() for p in self.generator.parameters()):
-            self._diverged(f"the generator's weights became non-finite by step {self.step}")
-        save_checkpoint(self.run_dir / CHECKPOINT, self.state())
-
     def restore(self, state: dict[str, Any]) -> None:
         from transferlab.engine import rng
 
-        if state.get("data") != self.real.fingerprint():
-            raise DataError(
-                f"the run was trained on {state.get('data')}, not on {self.real.fingerprint()}",
-                "resume with the DATA the run was started with",
-            )
         weights = state["weights"]
         load_prefixed(self.generator, weights, "G.")
         load_prefixed(self.discriminator, weights, "D.")

@@ -22,12 +22,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from transferlab.engine.options import TrainOptions
 from transferlab.engine.rng import step_generator
-from transferlab.errors import RunError, TrainingError, UsageError
+from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.errors import RunError, UsageError
 from transferlab.tasks.stylize.transformer import StyleTransformer
 
 MODEL_KIND = "style-transformer"
-CHECKPOINT = Path("checkpoints") / "last.safetensors"
+TASK = "stylize-train"
+#: Options that define the network and its loss: a resumed run must keep them.
+FIXED_ON_RESUME = ("network", "weights", "smoothing", "train_size", "style_size", "batch_size", "lr",
+                   "style_weight", "content_weight", "tv_weight", "width", "blocks", "seed")  # fmt: skip
 #: Content images are kept decoded in memory up to this many bytes, else decoded per batch.
 RESIDENT_BYTES = 2 * 1024**3
 #: Smallest image side the network accepts (its 9x9 reflection padding needs more than 4 px).
@@ -37,7 +42,7 @@ MAX_SIDE = 4096
 
 
 @dataclass
-class StyleTrainOptions:
+class StyleTrainOptions(TrainOptions):
     network: str = "lite0"
     weights: str | None = None
     smoothing: str | None = None  # None: the network's default
@@ -51,9 +56,6 @@ class StyleTrainOptions:
     tv_weight: float = 0.0
     width: int = 32
     blocks: int = 5
-    seed: int = 0
-    accelerator: str = "auto"
-    precision: str | None = None  # None: bf16-mixed on a GPU, 32 on the CPU
     checkpoint_every: int = 200
 
 
@@ -85,6 +87,10 @@ class ContentBatches:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def fingerprint(self) -> str:
+        content = self.pixels if self.pixels is not None else list(getattr(self.images, "paths", []))
+        return fingerprint(content, self.description, len(self))
 
     def stored(self, index: int) -> torch.Tensor:
         if self.pixels is not None:
@@ -127,7 +133,6 @@ class StyleTrainer:
         from transferlab.tasks.stylize.optimize import resize_long_side
 
         self.opts, self.run_dir, self.fabric, self.content = opts, run_dir, fabric, content
-        torch.manual_seed(opts.seed)
         net = feature_network(opts.network, opts.weights)
         mode = opts.smoothing or net.smoothing
         style_image = resize_long_side(load_image_tensor(style, "style", net.min_size), opts.style_size)
@@ -149,7 +154,6 @@ class StyleTrainer:
         from transferlab.engine import rng
 
         return {
-            "task": "stylize-train",
             "options": asdict(self.opts),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -167,37 +171,24 @@ class StyleTrainer:
         self.history = {k: list(v) for k, v in state["history"].items()}
         rng.restore(state["rng"])
 
-    def _save(self) -> None:
-        from transferlab.engine.checkpoint import save_checkpoint
-
-        if self.fabric.global_rank == 0:
-            save_checkpoint(self.run_dir / CHECKPOINT, self.state())
-
-    def fit(self, stop_after: int | None = None) -> None:
+    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
         """Train up to ``opts.steps`` (or ``stop_after`` more steps), checkpointing as it goes."""
         last = self.opts.steps if stop_after is None else min(self.opts.steps, self.step + stop_after)
-        from transferlab.engine.progress import StepProgress
+        while self.step < last:
+            losses = self._train_step(session)
+            self.step += 1
+            for key, value in zip(("total", "style", "content"), losses):
+                self.history[key].append(value)
+            session.advance(f"loss {losses[0]:.4f}")
+            session.log({"step": self.step, "total": losses[0], "style": losses[1], "content": losses[2]})
+            session.step_boundary(self.step, self.state, last=self.step == last)
 
-        with StepProgress(self.opts.steps, self.step, "training style network") as progress:
-            while self.step < last:
-                losses = self._train_step()
-                self.step += 1
-                for key, value in zip(("total", "style", "content"), losses):
-                    self.history[key].append(value)
-                progress.advance(f"loss {losses[0]:.4f}")
-                if self.step % self.opts.checkpoint_every == 0 or self.step == last:
-                    self._save()
-
-    def _train_step(self) -> tuple[float, float, float]:
+    def _train_step(self, session: TrainingSession) -> tuple[float, float, float]:
         x = self.content.batch(self.step, self.opts.batch_size).to(self.fabric.device)
         target = self.loss.content_target(x)
         y = self.model(x)
         total, style, content = self.loss(y.float(), target.float())
-        if not torch.isfinite(total):
-            raise TrainingError(
-                f"the loss became {total.item()} at step {self.step + 1}",
-                f"lower --lr or --style-weight; the last good state is {self.run_dir / CHECKPOINT} (--resume it)",
-            )
+        session.check_finite(total.detach(), f"step {self.step + 1}", "lower --lr or --style-weight")
         self.optimizer.zero_grad(set_to_none=True)
         self.fabric.backward(total)
         self.optimizer.step()
@@ -224,46 +215,37 @@ def train_style(
     """Train a style network for ``style`` on the images of ``content`` (a folder, archive or
     built-in dataset); write the run (``model.safetensors`` + ``run.json``), loss curves, sample
     panels and ``report.html``. ``resume=RUN`` continues a stopped run with its own options."""
-    from transferlab.engine.fabric import make_fabric
+    from transferlab.engine import rng
+    from transferlab.engine.options import fabric_for
+    from transferlab.engine.session import RunSpec, default_run_dir, read_checkpoint, resumed_options
 
-    state = _resume_state(Path(resume)) if resume else None
-    opts = StyleTrainOptions(**state["options"]) if state else StyleTrainOptions(**options)
-    if state and options.get("steps"):
-        opts.steps = int(options["steps"])  # resuming may extend the budget
+    state = read_checkpoint(Path(resume), TASK) if resume else None
+    given = {k: v for k, v in options.items() if v is not None}
+    opts = resumed_options(state, given, FIXED_ON_RESUME, StyleTrainOptions) if state else StyleTrainOptions(**given)
     _check(opts)
-    run_dir = Path(resume) if resume else Path(out) if out else _default_dir(style)
+    run_dir = Path(resume) if resume else Path(out) if out else default_run_dir("stylize", Path(style).stem)
     start = time.perf_counter()
-    fabric = make_fabric(opts.accelerator, 1, 1, opts.precision)
+    fabric = fabric_for(opts)
+    rng.seed_everything(opts.seed)
     batches = ContentBatches(content, opts.train_size, opts.seed)
     trainer = StyleTrainer(Path(style), batches, opts, run_dir, fabric)
-    if state:
-        if state.get("content") not in (None, batches.description):
-            raise RunError(
-                f"{run_dir} was trained on {state['content']}, not {batches.description}",
-                "resume with the content DATA the run was started with",
-            )
-        trainer.restore(state)
-    trainer.fit(stop_after)
+    from transferlab.tasks.stylize import load_image_tensor
+
+    style_pixels = load_image_tensor(Path(style), "style", MIN_SIDE)
+    command = f"transferlab stylize train {style} --content {content}"
+    fixed = {k: getattr(opts, k) for k in FIXED_ON_RESUME}
+    spec = RunSpec(TASK, run_dir, fingerprint(batches.fingerprint(), style_pixels), fixed, command)
+    session = TrainingSession(spec, fabric, total=opts.steps, title="training style network", state=state,
+                              metrics=("step", "total", "style", "content"), logger=opts.logger,
+                              checkpoint_every=opts.checkpoint_every)  # fmt: skip
+    with session:
+        if state:
+            trainer.restore(state)
+        trainer.fit(session, stop_after)
     seconds = time.perf_counter() - start
     if trainer.step < opts.steps:  # stopped early on purpose (tests); the checkpoint holds the state
         return StyleTrainResult(run_dir, run_dir / "report.html", trainer.history["total"], seconds)
     return _write_run(trainer, Path(style), batches.description, seconds)
-
-
-def _default_dir(style: str | Path) -> Path:
-    return Path("runs") / "stylize" / f"{Path(style).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _resume_state(run_dir: Path) -> dict[str, Any]:
-    from transferlab.engine.checkpoint import load_checkpoint
-
-    path = run_dir / CHECKPOINT
-    if not path.is_file():
-        raise RunError(f"{run_dir} has no checkpoint to resume ({CHECKPOINT})", "pass the folder of a style run")
-    state = load_checkpoint(path)
-    if state.get("task") != "stylize-train":
-        raise RunError(f"{run_dir} is not a style-network run", "resume it with its own command")
-    return state
 
 
 def _write_run(trainer: StyleTrainer, style: Path, content: str, seconds: float) -> StyleTrainResult:
@@ -368,8 +350,8 @@ def apply_style(
     """Stylise images or folders with a trained style network; returns the written files."""
     from transferlab.data.images import collect_images
     from transferlab.devices import resolve_device
-    from transferlab.engine.progress import StepProgress
     from transferlab.io import atomic_path
+    from transferlab.progress import StepProgress
     from transferlab.tasks.stylize import to_pil
 
     if size is not None and not MIN_SIDE <= size <= MAX_SIDE:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from transferlab.engine.progress import StepProgress
 from transferlab.errors import TrainingError, UsageError
+from transferlab.progress import StepProgress
 from transferlab.tasks.stylize.features import FeatureNetwork
 from transferlab.tasks.stylize.losses import PerceptualLoss, mixed_grams, smooth
 

@@ -1,0 +1,357 @@
+"""The plumbing of one training run, once for every task (torchtune's shape: the task's recipe
+owns its loop and calls these shared components; see docs/architecture.md for why).
+
+A :class:`TrainingSession` owns the run folder and its lock, checkpoints (atomic, rotated, with
+identity checks on resume), the append-only metrics log and the optional TensorBoard logger,
+progress, the divergence stop, and preemption (SIGTERM/SIGINT -> checkpoint at the next step
+boundary -> exit code :data:`PREEMPTED_EXIT`). Only rank 0 writes files.
+
+    state = read_checkpoint(run_dir, TASK) if resume else None  # its options rebuild the recipe
+    with TrainingSession(spec, fabric, total=opts.steps, state=state) as session:  # identity checked
+        ...
+        while step < total:
+            losses = recipe.step()
+            session.check_finite(loss, step)
+            session.advance(f"loss {loss:.3f}")
+            session.log({"step": step, "loss": loss})
+            session.step_boundary(step, recipe.state)   # checkpoints when due or preempted
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transferlab.engine.checkpoint import load_checkpoint, save_checkpoint
+from transferlab.errors import DataError, RunError, TrainingError, TransferlabError, UsageError
+from transferlab.io import atomic_path
+
+CHECKPOINT_DIR = Path("checkpoints")
+LAST, PREVIOUS = "last.safetensors", "previous.safetensors"
+METRICS_FILE = "metrics.csv"
+LOCK_FILE = ".lock"
+#: Exit code of a run stopped by SIGTERM (or SIGINT) after writing its checkpoint: resume it.
+PREEMPTED_EXIT = 75  # EX_TEMPFAIL: "try again later", which is what a requeue does
+
+
+class Preempted(TransferlabError):
+    """SIGTERM or SIGINT stopped the run at a step boundary, after a checkpoint was written."""
+
+    exit_code = PREEMPTED_EXIT
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short digest of the exact training data (arrays, tensors, strings, lists of strings), so a
+    resume on other data is refused."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for part in parts:
+        if hasattr(part, "detach"):
+            part = part.detach().cpu().contiguous().numpy()
+        if isinstance(part, np.ndarray):
+            digest.update(str(part.shape).encode() + np.ascontiguousarray(part).tobytes())
+        else:
+            digest.update(("|".join(map(str, part)) if isinstance(part, (list, tuple)) else str(part)).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def default_run_dir(task: str, name: str) -> Path:
+    """``runs/<task>/<name>-<time>``: the one place run folders are named."""
+    return Path("runs") / task / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@dataclass
+class RunSpec:
+    """What identifies a run on resume: task, checkpoint format, data, and the options that must match."""
+
+    task: str
+    run_dir: Path
+    data: str  # a fingerprint of the exact training data
+    fixed: dict[str, Any] = field(default_factory=dict)
+    resume_command: str = ""  # e.g. "transferlab gan train DATA --resume RUN"
+    format_version: int = 1
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def checkpoint_path(run_dir: Path) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR / LAST
+
+
+def read_checkpoint(run_dir: Path, task: str) -> dict[str, Any]:
+    """The newest readable checkpoint of ``run_dir`` (``last``, else ``previous`` with a warning)."""
+    import warnings
+
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    last, previous = folder / LAST, folder / PREVIOUS
+    if not last.is_file() and not previous.is_file():
+        raise RunError(f"{run_dir} has no checkpoint to resume ({last})", f"pass the folder of a {task} run")
+    try:
+        state = load_checkpoint(last)
+    except RunError as damaged:
+        if not previous.is_file():
+            raise RunError(damaged.cause, f"no earlier checkpoint is left; start a new run of {task}") from None
+        warnings.warn(f"{damaged.cause}; resuming from the previous checkpoint {previous}", stacklevel=2)
+        state = load_checkpoint(previous)
+    if state.get("task") != task:
+        raise RunError(f"{run_dir} is a '{state.get('task')}' run, not a {task} run", "resume it with its own command")
+    return state
+
+
+def write_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
+    """Write the new state beside the old one, then rotate: last -> previous, new -> last. An error
+    while writing (a full disk) leaves both earlier files as they were."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    fresh = folder / f".new-{LAST}"
+    try:
+        save_checkpoint(fresh, state)
+    except OSError as exc:
+        raise TrainingError(
+            f"the checkpoint could not be written to {folder} ({exc.strerror or exc})",
+            f"free space there and resume; the previous checkpoint in {folder} is intact",
+        ) from None
+    if (folder / LAST).is_file():
+        os.replace(folder / LAST, folder / PREVIOUS)
+    os.replace(fresh, folder / LAST)
+
+
+def resumed_options(state: dict[str, Any], given: dict[str, Any], fixed: tuple[str, ...], options_cls: type) -> Any:
+    """A resumed run keeps its own options; a given option in ``fixed`` that differs is refused,
+    ``steps``/``epochs`` may extend the budget, the device options may change."""
+    kept = dict(state["options"])
+    for key, value in given.items():
+        if key in fixed and value is not None and value != kept.get(key):
+            raise RunError(
+                f"the run was trained with {key} {kept.get(key)!r}; resuming with {value!r} cannot continue it",
+                f"leave out --{key.replace('_', '-')} when resuming, or start a new run",
+            )
+    for key in ("steps", "epochs", "accelerator", "devices", "num_nodes", "precision", "logger"):
+        if given.get(key) is not None and key in kept:
+            kept[key] = given[key]
+    names = set(getattr(options_cls, "__dataclass_fields__", {}))
+    return options_cls(**{k: v for k, v in kept.items() if k in names})
+
+
+# ----------------------------------------------------------------------------- metrics log
+
+
+class MetricsLog:
+    """``metrics.csv``, appended one whole line at a time (flushed and synced), so a crash loses at
+    most the line being written. On resume it is cut back to the checkpoint's ``key`` value."""
+
+    def __init__(self, path: Path, fields: tuple[str, ...], key: str) -> None:
+        self.path, self.fields, self.key = Path(path), tuple(fields), key
+
+    def start(self, resumed_at: float | None) -> None:
+        rows = self.rows() if resumed_at is not None and self.path.is_file() else []
+        kept = [r for r in rows if r.get(self.key) not in (None, "") and float(r[self.key]) <= resumed_at]
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.fields, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(kept)
+
+    def append(self, *rows: dict[str, Any]) -> None:
+        lines = io.StringIO()
+        writer = csv.DictWriter(lines, fieldnames=self.fields, extrasaction="ignore")
+        writer.writerows({k: _cell(row.get(k)) for k in self.fields} for row in rows)
+        with open(self.path, "a", newline="") as handle:
+            handle.write(lines.getvalue())
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def rows(self) -> list[dict[str, str]]:
+        with open(self.path, newline="") as handle:
+            text = handle.read()
+        complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]  # drop a torn last line
+        return list(csv.DictReader(io.StringIO(complete)))
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return "" if value is None else value
+
+
+# ----------------------------------------------------------------------------- the session
+
+
+class TrainingSession:
+    """One training run's shared plumbing; use it as a context manager around the loop."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        fabric: Any,
+        *,
+        total: int,
+        title: str,
+        metrics: tuple[str, ...] = ("step",),
+        logger: str = "csv",
+        checkpoint_every: int = 0,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        self.spec, self.fabric, self.total, self.title = spec, fabric, total, title
+        self.run_dir = Path(spec.run_dir)
+        self.state, self.checkpoint_every = state, checkpoint_every
+        self.done = int(state.get("progress", 0)) if state else 0
+        self.is_writer = getattr(fabric, "global_rank", 0) == 0
+        self.log_file = MetricsLog(self.run_dir / METRICS_FILE, metrics, key=metrics[0])
+        self.logger_name = logger
+        self.stop_signal: int | None = None
+        self._lock: Any = None
+        self._handlers: dict[int, Any] = {}
+        self._progress: Any = None
+        self._tensorboard: Any = None
+
+    # -------------------------------------------------------------- entering and leaving
+
+    def __enter__(self) -> TrainingSession:
+        from transferlab.progress import StepProgress
+
+        if self.state is not None:
+            self.verify(self.state)
+        if self.is_writer:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._acquire_lock()
+            self.log_file.start(None if self.state is None else float(self.state["log_position"]))
+            self._tensorboard = self._make_tensorboard()
+        self._install_signal_handlers()
+        self._progress = StepProgress(self.total, self.done, self.title, enabled_here=self.is_writer).__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+        for signum, handler in self._handlers.items():
+            signal.signal(signum, handler)
+        if self._tensorboard is not None:
+            self._tensorboard.finalize("success" if exc[0] is None else "failed")
+        if self._lock is not None:
+            self._lock.release()
+
+    def _acquire_lock(self) -> None:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.run_dir / LOCK_FILE))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise UsageError(
+                f"another process is training into {self.run_dir} (it holds {self.run_dir / LOCK_FILE})",
+                "wait for it to finish, or choose another --out",
+            ) from None
+        self._lock = lock
+
+    def _make_tensorboard(self) -> Any:
+        if self.logger_name != "tensorboard":
+            return None
+        try:
+            from lightning.fabric.loggers import TensorBoardLogger
+        except ImportError:
+            from lightning_fabric.loggers import TensorBoardLogger
+        try:
+            return TensorBoardLogger(root_dir=str(self.run_dir), name="tensorboard", version="")
+        except ModuleNotFoundError:
+            raise UsageError(
+                "--logger tensorboard needs the tensorboard package", "pip install tensorboard (or tensorboardX)"
+            ) from None
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._handlers[signum] = signal.signal(signum, self._request_stop)
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        if self.stop_signal == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        self.stop_signal = signum
+
+    # -------------------------------------------------------------- resume and checkpoints
+
+    def verify(self, state: dict[str, Any]) -> None:
+        spec = self.spec
+        if int(state.get("format_version", 0)) > spec.format_version:
+            raise RunError("the checkpoint was written by a newer transferlab", "upgrade transferlab to resume it")
+        if state.get("data") != spec.data:
+            raise DataError(
+                "the data (or its train/val split) differs from the data the run was started on",
+                "resume with the same DATA (and split options) the run was started with",
+            )
+        for key, value in spec.fixed.items():
+            if key in state.get("fixed", {}) and state["fixed"][key] != value:
+                raise RunError(
+                    f"the run was trained with {key} {state['fixed'][key]!r}, not {value!r}",
+                    "resume with the run's own options, or start a new run",
+                )
+
+    def save(self, state: dict[str, Any], position: int, log_position: float | None = None) -> None:
+        """Write the training state with the run's identity (rank 0), then wait for every rank.
+        ``position`` is the progress reached; ``log_position`` the metrics-log key it covers."""
+        if self.is_writer:
+            spec = self.spec
+            identity = {"task": spec.task, "format_version": spec.format_version, "data": spec.data}
+            where = {"progress": position, "log_position": position if log_position is None else log_position}
+            write_checkpoint(self.run_dir, {**state, **identity, "fixed": spec.fixed, **where})
+        barrier = getattr(self.fabric, "barrier", None)
+        if barrier is not None:
+            barrier()
+
+    def step_boundary(
+        self, position: int, state: Callable[[], dict[str, Any]], last: bool = False, log_position: float | None = None
+    ) -> None:
+        """Checkpoint when due (every ``checkpoint_every`` units, or ``last``); on a stop request,
+        checkpoint and raise :class:`Preempted`."""
+        due = last or (self.checkpoint_every > 0 and position % self.checkpoint_every == 0)
+        if due or self.stop_signal is not None:
+            self.save(state(), position, log_position)
+        if self.stop_signal is not None:
+            name = signal.Signals(self.stop_signal).name
+            raise Preempted(
+                f"{name}: stopped at {position}/{self.total}; the checkpoint is {checkpoint_path(self.run_dir)}",
+                f"continue with: {self.spec.resume_command or 'the same command'} --resume {self.run_dir}",
+            )
+
+    # -------------------------------------------------------------- progress, logs, divergence
+
+    def advance(self, info: str | None = None, steps: int = 1) -> None:
+        self._progress.advance(info, steps)
+
+    def log(self, *rows: dict[str, Any]) -> None:
+        """Append rows to ``metrics.csv`` (and TensorBoard when asked), on rank 0."""
+        if not self.is_writer or not rows:
+            return
+        self.log_file.append(*rows)
+        key = self.log_file.key
+        for row in rows if self._tensorboard is not None else ():
+            numbers = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and k != key}
+            self._tensorboard.log_metrics(numbers, step=int(row[key]))
+
+    def check_finite(self, value: Any, position: int | str, remedy: str) -> None:
+        """Stop on a non-finite loss (a float or a tensor of values), naming the last good state."""
+        import torch
+
+        tensor = torch.as_tensor(value)
+        if not bool(torch.isfinite(tensor).all()):
+            self.diverged(f"the loss became non-finite at {position}", remedy)
+
+    def diverged(self, what: str, remedy: str) -> None:
+        raise TrainingError(
+            f"training diverged: {what}",
+            f"{remedy}; the last good state is {checkpoint_path(self.run_dir)} "
+            f"({self.spec.resume_command or 'the same command'} --resume {self.run_dir})",
+        )
