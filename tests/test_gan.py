@@ -12,11 +12,11 @@ from skimage import data as skdata
 
 from conftest import assert_user_error, make_class_folder
 from transferlab.engine.checkpoint import load_checkpoint
+from transferlab.engine.session import checkpoint_path
 from transferlab.errors import TrainingError
 from transferlab.metrics.generation import GenerationMetric
 from transferlab.tasks import gan
 from transferlab.tasks.gan.augment import DiffAugment
-from transferlab.engine.session import checkpoint_path
 
 TINY = {"img_size": 32, "width": 8, "batch_size": 8, "eval_every": 0, "sample_every": 4, "checkpoint_every": 4}
 

@@ -11,9 +11,9 @@ from skimage import data as skdata
 
 from conftest import assert_user_error
 from transferlab.engine.checkpoint import load_checkpoint
+from transferlab.engine.session import checkpoint_path
 from transferlab.errors import TrainingError
 from transferlab.tasks.stylize import apply_style, load_style_model, train_style
-from transferlab.engine.session import checkpoint_path
 from transferlab.tasks.stylize.transformer import StyleTransformer
 
 TINY = {"train_size": 48, "style_size": 64, "batch_size": 2, "width": 8, "blocks": 1, "lr": 3e-3}
