@@ -13,11 +13,54 @@ from typing import Any, NamedTuple
 
 from torch import nn
 
+from transferlab.backbones import small  # noqa: F401 - registers lenet with timm
 from transferlab.backbones.builtin import BUILTIN, TF_PREPROCESSING
 from transferlab.backbones.sources import describe_source, load_pretrained, offline_names
 from transferlab.errors import UsageError
 
-__all__ = ["Backbone", "create", "data_config", "describe_source", "list_backbones", "offline_names"]
+__all__ = ["SPEC_FORMS", "Backbone", "create", "data_config", "describe_source", "list_backbones", "resolve"]
+
+#: Every form a ``--backbone`` takes, resolved by :func:`resolve` (shown by ``transferlab backbones``).
+SPEC_FORMS = {
+    "NAME": "a timm model with pretrained weights (built-in, cache, or the hub when online)",
+    "NAME:random": "the same architecture, randomly initialised (the from-scratch baseline)",
+    "ae:RUN": "the encoder of an `autoencoder pretrain` run, at the image size it was trained on",
+    "run:RUN": "the fine-tuned body of a classifier run (classify or adapt) with a new head",
+    "lenet": "small networks registered with timm (random init; lenet: 28 px digits)",
+}
+#: Registered small networks: they have no pretrained weights.
+SMALL = ("lenet",)
+ENCODER_FILE = "encoder.safetensors"
+
+
+class Spec(NamedTuple):
+    name: str  # the timm architecture
+    weights: Path | None  # a weights file the spec names
+    pretrained: bool
+    img_size: int | None
+    fresh_head: bool = False  # the weights carry a classifier for other classes
+
+
+def resolve(spec: str, img_size: int | None = None, pretrained: bool = True) -> Spec:
+    """A backbone spec (see :data:`SPEC_FORMS`) -> architecture, weights and image size."""
+    from transferlab.runs import read_run
+
+    if spec.startswith(("ae:", "run:")):
+        kind, _, folder = spec.partition(":")
+        run = read_run(folder, model_kind="autoencoder" if kind == "ae" else "timm-classifier")
+        trained = int(run.model["img_size"]) if kind == "ae" else int(run.preprocessing["input_size"][-1])
+        if kind == "ae" and img_size is not None and img_size != trained:
+            raise UsageError(
+                f"the encoder of {folder} was trained on {trained} px images, not {img_size} px",
+                f"use --img-size {trained}, or pretrain an autoencoder at {img_size} px",
+            )
+        name = str(run.model["encoder" if kind == "ae" else "backbone"])
+        weights = run.path / ENCODER_FILE if kind == "ae" else run.weights_path
+        return Spec(name, weights if pretrained else None, pretrained, img_size or trained, fresh_head=kind == "run")
+    if spec.endswith(":random"):
+        return Spec(spec.removesuffix(":random"), None, False, img_size)
+    return Spec(spec, None, pretrained and spec not in SMALL, img_size)
+
 
 #: Shown by ``transferlab backbones`` besides the built-in and cached ones: common choices.
 POPULAR = (
@@ -35,6 +78,7 @@ class Backbone(NamedTuple):
     model: nn.Module
     data_config: dict[str, Any]
     weights_source: str  # "built-in", "cache", "hub", "file PATH" or "random init"
+    name: str = ""  # the timm architecture the spec resolved to (what a run stores)
 
 
 class Normalize(nn.Module):
@@ -80,13 +124,18 @@ def create(
     img_size: int | None = None,
     **timm_kwargs: Any,
 ) -> Backbone:
-    """A timm model named ``name`` with pretrained weights and its preprocessing config.
+    """The model a backbone spec names (:data:`SPEC_FORMS`) with its weights and preprocessing.
 
     ``num_classes=None`` keeps the pretrained (ImageNet) head; ``0`` removes the head;
     any other number replaces it with a new, randomly initialised one.
     """
     import timm
 
+    spec = resolve(name, img_size, pretrained)
+    if spec.weights is not None and weights is not None:
+        raise UsageError(f"--backbone {name} already names its weights", "leave out --weights")
+    name, pretrained, img_size = spec.name, spec.pretrained, spec.img_size
+    weights = spec.weights if spec.weights is not None else weights
     check_name(name)
     # A weights file may carry a head of the requested size (a user's own fine-tuned model): build
     # that head first so it loads. Other sources hold ImageNet heads, replaced after loading.
@@ -97,9 +146,9 @@ def create(
         if name in BUILTIN:
             model.pretrained_cfg = {**model.pretrained_cfg, **TF_PREPROCESSING}
         source = load_pretrained(name, model, weights)
-    if num_classes is not None and num_classes != model.num_classes:
+    if num_classes is not None and (num_classes != model.num_classes or spec.fresh_head):
         model.reset_classifier(num_classes)
-    return Backbone(model, data_config(model, img_size), source)
+    return Backbone(model, data_config(model, img_size), source, name)
 
 
 def list_backbones(include_all: bool = False, pattern: str | None = None) -> list[dict[str, str]]:

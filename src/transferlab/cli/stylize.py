@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 
 from transferlab.cli.console import out
+from transferlab.cli.options import with_options
+from transferlab.tasks.stylize.feedforward import StyleTrainOptions
 
 # The perceptual-loss options, shared by optimisation and by training a style network.
 NETWORK = typer.Option("lite0", "--network", help="lite0 (built in, offline), vgg16 or vgg19.")
@@ -81,37 +83,18 @@ def _apply(
     out.print(f"{len(written)} image(s) stylised into {out_dir}")
 
 
+@with_options(StyleTrainOptions)
 def train(
     style: Path = typer.Argument(..., help="The style image."),
     content: str = typer.Option(..., "--content", "-c", help="Content images: a folder, archive or built-in name."),
-    steps: int = typer.Option(2000, "--steps"),
-    batch_size: int = typer.Option(4, "--batch-size"),
-    train_size: int = typer.Option(256, "--train-size", help="Side of the square training crops."),
-    style_size: int = typer.Option(256, "--style-size", help="The style image's longer side for its Gram matrices."),
-    network: str = NETWORK,
-    weights: Path = WEIGHTS,
-    smoothing: str = SMOOTHING,
-    style_weight: float = STYLE_WEIGHT,
-    content_weight: float = CONTENT_WEIGHT,
-    tv_weight: float = TV_WEIGHT,
-    lr: float = typer.Option(1e-3, "--lr"),
-    width: int = typer.Option(32, "--width", help="Channels of the network's first layer."),
-    blocks: int = typer.Option(5, "--blocks", help="Residual blocks."),
-    precision: str = typer.Option(None, "--precision", help="bf16-mixed (GPU default), 32 (CPU default)..."),
-    accelerator: str = typer.Option("auto", "--accelerator"),
-    seed: int = typer.Option(0, "--seed"),
     resume: Path = typer.Option(None, "--resume", help="Continue a stopped run (its own options)."),
-    out_dir: Path = typer.Option(None, "--out", "-o", help="Run folder [runs/stylize/STYLE-TIME]."),
+    out_dir: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/stylize/STYLE-TIME)."),
+    options: dict | None = None,
 ) -> None:
     """Train a style network for STYLE on --content images (Johnson et al.); apply it with
     `transferlab stylize IMAGES --model RUN`."""
     from transferlab.tasks.stylize import train_style
 
-    result = train_style(
-        style, content, out=out_dir, resume=resume, steps=steps, batch_size=batch_size, train_size=train_size,
-        style_size=style_size, network=network, weights=str(weights) if weights else None, smoothing=smoothing,
-        style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight, lr=lr, width=width,
-        blocks=blocks, precision=precision, accelerator=accelerator, seed=seed,
-    )  # fmt: skip
+    result = train_style(style, content, out=out_dir, resume=resume, **(options or {}))
     out.print(f"style network: {result.run_dir} ({len(result.losses)} steps, {result.seconds:.0f} s)")
     out.print(f"report: {result.report}")

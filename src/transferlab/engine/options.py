@@ -1,36 +1,54 @@
-"""The options every training command shares (devices, precision, logging, resume), declared once."""
+"""Options declared once: each task's options are a dataclass whose fields carry their help and
+choices (:func:`option`); the CLI flags, their help and the choice checks are generated from it
+(``cli/options.py``), and the Python API takes the same names."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from transferlab.errors import UsageError
 
-LOGGERS = ("csv", "tensorboard")
+
+def option(default: Any, help: str = "", *, choices: tuple[str, ...] = (), flags: tuple[str, ...] = ()) -> Any:
+    """A dataclass field with its CLI help, allowed values and (optionally) its own flag names;
+    ``flags=()`` means ``--field-name``; ``help=None`` keeps it out of the CLI."""
+    return field(default=default, metadata={"help": help, "choices": choices, "flags": flags})
 
 
 @dataclass
 class TrainOptions:
     """Inherited by each task's options dataclass; the CLI offers every field as a flag."""
 
-    seed: int = 0
-    accelerator: str = "auto"  # auto | cpu | gpu/cuda | mps
-    devices: int | str = 1  # devices per node, or "auto"
-    num_nodes: int = 1
-    precision: str | None = None  # None: bf16-mixed on a GPU, 32-true on the CPU
-    compile: bool = False  # torch.compile the trained networks
-    logger: str = "csv"  # csv (always written) | tensorboard (also, through Fabric's logger)
+    seed: int = option(0, "Seed of every random draw (weights, batches, augmentation).")
+    accelerator: str = option("auto", "auto, cpu, gpu (cuda) or mps.", choices=("auto", "cpu", "gpu", "cuda", "mps"))
+    devices: int | str = option(1, "Devices per node (e.g. 4: data-parallel), or 'auto'.")
+    num_nodes: int = option(1, "Machines (multi-node runs, e.g. under SLURM).")
+    precision: str | None = option(
+        None,
+        "Default: bf16-mixed on a GPU, 32-true on the CPU.",
+        choices=("32", "32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64"),
+    )
+    compile: bool = option(False, "torch.compile the trained networks.")
+    logger: str = option(
+        "csv", "metrics.csv always; tensorboard adds TensorBoard logs.", choices=("csv", "tensorboard")
+    )
 
     def check_training(self) -> None:
-        if self.logger not in LOGGERS:
-            raise UsageError(f"unknown --logger '{self.logger}'", f"use one of: {', '.join(LOGGERS)}")
+        """The generated checks: every field with choices holds one of them; device counts."""
+        for spec in fields(self):
+            allowed = spec.metadata.get("choices")
+            value = getattr(self, spec.name)
+            if allowed and value is not None and str(value) not in allowed:
+                flag = f"--{spec.name.replace('_', '-')}"
+                raise UsageError(f"{flag} '{value}' is not one of the choices", f"use one of: {', '.join(allowed)}")
         if isinstance(self.devices, str) and self.devices.isdigit():
             self.devices = int(self.devices)
         if self.num_nodes < 1 or (isinstance(self.devices, int) and self.devices < 1):
             raise UsageError("--devices and --num-nodes must be at least 1", "e.g. --devices 4 --num-nodes 2")
 
 
-def fabric_for(opts: TrainOptions) -> object:
+def fabric_for(opts: TrainOptions) -> Any:
     """A launched Fabric for these options (the one place a training task gets its devices)."""
     from transferlab.engine.fabric import make_fabric
 

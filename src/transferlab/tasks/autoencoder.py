@@ -21,23 +21,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transferlab.backbones import ENCODER_FILE
+from transferlab.engine.options import TrainOptions, option
 from transferlab.engine.rng import step_generator
-from transferlab.errors import DataError, RunError, TrainingError, UsageError
+from transferlab.engine.session import TrainingSession
+from transferlab.errors import DataError, UsageError
 
 MODEL_KIND = "autoencoder"
-ENCODER_FILE = "encoder.safetensors"
+TASK = "autoencoder"
+FIXED_ON_RESUME = ("encoder", "img_size", "batch_size", "lr", "noise", "seed")
 
 
 @dataclass
-class AutoencoderOptions:
-    encoder: str = "resnet10t"
-    img_size: int = 32
-    steps: int = 2000
-    batch_size: int = 64
-    lr: float = 1e-3
-    noise: float = 0.0  # denoising: std of the Gaussian noise added to inputs (normalised units)
-    seed: int = 0
-    device: str = "auto"
+class AutoencoderOptions(TrainOptions):
+    encoder: str = option("resnet10t", "A timm architecture (trained from scratch).")
+    img_size: int = option(32, "A power of two: 32, 64, 128...")
+    steps: int = option(2000, "Training steps.")
+    batch_size: int = option(64, "Images per step.")
+    lr: float = option(1e-3, "AdamW's peak learning rate (cosine schedule).")
+    noise: float = option(0.0, "Denoising: std of the input noise, in normalised units (0 = plain).")
+    checkpoint_every: int = option(500, "Checkpoint every N steps.")
 
 
 @dataclass
@@ -93,53 +96,119 @@ def _build(opts: AutoencoderOptions) -> tuple[Autoencoder, dict[str, Any]]:
     return Autoencoder(built.model, opts.img_size), built.data_config
 
 
+class Recipe:
+    """The autoencoder's training: resident uint8 images, a seeded batch per step, AdamW + cosine."""
+
+    def __init__(self, data: Any, opts: AutoencoderOptions, fabric: Any) -> None:
+        from transferlab.data import load_images
+        from transferlab.data.loaders import decode_all
+
+        self.opts, self.fabric = opts, fabric
+        images, _, self.description = load_images(data)
+        if len(images) < 2:
+            raise DataError(
+                f"{self.description} holds {len(images)} usable image(s)", "an autoencoder needs a few hundred"
+            )
+        model, self.config = _build(opts)
+        dev = fabric.device
+        self.mean = torch.tensor(self.config["mean"], device=dev).view(1, 3, 1, 1)
+        self.std = torch.tensor(self.config["std"], device=dev).view(1, 3, 1, 1)
+        self.pixels = decode_all(images, opts.img_size).to(dev)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=1e-4)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, opts.steps)
+        self.model, self.optimizer = fabric.setup(model, optimizer)
+        self.step, self.losses = 0, []
+
+    def train_step(self, session: TrainingSession) -> float:
+        opts, fabric = self.opts, self.fabric
+        g = step_generator(opts.seed, self.step)
+        index = torch.randint(len(self.pixels), (opts.batch_size,), generator=g)
+        index = index[fabric.global_rank :: fabric.world_size].to(fabric.device)  # each process its share
+        x = (self.pixels[index].float() / 255 - self.mean) / self.std
+        noisy = x + opts.noise * torch.randn(x.shape, generator=g).to(x.device) if opts.noise else x
+        loss = F.mse_loss(self.model(noisy), x)
+        session.check_finite(loss.detach(), f"step {self.step + 1}", "lower --lr")
+        self.optimizer.zero_grad(set_to_none=True)
+        fabric.backward(loss)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        self.losses.append(float(loss.detach()))
+        return self.losses[-1]
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "options": asdict(self.opts),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "losses": self.losses,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.losses = int(state["step"]), list(state["losses"])
+
+
 def pretrain(
-    data: Any, *, out: str | Path | None = None, stop_after: int | None = None, **options: Any
+    data: Any,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    stop_after: int | None = None,
+    **options: Any,
 ) -> AutoencoderResult:
     """Train the autoencoder on DATA's images (labels, if any, are ignored); write the run,
-    reconstructions, the loss curve and ``report.html``."""
-    from transferlab.data import load_images
-    from transferlab.data.loaders import decode_all
-    from transferlab.devices import resolve_device
-    from transferlab.progress import StepProgress
+    reconstructions, the loss curve and ``report.html``. ``resume=RUN`` continues a stopped run."""
+    from transferlab.engine import rng
+    from transferlab.engine.options import fabric_for
+    from transferlab.engine.session import RunSpec, default_run_dir, fingerprint, read_checkpoint, resumed_options
 
-    opts = AutoencoderOptions(**options)
+    state = read_checkpoint(Path(resume), TASK) if resume else None
+    given = {k: v for k, v in options.items() if v is not None}
+    opts = resumed_options(state, given, FIXED_ON_RESUME, AutoencoderOptions) if state else AutoencoderOptions(**given)
     if opts.steps < 1 or opts.batch_size < 2 or opts.noise < 0:
         raise UsageError("--steps >= 1, --batch-size >= 2 and --noise >= 0 are needed", "e.g. --steps 2000")
     start = time.perf_counter()
-    torch.manual_seed(opts.seed)
-    dev = resolve_device(opts.device)
-    model, config = _build(opts)
-    model = model.to(dev)
-    images, _, description = load_images(data)
-    if len(images) < 2:
-        raise DataError(f"{description} holds {len(images)} usable image(s)", "an autoencoder needs a few hundred")
-    mean = torch.tensor(config["mean"], device=dev).view(1, 3, 1, 1)
-    std = torch.tensor(config["std"], device=dev).view(1, 3, 1, 1)
-    pixels = decode_all(images, opts.img_size).to(dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, opts.steps)
-    losses: list[float] = []
+    fabric = fabric_for(opts)
+    rng.seed_everything(opts.seed)
+    recipe = Recipe(data, opts, fabric)
+    run_dir = Path(resume) if resume else Path(out) if out else default_run_dir(TASK, opts.encoder)
+    fixed = {k: getattr(opts, k) for k in FIXED_ON_RESUME}
+    spec = RunSpec(TASK, run_dir, fingerprint(recipe.pixels), fixed, f"transferlab autoencoder pretrain {data}")
+    session = TrainingSession(
+        spec,
+        fabric,
+        total=opts.steps,
+        title="pretraining autoencoder",
+        state=state,
+        metrics=("step", "loss"),
+        logger=opts.logger,
+        checkpoint_every=opts.checkpoint_every,
+    )
     last = opts.steps if stop_after is None else min(stop_after, opts.steps)
-    with StepProgress(opts.steps, 0, "pretraining autoencoder") as progress:
-        for step in range(last):
-            g = step_generator(opts.seed, step)
-            index = torch.randint(len(pixels), (opts.batch_size,), generator=g).to(dev)
-            x = (pixels[index].float() / 255 - mean) / std
-            noisy = x + opts.noise * torch.randn_like(x) if opts.noise else x
-            loss = F.mse_loss(model(noisy), x)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"the loss became {loss.item()} at step {step + 1}", "lower --lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            progress.advance(f"loss {losses[-1]:.4f}")
-    run_dir = Path(out) if out else Path("runs") / "autoencoder" / time.strftime("%Y%m%d-%H%M%S")
+    with session:
+        if state is not None:
+            recipe.restore(state)
+        while recipe.step < last:
+            loss = recipe.train_step(session)
+            session.advance(f"loss {loss:.4f}")
+            session.log({"step": recipe.step, "loss": loss})
+            session.step_boundary(recipe.step, recipe.state, last=recipe.step == last)
     seconds = time.perf_counter() - start
-    report = _write_run(run_dir, model, opts, config, description, losses, pixels[:8], (mean, std), seconds)
-    return AutoencoderResult(run_dir, report, losses, seconds)
+    if recipe.step < opts.steps or fabric.global_rank != 0:
+        return AutoencoderResult(run_dir, run_dir / "report.html", recipe.losses, seconds)
+    from transferlab.engine.fabric import unwrap
+
+    norm = (recipe.mean, recipe.std)
+    model = unwrap(recipe.model)
+    report = _write_run(
+        run_dir, model, opts, recipe.config, recipe.description, recipe.losses, recipe.pixels[:8], norm, seconds
+    )
+    return AutoencoderResult(run_dir, report, recipe.losses, seconds)
 
 
 def _write_run(
@@ -176,22 +245,3 @@ def _write_run(
     report.heading("Reconstructions (top: input, bottom: output)").image(run_dir / "reconstructions.png", "recon")
     report.heading("Loss").image(run_dir / "losses.png", "loss")
     return report.save(run_dir / "report.html")
-
-
-def encoder_weights(spec: str, img_size: int | None) -> tuple[str, Path, int]:
-    """``ae:RUN`` -> (timm encoder name, its weights file, the image size it was trained at);
-    a different ``img_size`` is refused, because the encoder's features were learnt at its own."""
-    from transferlab.runs import read_run
-
-    run_dir = Path(spec.removeprefix("ae:"))
-    run = read_run(run_dir, model_kind=MODEL_KIND)
-    trained = int(run.model["img_size"])
-    if img_size is not None and img_size != trained:
-        raise UsageError(
-            f"the encoder of {run_dir} was trained on {trained} px images, not {img_size} px",
-            f"use --img-size {trained}, or pretrain an autoencoder at {img_size} px",
-        )
-    weights = run_dir / ENCODER_FILE
-    if not weights.is_file():
-        raise RunError(f"{run_dir} has no {ENCODER_FILE}", "pretrain the autoencoder again")
-    return str(run.model["encoder"]), weights, trained

@@ -7,7 +7,6 @@ table = adapt.adapt(source_splits, target_splits, methods=["dann", "cdan"], seed
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,11 @@ from typing import Any
 import numpy as np
 
 from transferlab.errors import UsageError
-from transferlab.tasks.adapt.train import METHODS, Adapter, AdaptOptions, AdaptOutcome, check_classes, prepare
+from transferlab.tasks.adapt.train import METHODS, AdaptOptions, AdaptOutcome, check_classes, prepare, train_one
 
 __all__ = ["METHODS", "AdaptOptions", "adapt"]
+
+STUDY_FILE = "study.json"
 
 
 def _splits(data: Any, seed: int) -> Any:
@@ -33,12 +34,18 @@ def adapt(
     methods: list[str],
     seeds: list[int] | tuple[int, ...] = (0,),
     out: str | Path | None = None,
+    resume: bool = False,
     **options: Any,
 ) -> list[dict[str, Any]]:
-    """Train each method (plus ``source-only``) with each seed; return one row per method with the
-    target accuracy (mean, std over seeds) on target labels never used in training. Writes
-    ``adapt.json``, ``metrics.csv``, ``curves.png`` and ``report.html`` into ``out``."""
-    from transferlab.devices import resolve_device
+    """Train each method (plus ``source-only``) with each seed, each as its own run in
+    ``out/<method>-seed<seed>`` (an adapted classifier: ``predict``/``evaluate``/``export``/``serve``
+    take it); return one row per method with the target accuracy (mean, std over seeds) on target
+    labels never used in training. Writes ``adapt.json``, ``curves.png`` and ``report.html``.
+    ``resume=True`` continues a stopped study in ``out``: finished runs are kept, a stopped one resumes."""
+    from transferlab import backbones
+    from transferlab.engine.session import default_run_dir
+    from transferlab.io import write_json
+    from transferlab.runs import read_run
 
     methods = ["source-only", *[m for m in methods if m != "source-only"]]
     for name in methods:
@@ -47,19 +54,33 @@ def adapt(
     if "joint" in methods and not options.get("target_labels"):
         raise UsageError("joint needs labelled target images", "add --target-labels K (labelled images per class)")
     base = AdaptOptions(**options)
+    base.check_training()
     source_splits, target_splits = _splits(source, base.seed), _splits(target, base.seed)
     check_classes(source_splits, target_splits)
-    device = resolve_device(base.device)
-    size = base.img_size or (28 if base.backbone == "lenet" else 224)
-    channels = 1 if base.backbone == "lenet" else 3
-    domains = prepare(source_splits, size, channels, device), prepare(target_splits, size, channels, device)
+    config = backbones.create(base.backbone, pretrained=False, num_classes=0, img_size=base.img_size).data_config
+    domains = prepare(source_splits, config), prepare(target_splits, config)
+    folder = Path(out) if out else default_run_dir("adapt", base.backbone.replace(":", "-").replace("/", "-"))
+    named = [
+        str(d) if isinstance(d, (str, Path)) else s.description
+        for d, s in ((source, source_splits), (target, target_splits))
+    ]
+    study = {"source": named[0], "target": named[1],
+             "methods": methods, "seeds": list(seeds), "options": asdict(base)}  # fmt: skip
+    write_json(folder / STUDY_FILE, study)
     outcomes: dict[str, list[AdaptOutcome]] = {}
     for name in methods:
         for seed in seeds:
             opts = AdaptOptions(**{**asdict(base), "method": name, "seed": seed})
-            outcomes.setdefault(name, []).append(Adapter(*domains, len(source_splits.classes), opts).fit())
+            run_dir = folder / f"{name}-seed{seed}"
+            if resume and (run_dir / "run.json").is_file():  # finished before the stop
+                run = read_run(run_dir, model_kind="timm-classifier")
+                done = AdaptOutcome(name, seed, run.metrics["target_acc"], run.metrics["source_acc"],
+                                    run.metrics["seconds"], run.extra["history"], run_dir)  # fmt: skip
+            else:
+                stopped = resume and (run_dir / "checkpoints").is_dir()
+                done = train_one(*domains, (source_splits, target_splits), opts, run_dir, stopped)
+            outcomes.setdefault(name, []).append(done)
     rows = [_row(name, runs) for name, runs in outcomes.items()]
-    folder = Path(out) if out else Path("runs") / "adapt" / time.strftime("%Y%m%d-%H%M%S")
     _write_outputs(folder, rows, outcomes, source_splits, target_splits, base)
     return rows
 
@@ -80,22 +101,13 @@ def _write_outputs(
     folder: Path, rows: list[dict[str, Any]], outcomes: dict[str, list[AdaptOutcome]], source: Any, target: Any,
     opts: AdaptOptions,
 ) -> None:  # fmt: skip
-    import csv
-
-    from transferlab.io import atomic_path, write_json
+    from transferlab.io import write_json
     from transferlab.reports import plots
     from transferlab.reports.html import HtmlReport
 
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "adapt.json", {"source": source.description, "target": target.description,
                                        "options": asdict(opts), "rows": rows})  # fmt: skip
-    with atomic_path(folder / "metrics.csv") as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["method", "seed", "epoch", "cls_loss", "align_loss", "target_acc"])
-        for name, runs in outcomes.items():
-            for run in runs:
-                for h in run.history:
-                    writer.writerow([name, run.seed, h["epoch"], h["cls_loss"], h["align_loss"], h["target_acc"]])
     curves = {
         name: ([h["epoch"] for h in runs[0].history], [h["target_acc"] for h in runs[0].history])
         for name, runs in outcomes.items()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,30 +20,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferlab.data import DatasetSplits
+from transferlab.engine.fabric import unwrap
+from transferlab.engine.options import TrainOptions, option
 from transferlab.engine.rng import step_generator
-from transferlab.errors import DataError, TrainingError, UsageError
+from transferlab.engine.session import TrainingSession
+from transferlab.errors import DataError
 from transferlab.tasks.adapt.losses import (
     ConditionalDomainAdversarialLoss,
     CorrelationAlignmentLoss,
     DomainAdversarialLoss,
 )
 
-
-@dataclass
-class AdaptOptions:
-    method: str = "dann"
-    backbone: str = "lenet"  # lenet (digits, 28 px grey) or a timm name (ImageNet weights, RGB)
-    img_size: int | None = None  # None: 28 for lenet, the backbone's pretrained size otherwise
-    epochs: int = 10
-    iters_per_epoch: int = 500
-    batch_size: int = 64  # per domain
-    lr: float = 0.01
-    trade_off: float = 1.0  # lambda of the alignment (or target) term
-    target_labels: int = 0  # labelled target images per class (joint uses them; others ignore them)
-    seed: int = 0
-    device: str = "auto"
-
-
+TASK = "adapt"
+METRICS = ("step", "epoch", "cls_loss", "align_loss", "target_acc")
 METHODS: dict[str, Callable[[int, int], nn.Module | None]] = {
     "source-only": lambda dim, k: None,
     "joint": lambda dim, k: None,
@@ -52,40 +42,22 @@ METHODS: dict[str, Callable[[int, int], nn.Module | None]] = {
 }
 
 
-class LeNet(nn.Module):
-    """LeNet for 28 px grey digits, as the Transfer-Learning-Library's digit benchmarks use it."""
-
-    out_features = 500
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.ReLU(),
-            nn.Conv2d(20, 50, 5), nn.Dropout2d(0.5), nn.MaxPool2d(2), nn.ReLU(),
-            nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Dropout(0.5),
-        )  # fmt: skip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-class TimmFeatures(nn.Module):
-    def __init__(self, name: str, img_size: int | None) -> None:
-        super().__init__()
-        from transferlab import backbones
-
-        built = backbones.create(name, num_classes=0, img_size=img_size)
-        self.model, self.config = built.model, built.data_config
-        self.out_features = self.model.num_features
-        self.normalize = backbones.Normalize(self.config["mean"], self.config["std"])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(self.normalize(x * 0.5 + 0.5))
+@dataclass
+class AdaptOptions(TrainOptions):
+    method: str = field(default="dann", metadata={"help": None, "choices": tuple(METHODS)})
+    backbone: str = option("lenet", "A backbone spec: lenet (28 px digits) or any classifier backbone (ImageNet).")
+    img_size: int | None = option(None, "Common input size (default: the backbone's, 28 for lenet).")
+    epochs: int = option(10, "Epochs (target accuracy is measured after each).")
+    iters_per_epoch: int = option(500, "Steps per epoch.")
+    batch_size: int = option(64, "Images per domain per step.")
+    lr: float = option(0.01, "SGD's initial learning rate (decayed as the Transfer-Learning-Library does).")
+    trade_off: float = option(1.0, "lambda: weight of the alignment (or labelled target) term.")
+    target_labels: int = option(0, "Labelled target images per class (joint uses them).")
 
 
 @dataclass
 class Domain:
-    """A domain's images as [-1, 1] float tensors on the device (training and held-out parts)."""
+    """A domain's images as uint8 tensors on the device (training and held-out parts)."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -93,21 +65,16 @@ class Domain:
     val_y: torch.Tensor
 
 
-def _tensor(images: Any, size: int, channels: int, device: torch.device) -> torch.Tensor:
+def prepare(splits: DatasetSplits, config: dict[str, Any]) -> Domain:
+    """Both parts decoded once at the classifier's input size, as its eval preprocessing does."""
     from transferlab.data.loaders import decode_all
 
-    pixels = decode_all(images, size)  # any size and mode -> size x size RGB
-    if channels == 1:
-        pixels = pixels.float().mean(dim=1, keepdim=True)
-    return (pixels.float() / 127.5 - 1).to(device)
-
-
-def prepare(splits: DatasetSplits, size: int, channels: int, device: torch.device) -> Domain:
+    size, mode = int(config["input_size"][-1]), config.get("interpolation", "bicubic")
     return Domain(
-        _tensor(splits.train, size, channels, device),
-        torch.as_tensor(splits.train.labels, device=device),
-        _tensor(splits.val, size, channels, device),
-        torch.as_tensor(splits.val.labels, device=device),
+        decode_all(splits.train, size, mode),
+        torch.as_tensor(splits.train.labels),
+        decode_all(splits.val, size, mode),
+        torch.as_tensor(splits.val.labels),
     )
 
 
@@ -132,25 +99,53 @@ class AdaptOutcome:
     source_acc: float
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
-    model: nn.Module | None = None
+    run_dir: Path | None = None
+
+
+class AdaptationNetwork(nn.Module):
+    """A classifier (any backbone spec, timm's interface) and the method's alignment term, in one
+    module so that one ``forward`` uses every trained parameter (as data-parallel training needs).
+
+    ``forward(x_s, x_t)`` returns the source logits, the target logits and the alignment term
+    :math:`L_{align}(f_s, f_t)` of the method (zero for source-only and joint)."""
+
+    def __init__(self, classifier: nn.Module, align: nn.Module | None, config: dict[str, Any]) -> None:
+        super().__init__()
+        from transferlab.backbones import Normalize
+
+        self.classifier, self.align = classifier, align
+        self.normalize = Normalize(config["mean"], config["std"])
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.classifier.forward_head(
+            self.classifier.forward_features(self.normalize(x.float() / 255)), pre_logits=True
+        )
+        return f, self.classifier.get_classifier()(f)
+
+    def forward(self, x_s: torch.Tensor, x_t: torch.Tensor, progress: float = 0.0) -> tuple[torch.Tensor, ...]:
+        f, logits = self.features(torch.cat([x_s, x_t]))
+        n = len(x_s)
+        if self.align is None:
+            return logits[:n], logits[n:], logits.new_zeros(())
+        if hasattr(self.align, "reverse"):
+            self.align.reverse.progress = progress
+        return logits[:n], logits[n:], self.align(f[:n], f[n:], logits[:n], logits[n:])
 
 
 class Adapter:
-    def __init__(self, source: Domain, target: Domain, num_classes: int, opts: AdaptOptions) -> None:
-        if opts.method not in METHODS:
-            raise UsageError(f"unknown --method '{opts.method}'", f"use one of: {', '.join(METHODS)}")
-        self.opts, self.source, self.target = opts, source, target
-        torch.manual_seed(opts.seed)
-        device = source.train_x.device
-        self.features = (LeNet() if opts.backbone == "lenet" else TimmFeatures(opts.backbone, opts.img_size)).to(device)
-        self.head = nn.Linear(self.features.out_features, num_classes).to(device)
-        self.align = METHODS[opts.method](self.features.out_features, num_classes)
-        params = [*self.features.parameters(), *self.head.parameters()]
-        if self.align is not None:
-            self.align = self.align.to(device)
-            params += list(self.align.parameters())
-        self.optimizer = torch.optim.SGD(params, lr=opts.lr, momentum=0.9, weight_decay=1e-3, nesterov=True)
+    """One method with one seed: the recipe's step, evaluation and state."""
+
+    def __init__(self, source: Domain, target: Domain, classifier: nn.Module, config: dict[str, Any],
+                 opts: AdaptOptions, fabric: Any) -> None:  # fmt: skip
+        self.opts, self.fabric = opts, fabric
+        self.source, self.target = (Domain(*[t.to(fabric.device) for t in vars(d).values()]) for d in (source, target))
+        num_classes = classifier.num_classes
+        align = METHODS[opts.method](classifier.num_features, num_classes)
+        network = AdaptationNetwork(classifier, align, config)
+        optimizer = torch.optim.SGD(network.parameters(), lr=opts.lr, momentum=0.9, weight_decay=1e-3, nesterov=True)
+        self.network, self.optimizer = fabric.setup(network, optimizer)
         self.labelled_target = self._labelled_target()
+        self.step, self.history, self.window = 0, [], []
 
     def _labelled_target(self) -> torch.Tensor:
         """Indices of the few labelled target images (``target_labels`` a class, seeded)."""
@@ -161,69 +156,126 @@ class Adapter:
         keep = [rng.permutation(np.flatnonzero(labels == k))[: self.opts.target_labels] for k in np.unique(labels)]
         return torch.as_tensor(np.concatenate(keep))
 
-    def _batch(self, domain_x: torch.Tensor, g: torch.Generator, pool: torch.Tensor | None = None) -> torch.Tensor:
-        n = len(pool) if pool is not None else len(domain_x)
+    def _draw(self, n: int, g: torch.Generator) -> torch.Tensor:
         index = torch.randint(n, (self.opts.batch_size,), generator=g)
-        return pool[index] if pool is not None else index
+        return index[self.fabric.global_rank :: self.fabric.world_size].to(self.fabric.device)
 
-    def step(self, i: int, total: int) -> dict[str, float]:
-        opts = self.opts
-        g = step_generator(opts.seed, i)
-        s_idx = self._batch(self.source.train_x, g).to(self.source.train_x.device)
-        t_idx = self._batch(self.target.train_x, g).to(self.target.train_x.device)
-        x_s, y_s, x_t = self.source.train_x[s_idx], self.source.train_y[s_idx], self.target.train_x[t_idx]
-        f = self.features(torch.cat([x_s, x_t]))
-        f_s, f_t = f[: len(x_s)], f[len(x_s) :]
-        logits_s, logits_t = self.head(f_s), self.head(f_t)
-        loss = F.cross_entropy(logits_s, y_s)
-        extra = torch.zeros((), device=loss.device)
+    def train_step(self, session: TrainingSession) -> None:
+        opts, total = self.opts, self.opts.epochs * self.opts.iters_per_epoch
+        g = step_generator(opts.seed, self.step)
+        s_idx, t_idx = self._draw(len(self.source.train_x), g), self._draw(len(self.target.train_x), g)
+        logits_s, _, extra = self.network(self.source.train_x[s_idx], self.target.train_x[t_idx], self.step / total)
+        loss = F.cross_entropy(logits_s, self.source.train_y[s_idx])
         if opts.method == "joint" and len(self.labelled_target):
-            l_idx = self._batch(self.target.train_x, g, self.labelled_target).to(x_t.device)
-            extra = F.cross_entropy(self.head(self.features(self.target.train_x[l_idx])), self.target.train_y[l_idx])
-        elif self.align is not None:
-            if hasattr(self.align, "reverse"):
-                self.align.reverse.progress = i / total
-            extra = self.align(f_s, f_t, logits_s, logits_t)
+            pick = self.labelled_target[self._draw(len(self.labelled_target), g).cpu()].to(self.fabric.device)
+            labelled, _, _ = self.network(self.target.train_x[pick], self.target.train_x[pick][:0])
+            extra = F.cross_entropy(labelled, self.target.train_y[pick])
         total_loss = loss + opts.trade_off * extra
-        if not torch.isfinite(total_loss):
-            raise TrainingError(f"the loss became {total_loss.item()} at step {i + 1}", "lower --lr or --trade-off")
+        session.check_finite(total_loss.detach(), f"step {self.step + 1}", "lower --lr or --trade-off")
         for group in self.optimizer.param_groups:
-            group["lr"] = opts.lr * (1 + 1e-3 * i) ** -0.75
+            group["lr"] = opts.lr * (1 + 1e-3 * self.step) ** -0.75
         self.optimizer.zero_grad(set_to_none=True)
-        total_loss.backward()
+        self.fabric.backward(total_loss)
         self.optimizer.step()
-        return {"cls": float(loss.detach()), "align": float(extra.detach())}
+        self.step += 1
+        self.window.append((float(loss.detach()), float(extra.detach())))
 
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        self.features.eval()
-        correct = sum(
-            (self.head(self.features(xb)).argmax(1) == yb).sum().item() for xb, yb in zip(x.split(512), y.split(512))
-        )
-        self.features.train()
+        net = unwrap(self.network)
+        net.eval()
+        correct = sum((net.features(xb)[1].argmax(1) == yb).sum().item() for xb, yb in zip(x.split(512), y.split(512)))
+        net.train()
         return correct / max(len(y), 1)
 
-    def fit(self) -> AdaptOutcome:
-        from transferlab.progress import StepProgress
+    def end_epoch(self) -> dict[str, float]:
+        losses = np.array(self.window or [(float("nan"), float("nan"))])
+        row = {
+            "step": self.step,
+            "epoch": self.step // self.opts.iters_per_epoch,
+            "cls_loss": float(losses[:, 0].mean()),
+            "align_loss": float(losses[:, 1].mean()),
+            "target_acc": self.accuracy(self.target.val_x, self.target.val_y),
+        }
+        self.history.append(row)
+        self.window = []
+        return row
 
-        opts, start = self.opts, time.perf_counter()
+    def state(self) -> dict[str, Any]:
+        from transferlab.engine import rng
+
+        return {
+            "options": asdict(self.opts),
+            "network": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "history": self.history,
+            "window": self.window,
+            "rng": rng.capture(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        from transferlab.engine import rng
+
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.history = int(state["step"]), list(state["history"])
+        self.window = [tuple(w) for w in state["window"]]
+        rng.restore(state["rng"])
+
+    def fit(self, session: TrainingSession) -> None:
+        opts = self.opts
         total = opts.epochs * opts.iters_per_epoch
-        history = []
-        with StepProgress(total, 0, f"adapting ({opts.method}, seed {opts.seed})") as progress:
-            for epoch in range(opts.epochs):
-                losses = []
-                for i in range(opts.iters_per_epoch):
-                    losses.append(self.step(epoch * opts.iters_per_epoch + i, total))
-                    progress.advance()
-                row = {
-                    "epoch": epoch + 1,
-                    "cls_loss": float(np.mean([x["cls"] for x in losses])),
-                    "align_loss": float(np.mean([x["align"] for x in losses])),
-                    "target_acc": self.accuracy(self.target.val_x, self.target.val_y),
-                }
-                history.append(row)
-                progress.note(f"target acc {row['target_acc']:.1%}")
-        return AdaptOutcome(
-            opts.method, opts.seed, history[-1]["target_acc"], self.accuracy(self.source.val_x, self.source.val_y),
-            time.perf_counter() - start, history, nn.Sequential(self.features, self.head),
+        while self.step < total:
+            self.train_step(session)
+            session.advance()
+            if self.step % opts.iters_per_epoch == 0:
+                row = self.end_epoch()
+                session.log(row)
+                session.advance(f"target acc {row['target_acc']:.1%}", steps=0)
+            session.step_boundary(self.step, self.state, last=self.step % opts.iters_per_epoch == 0)
+
+
+def train_one(source: Domain, target: Domain, splits: tuple[DatasetSplits, DatasetSplits], opts: AdaptOptions,
+              run_dir: Path, resume: bool) -> AdaptOutcome:  # fmt: skip
+    """Train one method with one seed as a run: ``model.safetensors`` + ``run.json`` hold the
+    adapted classifier, which ``predict``, ``evaluate``, ``export`` and ``serve`` take."""
+    from transferlab import backbones
+    from transferlab.engine import rng
+    from transferlab.engine.options import fabric_for
+    from transferlab.engine.session import RunSpec, fingerprint, read_checkpoint
+    from transferlab.runs import save_run
+
+    start = time.perf_counter()
+    state = read_checkpoint(run_dir, TASK) if resume else None
+    fabric = fabric_for(opts)
+    rng.seed_everything(opts.seed)
+    built = backbones.create(opts.backbone, num_classes=len(splits[0].classes), img_size=opts.img_size)
+    adapter = Adapter(source, target, built.model, built.data_config, opts, fabric)
+    fixed = {k: v for k, v in asdict(opts).items() if k not in ("epochs", "accelerator", "devices", "num_nodes",
+                                                                "precision", "logger", "compile")}  # fmt: skip
+    data = fingerprint(source.train_x, source.train_y, target.train_x, target.train_y)
+    command = "transferlab adapt --source SOURCE --target TARGET"
+    total = opts.epochs * opts.iters_per_epoch
+    title = f"adapting ({opts.method}, seed {opts.seed})"
+    session = TrainingSession(RunSpec(TASK, run_dir, data, fixed, command), fabric, total=total, title=title,
+                              state=state, metrics=METRICS, logger=opts.logger)  # fmt: skip
+    with session:
+        if state is not None:
+            adapter.restore(state)
+        adapter.fit(session)
+    source_acc = adapter.accuracy(adapter.source.val_x, adapter.source.val_y)
+    target_acc = adapter.history[-1]["target_acc"]
+    seconds = time.perf_counter() - start
+    if fabric.global_rank == 0:
+        classifier = unwrap(adapter.network).classifier
+        save_run(
+            run_dir, task=TASK, state_dict=classifier.state_dict(),
+            model={"kind": "timm-classifier", "backbone": built.name, "num_classes": classifier.num_classes,
+                   "timm_kwargs": {}},
+            class_names=splits[0].classes, preprocessing=built.data_config,
+            metrics={"target_acc": target_acc, "source_acc": source_acc, "seconds": seconds},
+            extra={"method": opts.method, "seed": opts.seed, "options": asdict(opts), "history": adapter.history,
+                   "source": splits[0].description, "target": splits[1].description},
         )  # fmt: skip
+    return AdaptOutcome(opts.method, opts.seed, target_acc, source_acc, seconds, adapter.history, run_dir)

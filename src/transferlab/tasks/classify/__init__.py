@@ -52,24 +52,15 @@ class ClassifyResult:
         }
 
 
-def _resolve_encoder_run(opts: ClassifyOptions) -> None:
-    """``--backbone ae:RUN``: the autoencoder's encoder, its weights and its image size."""
-    from transferlab.tasks.autoencoder import encoder_weights
-
-    if opts.weights is not None:
-        raise UsageError("--backbone ae:RUN already names the weights", "leave out --weights")
-    opts.backbone, weights, opts.img_size = encoder_weights(opts.backbone, opts.img_size)
-    opts.weights = str(weights)
-
-
 def _check(opts: ClassifyOptions) -> None:
     from transferlab import backbones
 
-    if opts.backbone.startswith("ae:"):
-        _resolve_encoder_run(opts)
     opts.check_training()
     get_strategy(opts.strategy)
-    backbones.check_name(opts.backbone)
+    spec = backbones.resolve(opts.backbone, opts.img_size)
+    if spec.weights is not None and opts.weights is not None:
+        raise UsageError(f"--backbone {opts.backbone} already names its weights", "leave out --weights")
+    backbones.check_name(spec.name)
     for name in ("epochs", "batch_size", "accumulate", "eval_every"):
         if getattr(opts, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1", f"e.g. --{name.replace('_', '-')} 10")
@@ -207,11 +198,17 @@ def fit(
     )
     rng.seed_everything(opts.seed)
     trainer = Trainer(splits, opts, run_dir, fabric)
-    spec = RunSpec(TASK, run_dir, data_fingerprint(splits), {k: getattr(opts, k) for k in FIXED_ON_RESUME},
-                   f"transferlab classify {data if not isinstance(data, DatasetSplits) else 'DATA'}")  # fmt: skip
+    spec = RunSpec(
+        TASK,
+        run_dir,
+        data_fingerprint(splits),
+        {k: getattr(opts, k) for k in FIXED_ON_RESUME},
+        f"transferlab classify {data if not isinstance(data, DatasetSplits) else 'DATA'}",
+    )
     total = opts.epochs * trainer.batches_per_epoch()
-    session = TrainingSession(spec, fabric, total=total, title=opts.strategy, state=state, metrics=METRICS_FIELDS,
-                              logger=opts.logger)  # fmt: skip
+    session = TrainingSession(
+        spec, fabric, total=total, title=opts.strategy, state=state, metrics=METRICS_FIELDS, logger=opts.logger
+    )
     with session:
         outcome = trainer.fit(session, stop_after=stop_after)
     return _finish(run_dir, splits, outcome, fabric)

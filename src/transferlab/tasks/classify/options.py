@@ -1,47 +1,53 @@
-"""Every option of a classification run, with the defaults the CLI and the API share."""
+"""Every option of a classification run: its default, help and choices, shared by CLI and API."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from transferlab.engine.options import TrainOptions
+from transferlab.engine.options import TrainOptions, option
+
+STRATEGY_CHOICES = ("linear", "full", "gradual", "llrd", "scratch")
 
 
 @dataclass
 class ClassifyOptions(TrainOptions):
-    backbone: str = "tf_efficientnet_lite0"
-    strategy: str = "full"
-    weights: str | None = None  # explicit pretrained weights file (or a run directory)
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3  # the head's (and scratch's) peak learning rate
-    body_lr_mult: float = 0.1  # full / gradual: body learning rate = lr x this
-    layer_decay: float = 0.7  # llrd: each stage down trains at this x the one above
-    optimizer: str = "adamw"  # adamw | sgd
-    momentum: float = 0.9
-    weight_decay: float = 0.05
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
-    mixup: float = 0.0  # mixup alpha (0 = off)
-    cutmix: float = 0.0  # cutmix alpha (0 = off)
-    ema: float = 0.0  # EMA decay of the weights (0 = off), e.g. 0.999
-    accumulate: int = 1  # gradient accumulation steps
-    eval_every: int = 1  # validate every N epochs (and after the last)
-    patience: int = 0  # early stopping after this many validations without improvement (0 = off)
-    l2sp: float = 0.0  # L2-SP alpha (0 = off)
-    drop_rate: float | None = None  # dropout before the head (None = timm's default)
-    img_size: int | None = None  # None = the backbone's pretrained size
-    crop_scale: float = 0.35  # smallest area share of the random resized crop
-    val_fraction: float = 0.2
-    shots: int | None = None  # keep at most this many training images per class (few-shot)
-    augment_with: str | None = None  # a class-conditional GAN run whose images join the training set
-    synthetic_ratio: float = 1.0  # generated images per real training image (with augment_with)
-    strict: bool = False
-    data_root: str | None = None
-    workers: int = 2
-    resident: bool | None = None  # None = decide by dataset size
-    extra: dict[str, Any] = field(default_factory=dict)
+    backbone: str = option(
+        "tf_efficientnet_lite0", "A backbone spec (`transferlab backbones`).", flags=("--backbone", "-b")
+    )
+    strategy: str = option(
+        "full", "How to transfer (see the README).", choices=STRATEGY_CHOICES, flags=("--strategy", "-s")
+    )
+    weights: str | None = option(None, "Pretrained weights file (.safetensors/.pth) or run directory.")
+    epochs: int = option(10, "Training epochs.", flags=("--epochs", "-e"))
+    batch_size: int = option(64, "Images per optimizer step (over all devices).")
+    lr: float = option(1e-3, "Peak learning rate of the head (and of scratch).")
+    body_lr_mult: float = option(0.1, "full/gradual: body learning rate = lr x this.")
+    layer_decay: float = option(0.7, "llrd: each stage down trains at this x the one above.")
+    optimizer: str = option("adamw", "The optimizer.", choices=("adamw", "sgd"))
+    momentum: float = option(0.9, "SGD momentum.")
+    weight_decay: float = option(0.05, "Weight decay (not on biases and norms).")
+    warmup_epochs: float = option(1.0, "Linear warm-up before the cosine schedule.")
+    label_smoothing: float = option(0.1, "Label smoothing.")
+    mixup: float = option(0.0, "Mixup alpha (0 = off).")
+    cutmix: float = option(0.0, "CutMix alpha (0 = off).")
+    ema: float = option(0.0, "EMA decay of the weights, e.g. 0.999 (0 = off).")
+    accumulate: int = option(1, "Gradient accumulation steps.")
+    eval_every: int = option(1, "Validate every N epochs (and after the last).")
+    patience: int = option(0, "Early stopping after N validations without improvement (0 = off).")
+    l2sp: float = option(0.0, "L2-SP strength: pull the body toward its pretrained weights (0 = off).")
+    drop_rate: float | None = option(None, "Dropout before the head (default: timm's).")
+    img_size: int | None = option(None, "Input size (default: the backbone's pretrained size).")
+    crop_scale: float = option(0.35, "Smallest area share of the random resized crop.")
+    val_fraction: float = option(0.2, "Share of the data held out for validation when DATA has no split.")
+    shots: int | None = option(None, "Keep at most N training images per class (few-shot).")
+    augment_with: str | None = option(None, "A class-conditional GAN run: add its images to the training set.")
+    synthetic_ratio: float = option(1.0, "Generated images per real training image (with --augment-with).")
+    strict: bool = option(False, "Fail on unreadable files instead of skipping them.")
+    data_root: str | None = option(None, "Local copy of a built-in dataset.")
+    workers: int = option(2, "Data-loading workers (for datasets too large to hold in memory).")
+    resident: bool | None = option(None, "Hold the decoded images in memory (default: when they fit).")
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"help": None})
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

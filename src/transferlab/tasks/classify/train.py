@@ -160,7 +160,7 @@ class Trainer:
             img_size=opts.img_size,
             **timm_kwargs,
         )
-        self.model, self.data_config, self.weights_source = built
+        self.model, self.data_config, self.weights_source, self.architecture = built
         self.groups = parameter_groups(self.model)
         self.timm_kwargs = timm_kwargs
 
@@ -280,7 +280,7 @@ class Trainer:
             state_dict=weights,
             model={
                 "kind": "timm-classifier",
-                "backbone": self.opts.backbone,
+                "backbone": self.architecture,
                 "num_classes": self.num_classes,
                 "timm_kwargs": self.timm_kwargs,
             },

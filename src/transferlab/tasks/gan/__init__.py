@@ -69,9 +69,15 @@ def train(
         TASK, run_dir, real.fingerprint(), {k: getattr(opts, k) for k in ARCH_KEYS}, f"transferlab gan train {data}"
     )
     session = TrainingSession(
-        spec, fabric, total=opts.steps, title="training GAN", state=state, metrics=METRICS, logger=opts.logger,
+        spec,
+        fabric,
+        total=opts.steps,
+        title="training GAN",
+        state=state,
+        metrics=METRICS,
+        logger=opts.logger,
         checkpoint_every=opts.checkpoint_every,
-    )  # fmt: skip
+    )
     with session:
         trainer = GanTrainer(real, opts, run_dir, fabric)
         if state is not None:

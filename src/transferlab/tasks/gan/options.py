@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transferlab.engine.options import TrainOptions
+from transferlab.engine.options import TrainOptions, option
 from transferlab.errors import UsageError
 from transferlab.tasks.gan.augment import parse_policy
 from transferlab.tasks.gan.networks import ARCHITECTURES, RESOLUTIONS
@@ -14,29 +14,33 @@ D_FEATURES = ("none", "lite0")
 
 @dataclass
 class GanOptions(TrainOptions):
-    arch: str = "resnet"  # dcgan | resnet (see networks.ARCHITECTURES)
-    img_size: int = 64
-    channels: int | None = None  # None: 1 when every image is grey, else 3
-    conditional: bool = False  # class-conditional (needs labelled DATA)
-    steps: int = 5000
-    batch_size: int = 64
-    z_dim: int | None = None  # None: the architecture's default
-    width: int | None = None  # None: the architecture's default
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5  # Adam's beta1 (DCGAN's 0.5); beta2 is 0.999
-    ema_decay: float = 0.999
-    augment: str = "color,translation,cutout"  # DiffAugment policy; "none" turns it off
-    xflip: bool = True
-    r1_gamma: float = 0.0
-    d_features: str = "none"  # lite0: projected discriminator on frozen ImageNet features
-    init: str | None = None  # a GAN run to fine-tune from
-    freeze_d: int = 0  # FreezeD: lowest K discriminator blocks frozen
-    eval_every: int = 1000
-    fid_samples: int = 2000
-    fid_features: str = "auto"
-    sample_every: int = 500
-    checkpoint_every: int = 500
+    arch: str = option(
+        "resnet", "dcgan (the classic) or resnet (spectral norm, hinge, EMA).", choices=tuple(ARCHITECTURES)
+    )
+    img_size: int = option(64, f"Image side: {', '.join(map(str, RESOLUTIONS))}.")
+    channels: int | None = option(None, "1 or 3 (default: 1 when every image is grey).")
+    conditional: bool = option(
+        False, "Class-conditional (needs class folders).", flags=("--conditional/--unconditional",)
+    )
+    steps: int = option(5000, "Training steps (one D and one G update each).")
+    batch_size: int = option(64, "Images per step.")
+    z_dim: int | None = option(None, "Latent size (default: the architecture's).")
+    width: int | None = option(None, "Base channel width (default: the architecture's).")
+    lr_g: float = option(2e-4, "Generator learning rate.")
+    lr_d: float = option(2e-4, "Discriminator learning rate.")
+    beta1: float = option(0.5, "Adam's beta1 (beta2 is 0.999).")
+    ema_decay: float = option(0.999, "EMA of the generator (resnet).")
+    augment: str = option("color,translation,cutout", "DiffAugment ops: color,translation,cutout or none.")
+    xflip: bool = option(True, "Random horizontal flips of the real images.")
+    r1_gamma: float = option(0.0, "R1 penalty weight gamma (0 = off).", flags=("--r1",))
+    d_features: str = option("none", "lite0: discriminate on frozen ImageNet features.", choices=D_FEATURES)
+    init: str | None = option(None, "Fine-tune from this GAN run (trained on a source domain).")
+    freeze_d: int = option(0, "FreezeD: freeze the lowest K discriminator blocks.")
+    eval_every: int = option(1000, "FID/KID every N steps (0 = only at the end).")
+    fid_samples: int = option(2000, "Generated images per FID.")
+    fid_features: str = option("auto", "auto, inception or lite0 (offline).")
+    sample_every: int = option(500, "Sample grid every N steps.")
+    checkpoint_every: int = option(500, "Checkpoint every N steps.")
 
     def __post_init__(self) -> None:
         self.init = str(self.init) if self.init is not None else None  # JSON-ready (checkpoints, run.json)

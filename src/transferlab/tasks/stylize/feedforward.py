@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from transferlab.engine.options import TrainOptions
+from transferlab.engine.options import TrainOptions, option
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import RunError, UsageError
@@ -43,20 +43,20 @@ MAX_SIDE = 4096
 
 @dataclass
 class StyleTrainOptions(TrainOptions):
-    network: str = "lite0"
-    weights: str | None = None
-    smoothing: str | None = None  # None: the network's default
-    train_size: int = 256  # square training crops
-    style_size: int = 256  # the style image's longer side when its Gram matrices are taken
-    steps: int = 2000
-    batch_size: int = 4
-    lr: float = 1e-3
-    style_weight: float = 5.0
-    content_weight: float = 1.0
-    tv_weight: float = 0.0
-    width: int = 32
-    blocks: int = 5
-    checkpoint_every: int = 200
+    network: str = option("lite0", "Feature network: lite0 (built in, offline), vgg16 or vgg19.")
+    weights: str | None = option(None, "Weights file for the feature network.")
+    smoothing: str | None = option(None, "Activation smoothing: none, channel or all (default: the network's).")
+    train_size: int = option(256, "Side of the square training crops.")
+    style_size: int = option(256, "The style image's longer side when its Gram matrices are taken.")
+    steps: int = option(2000, "Training steps.")
+    batch_size: int = option(4, "Crops per step.")
+    lr: float = option(1e-3, "Adam's learning rate.")
+    style_weight: float = option(5.0, "Weight of the style (Gram) loss.")
+    content_weight: float = option(1.0, "Weight of the content loss.")
+    tv_weight: float = option(0.0, "Weight of the total-variation loss.")
+    width: int = option(32, "Channels of the network's first layer.")
+    blocks: int = option(5, "Residual blocks.")
+    checkpoint_every: int = option(200, "Checkpoint every N steps.")
 
 
 @dataclass
