@@ -74,11 +74,15 @@ POPULAR = (
 )
 
 
+def architecture(model: nn.Module) -> str:
+    """The timm name of ``model`` (what a run stores, whatever spec built it)."""
+    return str(model.pretrained_cfg["architecture"])
+
+
 class Backbone(NamedTuple):
     model: nn.Module
     data_config: dict[str, Any]
     weights_source: str  # "built-in", "cache", "hub", "file PATH" or "random init"
-    name: str = ""  # the timm architecture the spec resolved to (what a run stores)
 
 
 class Normalize(nn.Module):
@@ -148,7 +152,7 @@ def create(
         source = load_pretrained(name, model, weights)
     if num_classes is not None and (num_classes != model.num_classes or spec.fresh_head):
         model.reset_classifier(num_classes)
-    return Backbone(model, data_config(model, img_size), source, name)
+    return Backbone(model, data_config(model, img_size), source)
 
 
 def list_backbones(include_all: bool = False, pattern: str | None = None) -> list[dict[str, str]]:

@@ -12,6 +12,7 @@ from torch import nn
 
 #: Digits at 28 px; RGB in, so a LeNet run reads the same images as any other classifier.
 LENET_CFG = {
+    "architecture": "lenet",
     "input_size": (3, 28, 28),
     "mean": (0.5, 0.5, 0.5),
     "std": (0.5, 0.5, 0.5),

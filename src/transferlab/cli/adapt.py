@@ -9,7 +9,7 @@ import typer
 
 from transferlab.cli.console import print_rows
 from transferlab.cli.options import with_options
-from transferlab.tasks.adapt.train import AdaptOptions
+from transferlab.options.adapt import AdaptOptions
 
 
 @with_options(AdaptOptions, exclude=("seed",))

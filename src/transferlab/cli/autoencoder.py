@@ -9,7 +9,7 @@ import typer
 from transferlab.cli.console import out
 from transferlab.cli.data import DATA_HELP
 from transferlab.cli.options import with_options
-from transferlab.tasks.autoencoder import AutoencoderOptions
+from transferlab.options.autoencoder import AutoencoderOptions
 
 
 @with_options(AutoencoderOptions)

@@ -11,7 +11,7 @@ from transferlab.cli.console import out
 from transferlab.cli.data import DATA_HELP
 from transferlab.cli.options import with_options
 from transferlab.errors import UsageError
-from transferlab.tasks.classify.options import ClassifyOptions
+from transferlab.options.classify import ClassifyOptions
 
 
 @with_options(ClassifyOptions)

@@ -9,7 +9,7 @@ import typer
 
 from transferlab.cli.console import out
 from transferlab.cli.options import with_options
-from transferlab.tasks.stylize.feedforward import StyleTrainOptions
+from transferlab.options.stylize import StyleTrainOptions
 
 # The perceptual-loss options, shared by optimisation and by training a style network.
 NETWORK = typer.Option("lite0", "--network", help="lite0 (built in, offline), vgg16 or vgg19.")

@@ -22,25 +22,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferlab.backbones import ENCODER_FILE
-from transferlab.engine.options import TrainOptions, option
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession
 from transferlab.errors import DataError, UsageError
+from transferlab.options.autoencoder import AutoencoderOptions
 
 MODEL_KIND = "autoencoder"
 TASK = "autoencoder"
 FIXED_ON_RESUME = ("encoder", "img_size", "batch_size", "lr", "noise", "seed")
-
-
-@dataclass
-class AutoencoderOptions(TrainOptions):
-    encoder: str = option("resnet10t", "A timm architecture (trained from scratch).")
-    img_size: int = option(32, "A power of two: 32, 64, 128...")
-    steps: int = option(2000, "Training steps.")
-    batch_size: int = option(64, "Images per step.")
-    lr: float = option(1e-3, "AdamW's peak learning rate (cosine schedule).")
-    noise: float = option(0.0, "Denoising: std of the input noise, in normalised units (0 = plain).")
-    checkpoint_every: int = option(500, "Checkpoint every N steps.")
 
 
 @dataclass

@@ -21,10 +21,10 @@ from torch import nn
 
 from transferlab.data import DatasetSplits
 from transferlab.engine.fabric import unwrap
-from transferlab.engine.options import TrainOptions, option
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession
 from transferlab.errors import DataError
+from transferlab.options.adapt import AdaptOptions
 from transferlab.tasks.adapt.losses import (
     ConditionalDomainAdversarialLoss,
     CorrelationAlignmentLoss,
@@ -40,19 +40,6 @@ METHODS: dict[str, Callable[[int, int], nn.Module | None]] = {
     "cdan": lambda dim, k: ConditionalDomainAdversarialLoss(dim, k),
     "coral": lambda dim, k: CorrelationAlignmentLoss(),
 }
-
-
-@dataclass
-class AdaptOptions(TrainOptions):
-    method: str = field(default="dann", metadata={"help": None, "choices": tuple(METHODS)})
-    backbone: str = option("lenet", "A backbone spec: lenet (28 px digits) or any classifier backbone (ImageNet).")
-    img_size: int | None = option(None, "Common input size (default: the backbone's, 28 for lenet).")
-    epochs: int = option(10, "Epochs (target accuracy is measured after each).")
-    iters_per_epoch: int = option(500, "Steps per epoch.")
-    batch_size: int = option(64, "Images per domain per step.")
-    lr: float = option(0.01, "SGD's initial learning rate (decayed as the Transfer-Learning-Library does).")
-    trade_off: float = option(1.0, "lambda: weight of the alignment (or labelled target) term.")
-    target_labels: int = option(0, "Labelled target images per class (joint uses them).")
 
 
 @dataclass
@@ -269,10 +256,10 @@ def train_one(source: Domain, target: Domain, splits: tuple[DatasetSplits, Datas
     seconds = time.perf_counter() - start
     if fabric.global_rank == 0:
         classifier = unwrap(adapter.network).classifier
+        name = backbones.architecture(classifier)
         save_run(
             run_dir, task=TASK, state_dict=classifier.state_dict(),
-            model={"kind": "timm-classifier", "backbone": built.name, "num_classes": classifier.num_classes,
-                   "timm_kwargs": {}},
+            model={"kind": "timm-classifier", "backbone": name, "num_classes": len(splits[0].classes)},
             class_names=splits[0].classes, preprocessing=built.data_config,
             metrics={"target_acc": target_acc, "source_acc": source_acc, "seconds": seconds},
             extra={"method": opts.method, "seed": opts.seed, "options": asdict(opts), "history": adapter.history,

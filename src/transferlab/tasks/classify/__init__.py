@@ -21,7 +21,7 @@ from transferlab.data import DatasetSplits, load_data
 from transferlab.engine import rng
 from transferlab.engine.session import default_run_dir
 from transferlab.errors import UsageError
-from transferlab.tasks.classify.options import ClassifyOptions
+from transferlab.options.classify import ClassifyOptions
 from transferlab.tasks.classify.strategies import STRATEGIES, get_strategy
 
 __all__ = ["STRATEGIES", "ClassifyOptions", "ClassifyResult", "compare", "compare_entries", "evaluate", "fit"]

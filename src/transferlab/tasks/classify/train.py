@@ -23,9 +23,9 @@ from transferlab.data.loaders import make_batches
 from transferlab.engine import rng
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import TrainingError, UsageError
+from transferlab.options.classify import ClassifyOptions
 from transferlab.runs import save_run
 from transferlab.tasks.classify.l2sp import L2SP
-from transferlab.tasks.classify.options import ClassifyOptions
 from transferlab.tasks.classify.strategies import (
     Strategy,
     apply_freezing,
@@ -160,7 +160,8 @@ class Trainer:
             img_size=opts.img_size,
             **timm_kwargs,
         )
-        self.model, self.data_config, self.weights_source, self.architecture = built
+        self.model, self.data_config, self.weights_source = built
+        self.architecture = backbones.architecture(self.model)
         self.groups = parameter_groups(self.model)
         self.timm_kwargs = timm_kwargs
 

@@ -18,7 +18,7 @@ import torch
 
 from transferlab.engine.session import default_run_dir
 from transferlab.errors import RunError, UsageError
-from transferlab.tasks.gan.options import GanOptions
+from transferlab.options.gan import GanOptions
 from transferlab.tasks.gan.train import ARCH_KEYS, METRICS, TASK, GanTrainer, RealImages, load_prefixed
 
 __all__ = ["GanOptions", "GanResult", "compare", "generate", "sample", "train"]

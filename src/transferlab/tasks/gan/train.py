@@ -20,10 +20,10 @@ from transferlab.engine.fabric import unwrap
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import DataError, RunError, UsageError
+from transferlab.options.gan import GanOptions
 from transferlab.tasks.gan.augment import DiffAugment, parse_policy
 from transferlab.tasks.gan.losses import AdversarialLoss
 from transferlab.tasks.gan.networks import ARCHITECTURES, dcgan_init
-from transferlab.tasks.gan.options import GanOptions
 
 TASK = "gan"
 LOG_EVERY = 25

@@ -54,7 +54,7 @@ def lite0(weights: str | Path | None = None) -> FeatureNetwork:
     """EfficientNet-Lite0's five stages (strides 2..32) via timm's ``forward_intermediates``."""
     from transferlab import backbones
 
-    model, config = backbones.create("tf_efficientnet_lite0", num_classes=0, weights=weights)[:2]
+    model, config, _ = backbones.create("tf_efficientnet_lite0", num_classes=0, weights=weights)
     model = _frozen(model)
     prepare = backbones.Normalize(config["mean"], config["std"])
 

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from transferlab.engine.options import TrainOptions, option
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import RunError, UsageError
+from transferlab.options.stylize import StyleTrainOptions
 from transferlab.tasks.stylize.transformer import StyleTransformer
 
 MODEL_KIND = "style-transformer"
@@ -39,24 +39,6 @@ RESIDENT_BYTES = 2 * 1024**3
 MIN_SIDE = 16
 #: Larger inputs are scaled down to this longer side (with a warning) unless --size says otherwise.
 MAX_SIDE = 4096
-
-
-@dataclass
-class StyleTrainOptions(TrainOptions):
-    network: str = option("lite0", "Feature network: lite0 (built in, offline), vgg16 or vgg19.")
-    weights: str | None = option(None, "Weights file for the feature network.")
-    smoothing: str | None = option(None, "Activation smoothing: none, channel or all (default: the network's).")
-    train_size: int = option(256, "Side of the square training crops.")
-    style_size: int = option(256, "The style image's longer side when its Gram matrices are taken.")
-    steps: int = option(2000, "Training steps.")
-    batch_size: int = option(4, "Crops per step.")
-    lr: float = option(1e-3, "Adam's learning rate.")
-    style_weight: float = option(5.0, "Weight of the style (Gram) loss.")
-    content_weight: float = option(1.0, "Weight of the content loss.")
-    tv_weight: float = option(0.0, "Weight of the total-variation loss.")
-    width: int = option(32, "Channels of the network's first layer.")
-    blocks: int = option(5, "Residual blocks.")
-    checkpoint_every: int = option(200, "Checkpoint every N steps.")
 
 
 @dataclass

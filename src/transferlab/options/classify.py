@@ -7,8 +7,6 @@ from typing import Any
 
 from transferlab.engine.options import TrainOptions, option
 
-STRATEGY_CHOICES = ("linear", "full", "gradual", "llrd", "scratch")
-
 
 @dataclass
 class ClassifyOptions(TrainOptions):
@@ -16,7 +14,7 @@ class ClassifyOptions(TrainOptions):
         "tf_efficientnet_lite0", "A backbone spec (`transferlab backbones`).", flags=("--backbone", "-b")
     )
     strategy: str = option(
-        "full", "How to transfer (see the README).", choices=STRATEGY_CHOICES, flags=("--strategy", "-s")
+        "full", "linear, full, gradual, llrd or scratch (see the README).", flags=("--strategy", "-s")
     )
     weights: str | None = option(None, "Pretrained weights file (.safetensors/.pth) or run directory.")
     epochs: int = option(10, "Training epochs.", flags=("--epochs", "-e"))

@@ -6,18 +6,14 @@ from dataclasses import dataclass
 
 from transferlab.engine.options import TrainOptions, option
 from transferlab.errors import UsageError
-from transferlab.tasks.gan.augment import parse_policy
-from transferlab.tasks.gan.networks import ARCHITECTURES, RESOLUTIONS
 
 D_FEATURES = ("none", "lite0")
 
 
 @dataclass
 class GanOptions(TrainOptions):
-    arch: str = option(
-        "resnet", "dcgan (the classic) or resnet (spectral norm, hinge, EMA).", choices=tuple(ARCHITECTURES)
-    )
-    img_size: int = option(64, f"Image side: {', '.join(map(str, RESOLUTIONS))}.")
+    arch: str = option("resnet", "dcgan (the classic) or resnet (spectral norm, hinge, EMA).")
+    img_size: int = option(64, "Image side: 32, 64 or 128.")
     channels: int | None = option(None, "1 or 3 (default: 1 when every image is grey).")
     conditional: bool = option(
         False, "Class-conditional (needs class folders).", flags=("--conditional/--unconditional",)
@@ -46,6 +42,9 @@ class GanOptions(TrainOptions):
         self.init = str(self.init) if self.init is not None else None  # JSON-ready (checkpoints, run.json)
 
     def check(self) -> None:
+        from transferlab.tasks.gan.augment import parse_policy
+        from transferlab.tasks.gan.networks import ARCHITECTURES, RESOLUTIONS
+
         self.check_training()
         if self.arch not in ARCHITECTURES:
             raise UsageError(f"unknown --arch '{self.arch}'", f"use one of: {', '.join(ARCHITECTURES)}")

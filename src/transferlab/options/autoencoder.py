@@ -1,0 +1,18 @@
+"""The options of ``transferlab autoencoder pretrain``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transferlab.engine.options import TrainOptions, option
+
+
+@dataclass
+class AutoencoderOptions(TrainOptions):
+    encoder: str = option("resnet10t", "A timm architecture (trained from scratch).")
+    img_size: int = option(32, "A power of two: 32, 64, 128...")
+    steps: int = option(2000, "Training steps.")
+    batch_size: int = option(64, "Images per step.")
+    lr: float = option(1e-3, "AdamW's peak learning rate (cosine schedule).")
+    noise: float = option(0.0, "Denoising: std of the input noise, in normalised units (0 = plain).")
+    checkpoint_every: int = option(500, "Checkpoint every N steps.")

@@ -1,0 +1,246 @@
+"""The training engine under faults, for every task that trains: kill -9 at random moments then
+resume (weights bitwise equal to an uninterrupted run), SIGTERM (checkpoint, exit 75, exact
+resume), a full disk mid-checkpoint, damaged checkpoints, a second process on the same run."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from conftest import assert_user_error
+from transferlab.engine.checkpoint import load_checkpoint
+from transferlab.engine.session import PREEMPTED_EXIT, checkpoint_path
+
+CLI = [sys.executable, "-c", "from transferlab.cli.main import run; run()"]
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> Path:
+    """scikit-learn's 1,797 real 8x8 handwritten digits as a class folder."""
+    root = tmp_path_factory.mktemp("digits")
+    data = load_digits()
+    for i, (image, label) in enumerate(zip(data.images, data.target)):
+        (root / str(label)).mkdir(exist_ok=True)
+        Image.fromarray((image * 16).clip(0, 255).astype(np.uint8)).save(root / str(label) / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    from skimage import data as skdata
+
+    root = tmp_path_factory.mktemp("photos")
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        Image.fromarray(getattr(skdata, name)()).save(root / f"{name}.png")
+    return root
+
+
+def _commands(digits: Path, photos: Path, run: Path) -> dict[str, tuple[list[str], str]]:
+    """Per task: the training command (small, a few seconds) and the checkpoint key of its weights."""
+    return {
+        "classify": (["classify", digits, "--backbone", "lenet", "--strategy", "scratch", "--epochs", "8",
+                      "--batch-size", "32", "--out", run], "model"),
+        "gan": (["gan", "train", digits, "--arch", "dcgan", "--img-size", "32", "--width", "8", "--batch-size", "16",
+                 "--steps", "240", "--checkpoint-every", "10", "--eval-every", "0", "--sample-every", "0",
+                 "--out", run], "weights"),
+        "stylize": (["stylize", "train", photos / "chelsea.png", "--content", photos, "--train-size", "32",
+                     "--style-size", "64", "--steps", "120", "--batch-size", "2", "--width", "8", "--blocks", "1",
+                     "--checkpoint-every", "5", "--out", run], "model"),
+        "adapt": (["adapt", "--source", digits, "--target", digits, "--method", "dann", "--epochs", "8",
+                   "--iters-per-epoch", "25", "--batch-size", "32", "--out", run], "network"),
+    }  # fmt: skip
+
+
+def _weights(run: Path, task: str, key: str) -> dict[str, torch.Tensor]:
+    folder = run / "dann-seed0" if task == "adapt" else run
+    state = load_checkpoint(checkpoint_path(folder))
+    return state[key]
+
+
+def _resume_args(task: str, args: list, run: Path) -> list:
+    if task == "adapt":
+        return ["adapt", "--resume", run]
+    head = args[: args.index("--out")]
+    return [*head, "--resume", run]
+
+
+def _checkpointed(task: str, run: Path) -> Path:
+    return checkpoint_path(run / "dann-seed0" if task == "adapt" else run)
+
+
+def _start(args: list, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([*CLI, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("task", ["classify", "gan", "stylize", "adapt"])
+def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(task, digits, photos, tmp_path, cli):
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    args, key = _commands(digits, photos, reference)[task]
+    code, _, err = cli(*args)
+    assert code == 0, err
+    args = _commands(digits, photos, killed)[task][0]
+    env = {**os.environ, "TRANSFERLAB_QUIET": "1"}
+    moments = random.Random(f"kill-{task}")  # fixed per task: a failure can be replayed
+    kills = 0
+    for attempt in range(3):
+        process = _start(args if attempt == 0 and not _checkpointed(task, killed).exists() else
+                         _resume_args(task, args, killed), env)  # fmt: skip
+        seen = _checkpointed(task, killed).stat().st_mtime_ns if _checkpointed(task, killed).exists() else 0
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:  # wait for new progress on disk
+            path = _checkpointed(task, killed)
+            if path.exists() and path.stat().st_mtime_ns != seen:
+                break
+            time.sleep(0.02)
+        time.sleep(moments.uniform(0.0, 0.8))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+    assert kills >= 2, "the runs ended before they could be killed: make them longer"
+    finish = subprocess.run([*CLI, *map(str, _resume_args(task, args, killed))], env=env, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert finish.returncode == 0, finish.stderr[-2000:]
+    expected, got = _weights(reference, task, key), _weights(killed, task, key)
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[k], got[k]) for k in expected), [
+        k for k in expected if not torch.equal(expected[k], got[k])
+    ][:3]
+
+
+def test_sigterm_mid_epoch_checkpoints_exits_75_and_resumes_exactly(digits, tmp_path, cli):
+    run, reference = tmp_path / "run", tmp_path / "reference"
+    args = ["classify", digits, "--backbone", "lenet", "--strategy", "scratch", "--epochs", "3", "--batch-size", "8"]
+    assert cli(*args, "--out", reference)[0] == 0
+    env = {**os.environ, "TRANSFERLAB_QUIET": "0", "TRANSFERLAB_PROGRESS_SECONDS": "0"}
+    process = _start([*args, "--out", run], env)
+    for line in process.stderr:  # plain progress lines: wait until it is inside the second epoch
+        if b"epoch 2/3" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == PREEMPTED_EXIT, err.decode()[-2000:]
+    assert b"SIGTERM" in err and b"--resume" in err and b"Traceback" not in err
+    state = load_checkpoint(checkpoint_path(run))
+    assert state["epoch"] == 1 and state["batch_in_epoch"] > 0  # stopped mid-epoch, checkpointed there
+    assert cli("classify", digits, "--resume", run)[0] == 0
+    a, b = load_checkpoint(checkpoint_path(reference))["model"], load_checkpoint(checkpoint_path(run))["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(digits, tmp_path, monkeypatch):
+    import errno
+
+    from transferlab.engine import session as session_module
+    from transferlab.errors import TrainingError
+    from transferlab.tasks import gan
+
+    original, calls = session_module.save_checkpoint, []
+
+    def fill_the_disk(path, state):
+        calls.append(path)
+        if len(calls) == 2:
+            Path(path).write_bytes(b"half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(path, state)
+
+    monkeypatch.setattr(session_module, "save_checkpoint", fill_the_disk)
+    options = {"arch": "dcgan", "img_size": 32, "width": 8, "batch_size": 8, "steps": 6, "checkpoint_every": 2,
+               "eval_every": 0, "sample_every": 0}  # fmt: skip
+    with pytest.raises(TrainingError, match="No space left on device") as info:
+        gan.train(digits, out=tmp_path / "run", **options)
+    assert "previous checkpoint" in info.value.remedy
+    assert load_checkpoint(checkpoint_path(tmp_path / "run"))["step"] == 2  # the last good one, intact
+
+
+def test_damaged_checkpoints_fall_back_then_fail_clearly(digits, tmp_path, cli):
+    run = tmp_path / "run"
+    base = ["gan", "train", digits, "--arch", "dcgan", "--img-size", "32", "--width", "8", "--batch-size", "8",
+            "--eval-every", "0", "--sample-every", "0", "--checkpoint-every", "2"]  # fmt: skip
+    assert cli(*base, "--steps", "4", "--out", run)[0] == 0
+    last = checkpoint_path(run)
+    last.write_bytes(last.read_bytes()[:1000])  # truncated
+    code, _, err = cli(*base, "--steps", "6", "--resume", run)
+    assert code == 0 and "resuming from the previous checkpoint" in err, err
+    assert load_checkpoint(last)["step"] == 6
+    for name in ("last.safetensors", "previous.safetensors"):
+        (last.parent / name).write_bytes(b"not a checkpoint")
+    assert_user_error(cli(*base, "--resume", run), "last.safetensors", "is damaged")
+
+
+def test_a_second_process_on_the_same_run_is_refused(digits, tmp_path, cli):
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from filelock import FileLock; import time; lock = FileLock({str(run / '.lock')!r});"
+         "lock.acquire(); print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        args = ("--arch", "dcgan", "--img-size", "32", "--steps", "2", "--eval-every", "0", "--sample-every", "0")
+        result = cli("gan", "train", digits, *args, "--out", run)
+        assert_user_error(result, "another process is training into")
+        assert not (run / "metrics.csv").exists() and not (run / "checkpoints").exists()  # nothing interleaved
+    finally:
+        holder.kill()
+
+
+def test_plain_progress_lines_without_a_terminal(digits, tmp_path):
+    env = {**os.environ, "TRANSFERLAB_QUIET": "0", "TRANSFERLAB_PROGRESS_SECONDS": "0.5"}
+    args = ["autoencoder", "pretrain", digits, "--steps", "30", "--batch-size", "16", "--out", tmp_path / "ae"]
+    done = subprocess.run([*CLI, *map(str, args)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("pretraining autoencoder:")]
+    assert len(lines) >= 2 and "/30" in lines[-1] and "ETA" in lines[0] and "loss" in lines[-1]
+    assert "\x1b[" not in done.stderr  # no terminal control codes in a log file
+
+
+def test_metrics_log_is_cut_back_to_the_checkpoint_on_resume(digits, tmp_path):
+    import csv
+
+    from transferlab.tasks import autoencoder
+
+    options = {"steps": 10, "batch_size": 8, "checkpoint_every": 4}
+    autoencoder.pretrain(digits, out=tmp_path / "ae", stop_after=6, **options)  # checkpoints at 4 and 6
+    rows = list(csv.DictReader((tmp_path / "ae" / "metrics.csv").read_text().splitlines()))
+    assert [r["step"] for r in rows] == [str(i) for i in range(1, 7)]
+    result = autoencoder.pretrain(digits, resume=tmp_path / "ae", **options)
+    rows = list(csv.DictReader((tmp_path / "ae" / "metrics.csv").read_text().splitlines()))
+    assert [int(r["step"]) for r in rows] == list(range(1, 11)) and len(result.losses) == 10
+
+
+def test_config_file_and_a_run_as_config(digits, tmp_path, cli):
+    config = tmp_path / "ae.yaml"
+    config.write_text("steps: 3\nbatch-size: 8\nimg_size: 32\n")
+    assert cli("autoencoder", "pretrain", digits, "--config", config, "--out", tmp_path / "a")[0] == 0
+    import json
+
+    first = json.loads((tmp_path / "a" / "run.json").read_text())["options"]
+    assert first["steps"] == 3 and first["batch_size"] == 8
+    assert (
+        cli("autoencoder", "pretrain", digits, "--config", tmp_path / "a", "--steps", "4", "--out", tmp_path / "b")[0]
+        == 0
+    )
+    second = json.loads((tmp_path / "b" / "run.json").read_text())["options"]
+    assert second == {**first, "steps": 4}
+    config.write_text("stepz: 3\n")
+    assert_user_error(cli("autoencoder", "pretrain", digits, "--config", config), "unknown option(s): stepz")
+    config.write_text("steps: [\n")
+    assert_user_error(cli("autoencoder", "pretrain", digits, "--config", config), "not valid YAML/JSON")
+    assert_user_error(cli("classify", digits, "--optimizer", "adamx"), "'adamx' is not one of the choices", "sgd")
+
+
+def test_tensorboard_logger_writes_events(digits, tmp_path, cli):
+    assert cli("autoencoder", "pretrain", digits, "--steps", "3", "--batch-size", "8", "--logger", "tensorboard",
+               "--out", tmp_path / "ae")[0] == 0  # fmt: skip
+    assert list((tmp_path / "ae" / "tensorboard").rglob("events.out.tfevents.*"))
