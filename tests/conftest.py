@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,10 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 @pytest.fixture(scope="session", autouse=True)
 def isolated_environment(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("transferlab-home")
-    saved = {k: os.environ.get(k) for k in ("TRANSFERLAB_HOME", "TRANSFERLAB_OFFLINE", "TRANSFERLAB_QUIET")}
+    # The caller's own settings must not change what a test sees (HF_HUB_OFFLINE, progress, debug).
+    names = ("TRANSFERLAB_HOME", "TRANSFERLAB_OFFLINE", "TRANSFERLAB_QUIET", "HF_HUB_OFFLINE", "TRANSFERLAB_DEBUG",
+             "TRANSFERLAB_PROGRESS", "TRANSFERLAB_PROGRESS_SECONDS")  # fmt: skip
+    saved = {k: os.environ.pop(k, None) for k in names}
     os.environ.update(TRANSFERLAB_HOME=str(home), TRANSFERLAB_OFFLINE="1", TRANSFERLAB_QUIET="1")
     yield home
     for key, value in saved.items():
@@ -37,7 +41,7 @@ def write_image(
     path: Path, color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (24, 20), mode: str = "RGB"
 ) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(abs(hash(path.name)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(path.name.encode()))  # the same pixels in every process
     pixels = np.clip(np.array(color)[None, None, :] + rng.integers(-20, 20, (size[1], size[0], 3)), 0, 255).astype(
         np.uint8
     )

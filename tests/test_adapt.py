@@ -35,7 +35,7 @@ def digits(shared_data):
 def test_every_method_runs_beside_source_only(digits, tmp_path):
     rows = adapt(*digits, methods=["joint", "dann", "cdan", "coral"], target_labels=2, out=tmp_path, **FAST)
     assert [r["method"] for r in rows] == ["source-only", "joint", "dann", "cdan", "coral"]
-    assert all(0 <= r["target acc %"] <= 100 for r in rows)
+    assert all(10 <= r["target acc %"] <= 100 for r in rows)  # USPS digits are read above chance (10%)
     assert rows[0]["source val acc %"] > 25  # well above chance (10%) after 30 steps: it learnt the source
     saved = json.loads((tmp_path / "adapt.json").read_text())
     assert len(saved["rows"]) == 5 and (tmp_path / "report.html").is_file() and (tmp_path / "curves.png").is_file()
@@ -43,7 +43,11 @@ def test_every_method_runs_beside_source_only(digits, tmp_path):
 
 def test_seeds_give_mean_and_spread(digits, tmp_path):
     rows = adapt(*digits, methods=["coral"], seeds=[0, 1], out=tmp_path, **FAST)
-    assert all(r["seeds"] == 2 for r in rows) and rows[1]["std"] >= 0
+    assert all(r["seeds"] == 2 for r in rows)
+    for row in rows:  # the spread is the sample standard deviation of the two seeds' accuracies
+        runs = [json.loads((tmp_path / f"{row['method']}-seed{s}" / "run.json").read_text()) for s in (0, 1)]
+        accs = [r["metrics"]["target_acc"] * 100 for r in runs]
+        assert row["std"] == pytest.approx(float(np.std(accs, ddof=1)), abs=0.01) and accs[0] != accs[1]
 
 
 def test_gradient_reversal_flips_and_scales_the_gradient():
@@ -61,10 +65,37 @@ def test_alignment_losses_measure_the_domain_gap():
     coral = CorrelationAlignmentLoss()
     assert coral(f, f).item() == pytest.approx(0.0, abs=1e-7)
     assert coral(f, f * 3 + 1).item() > 1.0
-    logits = torch.randn(64, 4)
-    for loss in (DomainAdversarialLoss(8), ConditionalDomainAdversarialLoss(8, 4)):
-        value = loss(f, f + 2, logits, logits)
-        assert torch.isfinite(value) and value.item() > 0
+
+
+def test_dann_and_cdan_losses_are_their_formulas_on_a_fixed_input():
+    """With a linear discriminator of known weights, DANN is the mean BCE of source-as-1 and
+    target-as-0, and CDAN+E the same on f (x) softmax(logits), weighted by 1 + exp(-H) per domain."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    f_s, f_t = torch.randn(6, 3), torch.randn(6, 3) + 1
+    logits_s, logits_t = torch.randn(6, 2) * 3, torch.randn(6, 2)
+    bce = lambda z, y: F.softplus(-z) if y == 1 else F.softplus(z)  # noqa: E731 - BCE with logits, by hand
+
+    dann = DomainAdversarialLoss(3)
+    dann.discriminator = torch.nn.Linear(3, 1)
+    w, b = dann.discriminator.weight.detach()[0], dann.discriminator.bias.item()
+    expected = torch.cat([bce(f_s @ w + b, 1), bce(f_t @ w + b, 0)]).mean()
+    assert dann(f_s, f_t).item() == pytest.approx(expected.item(), rel=1e-6)
+
+    cdan = ConditionalDomainAdversarialLoss(3, 2)
+    cdan.discriminator = torch.nn.Linear(6, 1)
+    w, b = cdan.discriminator.weight.detach()[0], cdan.discriminator.bias.item()
+    terms, weights = [], []
+    for f, logits, label in ((f_s, logits_s, 1), (f_t, logits_t, 0)):
+        g = logits.softmax(1)
+        h = (g[:, :, None] * f[:, None, :]).flatten(1)
+        entropy = -(g * (g + 1e-5).log()).sum(1)
+        weight = 1 + torch.exp(-entropy)
+        terms.append(bce(h @ w + b, label))
+        weights.append(weight / weight.sum() * 6)  # each domain's weights sum to its share of the batch
+    expected = (torch.cat(weights) * torch.cat(terms)).mean()
+    assert cdan(f_s, f_t, logits_s, logits_t).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_bad_input(tmp_path, cli):

@@ -120,6 +120,15 @@ def test_unreachable_hub_fails_fast(monkeypatch):
     assert "--weights" in info.value.remedy
 
 
+@pytest.mark.parametrize("value", ["1", "true", "ON"])
+def test_hf_hub_offline_turns_downloads_off_like_transferlab_offline(monkeypatch, value):
+    monkeypatch.delenv("TRANSFERLAB_OFFLINE")
+    monkeypatch.setenv("HF_HUB_OFFLINE", value)
+    monkeypatch.setattr(sources, "_hub_reachable", lambda timeout=3.0: pytest.fail("no probe when offline"))
+    with pytest.raises(WeightsError, match=r"downloads are off \(HF_HUB_OFFLINE\)"):
+        backbones.create("resnet18")
+
+
 def test_backbones_command_lists_sources(cli):
     code, out, _ = cli("backbones", "--json")
     import json

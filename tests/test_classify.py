@@ -59,7 +59,7 @@ def test_every_strategy_trains_and_writes_a_complete_run(tiny, tmp_path, strateg
         assert (run / name).is_file(), name
     html = (run / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3 and "src='http" not in html  # self-contained
-    assert 0.0 <= result.val_acc <= 1.0 and result.metrics["images"] == 24
+    assert result.val_acc > 1 / 3 and result.metrics["images"] == 24  # better than chance on 3 classes
     meta = json.loads((run / "run.json").read_text())
     assert (
         meta["task"] == "classify" and meta["strategy"] == strategy and meta["class_names"] == ["red", "green", "blue"]
@@ -103,9 +103,24 @@ def test_l2sp_is_the_stated_penalty():
     assert reg(model).item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_l2sp_run(tiny, tmp_path):
-    result = classify.fit(tiny, out=tmp_path / "l2sp", strategy="full", l2sp=0.01, **FAST)
-    assert result.history[-1]["train_loss"] == result.history[-1]["train_loss"]  # finite
+def test_l2sp_pulls_the_body_toward_its_pretrained_weights(tiny, tmp_path):
+    """The same run with a strong L2-SP ends measurably closer to the pretrained body than without."""
+    from safetensors.torch import load_file
+
+    from transferlab import backbones
+
+    model = backbones.create("tf_efficientnet_lite0", num_classes=3).model
+    start = {k: v.detach().clone() for k, v in model.named_parameters()}  # parameters, not BN statistics
+    options = {**FAST, "strategy": "full", "lr": 3e-3, "body_lr_mult": 1.0, "epochs": 2}
+
+    def drift(l2sp: float) -> float:
+        run = classify.fit(tiny, out=tmp_path / f"l2sp-{l2sp}", l2sp=l2sp, **options).run_dir
+        weights = load_file(run / "model.safetensors")
+        body = [k for k in start if k.startswith(("conv_stem", "blocks"))]
+        return sum((weights[k] - start[k]).pow(2).sum().item() for k in body)
+
+    free, held = drift(0.0), drift(10.0)
+    assert held < 0.7 * free, (held, free)
 
 
 def test_resume_continues_exactly(tiny, tmp_path):
@@ -226,19 +241,39 @@ def test_evaluate_and_predict_with_a_trained_run(tiny, tmp_path, cli):
     assert_user_error(cli("evaluate", tmp_path / "run", tmp_path / "alien"), "the model does not know: purple")
 
 
-def test_onnx_export_matches_pytorch(tiny, tmp_path, cli):
+def test_predict_evaluate_and_onnx_give_the_same_logits(tiny, tmp_path, cli):
+    """One evaluation preprocessing: the same image files through `predict`, `evaluate` (the
+    in-memory loader) and the exported ONNX model give the same logits (1e-4)."""
     import onnxruntime as ort
+    from PIL import Image
 
+    from transferlab.data import load_labeled
+    from transferlab.data.transforms import eval_transform
     from transferlab.runs import read_run
+    from transferlab.tasks.classify.evaluation import run_logits
+    from transferlab.tasks.predict import predict
 
     classify.fit(tiny, out=tmp_path / "run", **{**FAST, "backbone": "resnet10t", "strategy": "scratch", "epochs": 1})
     code, _, err = cli("export", tmp_path / "run", "--format", "onnx")
     assert code == 0, err
-    model = backbones.from_run(read_run(tmp_path / "run")).model.eval()
-    x = torch.randn(3, 3, 32, 32)
+    rng = np.random.default_rng(1)
+    for i, (w, h) in enumerate([(40, 24), (23, 57), (32, 32), (90, 61)]):  # resize and crop both matter
+        name = ["red", "green", "blue"][i % 3]
+        (tmp_path / "files" / name).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / "files" / name / f"{i}.png")
+    run = read_run(tmp_path / "run")
+    images, _ = load_labeled(tmp_path / "files")
+    evaluated, _ = run_logits(run, images, torch.device("cpu"))
+    predicted = predict(list(images.paths), checkpoint=tmp_path / "run", topk=3)
+    probabilities = torch.zeros_like(evaluated)
+    for row, prediction in zip(probabilities, predicted):
+        for index, _, p in prediction.top:
+            row[index] = p
+    np.testing.assert_allclose(probabilities.numpy(), evaluated.softmax(-1).numpy(), atol=1e-5)
+    transform = eval_transform(run.preprocessing)
+    x = torch.stack([transform(Image.open(path).convert("RGB")) for path in images.paths])
     session = ort.InferenceSession(str(tmp_path / "run" / "model.onnx"))
-    onnx_out = session.run(None, {"images": x.numpy()})[0]
-    np.testing.assert_allclose(onnx_out, model(x).detach().numpy(), atol=1e-4)
+    np.testing.assert_allclose(session.run(None, {"images": x.numpy()})[0], evaluated.numpy(), atol=1e-4)
     assert cli("export", tmp_path / "run", "--format", "torchscript")[0] == 0
     assert_user_error(cli("export", tmp_path / "run", "--format", "tflite"), "unknown export format")
 

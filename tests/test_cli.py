@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from conftest import assert_user_error
@@ -19,15 +18,27 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_help_is_fast_and_lists_commands():
-    _run("--help")  # warm the file cache
-    start = time.perf_counter()
+def test_help_lists_commands():
     result = _run("--help")
-    elapsed = time.perf_counter() - start
     assert result.returncode == 0
     for command in ("backbones", "predict", "data"):
         assert command in result.stdout
-    assert elapsed < 1.5, f"--help took {elapsed:.2f}s"
+
+
+def test_square_brackets_in_user_text_print_as_written(tmp_path, cli, monkeypatch):
+    """Rich markup must not eat user text: a file named with brackets, and the extra in a hint."""
+    broken = tmp_path / "photos[2024].zip"
+    broken.write_bytes(b"not a zip")
+    code, _, err = cli("data", broken)
+    assert code == 2 and "photos[2024].zip" in err, err
+    import transferlab.data
+    from transferlab.errors import UsageError
+
+    def needs_extra(*args, **kwargs):
+        raise UsageError("[bold]ONNX[/] export needs onnx", "pip install 'transferlab[export]'")
+
+    monkeypatch.setattr(transferlab.data, "load_data", needs_extra)
+    assert_user_error(cli("data", "digits"), "[bold]ONNX[/] export", "pip install 'transferlab[export]'")
 
 
 def test_help_does_not_import_torch():

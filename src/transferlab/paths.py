@@ -22,3 +22,12 @@ def datasets_dir() -> Path:
 
 def archives_dir() -> Path:
     return home() / "archives"
+
+
+def downloads_off() -> str | None:
+    """Which variable turns downloads off (``TRANSFERLAB_OFFLINE``, or Hugging Face's
+    ``HF_HUB_OFFLINE`` that its users already set), or None when downloads may be tried."""
+    for name in ("TRANSFERLAB_OFFLINE", "HF_HUB_OFFLINE"):
+        if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
+            return name
+    return None

@@ -162,11 +162,14 @@ def list_backbones(include_all: bool = False, pattern: str | None = None) -> lis
 
     names = timm.list_models(pattern or "*", pretrained=True) if include_all else None
     if names is None:
-        names = sorted(set(BUILTIN) | set(offline_names())) + [n for n in POPULAR if n not in BUILTIN]
+        names = sorted(set(BUILTIN) | set(offline_names())) + [n for n in (*POPULAR, *SMALL) if n not in BUILTIN]
         if pattern:
             names = [n for n in names if pattern.replace("*", "") in n]
     rows = []
     for name in dict.fromkeys(n.split(".")[0] for n in names):
+        if name in SMALL:
+            rows.append({"name": name, "weights": "none (trained from scratch)", "input": "28x28"})
+            continue
         cfg = get_pretrained_cfg(name)
         size = "x".join(map(str, cfg.input_size[1:])) if cfg is not None else "?"
         rows.append({"name": name, "weights": describe_source(name), "input": size})

@@ -63,9 +63,11 @@ def _not_found(name: str, why: str) -> WeightsError:
 def _from_hub(name: str, model: nn.Module) -> dict[str, torch.Tensor]:
     import timm
 
-    if os.environ.get("TRANSFERLAB_OFFLINE", "") not in ("", "0"):
-        raise _not_found(name, "downloads are off (TRANSFERLAB_OFFLINE)")
-    if os.environ.get("HF_HUB_OFFLINE") != "1" and not _hub_reachable():
+    from transferlab.paths import downloads_off
+
+    if downloads_off():
+        raise _not_found(name, f"downloads are off ({downloads_off()})")
+    if not _hub_reachable():
         raise _not_found(name, "the model hub cannot be reached (offline?)")
     try:
         downloaded = timm.create_model(name, pretrained=True, num_classes=model.pretrained_cfg.get("num_classes", 1000))

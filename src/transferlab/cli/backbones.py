@@ -17,7 +17,7 @@ def backbones(
     """List backbones and where their pretrained weights come from (built-in, cache, hub)."""
     from rich.table import Table
 
-    from transferlab.backbones import list_backbones
+    from transferlab.backbones import SPEC_FORMS, list_backbones
 
     rows = list_backbones(include_all=include_all, pattern=pattern)
     if as_json:
@@ -30,3 +30,9 @@ def backbones(
         style = "green" if row["weights"] in ("built-in", "cache") else None
         table.add_row(row["name"], row["weights"], row["input"], style=style)
     out.print(table)
+    forms = Table(title="What every --backbone takes")
+    forms.add_column("form")
+    forms.add_column("meaning")
+    for form, meaning in SPEC_FORMS.items():
+        forms.add_row(form, meaning)
+    out.print(forms)

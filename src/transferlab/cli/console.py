@@ -5,16 +5,19 @@ from __future__ import annotations
 import warnings
 
 from rich.console import Console
+from rich.markup import escape
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Markup off by default: paths, class names and messages are the user's text, and a "[...]" in
+# them must print as written. Styled lines pass markup=True and escape() their user text.
+out = Console(highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False)
 
 
 def show_warnings_on_console() -> None:
     """Print Python warnings as one readable ``warning:`` block instead of file:line noise."""
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        err.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {escape(str(message))}", markup=True, highlight=False, soft_wrap=True)
 
     warnings.showwarning = show
 

@@ -16,7 +16,7 @@ def features(
         "tf_efficientnet_lite0", "--backbone", "-b", help="A timm name (NAME:random: no weights)."
     ),
     out_file: Path = typer.Option(..., "--out", "-o", help="FILE.npz or FILE.parquet (needs pyarrow)."),
-    img_size: int = typer.Option(None, "--img-size", help="Input size [the backbone's pretrained size]."),
+    img_size: int = typer.Option(None, "--img-size", help="Input size (default: the backbone's pretrained size)."),
     weights: Path = typer.Option(None, "--weights", help="A weights file or run for the backbone."),
     batch_size: int = typer.Option(128, "--batch-size"),
     device: str = typer.Option("auto", "--device"),
@@ -39,7 +39,9 @@ def rank(
     probe: bool = typer.Option(False, "--probe", help="Also measure a linear probe, to check the ranking."),
     batch_size: int = typer.Option(128, "--batch-size"),
     device: str = typer.Option("auto", "--device"),
-    out_dir: Path = typer.Option(None, "--out", "-o", help="Folder for rank.json and report.html [runs/rank/...]."),
+    out_dir: Path = typer.Option(
+        None, "--out", "-o", help="Folder for rank.json and report.html (default: runs/rank/TIME)."
+    ),
 ) -> None:
     """Rank candidate backbones for DATA without fine-tuning (LogME on frozen features)."""
     import time

@@ -17,7 +17,7 @@ def train(
     data: str = typer.Argument(..., metavar="DATA", help=DATA_HELP + " A flat folder of images works too."),
     compare: str = typer.Option(None, "--compare", help="scratch: also train from scratch and compare."),
     resume: Path = typer.Option(None, "--resume", help="Continue a stopped run exactly."),
-    out_dir: Path = typer.Option(None, "--out", "-o", help="Run folder [runs/gan/ARCH-TIME]."),
+    out_dir: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/gan/ARCH-TIME)."),
     options: dict | None = None,
 ) -> None:
     """Train a GAN on DATA; with --init/--freeze-d or --d-features lite0, transfer into it."""

@@ -19,7 +19,7 @@ from transferlab.cli import gan as gan_cmd
 from transferlab.cli import predict as predict_cmd
 from transferlab.cli import serve as serve_cmd
 from transferlab.cli import stylize as stylize_cmd
-from transferlab.cli.console import err, show_warnings_on_console
+from transferlab.cli.console import err, escape, show_warnings_on_console
 from transferlab.errors import TransferlabError
 
 app = typer.Typer(
@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=route(sys.argv[1:] if argv is None else list(argv)), prog_name="transferlab", standalone_mode=False)
     except TransferlabError as exc:
-        err.print(f"[bold red]error:[/] {exc.cause}", markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(exc.cause)}", markup=True, soft_wrap=True)
         if exc.remedy:
-            err.print(f"[bold]hint:[/] {exc.remedy}", markup=True, soft_wrap=True)
+            err.print(f"[bold]hint:[/] {escape(exc.remedy)}", markup=True, soft_wrap=True)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             return exc.exit_code
         if os.environ.get("TRANSFERLAB_DEBUG"):
             raise
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", markup=True, soft_wrap=True)
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}", markup=True, soft_wrap=True)
         err.print("[bold]hint:[/] set TRANSFERLAB_DEBUG=1 for the traceback, and report it", markup=True)
         return 1
     return 0

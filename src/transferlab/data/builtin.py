@@ -8,7 +8,6 @@ one :class:`DataError` that says where a local copy is expected.
 from __future__ import annotations
 
 import gzip
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from transferlab import paths
 from transferlab.data.collections import ArrayImages
 from transferlab.errors import DataError
+from transferlab.paths import downloads_off
 
 Loaded = tuple[ArrayImages, ArrayImages | None, list[str]]
 
@@ -35,7 +35,7 @@ def register(name: str) -> Callable[[Callable[[Path | None], Loaded]], Callable[
 
 
 def offline() -> bool:
-    return os.environ.get("TRANSFERLAB_OFFLINE", "") not in ("", "0") or os.environ.get("HF_HUB_OFFLINE") == "1"
+    return downloads_off() is not None
 
 
 @register("digits")
@@ -77,7 +77,7 @@ def _download(cls: type, name: str, root: Path, train: bool):
         "put a torchvision-format copy there or pass --data-root DIR; or give DATA as a local folder, archive or CSV"
     )
     if offline():
-        raise DataError(f"{name} is not in {root} and downloads are off (TRANSFERLAB_OFFLINE)", remedy)
+        raise DataError(f"{name} is not in {root} and downloads are off ({downloads_off()})", remedy)
     try:
         return cls(str(root), train=train, download=True)
     except Exception as exc:  # noqa: BLE001 - any network or integrity failure means the same

@@ -209,15 +209,43 @@ class StreamingBatches:
             yield x, y.to(self.device, non_blocking=True)
 
 
+def decode_for_evaluation(images: LabeledImages, config: dict[str, Any]) -> torch.Tensor:
+    """All images through the image half of the run's eval transform (PIL resize + centre crop, as
+    ``predict`` and the server do), so evaluation sees exactly the pixels prediction sees."""
+    from transferlab.data.transforms import split_eval_transform
+    from transferlab.progress import track
+
+    to_pixels, _ = split_eval_transform(config)
+    size = int(config["input_size"][-1])
+    out = torch.empty((len(images), 3, size, size), dtype=torch.uint8)
+
+    def fill(index: int) -> None:
+        out[index] = torch.from_numpy(to_pixels(images.image(index))).permute(2, 0, 1)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in track(pool.map(fill, range(len(images))), "decoding images", total=len(images)):
+            pass
+    return out
+
+
 def make_batches(
-    images: LabeledImages, config: dict[str, Any], device: torch.device, workers: int = 2, resident: bool | None = None
+    images: LabeledImages,
+    config: dict[str, Any],
+    device: torch.device,
+    workers: int = 2,
+    resident: bool | None = None,
+    evaluation: bool = False,
 ):
-    """Resident batches when the decoded dataset fits (or ``resident=True``), else streaming."""
-    store = _store_size(images, int(config["input_size"][-1]))  # probes a few images: do it once
+    """Resident batches when the decoded dataset fits (or ``resident=True``), else streaming.
+    ``evaluation``: the images are only evaluated, with the one eval preprocessing (both modes)."""
+    size = int(config["input_size"][-1])
+    store = size if evaluation else _store_size(images, size)  # probes a few images: do it once
     if resident is None:
         resident = resident_fits(images, store)
     if not resident:
         return StreamingBatches(images, config, device, workers)
+    if evaluation:
+        return ResidentBatches(decode_for_evaluation(images, config), images.labels, config, device)
     return ResidentBatches(
         decode_all(images, store, config.get("interpolation", "bicubic")), images.labels, config, device
     )

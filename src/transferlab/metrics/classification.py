@@ -7,7 +7,10 @@ from typing import Any
 
 import torch
 
+from transferlab.metrics import register
 
+
+@register("classification")
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> dict[str, Any]:
     from torchmetrics.functional.classification import (
         multiclass_accuracy,

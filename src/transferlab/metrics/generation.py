@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from transferlab.metrics import register
+
 EXTRACTORS: dict[str, Callable[[], nn.Module | int]] = {}
 
 
@@ -60,11 +62,11 @@ def inception() -> int:
             "the Inception extractor needs torch-fidelity",
             "pip install 'transferlab[fid]', or use --fid-features lite0",
         ) from None
-    from transferlab.data.builtin import offline
+    from transferlab.paths import downloads_off
 
-    if offline():
+    if downloads_off():
         raise WeightsError(
-            "the FID Inception weights may need a download and downloads are off (TRANSFERLAB_OFFLINE)",
+            f"the FID Inception weights may need a download and downloads are off ({downloads_off()})",
             "use --fid-features lite0 (built in, offline)",
         )
     return 2048
@@ -134,6 +136,15 @@ class GenerationMetric:
         return GenerationScores(
             float(self.fid.compute()), float(kid_mean), float(kid_std), self.extractor, self.real_samples, len(fake)
         )
+
+
+@register("fid_kid")
+def fid_kid(
+    real: torch.Tensor, fake: torch.Tensor, extractor: str = "auto", device: torch.device | str = "cpu"
+) -> GenerationScores:
+    """FID and KID of ``fake`` against ``real`` (uint8 or [-1, 1] float, N x C x H x W) on the
+    features of ``extractor`` (lite0 offline, inception)."""
+    return GenerationMetric(real, extractor, device).score(fake)
 
 
 def _as_rgb_uint8(images: torch.Tensor) -> torch.Tensor:

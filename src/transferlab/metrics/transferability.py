@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab.metrics import register
+
 
 def _class_evidence(u: np.ndarray, sigma: np.ndarray, y: np.ndarray, n: int, d: int) -> float:
     x = u.T @ y  # the target in the singular basis
@@ -45,6 +47,7 @@ def _class_evidence(u: np.ndarray, sigma: np.ndarray, y: np.ndarray, n: int, d: 
     return float(evidence / n)
 
 
+@register("logme")
 def logme(features: np.ndarray, labels: np.ndarray) -> float:
     """LogME of ``features`` (n x d) for integer ``labels`` (n,): mean per-class evidence per sample."""
     f = np.asarray(features, dtype=np.float64)

@@ -16,8 +16,6 @@ import numpy as np
 
 from transferlab.errors import DataError, UsageError
 
-RANDOM_SUFFIX = ":random"  # "name:random": the same architecture without pretrained weights (a baseline)
-
 
 @dataclass
 class Features:
@@ -28,10 +26,6 @@ class Features:
     backbone: str
     weights_source: str
     seconds: float
-
-
-def _parse(spec: str) -> tuple[str, bool]:
-    return (spec[: -len(RANDOM_SUFFIX)], False) if spec.endswith(RANDOM_SUFFIX) else (spec, True)
 
 
 def load_subset(data: Any, max_images: int | None = None, seed: int = 0) -> tuple[Any, list[str]]:
@@ -70,12 +64,11 @@ def compute_features(
 
     start = time.perf_counter()
     images, classes = loaded or load_subset(data, max_images, seed)
-    name, pretrained = _parse(backbone)
     torch.manual_seed(seed)  # a random-init baseline is then the same network every time
-    built = backbones.create(name, pretrained=pretrained, num_classes=0, weights=weights, img_size=img_size)
+    built = backbones.create(backbone, num_classes=0, weights=weights, img_size=img_size)  # any backbone spec
     dev = resolve_device(device)
     model = built.model.to(dev)
-    source = make_batches(images, built.data_config, dev)
+    source = make_batches(images, built.data_config, dev, evaluation=True)
     feats, labels = backbones.extract_features(model, source, batch_size)
     paths = list(images.paths) if isinstance(images, FileImages) else []
     return Features(
@@ -144,7 +137,7 @@ def rank(
     """Score each candidate backbone on DATA with LogME (higher is better), best first; with
     ``probe``, also measure a linear probe's accuracy to check the ranking. Writes rank.json,
     a bar chart and report.html into ``out``."""
-    from transferlab.metrics.transferability import logme
+    from transferlab import metrics
 
     if len(candidates) < 1:
         raise UsageError("no backbones to rank", "e.g. --backbones tf_efficientnet_lite0,tf_efficientnet_lite2")
@@ -154,7 +147,11 @@ def rank(
         f = compute_features(data, spec, loaded=loaded, **options)
         if len(np.unique(f.labels)) < 2:
             raise DataError("ranking needs labelled images of at least two classes", "arrange DATA/<class>/<image>")
-        row = {"backbone": spec, "weights": f.weights_source, "LogME": round(logme(f.features, f.labels), 4)}
+        row = {
+            "backbone": spec,
+            "weights": f.weights_source,
+            "LogME": round(metrics.compute("logme", features=f.features, labels=f.labels), 4),
+        }
         if probe:
             row["linear probe acc"] = round(linear_probe_accuracy(f.features, f.labels), 4)
         row["images"], row["seconds"] = len(f.labels), round(f.seconds, 1)

@@ -54,13 +54,12 @@ class Domain:
 
 def prepare(splits: DatasetSplits, config: dict[str, Any]) -> Domain:
     """Both parts decoded once at the classifier's input size, as its eval preprocessing does."""
-    from transferlab.data.loaders import decode_all
+    from transferlab.data.loaders import decode_for_evaluation
 
-    size, mode = int(config["input_size"][-1]), config.get("interpolation", "bicubic")
     return Domain(
-        decode_all(splits.train, size, mode),
+        decode_for_evaluation(splits.train, config),
         torch.as_tensor(splits.train.labels),
-        decode_all(splits.val, size, mode),
+        decode_for_evaluation(splits.val, config),
         torch.as_tensor(splits.val.labels),
     )
 

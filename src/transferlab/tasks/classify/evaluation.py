@@ -8,11 +8,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from transferlab import backbones
+from transferlab import backbones, metrics
 from transferlab.data.collections import LabeledImages
 from transferlab.data.loaders import make_batches
 from transferlab.io import write_json
-from transferlab.metrics.classification import classification_metrics
 from transferlab.reports import plots
 from transferlab.runs import RunInfo
 
@@ -22,7 +21,7 @@ def run_logits(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits of the run's classifier for every image, in order."""
     model = backbones.from_run(run).model.to(device).eval()
-    source = make_batches(images, run.preprocessing, device)  # outside inference mode: filled by threads
+    source = make_batches(images, run.preprocessing, device, evaluation=True)  # as predict sees them
     outputs, labels = [], []
     with torch.inference_mode():
         for x, y in source.batches(batch_size, train=False):
@@ -40,9 +39,9 @@ def write_evaluation(
     name: str = "evaluation",
 ) -> dict[str, Any]:
     """``<name>.json``, ``confusion.png`` and ``hardest.png`` (highest-loss images) in ``run_dir``."""
-    metrics = classification_metrics(logits, labels, classes)
-    write_json(run_dir / f"{name}.json", metrics)
-    plots.confusion_matrix(metrics["confusion_matrix"], classes, run_dir / "confusion.png")
+    scores = metrics.compute("classification", logits=logits, labels=labels, classes=classes)
+    write_json(run_dir / f"{name}.json", scores)
+    plots.confusion_matrix(scores["confusion_matrix"], classes, run_dir / "confusion.png")
     losses = F.cross_entropy(logits, labels, reduction="none")
     hardest = torch.argsort(losses, descending=True)[:18].tolist()
     predicted = logits.argmax(1)
@@ -50,4 +49,4 @@ def write_evaluation(
     plots.image_gallery(
         [images.image(i) for i in hardest], captions, run_dir / "hardest.png", "highest-loss validation images"
     )
-    return metrics
+    return scores

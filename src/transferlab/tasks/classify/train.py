@@ -170,7 +170,9 @@ class Trainer:
         self.train_source = make_batches(
             self.splits.train, self.data_config, device, self.opts.workers, self.opts.resident
         )
-        self.val_source = make_batches(self.splits.val, self.data_config, device, self.opts.workers, self.opts.resident)
+        self.val_source = make_batches(
+            self.splits.val, self.data_config, device, self.opts.workers, self.opts.resident, evaluation=True
+        )
 
     def _setup_training(self) -> None:
         opts, fabric = self.opts, self.fabric

@@ -17,6 +17,7 @@ from torch import nn
 
 from transferlab.data.builtin import offline
 from transferlab.errors import UsageError, WeightsError
+from transferlab.paths import downloads_off
 
 
 @dataclass
@@ -79,7 +80,7 @@ def _vgg(depth: int, weights: str | Path | None) -> FeatureNetwork:
         cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
         if offline() and not cached.is_file():
             raise WeightsError(
-                f"the ImageNet weights of vgg{depth} are not cached and downloads are off (TRANSFERLAB_OFFLINE)",
+                f"the ImageNet weights of vgg{depth} are not cached and downloads are off ({downloads_off()})",
                 "pass --weights PATH to a VGG state dict, or use --network lite0 (built in, offline)",
             )
         try:
