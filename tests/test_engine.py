@@ -49,15 +49,15 @@ def photos(tmp_path_factory) -> Path:
 def _commands(digits: Path, photos: Path, run: Path) -> dict[str, tuple[list[str], str]]:
     """Per task: the training command (small, a few seconds) and the checkpoint key of its weights."""
     return {
-        "classify": (["classify", digits, "--backbone", "lenet", "--strategy", "scratch", "--epochs", "8",
+        "classify": (["classify", digits, "--backbone", "lenet", "--strategy", "scratch", "--epochs", "5",
                       "--batch-size", "32", "--out", run], "model"),
         "gan": (["gan", "train", digits, "--arch", "dcgan", "--img-size", "32", "--width", "8", "--batch-size", "16",
-                 "--steps", "240", "--checkpoint-every", "10", "--eval-every", "0", "--sample-every", "0",
+                 "--steps", "150", "--checkpoint-every", "10", "--eval-every", "0", "--sample-every", "0",
                  "--out", run], "weights"),
         "stylize": (["stylize", "train", photos / "chelsea.png", "--content", photos, "--train-size", "32",
-                     "--style-size", "64", "--steps", "120", "--batch-size", "2", "--width", "8", "--blocks", "1",
+                     "--style-size", "64", "--steps", "70", "--batch-size", "2", "--width", "8", "--blocks", "1",
                      "--checkpoint-every", "5", "--out", run], "model"),
-        "adapt": (["adapt", "--source", digits, "--target", digits, "--method", "dann", "--epochs", "8",
+        "adapt": (["adapt", "--source", digits, "--target", digits, "--method", "dann", "--epochs", "5",
                    "--iters-per-epoch", "25", "--batch-size", "32", "--out", run], "network"),
     }  # fmt: skip
 

@@ -48,3 +48,12 @@ def save_safetensors(tensors: dict, path: str | Path, metadata: dict[str, str] |
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(cpu, str(tmp), metadata=metadata)
+
+
+def save_grid(images: Any, path: str | Path, **options: Any) -> Path:
+    """torchvision's ``save_image`` (a grid of a batch), written atomically as PNG."""
+    from torchvision.utils import save_image
+
+    with atomic_path(path) as tmp:
+        save_image(images, tmp, format="png", **options)
+    return Path(path)

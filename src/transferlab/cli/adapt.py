@@ -24,8 +24,8 @@ def adapt(
 ) -> None:
     """Adapt a classifier from a labelled --source to an unlabelled --target domain; each method
     and seed is a classifier run (predict, evaluate, export and serve take it)."""
-    from transferlab.engine.session import default_run_dir
     from transferlab.errors import UsageError
+    from transferlab.runs import default_run_dir
     from transferlab.tasks.adapt import STUDY_FILE
     from transferlab.tasks.adapt import adapt as run_adapt
 

@@ -44,12 +44,11 @@ def rank(
     ),
 ) -> None:
     """Rank candidate backbones for DATA without fine-tuning (LogME on frozen features)."""
-    import time
-
+    from transferlab.runs import default_run_dir
     from transferlab.tasks.features import rank as run_rank
 
     names = [c.strip() for c in candidates.split(",") if c.strip()]
-    folder = out_dir or Path("runs") / "rank" / time.strftime("%Y%m%d-%H%M%S")
+    folder = out_dir or default_run_dir("rank", "backbones")
     rows = run_rank(
         data, names, out=folder, probe=probe, img_size=img_size, max_images=max_images, batch_size=batch_size,
         device=device,

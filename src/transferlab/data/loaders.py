@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -85,12 +86,73 @@ def global_batches(order: torch.Tensor, batch_size: int, drop_last: bool) -> lis
     return [order[i : min(i + batch_size, stop)] for i in range(0, stop, batch_size)]
 
 
-def shard_batches(order: torch.Tensor, batch_size: int, rank: int, world: int, drop_last: bool) -> list[torch.Tensor]:
-    """Global batches of ``batch_size`` split across ``world`` processes (rank takes every world-th)."""
-    return [b[rank::world] for b in global_batches(order, batch_size, drop_last) if len(b[rank::world]) > 0]
+@dataclass(frozen=True)
+class Draw:
+    """How one epoch's batches are drawn (see :meth:`Batches.batches`)."""
+
+    train: bool
+    seed: int
+    epoch: int
+    rank: int
+    world: int
+    skip: int
+    scale: tuple[float, float]
+
+    def share(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch[self.rank :: self.world]
 
 
-class ResidentBatches:
+class Batches:
+    """The interface every batch source answers: ``batches(batch_size, train=..., seed, epoch,
+    rank, world, skip)`` yields ``(x, y)``; the epoch's order comes from ``(seed, epoch)``, each of
+    ``world`` processes takes its share of every global batch, and ``skip`` leaves out the epoch's
+    first batches (a run resumed mid-epoch)."""
+
+    drop_last = True  # training leaves out a last, smaller batch (BatchNorm statistics)
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        train: bool,
+        seed: int = 0,
+        epoch: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        skip: int = 0,
+        scale: tuple[float, float] = (0.35, 1.0),
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = epoch_order(len(self), seed, epoch, shuffle=train)
+        drop_last = train and self.drop_last and len(self) >= batch_size
+        batches = global_batches(order, batch_size, drop_last)
+        yield from self._batches(batches, Draw(train, seed, epoch, rank, world, skip, scale))
+
+    def _batches(self, batches: list[torch.Tensor], draw: Draw) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The source's own part: this process's share of each global batch after ``draw.skip``."""
+        raise NotImplementedError
+
+
+class TensorBatches(Batches):
+    """Batches of tensors already computed (e.g. a frozen body's features, for ``linear``)."""
+
+    drop_last = False  # a linear head has no batch statistics: every example counts
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def _batches(self, batches: list[torch.Tensor], draw: Draw) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for index in (draw.share(batch) for batch in batches[draw.skip :]):
+            if len(index):
+                yield self.x[index], self.y[index]
+
+
+class ResidentBatches(Batches):
     """Batches from a decoded uint8 tensor, augmented and normalised on ``device``."""
 
     def __init__(self, pixels: torch.Tensor, labels: np.ndarray, config: dict[str, Any], device: torch.device) -> None:
@@ -106,31 +168,17 @@ class ResidentBatches:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batches(
-        self,
-        batch_size: int,
-        *,
-        train: bool,
-        seed: int = 0,
-        epoch: int = 0,
-        rank: int = 0,
-        world: int = 1,
-        scale: tuple[float, float] = (0.35, 1.0),
-        skip: int = 0,
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """``skip``: leave out the epoch's first batches (a run resumed mid-epoch), drawing their
-        augmentation all the same so the rest of the epoch is what it would have been."""
-        order = epoch_order(len(self), seed, epoch, shuffle=train)
+    def _batches(self, batches: list[torch.Tensor], draw: Draw) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         # Augmentation is drawn for the whole global batch and then sharded, so N processes see
-        # exactly the crops and flips that one process would.
-        generator = torch.Generator().manual_seed(seed * 7_919 + epoch * 104_729)
-        for number, batch in enumerate(global_batches(order, batch_size, drop_last=train and len(self) >= batch_size)):
-            params = self._crop_params(len(batch), generator, scale) if train else None
-            index = batch[rank::world]
-            if len(index) == 0 or number < skip:
+        # exactly the crops and flips that one process would; skipped batches draw theirs too.
+        generator = torch.Generator().manual_seed(draw.seed * 7_919 + draw.epoch * 104_729)
+        for number, batch in enumerate(batches):
+            params = self._crop_params(len(batch), generator, draw.scale) if draw.train else None
+            index = draw.share(batch)
+            if len(index) == 0 or number < draw.skip:
                 continue
             x = self.pixels[index.to(self.device)].float()
-            x = self._warp(x, params[rank::world]) if params is not None else self._resize(x)
+            x = self._warp(x, draw.share(params)) if params is not None else self._resize(x)
             x = (x - self.mean) / self.std
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -165,7 +213,7 @@ class ResidentBatches:
         return F.grid_sample(x, grid, mode=self.mode, padding_mode="reflection", align_corners=False).clamp_(0, 255)
 
 
-class StreamingBatches:
+class StreamingBatches(Batches):
     """The same interface over a ``DataLoader`` with timm transforms, for datasets too big to hold."""
 
     def __init__(self, images: LabeledImages, config: dict[str, Any], device: torch.device, workers: int) -> None:
@@ -179,28 +227,16 @@ class StreamingBatches:
     def __len__(self) -> int:
         return len(self.train_set)
 
-    def batches(
-        self,
-        batch_size: int,
-        *,
-        train: bool,
-        seed: int = 0,
-        epoch: int = 0,
-        rank: int = 0,
-        world: int = 1,
-        skip: int = 0,
-        **_: Any,
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _batches(self, batches: list[torch.Tensor], draw: Draw) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         from torch.utils.data import DataLoader
 
-        order = epoch_order(len(self), seed, epoch, shuffle=train)
-        shards = shard_batches(order, batch_size, rank, world, drop_last=train and len(self) >= batch_size)[skip:]
+        shards = [draw.share(b) for b in batches[draw.skip :] if len(draw.share(b))]
         loader = DataLoader(
-            self.train_set if train else self.eval_set,
+            self.train_set if draw.train else self.eval_set,
             batch_sampler=[b.tolist() for b in shards],
             num_workers=self.workers,
             pin_memory=self.device.type == "cuda",
-            generator=torch.Generator().manual_seed(seed + epoch),
+            generator=torch.Generator().manual_seed(draw.seed + draw.epoch),
         )
         for x, y in loader:
             x = x.to(self.device, non_blocking=True)

@@ -88,3 +88,23 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} is not a transferlab training checkpoint", "pass a run directory written by transferlab"
         )
     return _unflatten(json.loads(metadata[STATE_KEY]), tensors)
+
+
+def capture_state(options: Any, **parts: Any) -> dict[str, Any]:
+    """A recipe's training state: its options (a dataclass), every RNG, and each part's
+    ``state_dict()`` (modules, optimizers, schedulers) or value (counters, histories)."""
+    from dataclasses import asdict
+
+    from transferlab.engine import rng
+
+    state = {key: part.state_dict() if hasattr(part, "state_dict") else part for key, part in parts.items()}
+    return {"options": asdict(options), "rng": rng.capture(), **state}
+
+
+def restore_state(state: dict[str, Any], **stateful: Any) -> None:
+    """Load each given part from ``state`` (by its ``load_state_dict``) and restore every RNG."""
+    from transferlab.engine import rng
+
+    for key, part in stateful.items():
+        part.load_state_dict(state[key])
+    rng.restore(state["rng"])

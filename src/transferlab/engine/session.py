@@ -25,7 +25,6 @@ import math
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,11 +65,6 @@ def fingerprint(*parts: Any) -> str:
             digest.update(("|".join(map(str, part)) if isinstance(part, (list, tuple)) else str(part)).encode())
         digest.update(b"\0")
     return digest.hexdigest()[:16]
-
-
-def default_run_dir(task: str, name: str) -> Path:
-    """``runs/<task>/<name>-<time>``: the one place run folders are named."""
-    return Path("runs") / task / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 @dataclass

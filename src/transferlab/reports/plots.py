@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from transferlab.io import atomic_path
+
 
 def _pyplot():
     import matplotlib
@@ -22,7 +24,8 @@ def _save(fig, path: Path, title: str = "") -> Path:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
     _pyplot().close(fig)
     return path
 

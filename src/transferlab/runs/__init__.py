@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,13 @@ MADE_BY = {
 }
 
 
+def default_run_dir(task: str, name: str) -> Path:
+    """``runs/<task>/<name>-<time>``: the one place run folders are named (``name`` made
+    shell-friendly: ``ae:runs/x`` -> ``ae-runs-x``)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or task
+    return Path("runs") / task / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def versions() -> dict[str, str]:
     import timm
     import torch
@@ -45,6 +53,16 @@ def versions() -> dict[str, str]:
         "timm": timm.__version__,
         "python": platform.python_version(),
     }
+
+
+@dataclass
+class TrainingResult:
+    """What a training command returns: its run folder, report, loss curve and wall time."""
+
+    run_dir: Path
+    report: Path
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +22,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferlab.backbones import ENCODER_FILE
+from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession
 from transferlab.errors import DataError, UsageError
 from transferlab.options.autoencoder import AutoencoderOptions
+from transferlab.runs import TrainingResult
 
 MODEL_KIND = "autoencoder"
 TASK = "autoencoder"
 FIXED_ON_RESUME = ("encoder", "img_size", "batch_size", "lr", "noise", "seed")
 
 
-@dataclass
-class AutoencoderResult:
-    run_dir: Path
-    report: Path
-    losses: list[float] = field(default_factory=list)
-    seconds: float = 0.0
+AutoencoderResult = TrainingResult
 
 
 class Decoder(nn.Module):
@@ -126,19 +123,11 @@ class Recipe:
         return self.losses[-1]
 
     def state(self) -> dict[str, Any]:
-        return {
-            "options": asdict(self.opts),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "step": self.step,
-            "losses": self.losses,
-        }
+        parts = {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler}
+        return capture_state(self.opts, **parts, step=self.step, losses=self.losses)
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        restore_state(state, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler)
         self.step, self.losses = int(state["step"]), list(state["losses"])
 
 
@@ -154,7 +143,8 @@ def pretrain(
     reconstructions, the loss curve and ``report.html``. ``resume=RUN`` continues a stopped run."""
     from transferlab.engine import rng
     from transferlab.engine.options import fabric_for
-    from transferlab.engine.session import RunSpec, default_run_dir, fingerprint, read_checkpoint, resumed_options
+    from transferlab.engine.session import RunSpec, fingerprint, read_checkpoint, resumed_options
+    from transferlab.runs import default_run_dir
 
     state = read_checkpoint(Path(resume), TASK) if resume else None
     given = {k: v for k, v in options.items() if v is not None}
@@ -204,9 +194,7 @@ def _write_run(
     run_dir: Path, model: Autoencoder, opts: AutoencoderOptions, config: dict[str, Any], description: str,
     losses: list[float], sample: torch.Tensor, norm: tuple[torch.Tensor, torch.Tensor], seconds: float,
 ) -> Path:  # fmt: skip
-    from torchvision.utils import save_image
-
-    from transferlab.io import save_safetensors
+    from transferlab.io import save_grid, save_safetensors
     from transferlab.reports import plots
     from transferlab.reports.html import HtmlReport
     from transferlab.runs import save_run
@@ -225,7 +213,7 @@ def _write_run(
     with torch.no_grad():
         x = sample.float() / 255
         rebuilt = (model((x - mean) / std) * std + mean).clamp(0, 1)
-    save_image(torch.cat([x, rebuilt]).cpu(), run_dir / "reconstructions.png", nrow=len(x))
+    save_grid(torch.cat([x, rebuilt]).cpu(), run_dir / "reconstructions.png", nrow=len(x))
     plots.loss_curves({"reconstruction": losses}, run_dir / "losses.png")
     report = HtmlReport(f"autoencoder: {opts.encoder} on {description}")
     facts = {"data": description, "encoder": opts.encoder, "image size": opts.img_size, "steps": len(losses),

@@ -14,7 +14,6 @@ ImageNet EfficientNet-Lite0 on any local dataset instead.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +150,9 @@ def run_demo(
 ) -> tuple[list, Path, dict[str, Path]]:
     """The classification comparison (the main job), then short generation and style sections;
     returns the comparison, its report, and the other sections' reports."""
-    out_dir = Path(out) if out else Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    from transferlab.runs import default_run_dir
+
+    out_dir = Path(out) if out else default_run_dir("demo", "digits")
     if data:
         return data_demo(data, out_dir, seed), out_dir / "report.html", {}
     results = digits_demo(out_dir, seed)

@@ -43,9 +43,8 @@ def adapt(
     labels never used in training. Writes ``adapt.json``, ``curves.png`` and ``report.html``.
     ``resume=True`` continues a stopped study in ``out``: finished runs are kept, a stopped one resumes."""
     from transferlab import backbones
-    from transferlab.engine.session import default_run_dir
     from transferlab.io import write_json
-    from transferlab.runs import read_run
+    from transferlab.runs import default_run_dir, read_run
 
     methods = ["source-only", *[m for m in methods if m != "source-only"]]
     for name in methods:
@@ -59,7 +58,7 @@ def adapt(
     check_classes(source_splits, target_splits)
     config = backbones.create(base.backbone, pretrained=False, num_classes=0, img_size=base.img_size).data_config
     domains = prepare(source_splits, config), prepare(target_splits, config)
-    folder = Path(out) if out else default_run_dir("adapt", base.backbone.replace(":", "-").replace("/", "-"))
+    folder = Path(out) if out else default_run_dir("adapt", base.backbone)
     named = [
         str(d) if isinstance(d, (str, Path)) else s.description
         for d, s in ((source, source_splits), (target, target_splits))

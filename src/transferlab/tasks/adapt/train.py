@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferlab.data import DatasetSplits
+from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import unwrap
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession
@@ -188,26 +189,13 @@ class Adapter:
         return row
 
     def state(self) -> dict[str, Any]:
-        from transferlab.engine import rng
-
-        return {
-            "options": asdict(self.opts),
-            "network": self.network.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "step": self.step,
-            "history": self.history,
-            "window": self.window,
-            "rng": rng.capture(),
-        }
+        parts = {"network": self.network, "optimizer": self.optimizer}
+        return capture_state(self.opts, **parts, step=self.step, history=self.history, window=self.window)
 
     def restore(self, state: dict[str, Any]) -> None:
-        from transferlab.engine import rng
-
-        self.network.load_state_dict(state["network"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        restore_state(state, network=self.network, optimizer=self.optimizer)
         self.step, self.history = int(state["step"]), list(state["history"])
         self.window = [tuple(w) for w in state["window"]]
-        rng.restore(state["rng"])
 
     def fit(self, session: TrainingSession) -> None:
         opts = self.opts

@@ -19,9 +19,9 @@ import numpy as np
 
 from transferlab.data import DatasetSplits, load_data
 from transferlab.engine import rng
-from transferlab.engine.session import default_run_dir
 from transferlab.errors import UsageError
 from transferlab.options.classify import ClassifyOptions
+from transferlab.runs import default_run_dir
 from transferlab.tasks.classify.strategies import STRATEGIES, get_strategy
 
 __all__ = ["STRATEGIES", "ClassifyOptions", "ClassifyResult", "compare", "compare_entries", "evaluate", "fit"]

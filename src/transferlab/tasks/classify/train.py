@@ -19,7 +19,7 @@ from torch import nn
 
 from transferlab import backbones
 from transferlab.data import DatasetSplits
-from transferlab.data.loaders import make_batches
+from transferlab.data.loaders import TensorBatches, make_batches
 from transferlab.engine import rng
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import TrainingError, UsageError
@@ -50,34 +50,6 @@ class Outcome:
     wall_seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_early: bool = False
-
-
-class FeatureBatches:
-    """Cached pooled features with the batch interface of the image loaders (for ``linear``)."""
-
-    def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        self.features, self.labels = features, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def batches(
-        self,
-        batch_size: int,
-        *,
-        train: bool,
-        seed: int = 0,
-        epoch: int = 0,
-        rank: int = 0,
-        world: int = 1,
-        skip: int = 0,
-        **_: Any,
-    ):
-        from transferlab.data.loaders import epoch_order, shard_batches
-
-        order = epoch_order(len(self), seed, epoch, shuffle=train)
-        for index in shard_batches(order, batch_size, rank, world, drop_last=False)[skip:]:
-            yield self.features[index], self.labels[index]
 
 
 def data_fingerprint(splits: DatasetSplits) -> str:
@@ -183,7 +155,7 @@ class Trainer:
             # The frozen body runs once over the data; only the head trains, on cached features.
             train_f, train_y = backbones.extract_features(self.model, self.train_source, opts.batch_size * 2)
             val_f, val_y = backbones.extract_features(self.model, self.val_source, opts.batch_size * 2)
-            self.train_source, self.val_source = FeatureBatches(train_f, train_y), FeatureBatches(val_f, val_y)
+            self.train_source, self.val_source = TensorBatches(train_f, train_y), TensorBatches(val_f, val_y)
             self.net_module: nn.Module = self.model.get_classifier()
             groups = [[n for n, _ in self.net_module.named_parameters()]]
             scales = [1.0]

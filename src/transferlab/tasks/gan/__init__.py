@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from transferlab.engine.session import default_run_dir
 from transferlab.errors import RunError, UsageError
 from transferlab.options.gan import GanOptions
+from transferlab.runs import default_run_dir
 from transferlab.tasks.gan.train import ARCH_KEYS, METRICS, TASK, GanTrainer, RealImages, load_prefixed
 
 __all__ = ["GanOptions", "GanResult", "compare", "generate", "sample", "train"]
@@ -207,9 +207,8 @@ def sample(
 ) -> list[Path]:
     """Write ``count`` images, ``grid.png``, and with ``interpolate=K`` K rows of latent
     interpolation (``interpolation.png``). The same seed gives the same images."""
-    from torchvision.utils import save_image
-
     from transferlab.devices import resolve_device
+    from transferlab.io import save_grid
 
     if count < 1 or interpolate < 0:
         raise UsageError("-n must be at least 1 and --interpolate 0 or more", "e.g. -n 64 --interpolate 8")
@@ -221,13 +220,13 @@ def sample(
     written = []
     for i, image in enumerate(images):
         path = out / f"sample-{seed}-{i:05d}.png"
-        save_image(image, path, normalize=True, value_range=(-1, 1))
+        save_grid(image, path, normalize=True, value_range=(-1, 1))
         written.append(path)
-    save_image(images[:256], out / "grid.png", nrow=min(16, count), normalize=True, value_range=(-1, 1))
+    save_grid(images[:256], out / "grid.png", nrow=min(16, count), normalize=True, value_range=(-1, 1))
     written.append(out / "grid.png")
     if interpolate:
         frames = interpolation_images(generator, spec, interpolate, g)
-        save_image(frames, out / "interpolation.png", nrow=10, normalize=True, value_range=(-1, 1))
+        save_grid(frames, out / "interpolation.png", nrow=10, normalize=True, value_range=(-1, 1))
         written.append(out / "interpolation.png")
     return written
 

@@ -16,7 +16,8 @@ def _progression(trainer: Any, path: Path, rows: int = 8) -> Path | None:
     """One row per snapshot (evenly chosen), the same eight latents in each: training, visibly."""
     import torch
     from torchvision.io import ImageReadMode, decode_image
-    from torchvision.utils import save_image
+
+    from transferlab.io import save_grid
 
     steps = trainer.snapshots
     if not steps:
@@ -28,7 +29,7 @@ def _progression(trainer: Any, path: Path, rows: int = 8) -> Path | None:
     for step in chosen:
         grid = decode_image(str(trainer.run_dir / "samples" / f"step-{step:07d}.png"), mode=ImageReadMode.RGB)
         strips.append(grid[:, 2 : 2 + size, :])  # make_grid pads by 2: the first row of images
-    save_image(torch.cat(strips, dim=1).float() / 255, path)
+    save_grid(torch.cat(strips, dim=1).float() / 255, path)
     return path
 
 

@@ -236,7 +236,7 @@ class GanTrainer:
     # ------------------------------------------------------------------ outputs
 
     def save_samples(self) -> None:
-        from torchvision.utils import save_image
+        from transferlab.io import save_grid
 
         if self.fabric.global_rank != 0 or (self.snapshots and self.snapshots[-1] == self.step):
             return
@@ -248,7 +248,7 @@ class GanTrainer:
         net.train(was_training)
         folder = self.run_dir / "samples"
         folder.mkdir(parents=True, exist_ok=True)
-        save_image(images, folder / f"step-{self.step:07d}.png", nrow=8, normalize=True, value_range=(-1, 1))
+        save_grid(images, folder / f"step-{self.step:07d}.png", nrow=8, normalize=True, value_range=(-1, 1))
         self.snapshots.append(self.step)
 
     def evaluate(self) -> None:

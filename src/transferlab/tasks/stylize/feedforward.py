@@ -15,17 +15,19 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import RunError, UsageError
 from transferlab.options.stylize import StyleTrainOptions
+from transferlab.runs import TrainingResult
 from transferlab.tasks.stylize.transformer import StyleTransformer
 
 MODEL_KIND = "style-transformer"
@@ -41,12 +43,7 @@ MIN_SIDE = 16
 MAX_SIDE = 4096
 
 
-@dataclass
-class StyleTrainResult:
-    run_dir: Path
-    report: Path
-    losses: list[float] = field(default_factory=list)
-    seconds: float = 0.0
+StyleTrainResult = TrainingResult
 
 
 # --------------------------------------------------------------------------- content batches
@@ -133,25 +130,13 @@ class StyleTrainer:
         self.history: dict[str, list[float]] = {"total": [], "style": [], "content": []}
 
     def state(self) -> dict[str, Any]:
-        from transferlab.engine import rng
-
-        return {
-            "options": asdict(self.opts),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "step": self.step,
-            "history": self.history,
-            "rng": rng.capture(),
-        }
+        parts = {"model": self.model, "optimizer": self.optimizer}
+        return capture_state(self.opts, **parts, step=self.step, history=self.history)
 
     def restore(self, state: dict[str, Any]) -> None:
-        from transferlab.engine import rng
-
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        restore_state(state, model=self.model, optimizer=self.optimizer)
         self.step = int(state["step"])
         self.history = {k: list(v) for k, v in state["history"].items()}
-        rng.restore(state["rng"])
 
     def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
         """Train up to ``opts.steps`` (or ``stop_after`` more steps), checkpointing as it goes."""
@@ -199,7 +184,8 @@ def train_style(
     panels and ``report.html``. ``resume=RUN`` continues a stopped run with its own options."""
     from transferlab.engine import rng
     from transferlab.engine.options import fabric_for
-    from transferlab.engine.session import RunSpec, default_run_dir, read_checkpoint, resumed_options
+    from transferlab.engine.session import RunSpec, read_checkpoint, resumed_options
+    from transferlab.runs import default_run_dir
 
     state = read_checkpoint(Path(resume), TASK) if resume else None
     given = {k: v for k, v in options.items() if v is not None}
