@@ -117,3 +117,27 @@ def test_domains_of_different_sizes_and_channels_are_handled(tmp_path, cli):
     code, stdout, err = cli("adapt", "--source", source, "--target", tmp_path / "t", *options, "--out", tmp_path / "o")
     assert code == 0, err
     assert "source-only" in stdout and "dann" in stdout and (tmp_path / "o" / "report.html").is_file()
+
+
+def test_an_adapted_model_is_a_classifier_run_that_transfers_again(digits, tmp_path, cli):
+    """Each method/seed is a run: `evaluate` and `predict` take it, and `--backbone run:RUN`
+    fine-tunes its body on the next dataset (here: the target, with a few labels)."""
+    from PIL import Image
+
+    from transferlab.tasks import classify
+
+    adapt(*digits, methods=["dann"], out=tmp_path / "study", epochs=1, iters_per_epoch=10, batch_size=32)
+    run = tmp_path / "study" / "dann-seed0"
+    target_val = tmp_path / "usps"
+    for i, (x, y) in enumerate(zip(digits[1].val.images[:40], digits[1].val.labels[:40])):
+        (target_val / str(y)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(x).save(target_val / str(y) / f"{i}.png")
+    code, out, err = cli("evaluate", run, target_val, "--json")
+    assert code == 0, err
+    assert json.loads(out)["images"] == 40
+    code, out, err = cli("predict", target_val / "3", "--checkpoint", run, "--topk", "2", "--json")
+    assert code == 0, err
+    again = classify.fit(digits[1], out=tmp_path / "again", backbone=f"run:{run}", strategy="full", epochs=1,
+                         batch_size=32, warmup_epochs=0.5, shots=5)  # fmt: skip
+    saved = json.loads((again.run_dir / "run.json").read_text())
+    assert saved["model"]["backbone"] == "lenet" and saved["weights_source"] == f"file {run / 'model.safetensors'}"

@@ -49,16 +49,16 @@ def photos(tmp_path_factory) -> Path:
 def _commands(digits: Path, photos: Path, run: Path) -> dict[str, tuple[list[str], str]]:
     """Per task: the training command (small, a few seconds) and the checkpoint key of its weights."""
     return {
-        "classify": (["classify", digits, "--backbone", "lenet", "--strategy", "scratch", "--epochs", "5",
+        "classify": (["classify", digits, "--backbone", "lenet", "--strategy", "scratch", "--epochs", "4",
                       "--batch-size", "32", "--out", run], "model"),
         "gan": (["gan", "train", digits, "--arch", "dcgan", "--img-size", "32", "--width", "8", "--batch-size", "16",
-                 "--steps", "150", "--checkpoint-every", "10", "--eval-every", "0", "--sample-every", "0",
+                 "--steps", "100", "--checkpoint-every", "10", "--eval-every", "0", "--sample-every", "0",
                  "--out", run], "weights"),
         "stylize": (["stylize", "train", photos / "chelsea.png", "--content", photos, "--train-size", "32",
-                     "--style-size", "64", "--steps", "70", "--batch-size", "2", "--width", "8", "--blocks", "1",
+                     "--style-size", "64", "--steps", "50", "--batch-size", "2", "--width", "8", "--blocks", "1",
                      "--checkpoint-every", "5", "--out", run], "model"),
-        "adapt": (["adapt", "--source", digits, "--target", digits, "--method", "dann", "--epochs", "5",
-                   "--iters-per-epoch", "25", "--batch-size", "32", "--out", run], "network"),
+        "adapt": (["adapt", "--source", digits, "--target", digits, "--method", "dann", "--epochs", "3",
+                   "--iters-per-epoch", "20", "--batch-size", "32", "--out", run], "network"),
     }  # fmt: skip
 
 
@@ -103,7 +103,7 @@ def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(task, 
             if path.exists() and path.stat().st_mtime_ns != seen:
                 break
             time.sleep(0.02)
-        time.sleep(moments.uniform(0.0, 0.8))
+        time.sleep(moments.uniform(0.0, 0.5))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1

@@ -80,7 +80,7 @@ def test_odd_modes_and_sizes_read_as_rgb_or_a_bad_image(tmp_path, mode, width, h
 
 HOSTILE = st.sampled_from(
     ["../evil.png", "../../evil.png", "/tmp/evil.png", "a/../../evil.png", "a/./../../b.png", "C:\\evil.png",
-     "..\\evil.png", "a/b/../../../evil.png", "ok/../fine.png", "\x00.png"]
+     "..\\evil.png", "a/b/../../../evil.png", "ok/../fine.png", "a//../../evil.png"]
 )  # fmt: skip
 
 

@@ -41,6 +41,18 @@ def write_json(path: str | Path, payload: Any) -> None:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
 
+def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
+    """A table as CSV (the first row's keys are the columns), atomically; no rows, no file."""
+    import csv
+
+    if not rows:
+        return
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def save_safetensors(tensors: dict, path: str | Path, metadata: dict[str, str] | None = None) -> None:
     """Write a state dict as safetensors, atomically; tensors are made contiguous on the CPU."""
     from safetensors.torch import save_file

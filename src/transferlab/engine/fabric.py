@@ -49,3 +49,15 @@ def unwrap(module: Any) -> Any:
     """The user's module inside Fabric's and torch.compile's wrappers (for state dicts, EMA)."""
     module = getattr(module, "module", module)
     return getattr(module, "_orig_mod", module)
+
+
+def setup_trained(fabric: Any, module: Any, optimizer: Any, compile_module: bool = False) -> tuple[Any, Any]:
+    """The one set-up of a network being trained: channels_last on a GPU (tensor cores want NHWC;
+    it is slower on CPUs), ``torch.compile`` when asked, then Fabric (device, precision, DDP)."""
+    import torch
+
+    if fabric.device.type == "cuda":
+        module = module.to(fabric.device, memory_format=torch.channels_last)
+    if compile_module:
+        module = torch.compile(module)
+    return fabric.setup(module, optimizer)

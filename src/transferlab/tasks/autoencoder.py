@@ -23,6 +23,7 @@ from torch import nn
 
 from transferlab.backbones import ENCODER_FILE
 from transferlab.engine.checkpoint import capture_state, restore_state
+from transferlab.engine.fabric import setup_trained
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession
 from transferlab.errors import DataError, UsageError
@@ -102,7 +103,7 @@ class Recipe:
         self.pixels = decode_all(images, opts.img_size).to(dev)
         optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=1e-4)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, opts.steps)
-        self.model, self.optimizer = fabric.setup(model, optimizer)
+        self.model, self.optimizer = setup_trained(fabric, model, optimizer, opts.compile)
         self.step, self.losses = 0, []
 
     def train_step(self, session: TrainingSession) -> float:

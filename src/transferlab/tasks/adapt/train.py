@@ -21,7 +21,7 @@ from torch import nn
 
 from transferlab.data import DatasetSplits
 from transferlab.engine.checkpoint import capture_state, restore_state
-from transferlab.engine.fabric import unwrap
+from transferlab.engine.fabric import setup_trained, unwrap
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession
 from transferlab.errors import DataError
@@ -130,7 +130,7 @@ class Adapter:
         align = METHODS[opts.method](classifier.num_features, num_classes)
         network = AdaptationNetwork(classifier, align, config)
         optimizer = torch.optim.SGD(network.parameters(), lr=opts.lr, momentum=0.9, weight_decay=1e-3, nesterov=True)
-        self.network, self.optimizer = fabric.setup(network, optimizer)
+        self.network, self.optimizer = setup_trained(fabric, network, optimizer, opts.compile)
         self.labelled_target = self._labelled_target()
         self.step, self.history, self.window = 0, [], []
 

@@ -8,7 +8,6 @@ network trained from scratch.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -241,7 +240,7 @@ def compare_entries(
 ) -> list[ClassifyResult]:
     """Train each labelled configuration on the same ``splits``; write the table and the report."""
     from transferlab.engine.options import fabric_for
-    from transferlab.io import atomic_path, write_json
+    from transferlab.io import write_csv, write_json
     from transferlab.tasks.classify.report import write_comparison_report
 
     fabric = fabric_for(ClassifyOptions(**next(iter(entries.values()))))
@@ -253,10 +252,7 @@ def compare_entries(
     if fabric.global_rank == 0:
         rows = [r.row() for r in results] + list(extra_rows or [])
         write_json(out_dir / "comparison.json", rows)
-        with atomic_path(out_dir / "comparison.csv") as tmp, open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(out_dir / "comparison.csv", rows)
         best = max(results, key=lambda r: r.val_acc)
         note = note(results) if callable(note) else note
         histories = {r.strategy: r.history for r in results}

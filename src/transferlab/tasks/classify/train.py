@@ -21,6 +21,7 @@ from transferlab import backbones
 from transferlab.data import DatasetSplits
 from transferlab.data.loaders import TensorBatches, make_batches
 from transferlab.engine import rng
+from transferlab.engine.fabric import setup_trained
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import TrainingError, UsageError
 from transferlab.options.classify import ClassifyOptions
@@ -149,8 +150,6 @@ class Trainer:
     def _setup_training(self) -> None:
         opts, fabric = self.opts, self.fabric
         self.model.to(fabric.device)
-        if fabric.device.type == "cuda":
-            self.model.to(memory_format=torch.channels_last)
         if self.strategy.cached_features:
             # The frozen body runs once over the data; only the head trains, on cached features.
             train_f, train_y = backbones.extract_features(self.model, self.train_source, opts.batch_size * 2)
@@ -182,8 +181,7 @@ class Trainer:
             warmup_lr_init=opts.lr * 1e-3,
             t_in_epochs=False,
         )
-        module = torch.compile(self.net_module) if opts.compile else self.net_module
-        self.net, self.optimizer = fabric.setup(module, optimizer)
+        self.net, self.optimizer = setup_trained(fabric, self.net_module, optimizer, opts.compile)
         self.ema = None
         if opts.ema:
             from timm.utils import ModelEmaV3

@@ -3,11 +3,10 @@ and FID curves, CSV metrics and ``report.html``; and the side-by-side table of `
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
-from transferlab.io import atomic_path, write_json
+from transferlab.io import write_csv, write_json
 from transferlab.reports import plots
 from transferlab.reports.html import HtmlReport
 
@@ -33,15 +32,6 @@ def _progression(trainer: Any, path: Path, rows: int = 8) -> Path | None:
     return path
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def scores_note(extractor: dict[str, Any]) -> str:
     return (
         f"FID/KID on {extractor['extractor']} features, {extractor['real']} real and {extractor['fake']} generated "
@@ -52,7 +42,7 @@ def scores_note(extractor: dict[str, Any]) -> str:
 def write_report(trainer: Any, name: str, seconds: float) -> Path:
     run_dir, opts = trainer.run_dir, trainer.opts
     history = trainer.history
-    _write_csv(run_dir / "evaluations.csv", trainer.evaluations)
+    write_csv(run_dir / "evaluations.csv", trainer.evaluations)
     final = run_dir / "samples" / f"step-{trainer.step:07d}.png"
     progression = _progression(trainer, run_dir / "progression.png")
     plots.loss_curves({"D": history["d_loss"], "G": history["g_loss"]}, run_dir / "losses.png", log=False)

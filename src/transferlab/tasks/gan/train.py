@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from transferlab.engine.fabric import unwrap
+from transferlab.engine.fabric import setup_trained, unwrap
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import DataError, RunError, UsageError
@@ -119,13 +119,8 @@ class GanTrainer:
         betas = (opts.beta1, 0.999)
         opt_g = torch.optim.Adam(generator.parameters(), lr=opts.lr_g, betas=betas)
         opt_d = torch.optim.Adam([p for p in discriminator.parameters() if p.requires_grad], lr=opts.lr_d, betas=betas)
-        if fabric.device.type == "cuda":  # tensor cores want NHWC
-            generator = generator.to(memory_format=torch.channels_last)
-            discriminator = discriminator.to(memory_format=torch.channels_last)
-        if opts.compile:
-            generator, discriminator = torch.compile(generator), torch.compile(discriminator)
-        self.generator, self.opt_g = fabric.setup(generator, opt_g)
-        self.discriminator, self.opt_d = fabric.setup(discriminator, opt_d)
+        self.generator, self.opt_g = setup_trained(fabric, generator, opt_g, opts.compile)
+        self.discriminator, self.opt_d = setup_trained(fabric, discriminator, opt_d, opts.compile)
         kind = "hinge" if opts.d_features == "lite0" else ARCHITECTURES[opts.arch].loss
         augment = DiffAugment(opts.augment) if parse_policy(opts.augment) else None
         self.loss = AdversarialLoss(self.discriminator, kind, augment, opts.r1_gamma)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from transferlab.engine.checkpoint import capture_state, restore_state
+from transferlab.engine.fabric import setup_trained
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import RunError, UsageError
@@ -125,7 +126,7 @@ class StyleTrainer:
         self.loss = PerceptualLoss(layers, net.content_layer, grams, weights)
         model = StyleTransformer(opts.width, opts.blocks)
         optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
-        self.model, self.optimizer = fabric.setup(model, optimizer)
+        self.model, self.optimizer = setup_trained(fabric, model, optimizer, opts.compile)
         self.step = 0
         self.history: dict[str, list[float]] = {"total": [], "style": [], "content": []}
 
