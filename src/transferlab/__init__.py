@@ -20,6 +20,8 @@ _TASKS = {
     "gan": "transferlab.tasks.gan",
     "adapt": "transferlab.tasks.adapt",
     "autoencoder": "transferlab.tasks.autoencoder",
+    "translate": "transferlab.tasks.translate",
+    "metrics": "transferlab.metrics",
     "serve": "transferlab.serve",
 }
 

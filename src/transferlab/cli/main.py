@@ -19,6 +19,7 @@ from transferlab.cli import gan as gan_cmd
 from transferlab.cli import predict as predict_cmd
 from transferlab.cli import serve as serve_cmd
 from transferlab.cli import stylize as stylize_cmd
+from transferlab.cli import translate as translate_cmd
 from transferlab.cli.console import err, escape, show_warnings_on_console
 from transferlab.errors import TransferlabError
 
@@ -54,11 +55,18 @@ COMMANDS = {
         "transferlab autoencoder pretrain unlabelled/ --img-size 32 (then: classify DATA --backbone ae:RUN)",
     ),
     "gan train": (gan_cmd.train, "transferlab gan train faces.zip --init runs/gan/source --freeze-d 2 --steps 3000"),
+    "translate train": (
+        translate_cmd.train,
+        "transferlab translate train photos/ --task colorize --compare scratch,imagenet --steps 2000",
+    ),
+    "translate evaluate": (translate_cmd.evaluate, "transferlab translate evaluate runs/translate/my-run photos/"),
+    "translate apply": (translate_cmd.apply, "transferlab translate apply runs/translate/my-run old.jpg -o coloured/"),
     "gan sample": (gan_cmd.sample, "transferlab gan sample runs/gan/faces -n 64 --seed 1 --interpolate 8"),
 }
 GROUP_HELP = {
     "autoencoder": "Pretrain an autoencoder on unlabelled images; transfer its encoder with --backbone ae:RUN.",
     "gan": "Train GANs, transfer into them (--init/--freeze-d, --d-features lite0), sample from them.",
+    "translate": "Image-to-image translation on U-Nets with pretrained encoders: train, evaluate, apply.",
 }
 # Multi-word commands: "gan train" lives in a sub-app. Click cannot mix a positional argument
 # (stylize CONTENT) with subcommands (stylize train), so such a one is registered hidden under a

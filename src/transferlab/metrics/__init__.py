@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 METRICS: dict[str, Callable[..., Any]] = {}
-MODULES = ("classification", "generation", "transferability")
+MODULES = ("classification", "generation", "image", "transferability")
 
 
 def register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

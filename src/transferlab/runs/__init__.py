@@ -31,6 +31,7 @@ MADE_BY = {
     "timm-classifier": "transferlab classify",
     "style-transformer": "transferlab stylize train",
     "gan": "transferlab gan train",
+    "translator": "transferlab translate train",
 }
 
 

@@ -21,7 +21,16 @@ from transferlab.options.gan import GanOptions
 from transferlab.runs import default_run_dir
 from transferlab.tasks.gan.train import ARCH_KEYS, METRICS, TASK, GanTrainer, RealImages, load_prefixed
 
-__all__ = ["GanOptions", "GanResult", "compare", "generate", "sample", "train"]
+__all__ = [
+    "GanOptions",
+    "GanResult",
+    "compare",
+    "feature_discriminator",
+    "generate",
+    "load_discriminator",
+    "sample",
+    "train",
+]
 
 
 @dataclass
@@ -139,6 +148,29 @@ def load_generator(run_dir: str | Path, device: torch.device) -> tuple[torch.nn.
     prefix = "G_ema." if spec.get("ema") else "G."
     load_prefixed(generator, weights, prefix)
     return generator.to(device).eval(), spec
+
+
+def load_discriminator(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The trained discriminator of a GAN run (to transfer it, e.g. into translation); it takes
+    images in [-1, 1] at the run's size and channels and returns one logit per image."""
+    from safetensors.torch import load_file
+
+    from transferlab.runs import read_run
+    from transferlab.tasks.gan.train import build_networks
+
+    run = read_run(run_dir, model_kind="gan")
+    spec = run.model
+    opts = GanOptions(**{k: spec[k] for k in ARCH_KEYS if k in spec})
+    _, discriminator = build_networks(opts, int(spec["channels"]), int(spec["num_classes"]))
+    load_prefixed(discriminator, load_file(str(run.weights_path)), "D.")
+    return discriminator, spec
+
+
+def feature_discriminator(channels: int) -> torch.nn.Module:
+    """A discriminator on frozen ImageNet Lite0 features (projected, as ``--d-features lite0``)."""
+    from transferlab.tasks.gan.projected import ProjectedDiscriminator
+
+    return ProjectedDiscriminator(channels, num_classes=0)
 
 
 def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,93 @@
+"""A translate run's outputs: the run itself, input | output | target grids of fixed held-out
+images, curves, ``report.html``; and the ``--compare`` table."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from transferlab.engine.fabric import unwrap
+from transferlab.reports import plots
+from transferlab.reports.html import HtmlReport
+
+DISTANCE_NAME = "Lite0 perceptual distance"  # never "LPIPS": no learned weights here
+
+
+def held_out_grid(translator: Any, path: Path, count: int = 8) -> Path:
+    """Rows of (input, output, target) for the first ``count`` held-out images."""
+    from transferlab.io import save_grid
+
+    x, y = translator.pairs.held_out(translator.opts.task, translator.opts, count)
+    out = translator.translate(x)
+    rows = [image for triple in zip(x[:, :3], out, y) for image in triple]
+    return save_grid(torch.stack(rows), path, nrow=3, padding=2, pad_value=1.0)
+
+
+def write_run(translator: Any, run_dir: Path, label: str, seconds: float) -> Path:
+    from transferlab.runs import save_run
+
+    opts, final = translator.opts, translator.evaluations[-1]
+    save_run(
+        run_dir, task="translate", state_dict=unwrap(translator.generator).state_dict(),
+        model=translator.model_spec(), class_names=[],
+        preprocessing={"input": "RGB in [0, 1]", "img_size": opts.img_size},
+        metrics={**final, "seconds": round(seconds, 1)},
+        extra={"data": translator.pairs.description, "encoder_weights": translator.weights_source},
+    )  # fmt: skip
+    grid = held_out_grid(translator, run_dir / "held_out.png")
+    history = {k: v for k, v in translator.history.items() if v and any(x == x for x in v)}  # skip all-NaN terms
+    plots.loss_curves(history, run_dir / "losses.png", log=False)
+    steps = [e["step"] for e in translator.evaluations]
+    plots.metric_curves({"PSNR (dB)": (steps, [e["psnr"] for e in translator.evaluations])},
+                        run_dir / "psnr.png", "held-out PSNR (dB)", "step")  # fmt: skip
+    facts = {
+        "task": opts.task + (f" x{opts.scale}" if opts.task == "superres" else ""),
+        "data": translator.pairs.description,
+        "encoder": f"{opts.backbone} ({translator.weights_source})",
+        "discriminator": "none" if not opts.adversarial else opts.d_init or opts.d_features.replace("none", "PatchGAN"),
+        "steps": f"{translator.step} x batch {opts.batch_size} at {opts.img_size} px",
+        "seconds": round(seconds, 1),
+        "held-out PSNR (dB)": round(final["psnr"], 2),
+        "held-out SSIM": round(final["ssim"], 4),
+        DISTANCE_NAME: round(final["lite0_distance"], 4),
+    }
+    report = HtmlReport(f"translate ({opts.task}): {label}")
+    report.table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])
+    report.heading("Held-out images: input | output | target").image(grid, "held-out grid")
+    report.heading("Losses").image(run_dir / "losses.png", "losses")
+    report.heading("Held-out PSNR").image(run_dir / "psnr.png", "psnr")
+    return report.save(run_dir / "report.html")
+
+
+def comparison_rows(results: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "encoder": r.name,
+            "weights": r.weights_source,
+            "PSNR dB": round(r.scores["psnr"], 2),
+            "SSIM": round(r.scores["ssim"], 4),
+            DISTANCE_NAME: round(r.scores["lite0_distance"], 4),
+            "seconds": round(r.seconds, 1),
+        }
+        for r in results
+    ]
+
+
+def write_comparison(root: Path, results: list[Any], opts: Any) -> Path:
+    from transferlab.io import write_csv, write_json
+
+    rows = comparison_rows(results)
+    write_json(root / "comparison.json", {"options": asdict(opts), "rows": rows})
+    write_csv(root / "comparison.csv", rows)
+    report = HtmlReport(f"translate ({opts.task}): encoders compared")
+    report.table(rows).text(
+        f"Same task, data, seed and budget ({opts.steps} steps x batch {opts.batch_size} at {opts.img_size} px) "
+        f"for every encoder; scores on the same held-out images. {DISTANCE_NAME}: lower is closer.",
+        note=True,
+    )
+    for result in results:
+        report.heading(f"{result.name}: input | output | target").image(result.run_dir / "held_out.png", result.name)
+    return report.save(root / "report.html")
