@@ -65,11 +65,12 @@ def test_training_writes_a_run_that_evaluate_and_apply_take(colorize_run, photos
     for name in ("model.safetensors", "run.json", "held_out.png", "losses.png", "psnr.png", "report.html"):
         assert (run / name).is_file(), name
     assert colorize_run.scores["psnr"] > 5 and 0 < colorize_run.scores["ssim"] <= 1
+    assert colorize_run.scores["fid_lite0"] > 0  # colorize invents colour: FID on Lite0 features too
     assert "Lite0 perceptual distance" in (run / "report.html").read_text()
     code, out, err = cli("translate", "evaluate", run, photos, "--json")
     assert code == 0, err
     scores = json.loads(out)
-    assert scores["images"] == 40 and scores["task"] == "colorize"
+    assert scores["images"] == 40 and scores["task"] == "colorize" and scores["fid_lite0"] > 0
     assert (run / "evaluations" / photos.name / "translate.json").is_file()
     Image.fromarray(skdata.astronaut()[:300, :200]).save(tmp_path / "large.png")  # 200 x 300: several tiles
     code, _, err = cli("translate", "apply", run, tmp_path / "large.png", "--tile", "128", "-o", tmp_path / "out")

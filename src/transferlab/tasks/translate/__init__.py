@@ -151,10 +151,10 @@ def load_translator(run_dir: str | Path, device: torch.device | str = "cpu") -> 
 def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto") -> dict[str, Any]:
     """PSNR, SSIM and the Lite0 perceptual distance of a run on DATA (every image is held out):
     photos for the self-supervised tasks, A/B pairs for ``paired``. Written to the run's evaluations."""
-    from transferlab import metrics
     from transferlab.devices import resolve_device
     from transferlab.io import write_json
     from transferlab.tasks.translate.data import load_pairs
+    from transferlab.tasks.translate.recipe import score
 
     net, spec = load_translator(run_dir, resolve_device(device))
     opts = TranslateOptions(**spec["options"])
@@ -164,7 +164,7 @@ def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto") -> dict[st
     dev = next(net.parameters()).device
     with torch.no_grad():
         output = torch.cat([net(b.to(dev)).float().cpu() for b in x.split(32)])
-    scores = {**metrics.compute("image_quality", output=output, target=y), "task": opts.task, "data": pairs.description}
+    scores = {**score(output, y, opts.task), "images": len(y), "task": opts.task, "data": pairs.description}
     folder = Path(run_dir) / "evaluations" / _folder(Path(str(data)).name)
     write_json(folder / "translate.json", scores)
     return scores

@@ -23,9 +23,24 @@ MODEL_KIND = "translator"
 FIXED_ON_RESUME = ("task", "backbone", "generator", "img_size", "scale", "noise", "batch_size", "lr", "encoder_lr_mult",
                    "decoder_width", "l1_weight", "perceptual_weight", "adversarial", "adversarial_weight", "d_init",
                    "d_features", "val_fraction", "seed")  # fmt: skip
-METRICS = ("step", "loss", "l1", "perceptual", "adversarial", "d_loss", "psnr", "ssim", "lite0_distance")
+METRICS = ("step", "loss", "l1", "perceptual", "adversarial", "d_loss", "psnr", "ssim", "lite0_distance", "fid_lite0")
+#: Tasks whose outputs are invented rather than restored: FID on Lite0 features is reported for them.
+GENERATIVE = ("colorize", "inpaint", "edges", "paired")
 #: Held-out images scored at each evaluation (all of them at the end, by `translate evaluate`).
 EVAL_IMAGES = 256
+
+
+def score(output: torch.Tensor, target: torch.Tensor, task: str = "") -> dict[str, float]:
+    """PSNR, SSIM, Lite0 distance; with a generative ``task``, also FID/KID on Lite0 features."""
+    from transferlab import metrics
+
+    scores = metrics.compute("image_quality", output=output, target=target)
+    record = {k: scores[k] for k in ("psnr", "ssim", "lite0_distance")}
+    if task in GENERATIVE and len(target) >= 2:
+        as_uint8 = lambda t: (t.clamp(0, 1) * 255).round().to(torch.uint8)  # noqa: E731
+        fid = metrics.compute("fid_kid", real=as_uint8(target), fake=as_uint8(output), extractor="lite0")
+        record |= {"fid_lite0": fid.fid, "kid_lite0": fid.kid}
+    return record
 
 
 def discriminator_name(opts: TranslateOptions) -> str:
@@ -83,12 +98,10 @@ class Translator:
         net.train(was_training)
         return out
 
-    def evaluate(self) -> dict[str, float]:
-        from transferlab import metrics
-
+    def evaluate(self, final: bool = False) -> dict[str, float]:
         x, y = self.pairs.held_out(self.opts.task, self.opts, EVAL_IMAGES)
-        scores = metrics.compute("image_quality", output=self.translate(x), target=y)
-        record = {"step": self.step, **{k: scores[k] for k in ("psnr", "ssim", "lite0_distance")}}
+        scores = score(self.translate(x), y, self.opts.task if final else "")
+        record = {"step": self.step, **scores}
         if not self.evaluations or self.evaluations[-1]["step"] != self.step:
             self.evaluations.append(record)
         return record
@@ -101,7 +114,7 @@ class Translator:
             session.advance(f"loss {loss:.4f}")
             row = {"step": self.step, **{k: v[-1] for k, v in self.history.items()}}
             if (opts.eval_every and self.step % opts.eval_every == 0) or self.step == opts.steps:
-                row.update(self.evaluate())
+                row.update(self.evaluate(final=self.step == opts.steps))
                 session.advance(f"loss {loss:.4f} | held-out PSNR {row['psnr']:.2f} dB", steps=0)
             session.log(row)
             session.step_boundary(self.step, self.state, last=self.step == last)

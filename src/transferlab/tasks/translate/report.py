@@ -54,6 +54,8 @@ def write_run(translator: Any, run_dir: Path, label: str, seconds: float) -> Pat
         "held-out SSIM": round(final["ssim"], 4),
         DISTANCE_NAME: round(final["lite0_distance"], 4),
     }
+    if "fid_lite0" in final:
+        facts["FID on Lite0 features (held-out set)"] = round(final["fid_lite0"], 2)
     report = HtmlReport(f"translate ({opts.task}): {label}")
     report.table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])
     report.heading("Held-out images: input | output | target").image(grid, "held-out grid")
@@ -70,6 +72,7 @@ def comparison_rows(results: list[Any]) -> list[dict[str, Any]]:
             "PSNR dB": round(r.scores["psnr"], 2),
             "SSIM": round(r.scores["ssim"], 4),
             DISTANCE_NAME: round(r.scores["lite0_distance"], 4),
+            **({"FID (Lite0)": round(r.scores["fid_lite0"], 2)} if "fid_lite0" in r.scores else {}),
             "seconds": round(r.seconds, 1),
         }
         for r in results
