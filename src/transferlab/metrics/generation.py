@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -72,16 +73,50 @@ def inception() -> int:
     return 2048
 
 
+class RunFeatures(nn.Module):
+    """uint8 images -> the pooled pre-logits features of a trained classifier run (``run:RUN``):
+    FID/KID judged by a network that knows the domain (e.g. a digit classifier for digits).
+    ``logits`` gives the run's class scores for the same images (class consistency)."""
+
+    def __init__(self, run_dir: str) -> None:
+        super().__init__()
+        from transferlab import backbones
+        from transferlab.runs import read_run
+
+        self.run = read_run(run_dir, model_kind="timm-classifier")
+        self.net = backbones.from_run(self.run).model.eval().requires_grad_(False)
+        config = self.run.preprocessing
+        self.size = int(config["input_size"][-1])
+        self.normalize = backbones.Normalize(config["mean"], config["std"])
+        self.num_features = int(self.net.num_features)
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
+        return self.normalize(x.clamp(0, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_head(self.net.forward_features(self._prepare(images)), pre_logits=True)
+
+    @torch.no_grad()
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(self._prepare(images))
+
+
 def resolve_extractor(name: str) -> tuple[str, nn.Module | int]:
     from transferlab.errors import TransferlabError, UsageError
 
+    if name.startswith("run:"):
+        return name, RunFeatures(name.removeprefix("run:"))
     if name == "auto":
         try:
             return "inception", inception()
         except TransferlabError:
             return "lite0", lite0()
     if name not in EXTRACTORS:
-        raise UsageError(f"unknown FID feature extractor '{name}'", f"use auto or one of: {', '.join(EXTRACTORS)}")
+        choices = ", ".join([*EXTRACTORS, "run:RUN (a classify run)"])
+        raise UsageError(f"unknown FID feature extractor '{name}'", f"use auto or one of: {choices}")
     return name, EXTRACTORS[name]()
 
 
@@ -93,6 +128,8 @@ class GenerationScores:
     extractor: str
     real_samples: int
     fake_samples: int
+    diversity: float = float("nan")  # mean pairwise feature distance of the generated images
+    real_diversity: float = float("nan")  # the same of the real images: far above `diversity` = collapse
 
     def describe(self) -> str:
         return (
@@ -133,9 +170,56 @@ class GenerationMetric:
             self._update(chunk, real=False)
         self.kid.subset_size = max(2, min(self.kid.subset_size, len(fake), self.real_samples))
         kid_mean, kid_std = self.kid.compute()
+        spread = [diversity(torch.cat(feats)) for feats in (self.kid.fake_features, self.kid.real_features)]
         return GenerationScores(
-            float(self.fid.compute()), float(kid_mean), float(kid_std), self.extractor, self.real_samples, len(fake)
+            float(self.fid.compute()),
+            float(kid_mean),
+            float(kid_std),
+            self.extractor,
+            self.real_samples,
+            len(fake),
+            *spread,
         )
+
+
+@register("diversity")
+def diversity(features: torch.Tensor, limit: int = 500) -> float:
+    """Mean pairwise Euclidean distance between feature vectors (the first ``limit``): samples of a
+    collapsed generator sit close together, so theirs falls far below the real images'."""
+    x = torch.as_tensor(features).float()[:limit]
+    if len(x) < 2:
+        return float("nan")
+    distances = torch.cdist(x, x)
+    return float(distances.sum() / (len(x) * (len(x) - 1)))
+
+
+@register("class_consistency")
+def class_consistency(images: torch.Tensor, labels: torch.Tensor, classifier: str, names: list[str]) -> dict[str, Any]:
+    """How a classifier run reads generated images: the share read as the class that was asked for
+    (``labels`` index ``names``, matched to the classifier's classes by name), per class, and the
+    share of classes it reads at least once (coverage)."""
+    from transferlab.errors import UsageError
+
+    judge = RunFeatures(classifier)
+    known = judge.run.class_names
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise UsageError(
+            f"the classifier {classifier} does not know the class(es) {', '.join(missing[:5])}",
+            f"use a classify run trained on the same classes ({', '.join(names[:10])})",
+        )
+    asked = torch.tensor([known.index(names[i]) for i in labels.tolist()])
+    read = torch.cat([judge.logits(chunk).argmax(1) for chunk in images.split(256)])
+    per_class = {
+        names[k]: float((read[labels == k] == asked[labels == k]).float().mean()) for k in labels.unique().tolist()
+    }
+    return {
+        "consistency": float((read == asked).float().mean()),
+        "per_class": per_class,
+        "coverage": len(set(read.tolist()) & set(asked.tolist())) / max(len(set(asked.tolist())), 1),
+        "images": len(images),
+        "classifier": classifier,
+    }
 
 
 @register("fid_kid")

@@ -34,7 +34,9 @@ class GanOptions(TrainOptions):
     freeze_d: int = option(0, "FreezeD: freeze the lowest K discriminator blocks.")
     eval_every: int = option(1000, "FID/KID every N steps (0 = only at the end).")
     fid_samples: int = option(2000, "Generated images per FID.")
-    fid_features: str = option("auto", "auto, inception or lite0 (offline).")
+    fid_features: str = option(
+        "auto", "auto, inception, lite0 (offline), or run:RUN: a classify run's features (and class consistency)."
+    )
     sample_every: int = option(500, "Sample grid every N steps.")
     checkpoint_every: int = option(500, "Checkpoint every N steps.")
 
@@ -66,6 +68,10 @@ class GanOptions(TrainOptions):
         if self.r1_gamma < 0 or not 0 <= self.ema_decay < 1:
             raise UsageError("--r1 must be >= 0 and --ema-decay in [0, 1)", "e.g. --r1 1 --ema-decay 0.999")
         parse_policy(self.augment)
+        if self.fid_features.startswith("run:"):  # fail before training, not at the first evaluation
+            from transferlab.runs import read_run
+
+            read_run(self.fid_features.removeprefix("run:"), model_kind="timm-classifier")
         for name in ("eval_every", "sample_every", "checkpoint_every", "fid_samples"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be 0 or more", "0 turns it off")

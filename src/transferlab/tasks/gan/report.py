@@ -65,9 +65,24 @@ def write_report(trainer: Any, name: str, seconds: float) -> Path:
     if trainer.best:
         facts["best FID"] = f"{trainer.best['fid']:.2f} at step {trainer.best['step']}"
         facts["its KID"] = f"{trainer.best['kid'] * 1000:.2f}e-3"
+    last = trainer.evaluations[-1] if trainer.evaluations else {}
+    if "class_consistency" in last:
+        facts["class consistency (classifier run)"] = (
+            f"{last['class_consistency']:.1%} (coverage {last['class_coverage']:.0%})"
+        )
+    if last.get("diversity", float("nan")) == last.get("diversity"):
+        facts["diversity (mean pairwise feature distance)"] = (
+            f"{last['diversity']:.3g} generated vs {last['real_diversity']:.3g} real"
+        )
     report.table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])
     if trainer.extractor:
         report.text(scores_note(trainer.extractor), note=True)
+    if last.get("diversity", 1.0) < 0.5 * last.get("real_diversity", 0.0):
+        report.text(
+            f"Warning: the samples are far less diverse than the real images ({last['diversity']:.3g} vs "
+            f"{last['real_diversity']:.3g}): the generator may have collapsed to a few images.",
+            note=True,
+        )
     report.heading("Samples at the end (fixed noise)").image(final, "samples")
     if progression:
         report.heading("Progression (rows: training time, same latents)").image(progression, "progression")

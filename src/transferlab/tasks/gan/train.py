@@ -255,12 +255,35 @@ class GanTrainer:
         if self._metric is None:
             self._metric = GenerationMetric(self.real.pixels[:count], self.opts.fid_features, self.fabric.device)
         scores = self._metric.score(self.generate(max(self.opts.fid_samples, 2)))
-        record = {"step": self.step, "fid": scores.fid, "kid": scores.kid, "kid_std": scores.kid_std}
+        record = {"step": self.step, "fid": scores.fid, "kid": scores.kid, "kid_std": scores.kid_std,
+                  "diversity": scores.diversity, "real_diversity": scores.real_diversity}  # fmt: skip
+        if self.num_classes and self.opts.fid_features.startswith("run:"):
+            record |= self._class_consistency(max(self.opts.fid_samples, self.num_classes))
         self.evaluations.append(record)
         self.extractor = {"extractor": scores.extractor, "real": scores.real_samples, "fake": scores.fake_samples}
         if not self.best or scores.fid < self.best["fid"]:
             self.best = record
             self.save_run()
+
+    @torch.no_grad()
+    def _class_consistency(self, count: int) -> dict[str, float]:
+        """The classifier run of ``--fid-features run:RUN`` reads images made for each class in turn."""
+        from transferlab import metrics
+
+        labels = torch.arange(count) % self.num_classes
+        z = torch.randn(count, self.z_dim, generator=torch.Generator().manual_seed(self.opts.seed + 777))
+        net = self.sampler
+        was_training = net.training
+        net.eval()
+        images = torch.cat([net(zc.to(self.fabric.device), lc.to(self.fabric.device)).float().cpu()
+                            for zc, lc in zip(z.split(250), labels.split(250))])  # fmt: skip
+        net.train(was_training)
+        pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        judge = self.opts.fid_features.removeprefix("run:")
+        read = metrics.compute(
+            "class_consistency", images=pixels, labels=labels, classifier=judge, names=self.real.classes
+        )
+        return {"class_consistency": read["consistency"], "class_coverage": read["coverage"]}
 
     def weights(self) -> dict[str, torch.Tensor]:
         out = {f"G.{k}": v for k, v in unwrap(self.generator).state_dict().items()}
