@@ -14,6 +14,7 @@ after a resume, and both shard batches across data-parallel processes by rank.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,12 +57,17 @@ def fit_square(image: Image.Image, size: int, interpolation: str) -> np.ndarray:
 
 def decode_all(images: LabeledImages, size: int, interpolation: str = "bicubic") -> torch.Tensor:
     """All images as one N x 3 x size x size uint8 tensor (decoded in threads)."""
+    return _decode(images, size, lambda image: fit_square(image, size, interpolation))
+
+
+def _decode(images: LabeledImages, size: int, to_pixels: Any) -> torch.Tensor:
+    """``to_pixels`` (PIL image -> size x size x 3 uint8 array) over every image, in threads."""
     from transferlab.progress import track
 
     out = torch.empty((len(images), 3, size, size), dtype=torch.uint8)
 
     def fill(index: int) -> None:
-        out[index] = torch.from_numpy(fit_square(images.image(index), size, interpolation)).permute(2, 0, 1)
+        out[index] = torch.from_numpy(to_pixels(images.image(index))).permute(2, 0, 1)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         for _ in track(pool.map(fill, range(len(images))), "decoding images", total=len(images)):
@@ -102,7 +108,7 @@ class Draw:
         return batch[self.rank :: self.world]
 
 
-class Batches:
+class Batches(ABC):
     """The interface every batch source answers: ``batches(batch_size, train=..., seed, epoch,
     rank, world, skip)`` yields ``(x, y)``; the epoch's order comes from ``(seed, epoch)``, each of
     ``world`` processes takes its share of every global batch, and ``skip`` leaves out the epoch's
@@ -110,8 +116,9 @@ class Batches:
 
     drop_last = True  # training leaves out a last, smaller batch (BatchNorm statistics)
 
+    @abstractmethod
     def __len__(self) -> int:
-        raise NotImplementedError
+        """Images in the source."""
 
     def batches(
         self,
@@ -130,9 +137,9 @@ class Batches:
         batches = global_batches(order, batch_size, drop_last)
         yield from self._batches(batches, Draw(train, seed, epoch, rank, world, skip, scale))
 
+    @abstractmethod
     def _batches(self, batches: list[torch.Tensor], draw: Draw) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The source's own part: this process's share of each global batch after ``draw.skip``."""
-        raise NotImplementedError
 
 
 class TensorBatches(Batches):
@@ -230,7 +237,7 @@ class StreamingBatches(Batches):
     def _batches(self, batches: list[torch.Tensor], draw: Draw) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         from torch.utils.data import DataLoader
 
-        shards = [draw.share(b) for b in batches[draw.skip :] if len(draw.share(b))]
+        shards = [shard for shard in map(draw.share, batches[draw.skip :]) if len(shard)]
         loader = DataLoader(
             self.train_set if draw.train else self.eval_set,
             batch_sampler=[b.tolist() for b in shards],
@@ -249,19 +256,9 @@ def decode_for_evaluation(images: LabeledImages, config: dict[str, Any]) -> torc
     """All images through the image half of the run's eval transform (PIL resize + centre crop, as
     ``predict`` and the server do), so evaluation sees exactly the pixels prediction sees."""
     from transferlab.data.transforms import split_eval_transform
-    from transferlab.progress import track
 
     to_pixels, _ = split_eval_transform(config)
-    size = int(config["input_size"][-1])
-    out = torch.empty((len(images), 3, size, size), dtype=torch.uint8)
-
-    def fill(index: int) -> None:
-        out[index] = torch.from_numpy(to_pixels(images.image(index))).permute(2, 0, 1)
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for _ in track(pool.map(fill, range(len(images))), "decoding images", total=len(images)):
-            pass
-    return out
+    return _decode(images, int(config["input_size"][-1]), to_pixels)
 
 
 def make_batches(

@@ -24,9 +24,10 @@ import io
 import math
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,7 @@ def resumed_options(state: dict[str, Any], given: dict[str, Any], fixed: tuple[s
     for key in ("steps", "epochs", "accelerator", "devices", "num_nodes", "precision", "logger"):
         if given.get(key) is not None and key in kept:
             kept[key] = given[key]
-    names = set(getattr(options_cls, "__dataclass_fields__", {}))
+    names = {f.name for f in fields(options_cls)}
     return options_cls(**{k: v for k, v in kept.items() if k in names})
 
 
@@ -144,11 +145,13 @@ def resumed_options(state: dict[str, Any], given: dict[str, Any], fixed: tuple[s
 
 
 class MetricsLog:
-    """``metrics.csv``, appended one whole line at a time (flushed and synced), so a crash loses at
-    most the line being written. On resume it is cut back to the checkpoint's ``key`` value."""
+    """``metrics.csv``, appended whole lines at a time through one open file (readable live with
+    ``tail -f``) and synced to disk with every checkpoint: rows after the last checkpoint would be
+    trained again on resume anyway, so ``start`` cuts the file back to the checkpoint's ``key``."""
 
     def __init__(self, path: Path, fields: tuple[str, ...], key: str) -> None:
         self.path, self.fields, self.key = Path(path), tuple(fields), key
+        self._handle: Any = None
 
     def start(self, resumed_at: float | None) -> None:
         rows = self.rows() if resumed_at is not None and self.path.is_file() else []
@@ -157,15 +160,22 @@ class MetricsLog:
             writer = csv.DictWriter(handle, fieldnames=self.fields, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(kept)
+        self._handle = open(self.path, "a", newline="")  # noqa: SIM115 - held for the run, closed by close()
+        self._writer = csv.DictWriter(self._handle, fieldnames=self.fields, extrasaction="ignore")
 
     def append(self, *rows: dict[str, Any]) -> None:
-        lines = io.StringIO()
-        writer = csv.DictWriter(lines, fieldnames=self.fields, extrasaction="ignore")
-        writer.writerows({k: _cell(row.get(k)) for k in self.fields} for row in rows)
-        with open(self.path, "a", newline="") as handle:
-            handle.write(lines.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
+        self._writer.writerows({k: _cell(row.get(k)) for k in self.fields} for row in rows)
+        self._handle.flush()
+
+    def sync(self) -> None:
+        if self._handle is not None:
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self.sync()
+            self._handle.close()
+            self._handle = None
 
     def rows(self) -> list[dict[str, str]]:
         with open(self.path, newline="") as handle:
@@ -218,18 +228,23 @@ class TrainingSession:
 
         if self.state is not None:
             self.verify(self.state)
-        if self.is_writer:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._acquire_lock()
-            self.log_file.start(None if self.state is None else float(self.state["log_position"]))
-            self._tensorboard = self._make_tensorboard()
-        self._install_signal_handlers()
-        self._progress = StepProgress(self.total, self.done, self.title, enabled_here=self.is_writer).__enter__()
+        try:
+            if self.is_writer:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self._acquire_lock()
+                self._tensorboard = self._make_tensorboard()
+                self.log_file.start(None if self.state is None else float(self.state["log_position"]))
+            self._install_signal_handlers()
+            self._progress = StepProgress(self.total, self.done, self.title, enabled_here=self.is_writer).__enter__()
+        except BaseException:
+            self.__exit__(*sys.exc_info())  # release the lock and the log of a session that did not start
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.__exit__(*exc)
+        self.log_file.close()
         for signum, handler in self._handlers.items():
             signal.signal(signum, handler)
         if self._tensorboard is not None:
@@ -301,6 +316,7 @@ class TrainingSession:
             identity = {"task": spec.task, "format_version": spec.format_version, "data": spec.data}
             where = {"progress": position, "log_position": position if log_position is None else log_position}
             write_checkpoint(self.run_dir, {**state, **identity, "fixed": spec.fixed, **where})
+            self.log_file.sync()
         barrier = getattr(self.fabric, "barrier", None)
         if barrier is not None:
             barrier()
@@ -330,8 +346,10 @@ class TrainingSession:
         if not self.is_writer or not rows:
             return
         self.log_file.append(*rows)
+        if self._tensorboard is None:
+            return
         key = self.log_file.key
-        for row in rows if self._tensorboard is not None else ():
+        for row in rows:
             numbers = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and k != key}
             self._tensorboard.log_metrics(numbers, step=int(row[key]))
 

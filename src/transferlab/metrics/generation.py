@@ -146,6 +146,7 @@ class GenerationMetric:
         from torchmetrics.image.kid import KernelInceptionDistance
 
         self.extractor, feature = resolve_extractor(extractor_name)
+        self.features = feature  # the network (or Inception's dimension) the scores are taken on
         self.real_samples = len(real)
         subset = max(2, min(1000, len(real)))
         self.fid = FrechetInceptionDistance(feature=feature, reset_real_features=False).to(device)
@@ -194,13 +195,15 @@ def diversity(features: torch.Tensor, limit: int = 500) -> float:
 
 
 @register("class_consistency")
-def class_consistency(images: torch.Tensor, labels: torch.Tensor, classifier: str, names: list[str]) -> dict[str, Any]:
-    """How a classifier run reads generated images: the share read as the class that was asked for
-    (``labels`` index ``names``, matched to the classifier's classes by name), per class, and the
-    share of classes it reads at least once (coverage)."""
+def class_consistency(
+    images: torch.Tensor, labels: torch.Tensor, classifier: str | RunFeatures, names: list[str]
+) -> dict[str, Any]:
+    """How a classifier run (a folder, or its loaded :class:`RunFeatures`) reads generated images:
+    the share read as the class that was asked for (``labels`` index ``names``, matched to the
+    classifier's classes by name), per class, and the share of classes it reads at least once."""
     from transferlab.errors import UsageError
 
-    judge = RunFeatures(classifier)
+    judge = classifier if isinstance(classifier, RunFeatures) else RunFeatures(classifier)
     known = judge.run.class_names
     missing = [n for n in names if n not in known]
     if missing:
@@ -218,7 +221,7 @@ def class_consistency(images: torch.Tensor, labels: torch.Tensor, classifier: st
         "per_class": per_class,
         "coverage": len(set(read.tolist()) & set(asked.tolist())) / max(len(set(asked.tolist())), 1),
         "images": len(images),
-        "classifier": classifier,
+        "classifier": str(judge.run.path),
     }
 
 

@@ -20,7 +20,7 @@ from torch import nn
 from transferlab import backbones
 from transferlab.data import DatasetSplits
 from transferlab.data.loaders import TensorBatches, make_batches
-from transferlab.engine import rng
+from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import TrainingError, UsageError
@@ -206,36 +206,25 @@ class Trainer:
     # ----------------------------------------------------------------------------- state
 
     def _state(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "step": self.step,
-            "batch_in_epoch": self.batch_in_epoch,
-            "running": self.running,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": {
-                k: v
-                for k, v in self.scheduler.state_dict().items()
-                if isinstance(v, (int, float, str, list, tuple, type(None), bool))
-            },
-            "ema": self.ema.module.state_dict() if self.ema else None,
-            "rng": rng.capture(),
-            "history": self.history,
-            "best": self.best,
-            "stale": self.stale,
-            "options": self.opts.as_dict(),
+        scheduler = {  # timm's scheduler state holds its optimizer too: keep the plain values
+            k: v
+            for k, v in self.scheduler.state_dict().items()
+            if isinstance(v, (int, float, str, list, tuple, bool, type(None)))
         }
+        return capture_state(
+            self.opts, model=self.model, optimizer=self.optimizer, scheduler=scheduler,
+            ema=self.ema.module.state_dict() if self.ema else None, epoch=self.epoch, step=self.step,
+            batch_in_epoch=self.batch_in_epoch, running=self.running, history=self.history, best=self.best,
+            stale=self.stale,
+        )  # fmt: skip
 
     def _restore(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        restore_state(state, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler)
         if self.ema and state.get("ema") is not None:
             self.ema.module.load_state_dict(state["ema"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.batch_in_epoch, self.running = int(state["batch_in_epoch"]), dict(state["running"])
         self.history, self.best, self.stale = list(state["history"]), dict(state["best"]), int(state["stale"])
-        rng.restore(state["rng"])
 
     def _save_best(self) -> None:
         if self.fabric.global_rank != 0:

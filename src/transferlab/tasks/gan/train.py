@@ -279,7 +279,7 @@ class GanTrainer:
                             for zc, lc in zip(z.split(250), labels.split(250))])  # fmt: skip
         net.train(was_training)
         pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        judge = self.opts.fid_features.removeprefix("run:")
+        judge = self._metric.features  # the classifier run already loaded for FID/KID
         read = metrics.compute(
             "class_consistency", images=pixels, labels=labels, classifier=judge, names=self.real.classes
         )

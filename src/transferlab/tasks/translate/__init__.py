@@ -158,8 +158,7 @@ def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto") -> dict[st
 
     net, spec = load_translator(run_dir, resolve_device(device))
     opts = TranslateOptions(**spec["options"])
-    pairs = load_pairs(data, opts.task, opts.img_size, opts.seed, val_fraction=1.0)
-    pairs.val = torch.arange(len(pairs.targets))  # every image of DATA is an evaluation image
+    pairs = load_pairs(data, opts.task, opts.img_size, opts.seed, val_fraction=1.0)  # all of DATA held out
     x, y = pairs.held_out(opts.task, opts)
     dev = next(net.parameters()).device
     with torch.no_grad():
@@ -192,4 +191,6 @@ def apply(
     if not files:
         raise UsageError("no images among the inputs", "give image files or folders of them")
     out = Path(out)
-    return [translate_file(net, spec, path, out, tile, batch_size) for path in files]
+    from transferlab.progress import track
+
+    return [translate_file(net, spec, path, out, tile, batch_size) for path in track(files, "translating", len(files))]

@@ -135,7 +135,8 @@ def load_pairs(data: Any, task: str, img_size: int, seed: int, val_fraction: flo
     if len(targets) < 4:
         raise DataError(f"{description} holds {len(targets)} usable image(s)", "translation needs a few dozen at least")
     order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(seed))
-    n_val = min(max(1, round(len(targets) * val_fraction)), len(targets) - 2)
+    # val_fraction 1: every image is held out (evaluating a trained run); else at least 2 train
+    n_val = len(targets) if val_fraction >= 1 else min(max(1, round(len(targets) * val_fraction)), len(targets) - 2)
     return Pairs(targets, inputs, order[n_val:], order[:n_val], description, names)
 
 

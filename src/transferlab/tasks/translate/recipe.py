@@ -68,6 +68,7 @@ class Translator:
         self.step, self.window = 0, []
         self.history: dict[str, list[float]] = {k: [] for k in ("loss", "l1", "perceptual", "adversarial", "d_loss")}
         self.evaluations: list[dict[str, float]] = []
+        self._held_out: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def train_step(self, session: TrainingSession) -> float:
         x, y = (t.to(self.fabric.device) for t in self.pairs.train_batch(self.step, self.opts.task, self.opts))
@@ -99,7 +100,9 @@ class Translator:
         return out
 
     def evaluate(self, final: bool = False) -> dict[str, float]:
-        x, y = self.pairs.held_out(self.opts.task, self.opts, EVAL_IMAGES)
+        if self._held_out is None:  # fixed inputs: made once, scored at every evaluation
+            self._held_out = self.pairs.held_out(self.opts.task, self.opts, EVAL_IMAGES)
+        x, y = self._held_out
         scores = score(self.translate(x), y, self.opts.task if final else "")
         record = {"step": self.step, **scores}
         if not self.evaluations or self.evaluations[-1]["step"] != self.step:
@@ -119,17 +122,18 @@ class Translator:
             session.log(row)
             session.step_boundary(self.step, self.state, last=self.step == last)
 
-    def state(self) -> dict[str, Any]:
+    def _stateful(self) -> dict[str, Any]:
         parts = {"generator": self.generator, "opt_g": self.opt_g}
         if self.discriminator is not None:
             parts |= {"discriminator": self.discriminator, "opt_d": self.opt_d}
-        return capture_state(self.opts, **parts, step=self.step, history=self.history, evaluations=self.evaluations)
+        return parts
+
+    def state(self) -> dict[str, Any]:
+        extra = {"step": self.step, "history": self.history, "evaluations": self.evaluations}
+        return capture_state(self.opts, **self._stateful(), **extra)
 
     def restore(self, state: dict[str, Any]) -> None:
-        parts = {"generator": self.generator, "opt_g": self.opt_g}
-        if self.discriminator is not None:
-            parts |= {"discriminator": self.discriminator, "opt_d": self.opt_d}
-        restore_state(state, **parts)
+        restore_state(state, **self._stateful())
         self.step = int(state["step"])
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.evaluations = list(state["evaluations"])
