@@ -24,3 +24,77 @@ def cifar10_folder(cache: Path) -> Path:
         if not (target / "train").is_dir():  # the archive may hold the folders at its top level
             target = cache
     return target
+
+
+def digit_folders(cache: Path) -> dict[str, Path]:
+    """../shared/data/digits-mnist-usps.npz written once as class folders: ``mnist`` (10,000 train /
+    2,000 val), ``usps`` (7,000 / 1,000), and ``usps100`` (10 training images a class, seed 0)."""
+    import numpy as np
+    from PIL import Image
+
+    archive = SHARED / "digits-mnist-usps.npz"
+    if not archive.is_file():
+        raise SystemExit(f"benchmark data missing: {archive}")
+    folders = {name: cache / name for name in ("mnist", "usps", "usps100")}
+    if all((f / "done").is_file() for f in folders.values()):
+        return folders
+    digits = np.load(archive)
+
+    def write(images: np.ndarray, labels: np.ndarray, root: Path) -> None:
+        for i, (image, label) in enumerate(zip(images, labels)):
+            (root / str(int(label))).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(root / str(int(label)) / f"{i:05d}.png")
+
+    for domain in ("mnist", "usps"):
+        for split in ("train", "val"):
+            write(digits[f"{domain}_{split}_x"], digits[f"{domain}_{split}_y"], folders[domain] / split)
+    labels = digits["usps_train_y"]
+    rng = np.random.default_rng(0)
+    few = np.concatenate([rng.choice(np.flatnonzero(labels == c), 10, replace=False) for c in range(10)])
+    write(digits["usps_train_x"][few], labels[few], folders["usps100"])
+    for folder in folders.values():
+        (folder / "done").touch()
+    return folders
+
+
+def digit_judge(folder: Path, out: Path) -> Path:
+    """A LeNet trained with ``transferlab classify`` on the real digits of ``folder`` (train/val,
+    32 px): the pretrained network that reads generated digits (FID/KID features, class consistency)."""
+    from transferlab.tasks import classify
+
+    if not (out / "run.json").is_file():
+        classify.fit(
+            str(folder), backbone="lenet", strategy="scratch", img_size=32, epochs=8, lr=3e-3, crop_scale=0.8, out=out
+        )
+    return out
+
+
+def real_pixels(folder: Path, img_size: int = 32):
+    """Every image of ``folder`` as N x 3 x S x S uint8 (the real set FID/KID compare with)."""
+    from transferlab.data import load_images
+    from transferlab.data.loaders import decode_all
+
+    images, _, _ = load_images(str(folder))
+    return decode_all(images, img_size)
+
+
+def judge_generator(run_dir: Path, judge: Path, real, count: int = 1000, seed: int = 0) -> dict[str, float]:
+    """A GAN run's samples read by a classifier run: FID/KID on its features against ``real``,
+    diversity (generated and real), and for a conditional GAN class consistency and coverage."""
+    import torch
+
+    from transferlab import metrics
+    from transferlab.runs import read_run
+    from transferlab.tasks import gan
+
+    generator, spec = gan.load_generator(run_dir, torch.device("cpu"))
+    images = gan.sample_images(generator, spec, count, torch.Generator().manual_seed(seed))
+    scores = metrics.compute("fid_kid", real=real, fake=images, extractor=f"run:{judge}")
+    out = {"fid": scores.fid, "kid": scores.kid, "diversity": scores.diversity, "real_diversity": scores.real_diversity}
+    if spec["num_classes"]:
+        labels = torch.arange(count) % spec["num_classes"]
+        pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        names = read_run(run_dir, model_kind="gan").class_names
+        read = metrics.compute("class_consistency", images=pixels, labels=labels, classifier=str(judge), names=names)
+        out |= {"consistency": read["consistency"], "coverage": read["coverage"]}
+    return out

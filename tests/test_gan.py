@@ -188,3 +188,36 @@ def test_generated_images_augment_a_few_shot_classifier(tmp_path, cli):
     assert_user_error(cli(*args, "--augment-with", gan_run), "cannot generate the classes")
     assert not (tmp_path / "x").exists()  # refused before any training
     assert_user_error(cli(*args, "--augment-with", gan_run, "--compare", "scratch,full"), "own with/without")
+
+
+def test_unset_options_take_the_defaults_of_the_device_and_the_run_says_so(faces, tmp_path, capfd, monkeypatch):
+    from transferlab.options.gan import DEVICE_DEFAULTS, GanOptions
+
+    cpu = GanOptions(steps=7).for_device("cpu")
+    assert (cpu.arch, cpu.width, cpu.steps) == ("dcgan", DEVICE_DEFAULTS["cpu"]["width"], 7)  # a given value stays
+    assert GanOptions().for_device("cuda").arch == "resnet"
+    monkeypatch.setenv("TRANSFERLAB_QUIET", "0")
+    result = gan.train(faces, steps=2, img_size=32, batch_size=4, eval_every=0, out=tmp_path / "run")
+    said = capfd.readouterr().err
+    assert "the defaults for a CPU: --arch dcgan --width 32" in said and "--steps" not in said
+    spec = __import__("json").loads((result.run_dir / "run.json").read_text())["model"]
+    assert (spec["arch"], spec["width"]) == ("dcgan", 32)  # resolved values are what the run keeps
+
+
+def test_the_latent_outweighs_the_class_code_at_initialisation():
+    """The cause of the conditional collapse found on MNIST: with the class embedding at N(0, 1) the
+    class code was as strong as z in the first layer, and a conditional DCGAN learnt to draw one image
+    per class. Now z must drive most of the first layer's variance within the batch."""
+    from transferlab.options.gan import GanOptions
+    from transferlab.tasks.gan.train import build_networks
+
+    for arch in ("dcgan", "resnet"):
+        torch.manual_seed(0)
+        generator, _ = build_networks(GanOptions(arch=arch, img_size=32, width=8, conditional=True), 1, 10)
+        z, labels = torch.randn(500, generator.z_dim), torch.arange(500) % 10
+        first = generator.net[0] if arch == "dcgan" else generator.linear
+        with torch.no_grad():
+            out = first(generator.input(z, labels).view(500, -1, *([1, 1] if arch == "dcgan" else []))).flatten(1)
+            per_class = torch.stack([out[labels == c].mean(0) for c in range(10)])
+        between, total = per_class.var(0).mean(), out.var(0).mean()
+        assert between < 0.2 * total, (arch, float(between / total))

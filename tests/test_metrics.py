@@ -95,3 +95,44 @@ def test_a_conditional_gan_is_judged_by_a_classifier_run(digit_classifier, tmp_p
     html = (tmp_path / "gan" / "report.html").read_text()
     assert "class consistency" in html and "diversity" in html
     assert_user_error(cli(*args, "--fid-features", f"run:{tmp_path / 'nothing'}"), "not a transferlab run")
+
+
+def test_fid_and_kid_share_one_pass_of_the_feature_network(monkeypatch):
+    """torchmetrics' FID and KID each call the extractor; the metric runs it once per batch."""
+    from torch import nn
+
+    from transferlab.metrics import generation
+
+    class Counting(nn.Module):
+        num_features = 8
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls, self.project = 0, nn.Linear(3, 8)
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            return self.project(images.float().mean(dim=(2, 3)))
+
+    net = Counting()
+    monkeypatch.setitem(generation.EXTRACTORS, "counting", lambda: net)
+    real = torch.randint(0, 255, (300, 3, 8, 8), dtype=torch.uint8)
+    metric = generation.GenerationMetric(real, "counting")
+    assert net.calls == 2  # two chunks of at most 250 images
+    scores = metric.score(torch.rand(300, 3, 8, 8) * 2 - 1)
+    assert net.calls == 4 and scores.fid > 0 and scores.real_samples == 300
+    same = metric.score(real)
+    assert same.fid < scores.fid and abs(same.kid) < scores.kid
+
+
+def test_within_class_diversity_sees_one_image_per_class_that_overall_diversity_misses():
+    from transferlab.metrics.generation import diversity, within_class_diversity
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(200) % 10
+    centres = torch.randn(10, 16, generator=g) * 3
+    real = centres[labels] + torch.randn(200, 16, generator=g)
+    collapsed = centres[labels].clone()  # every latent of a class gives the same features
+    assert diversity(collapsed) > 0.8 * diversity(real)  # across classes it looks as varied as the data
+    assert within_class_diversity(collapsed, labels, labels, fake=True) < 1e-3
+    assert within_class_diversity(real, labels, labels, fake=False) > 1.0

@@ -23,6 +23,12 @@ def on_terminal() -> bool:
     return sys.stderr.isatty() or os.environ.get("TRANSFERLAB_PROGRESS") == "bars"
 
 
+def announce(message: str) -> None:
+    """One line for the person at the terminal (stderr; silent under TRANSFERLAB_QUIET)."""
+    if enabled():
+        print(message, file=sys.stderr, flush=True)
+
+
 def make_progress(*extra_columns: Any, transient: bool = False) -> Any:
     """A Rich progress display on stderr: description, bar, count, elapsed, ETA, then ``extra_columns``."""
     from rich.console import Console

@@ -37,7 +37,9 @@ class LeNet(nn.Module):
             nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.ReLU(),
             nn.Conv2d(20, 50, 5), nn.Dropout2d(drop_rate), nn.MaxPool2d(2), nn.ReLU(),
         )  # fmt: skip
-        self.pre_logits = nn.Sequential(nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Dropout(drop_rate))
+        # 28 px inputs end at 4x4 (the pooling is then the identity); other sizes are pooled to it
+        pool = nn.AdaptiveAvgPool2d(4)
+        self.pre_logits = nn.Sequential(pool, nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Dropout(drop_rate))
         self.num_classes = num_classes
         self.head: nn.Module = nn.Linear(500, num_classes) if num_classes else nn.Identity()
 

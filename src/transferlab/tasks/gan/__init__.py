@@ -71,6 +71,10 @@ def train(
     opts = resumed_options(state, given, ARCH_KEYS, GanOptions) if state else GanOptions(**given)
     opts.check()
     fabric = fabric or fabric_for(opts)
+    unset = opts.unset_defaults()
+    opts = opts.for_device(fabric.device.type)
+    if unset and not state:
+        announce_defaults(opts, unset, fabric.device.type)
     run_dir = Path(resume) if resume else Path(out) if out else default_run_dir(TASK, name or opts.arch)
     rng.seed_everything(opts.seed)
     real = RealImages(data, opts, fabric.device)
@@ -103,6 +107,15 @@ def train(
     return GanResult(
         name or opts.arch, run_dir, report, trainer.step, seconds, trainer.best, trainer.evaluations, trainer.extractor
     )
+
+
+def announce_defaults(opts: GanOptions, unset: list[str], device: str) -> None:
+    """Say which device-dependent defaults this run took, so a slow or weak run is never a mystery."""
+    from transferlab.progress import announce
+
+    where = "a CPU" if device == "cpu" else "a GPU"
+    chosen = " ".join(f"--{k.replace('_', '-')} {getattr(opts, k)}" for k in unset)
+    announce(f"gan: the defaults for {where}: {chosen} (set any of them to override)")
 
 
 def compare(data: Any, *, out: str | Path | None = None, **options: Any) -> list[GanResult]:

@@ -38,18 +38,41 @@ def register(arch: Architecture) -> Architecture:
     return arch
 
 
-class ConditionalInput(nn.Module):
-    """Concatenates a learnt class embedding to the latent (identity when unconditional)."""
+class ClassBatchNorm(nn.Module):
+    r"""BatchNorm whose scale and shift are the class's (conditional BatchNorm, de Vries et al. 2017;
+    the generators of SNGAN-projection and BigGAN): :math:`\gamma_y \hat{x} + \beta_y`.
 
-    def __init__(self, z_dim: int, num_classes: int) -> None:
+    Why not concatenate a class embedding to the latent: behind the generator's BatchNorm the class
+    code and z then share one fixed variance budget, and as the discriminator's class term pulled
+    the class weights up, z's share shrank: a conditional DCGAN on MNIST drew one image per class
+    (within-class pixel spread 0.02 against the real digits' 0.30 after 4,000 steps). Here the
+    statistics come from z alone and the class only rescales them.
+    """
+
+    def __init__(self, channels: int, num_classes: int) -> None:
         super().__init__()
-        self.embed = nn.Embedding(num_classes, z_dim) if num_classes > 1 else None
-        self.out_dim = 2 * z_dim if self.embed is not None else z_dim
+        conditional = num_classes > 1
+        self.norm = nn.BatchNorm2d(channels, affine=not conditional)
+        self.gain = nn.Embedding(num_classes, channels) if conditional else None
+        self.shift = nn.Embedding(num_classes, channels) if conditional else None
+        if self.gain is not None and self.shift is not None:
+            nn.init.ones_(self.gain.weight)
+            nn.init.zeros_(self.shift.weight)
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        if self.embed is None:
-            return z
-        return torch.cat([z, self.embed(labels)], dim=1)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.norm(x)
+        if self.gain is None or self.shift is None or labels is None:
+            return x
+        return x * self.gain(labels)[:, :, None, None] + self.shift(labels)[:, :, None, None]
+
+
+class LabelledSequential(nn.Sequential):
+    """A Sequential that hands the class labels to its :class:`ClassBatchNorm` layers."""
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        for module in self:
+            x = module(x, labels) if isinstance(module, ClassBatchNorm) else module(x)
+        return x
 
 
 class Projection(nn.Module):
@@ -70,28 +93,46 @@ class Projection(nn.Module):
 
 
 class DCGANGenerator(nn.Module):
-    """Transposed convolutions from a 4x4 map up to the image, BatchNorm + ReLU, tanh output."""
+    """Transposed convolutions from a 4x4 map up to the image, (class) BatchNorm + ReLU, tanh output."""
 
     def __init__(self, img_size: int, channels: int, z_dim: int = 100, width: int = 64, num_classes: int = 0):
         super().__init__()
         self.z_dim = z_dim
-        self.input = ConditionalInput(z_dim, num_classes)
         ups = int(math.log2(img_size // 4))
         ch = width * 2 ** (ups - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(self.input.out_dim, ch, 4, 1, 0, bias=False)]
-        layers += [nn.BatchNorm2d(ch), nn.ReLU(True)]
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch, 4, 1, 0, bias=False)]
+        layers += [ClassBatchNorm(ch, num_classes), nn.ReLU(True)]
         for _ in range(ups - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), ClassBatchNorm(ch // 2, num_classes)]
+            layers += [nn.ReLU(True)]
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.net = LabelledSequential(*layers)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(self.input(z, labels)[:, :, None, None])
+        return self.net(z[:, :, None, None], labels)
+
+
+class MinibatchStd(nn.Module):
+    """Appends the feature standard deviation over groups of ``group`` images as one more channel
+    (Karras et al. 2018, as StyleGAN2-ADA's discriminator): the discriminator sees how much a
+    batch varies, so a generator that draws the same image for different latents is caught."""
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = self.group if n % self.group == 0 else 1 if n == 1 else math.gcd(n, self.group)
+        std = x.view(g, n // g, c, h, w).float().var(dim=0, unbiased=False).add(1e-8).sqrt()
+        per_group = std.mean(dim=(1, 2, 3)).to(x.dtype)  # one value per group member index
+        return torch.cat([x, per_group.view(1, n // g, 1, 1, 1).expand(g, -1, 1, h, w).reshape(n, 1, h, w)], dim=1)
 
 
 class DCGANDiscriminator(nn.Module):
-    """Strided convolutions down to 4x4 (LeakyReLU, BatchNorm after the first), a 4x4 conv to a logit."""
+    """Strided convolutions down to 4x4 (LeakyReLU, BatchNorm after the first), the minibatch
+    standard deviation, a 4x4 conv to a logit."""
 
     def __init__(self, img_size: int, channels: int, width: int = 64, num_classes: int = 0):
         super().__init__()
@@ -106,53 +147,57 @@ class DCGANDiscriminator(nn.Module):
             )
             ch *= 2
         self.blocks = nn.ModuleList(blocks)
-        self.head = nn.Conv2d(ch, 1, 4, 1, 0, bias=False)
+        self.batch_std = MinibatchStd()
+        self.head = nn.Conv2d(ch + 1, 1, 4, 1, 0, bias=False)
         self.projection = Projection(ch, num_classes, sn=False)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         for block in self.blocks:
             x = block(x)
-        return self.head(x).flatten() + self.projection(x.sum(dim=(2, 3)), labels)
+        return self.head(self.batch_std(x)).flatten() + self.projection(x.sum(dim=(2, 3)), labels)
 
 
 # ------------------------------------------------------------ ResNet + spectral norm (Miyato et al. 2018)
 
 
 class GeneratorBlock(nn.Module):
-    def __init__(self, cin: int, cout: int) -> None:
+    def __init__(self, cin: int, cout: int, num_classes: int = 0) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.BatchNorm2d(cin),
+        self.body = LabelledSequential(
+            ClassBatchNorm(cin, num_classes),
             nn.ReLU(),
             nn.Upsample(scale_factor=2),
             nn.Conv2d(cin, cout, 3, 1, 1),
-            nn.BatchNorm2d(cout),
+            ClassBatchNorm(cout, num_classes),
             nn.ReLU(),
             nn.Conv2d(cout, cout, 3, 1, 1),
         )
         self.skip = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x) + self.skip(x)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.body(x, labels) + self.skip(x)
 
 
 class ResNetGenerator(nn.Module):
-    """Linear to 4x4, residual up-blocks, BatchNorm + ReLU + 3x3 conv + tanh."""
+    """Linear to 4x4, residual up-blocks, (class) BatchNorm + ReLU + 3x3 conv + tanh."""
 
     def __init__(self, img_size: int, channels: int, z_dim: int = 128, width: int = 64, num_classes: int = 0):
         super().__init__()
         self.z_dim = z_dim
-        self.input = ConditionalInput(z_dim, num_classes)
         ups = int(math.log2(img_size // 4))
         widths = [width * min(8, 2 ** (ups - i)) for i in range(ups + 1)]
         self.start = widths[0]
-        self.linear = nn.Linear(self.input.out_dim, 4 * 4 * widths[0])
-        self.blocks = nn.Sequential(*[GeneratorBlock(widths[i], widths[i + 1]) for i in range(ups)])
-        self.out = nn.Sequential(nn.BatchNorm2d(widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, 1, 1))
+        self.linear = nn.Linear(z_dim, 4 * 4 * widths[0])
+        self.blocks = nn.ModuleList(GeneratorBlock(widths[i], widths[i + 1], num_classes) for i in range(ups))
+        self.out = LabelledSequential(
+            ClassBatchNorm(widths[-1], num_classes), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, 1, 1)
+        )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.linear(self.input(z, labels)).view(z.shape[0], self.start, 4, 4)
-        return torch.tanh(self.out(self.blocks(h)))
+        h = self.linear(z).view(z.shape[0], self.start, 4, 4)
+        for block in self.blocks:
+            h = block(h, labels)
+        return torch.tanh(self.out(h, labels))
 
 
 class DiscriminatorBlock(nn.Module):
@@ -198,6 +243,8 @@ def dcgan_init(module: nn.Module) -> None:
     """DCGAN's initialisation: N(0, 0.02) convolutions, N(1, 0.02) BatchNorm scales."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, nn.BatchNorm2d) and module.affine:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+    elif isinstance(module, Projection) and module.embed is not None:  # the class term at the head's scale
+        nn.init.normal_(module.embed.weight, 0.0, 0.02)

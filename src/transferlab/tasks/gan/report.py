@@ -71,7 +71,8 @@ def write_report(trainer: Any, name: str, seconds: float) -> Path:
             f"{last['class_consistency']:.1%} (coverage {last['class_coverage']:.0%})"
         )
     if last.get("diversity", float("nan")) == last.get("diversity"):
-        facts["diversity (mean pairwise feature distance)"] = (
+        within = " within each class" if trainer.num_classes else ""
+        facts[f"diversity (mean pairwise feature distance{within})"] = (
             f"{last['diversity']:.3g} generated vs {last['real_diversity']:.3g} real"
         )
     report.table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])

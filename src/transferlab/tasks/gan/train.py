@@ -9,6 +9,7 @@ Losses stay on the device and are read every ``LOG_EVERY`` steps (no per-step sy
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import DataError, RunError, UsageError
 from transferlab.options.gan import GanOptions
 from transferlab.tasks.gan.augment import DiffAugment, parse_policy
-from transferlab.tasks.gan.losses import AdversarialLoss
+from transferlab.tasks.gan.losses import AdversarialLoss, paired_labels
 from transferlab.tasks.gan.networks import ARCHITECTURES, dcgan_init
 
 TASK = "gan"
 LOG_EVERY = 25
+#: Steps timed at the start to tell the user how long the run will take.
+TIMED_STEPS = 20
 MIN_IMAGES = 8
 #: A loss above this, sustained over a whole logging window, means training has diverged.
 BLOWUP = 1e3
@@ -123,7 +126,7 @@ class GanTrainer:
         self.discriminator, self.opt_d = setup_trained(fabric, discriminator, opt_d, opts.compile)
         kind = "hinge" if opts.d_features == "lite0" else ARCHITECTURES[opts.arch].loss
         augment = DiffAugment(opts.augment) if parse_policy(opts.augment) else None
-        self.loss = AdversarialLoss(self.discriminator, kind, augment, opts.r1_gamma)
+        self.loss = AdversarialLoss(self.discriminator, kind, augment, opts.r1_gamma, opts.mode_seeking)
         self.z_dim = generator.z_dim
         fixed = torch.Generator().manual_seed(opts.seed + 12345)
         self.fixed_z = torch.randn(64, self.z_dim, generator=fixed).to(fabric.device)
@@ -159,16 +162,18 @@ class GanTrainer:
         return z, torch.randint(self.num_classes, (batch_size,), device=self.fabric.device)
 
     @torch.no_grad()
-    def generate(self, count: int, batch_size: int = 250) -> torch.Tensor:
+    def generate(self, count: int, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``count`` samples and the classes they were made for (None if unconditional)."""
         net = self.sampler
         was_training = net.training
         net.eval()
-        out = []
+        images, classes = [], []
         for start in range(0, count, batch_size):
             z, labels = self._latents(min(batch_size, count - start))
-            out.append(net(z, labels).float())
+            images.append(net(z, labels).float())
+            classes.append(labels)
         net.train(was_training)
-        return torch.cat(out)
+        return torch.cat(images), (torch.cat(classes) if self.num_classes else None)
 
     # ------------------------------------------------------------------ the loop
 
@@ -177,12 +182,14 @@ class GanTrainer:
         real, real_labels = self.real.batch(self.step, opts.batch_size)
         labels = real_labels if self.num_classes else None
         z, _ = self._latents(opts.batch_size)
-        fake = self.generator(z, labels)  # one generator pass serves both phases (as DCGAN does)
-        d_loss, stats = self.loss.discriminator_loss(real, fake, labels)
+        # mode seeking compares pairs of latents of one class: the fakes' halves share their classes
+        fake_labels = paired_labels(labels) if labels is not None and opts.mode_seeking else labels
+        fake = self.generator(z, fake_labels)  # one generator pass serves both phases (as DCGAN does)
+        d_loss, stats = self.loss.discriminator_loss(real, fake, labels, fake_labels)
         self.opt_d.zero_grad(set_to_none=True)
         self.fabric.backward(d_loss)
         self.opt_d.step()
-        g_loss = self.loss.generator_loss(fake, labels)
+        g_loss = self.loss.generator_loss(fake, fake_labels, z)
         self.opt_g.zero_grad(set_to_none=True)
         self.fabric.backward(g_loss)
         self.opt_g.step()
@@ -214,9 +221,12 @@ class GanTrainer:
     def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
         opts, self.session = self.opts, session
         last = opts.steps if stop_after is None else min(opts.steps, self.step + stop_after)
+        started, first = time.perf_counter(), self.step
         while self.step < last:
             self.train_step()
             session.advance()
+            if self.step - first == TIMED_STEPS and last - self.step > TIMED_STEPS:
+                self._announce_duration(time.perf_counter() - started, last)
             if self.step % LOG_EVERY == 0 or self.step == last:
                 self._flush()
             if self._due(opts.sample_every) or self.step == opts.steps:
@@ -224,6 +234,16 @@ class GanTrainer:
             if self._due(opts.eval_every) or (self.step == opts.steps and opts.eval_every):
                 self.evaluate()
             session.step_boundary(self.step, self.state, last=self.step == last)
+
+    def _announce_duration(self, seconds: float, last: int) -> None:
+        from transferlab.progress import announce
+
+        rate = TIMED_STEPS / seconds
+        evals = (last // self.opts.eval_every - self.step // self.opts.eval_every) if self.opts.eval_every else 1
+        announce(
+            f"gan: {rate:.1f} steps/s here: the remaining {last - self.step:,} steps take about "
+            f"{(last - self.step) / rate / 60:.1f} min, plus FID/KID at {evals} point(s)"
+        )
 
     def _due(self, every: int) -> bool:
         return every > 0 and self.step % every == 0
@@ -251,10 +271,13 @@ class GanTrainer:
 
         if self.fabric.global_rank != 0 or (self.evaluations and self.evaluations[-1]["step"] == self.step):
             return
-        count = min(self.opts.fid_samples, len(self.real)) if self.opts.fid_samples else len(self.real)
-        if self._metric is None:
-            self._metric = GenerationMetric(self.real.pixels[:count], self.opts.fid_features, self.fabric.device)
-        scores = self._metric.score(self.generate(max(self.opts.fid_samples, 2)))
+        if self._metric is None:  # a seeded random subset: class folders are read class after class
+            count = min(self.opts.fid_samples, len(self.real)) if self.opts.fid_samples else len(self.real)
+            index = torch.randperm(len(self.real), generator=torch.Generator().manual_seed(self.opts.seed))[:count]
+            index = index.to(self.real.pixels.device)
+            labels = self.real.labels[index] if self.num_classes else None
+            self._metric = GenerationMetric(self.real.pixels[index], self.opts.fid_features, self.fabric.device, labels)
+        scores = self._metric.score(*self.generate(max(self.opts.fid_samples, 2)))
         record = {"step": self.step, "fid": scores.fid, "kid": scores.kid, "kid_std": scores.kid_std,
                   "diversity": scores.diversity, "real_diversity": scores.real_diversity}  # fmt: skip
         if self.num_classes and self.opts.fid_features.startswith("run:"):

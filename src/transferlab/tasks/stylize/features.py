@@ -30,6 +30,7 @@ class FeatureNetwork:
     # stylised most visibly; "channel" needs a ~10x style weight and then adds colour noise.
     smoothing: str
     min_size: int  # below this many pixels a side, the deepest layer has no spatial extent
+    style_layers: tuple[int, ...] | None = None  # indices of the layers the style loss uses (None: all)
 
 
 NETWORKS: dict[str, Callable[[str | Path | None], FeatureNetwork]] = {}

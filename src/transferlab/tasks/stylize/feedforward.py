@@ -123,7 +123,7 @@ class StyleTrainer:
 
         grams = mixed_grams(layers, [style_image.to(fabric.device)], [1.0])
         weights = (opts.style_weight, opts.content_weight, opts.tv_weight)
-        self.loss = PerceptualLoss(layers, net.content_layer, grams, weights)
+        self.loss = PerceptualLoss(layers, net.content_layer, grams, weights, net.style_layers)
         model = StyleTransformer(opts.width, opts.blocks)
         optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
         self.model, self.optimizer = setup_trained(fabric, model, optimizer, opts.compile)

@@ -69,7 +69,7 @@ class PerceptualLoss(nn.Module):
                 + \beta \frac{\lVert F_c(y) - F_c(x) \rVert^2}{\lVert F_c(x) \rVert^2} + \gamma\,\mathrm{TV}(y)
 
     for an output :math:`y`, its content image :math:`x`, the (mixed) style Gram targets :math:`G^s_l`
-    and the content layer :math:`c`. Dividing each error by its target's magnitude makes the weights
+    of the style layers :math:`l = 1..L` (the network's ``style_layers``) and the content layer :math:`c`. Dividing each error by its target's magnitude makes the weights
     mean the same for every feature network and smoothing mode. Averaged over a batch; used by the
     optimisation (one image) and by feed-forward training (batches of content images).
     """
@@ -80,10 +80,12 @@ class PerceptualLoss(nn.Module):
         content_layer: int,
         style_grams: list[torch.Tensor],
         weights: tuple[float, float, float],
+        style_layers: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         self.layers, self.content_layer = layers, content_layer
-        self.style_grams = [g.detach() for g in style_grams]
+        self.style_layers = tuple(range(len(style_grams))) if style_layers is None else tuple(style_layers)
+        self.style_grams = [style_grams[i].detach() for i in self.style_layers]
         self.style_weight, self.content_weight, self.tv_weight = weights
         self.tv = TotalVariation()
 
@@ -96,7 +98,9 @@ class PerceptualLoss(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(total, style, content) losses, each a scalar."""
         feats = self.layers(image)
-        style = sum(_relative_error(gram(f), t).mean() for f, t in zip(feats, self.style_grams)) / len(feats)
+        style = sum(
+            _relative_error(gram(feats[i]), t).mean() for i, t in zip(self.style_layers, self.style_grams)
+        ) / len(self.style_grams)
         content = _relative_error(feats[self.content_layer], content_target).mean()
         total = self.style_weight * style + self.content_weight * content
         if self.tv_weight:

@@ -56,7 +56,9 @@ class Trace:
     style: list[float] = field(default_factory=list)
     content: list[float] = field(default_factory=list)
     levels: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # seconds since the start, at each evaluation
     seconds: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
 
 
 def level_sizes(size: int, multiscale: bool) -> list[int]:
@@ -89,7 +91,8 @@ class Objective:
             return [smooth(f, mode) for f in net.layers(x)]
 
         weights = (opts.style_weight, opts.content_weight, opts.tv_weight)
-        self.loss = PerceptualLoss(layers, net.content_layer, mixed_grams(layers, styles, mix), weights)
+        grams = mixed_grams(layers, styles, mix)
+        self.loss = PerceptualLoss(layers, net.content_layer, grams, weights, net.style_layers)
         self.content_target = self.loss.content_target(content)
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, float, float]:
@@ -126,6 +129,7 @@ def optimise_level(
         trace.style.append(style)
         trace.content.append(content)
         trace.levels.append(level)
+        trace.times.append(time.perf_counter() - trace.started)
         tick()
         return loss
 
@@ -160,7 +164,6 @@ def run(
     net: FeatureNetwork, content: torch.Tensor, styles: list[torch.Tensor], opts: StylizeOptions
 ) -> tuple[torch.Tensor, Trace]:
     """Stylise ``content`` (1 x 3 x H x W in [0, 1]) with ``styles``; returns the image and the loss trace."""
-    start = time.perf_counter()
     torch.manual_seed(opts.seed)
     mix = opts.style_mix or [1.0] * len(styles)
     if len(mix) != len(styles) or any(w < 0 for w in mix) or sum(mix) <= 0:
@@ -183,7 +186,7 @@ def run(
                 image = F.interpolate(image, size=level_content.shape[-2:], mode="bicubic", align_corners=False)
                 image = image.clamp(0, 1)
             image = optimise_level(image, objective, opts, trace, level, progress.advance)
-    trace.seconds = time.perf_counter() - start
+    trace.seconds = time.perf_counter() - trace.started
     assert image is not None
     return image, trace
 
