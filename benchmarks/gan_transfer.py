@@ -80,12 +80,19 @@ def main() -> None:
             print(method, seed, {k: round(v, 4) for k, v in rows[-1].items()}, flush=True)
         copyfile(out / "samples" / f"step-{steps:07d}.png", root / f"grid-{method}.png")
         table[method] = rows
-    print(f"\n| method | steps | FID | KID x1e3 | class consistency | diversity (real {rows[0]['real_diversity']:.2f}) | s/run |")
+    print(
+        f"\n| method | steps | FID | KID x1e3 | class consistency "
+        f"| diversity (real {rows[0]['real_diversity']:.2f}) | s/run |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for method, rows in table.items():
         cells = [mean_std([r[k] * (1000 if k == "kid" else 1) for r in rows], pct=k == "consistency")
                  for k in ("fid", "kid", "consistency", "diversity")]  # fmt: skip
-        print(f"| {method} | {rows[0]['steps']} | " + " | ".join(cells) + f" | {statistics.mean(r['seconds'] for r in rows):.0f} |")
+        print(
+            f"| {method} | {rows[0]['steps']} | "
+            + " | ".join(cells)
+            + f" | {statistics.mean(r['seconds'] for r in rows):.0f} |"
+        )
 
 
 def steps_in(minutes: float, data: str, out: Path, options: dict) -> int:

@@ -9,10 +9,10 @@ from transferlab.errors import UsageError
 
 D_FEATURES = ("none", "lite0")
 
-#: Defaults that depend on the device (an option left unset takes them): a ResNet GAN is the better
-#: model, but on two CPU cores it runs about a step per second at 32 px, so a user waits hours; the
-#: small DCGAN runs 15 steps/s there and draws readable MNIST digits in about 5 minutes
-#: (BENCHMARKS.md, "gan on CPU").
+#: Defaults that depend on the device (an option left unset takes them): the ResNet GAN is the better
+#: model on a GPU, but on two CPU cores it ran about a step per second at 32 px, so a laptop user
+#: waited hours; the small DCGAN runs ~10 steps/s there, and `gan train MNIST --conditional
+#: --img-size 32` with these took 9.2 min with 95% class consistency (BENCHMARKS.md, "gan on CPU").
 DEVICE_DEFAULTS: dict[str, dict[str, object]] = {
     "cpu": {"arch": "dcgan", "width": 32, "steps": 4000, "batch_size": 64, "eval_every": 2000, "fid_samples": 1000},
     "gpu": {"arch": "resnet", "width": 64, "steps": 5000, "batch_size": 64, "eval_every": 1000, "fid_samples": 2000},
@@ -22,13 +22,17 @@ DEVICE_CHOSEN = tuple(DEVICE_DEFAULTS["cpu"])
 
 @dataclass
 class GanOptions(TrainOptions):
-    arch: str | None = option(None, "dcgan (the classic) or resnet (spectral norm, hinge, EMA); default: dcgan on a CPU, resnet on a GPU.")
+    arch: str | None = option(
+        None, "dcgan (the classic) or resnet (spectral norm, hinge, EMA); default: dcgan on a CPU, resnet on a GPU."
+    )
     img_size: int = option(64, "Image side: 32, 64 or 128.")
     channels: int | None = option(None, "1 or 3 (default: 1 when every image is grey).")
     conditional: bool = option(
         False, "Class-conditional (needs class folders).", flags=("--conditional/--unconditional",)
     )
-    steps: int | None = option(None, "Training steps (one D and one G update each); default: 4000 on a CPU, 5000 on a GPU.")
+    steps: int | None = option(
+        None, "Training steps (one D and one G update each); default: 4000 on a CPU, 5000 on a GPU."
+    )
     batch_size: int | None = option(None, "Images per step (default: 64).")
     z_dim: int | None = option(None, "Latent size (default: the architecture's).")
     width: int | None = option(None, "Base channel width (default: 32 on a CPU, 64 on a GPU).")
@@ -37,15 +41,18 @@ class GanOptions(TrainOptions):
     beta1: float = option(0.5, "Adam's beta1 (beta2 is 0.999).")
     ema_decay: float = option(0.999, "EMA of the generator (resnet).")
     augment: str = option("color,translation,cutout", "DiffAugment ops: color,translation,cutout or none.")
-    xflip: bool = option(False, "Random horizontal flips of the real images (off by default, as StyleGAN2-ADA's --mirror: they turn digits and text into mirror writing).")
-    r1_gamma: float = option(0.0, "R1 penalty weight gamma (0 = off).", flags=("--r1",))
-    mode_seeking: float = option(
-        1.0, "Mode-seeking weight (MSGAN): keeps samples of one class apart (0 = off)."
+    xflip: bool = option(
+        False,
+        "Random horizontal flips of the real images (off by default, as StyleGAN2-ADA's --mirror: "
+        "they turn digits and text into mirror writing).",
     )
+    r1_gamma: float = option(0.0, "R1 penalty weight gamma (0 = off).", flags=("--r1",))
     d_features: str = option("none", "lite0: discriminate on frozen ImageNet features.", choices=D_FEATURES)
     init: str | None = option(None, "Fine-tune from this GAN run (trained on a source domain).")
     freeze_d: int = option(0, "FreezeD: freeze the lowest K discriminator blocks.")
-    eval_every: int | None = option(None, "FID/KID every N steps (0 = only at the end; default: 2000 on a CPU, 1000 on a GPU).")
+    eval_every: int | None = option(
+        None, "FID/KID every N steps (0 = only at the end; default: 2000 on a CPU, 1000 on a GPU)."
+    )
     fid_samples: int | None = option(None, "Generated images per FID (default: 1000 on a CPU, 2000 on a GPU).")
     fid_features: str = option(
         "auto", "auto, inception, lite0 (offline), or run:RUN: a classify run's features (and class consistency)."
@@ -87,7 +94,7 @@ class GanOptions(TrainOptions):
                 "--freeze-d with --d-features: the feature discriminator's body is already frozen",
                 "use one of them",
             )
-        if self.r1_gamma < 0 or self.mode_seeking < 0 or not 0 <= self.ema_decay < 1:
+        if self.r1_gamma < 0 or not 0 <= self.ema_decay < 1:
             raise UsageError("--r1 must be >= 0 and --ema-decay in [0, 1)", "e.g. --r1 1 --ema-decay 0.999")
         parse_policy(self.augment)
         if self.fid_features.startswith("run:"):  # fail before training, not at the first evaluation

@@ -2,9 +2,10 @@
 
 Every generator maps ``(z, labels)`` to images in [-1, 1]; every discriminator maps
 ``(images, labels)`` to one logit per image and exposes ``blocks`` (lowest first), the units that
-FreezeD (Mo et al. 2020) freezes. Class-conditional models take integer labels: the generator
-embeds them into its input, the discriminator adds a projection term (Miyato & Koyama 2018),
-:math:`D(x, y) = \\psi(\\phi(x)) + \\langle e_y, \\phi(x) \\rangle` for pooled features :math:`\\phi(x)`.
+FreezeD (Mo et al. 2020) freezes. Class-conditional models take integer labels: the generators
+use them in class BatchNorm (:class:`ClassBatchNorm`); the ResNet discriminator adds a projection
+term (Miyato & Koyama 2018), :math:`D(x, y) = \\psi(\\phi(x)) + \\langle e_y, \\phi(x) \\rangle` for
+pooled features :math:`\\phi(x)`, and the DCGAN one reads one-hot class planes beside the image.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def register(arch: Architecture) -> Architecture:
     return arch
 
 
+CLASS_LR_MULT = 10.0
+
+
 class ClassBatchNorm(nn.Module):
     r"""BatchNorm whose scale and shift are the class's (conditional BatchNorm, de Vries et al. 2017;
     the generators of SNGAN-projection and BigGAN): :math:`\gamma_y \hat{x} + \beta_y`.
@@ -56,14 +60,17 @@ class ClassBatchNorm(nn.Module):
         self.gain = nn.Embedding(num_classes, channels) if conditional else None
         self.shift = nn.Embedding(num_classes, channels) if conditional else None
         if self.gain is not None and self.shift is not None:
-            nn.init.ones_(self.gain.weight)
+            nn.init.zeros_(self.gain.weight)
             nn.init.zeros_(self.shift.weight)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = self.norm(x)
         if self.gain is None or self.shift is None or labels is None:
             return x
-        return x * self.gain(labels)[:, :, None, None] + self.shift(labels)[:, :, None, None]
+        # Adam moves each parameter about lr a step: x10 lets a class's gain and shift travel
+        # ~2 in 1,000 steps at 2e-4 (at x1 the classes barely separated: 21% class consistency)
+        gain = 1 + CLASS_LR_MULT * self.gain(labels)[:, :, None, None]
+        return x * gain + CLASS_LR_MULT * self.shift(labels)[:, :, None, None]
 
 
 class LabelledSequential(nn.Sequential):
@@ -132,12 +139,18 @@ class MinibatchStd(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     """Strided convolutions down to 4x4 (LeakyReLU, BatchNorm after the first), the minibatch
-    standard deviation, a 4x4 conv to a logit."""
+    standard deviation, a 4x4 conv to a logit. Class-conditional: the class as one-hot planes
+    beside the image's channels (Mirza & Osindero's cGAN). A projection term on this unnormalised
+    network either dominated the logit (the generator then drew the class's one best image) or,
+    scaled down, taught the classes slowly: 42% against 73% class consistency after 2,000 MNIST steps.
+    """
 
     def __init__(self, img_size: int, channels: int, width: int = 64, num_classes: int = 0):
         super().__init__()
+        self.num_classes = num_classes if num_classes > 1 else 0
         downs = int(math.log2(img_size // 4))
-        blocks = [nn.Sequential(nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True))]
+        first = nn.Conv2d(channels + self.num_classes, width, 4, 2, 1, bias=False)
+        blocks = [nn.Sequential(first, nn.LeakyReLU(0.2, True))]
         ch = width
         for _ in range(downs - 1):
             blocks.append(
@@ -149,12 +162,14 @@ class DCGANDiscriminator(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.batch_std = MinibatchStd()
         self.head = nn.Conv2d(ch + 1, 1, 4, 1, 0, bias=False)
-        self.projection = Projection(ch, num_classes, sn=False)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            planes = nn.functional.one_hot(labels, self.num_classes).to(x.dtype)[:, :, None, None]
+            x = torch.cat([x, planes.expand(-1, -1, *x.shape[-2:])], dim=1)
         for block in self.blocks:
             x = block(x)
-        return self.head(self.batch_std(x)).flatten() + self.projection(x.sum(dim=(2, 3)), labels)
+        return self.head(self.batch_std(x)).flatten()
 
 
 # ------------------------------------------------------------ ResNet + spectral norm (Miyato et al. 2018)
@@ -246,5 +261,3 @@ def dcgan_init(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d) and module.affine:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
-    elif isinstance(module, Projection) and module.embed is not None:  # the class term at the head's scale
-        nn.init.normal_(module.embed.weight, 0.0, 0.02)

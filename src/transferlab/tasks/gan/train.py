@@ -23,7 +23,7 @@ from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import DataError, RunError, UsageError
 from transferlab.options.gan import GanOptions
 from transferlab.tasks.gan.augment import DiffAugment, parse_policy
-from transferlab.tasks.gan.losses import AdversarialLoss, paired_labels
+from transferlab.tasks.gan.losses import AdversarialLoss
 from transferlab.tasks.gan.networks import ARCHITECTURES, dcgan_init
 
 TASK = "gan"
@@ -126,7 +126,7 @@ class GanTrainer:
         self.discriminator, self.opt_d = setup_trained(fabric, discriminator, opt_d, opts.compile)
         kind = "hinge" if opts.d_features == "lite0" else ARCHITECTURES[opts.arch].loss
         augment = DiffAugment(opts.augment) if parse_policy(opts.augment) else None
-        self.loss = AdversarialLoss(self.discriminator, kind, augment, opts.r1_gamma, opts.mode_seeking)
+        self.loss = AdversarialLoss(self.discriminator, kind, augment, opts.r1_gamma)
         self.z_dim = generator.z_dim
         fixed = torch.Generator().manual_seed(opts.seed + 12345)
         self.fixed_z = torch.randn(64, self.z_dim, generator=fixed).to(fabric.device)
@@ -182,14 +182,12 @@ class GanTrainer:
         real, real_labels = self.real.batch(self.step, opts.batch_size)
         labels = real_labels if self.num_classes else None
         z, _ = self._latents(opts.batch_size)
-        # mode seeking compares pairs of latents of one class: the fakes' halves share their classes
-        fake_labels = paired_labels(labels) if labels is not None and opts.mode_seeking else labels
-        fake = self.generator(z, fake_labels)  # one generator pass serves both phases (as DCGAN does)
-        d_loss, stats = self.loss.discriminator_loss(real, fake, labels, fake_labels)
+        fake = self.generator(z, labels)  # one generator pass serves both phases (as DCGAN does)
+        d_loss, stats = self.loss.discriminator_loss(real, fake, labels)
         self.opt_d.zero_grad(set_to_none=True)
         self.fabric.backward(d_loss)
         self.opt_d.step()
-        g_loss = self.loss.generator_loss(fake, fake_labels, z)
+        g_loss = self.loss.generator_loss(fake, labels)
         self.opt_g.zero_grad(set_to_none=True)
         self.fabric.backward(g_loss)
         self.opt_g.step()

@@ -69,7 +69,8 @@ class PerceptualLoss(nn.Module):
                 + \beta \frac{\lVert F_c(y) - F_c(x) \rVert^2}{\lVert F_c(x) \rVert^2} + \gamma\,\mathrm{TV}(y)
 
     for an output :math:`y`, its content image :math:`x`, the (mixed) style Gram targets :math:`G^s_l`
-    of the style layers :math:`l = 1..L` (the network's ``style_layers``) and the content layer :math:`c`. Dividing each error by its target's magnitude makes the weights
+    of the style layers :math:`l = 1..L` (the network's ``style_layers``) and the content layer :math:`c`.
+    Dividing each error by its target's magnitude makes the weights
     mean the same for every feature network and smoothing mode. Averaged over a batch; used by the
     optimisation (one image) and by feed-forward training (batches of content images).
     """
