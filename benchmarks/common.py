@@ -98,3 +98,19 @@ def judge_generator(run_dir: Path, judge: Path, real, count: int = 1000, seed: i
         read = metrics.compute("class_consistency", images=pixels, labels=labels, classifier=str(judge), names=names)
         out |= {"consistency": read["consistency"], "coverage": read["coverage"]}
     return out
+
+
+def side_by_side(images: list[Path], labels: list[str], out: Path) -> None:
+    """Pictures in one row, each with a caption above it (the README's comparison figures)."""
+    from PIL import Image, ImageDraw
+
+    opened = [Image.open(p).convert("RGB") for p in images]
+    canvas = Image.new(
+        "RGB", (sum(i.width for i in opened) + 12 * (len(opened) - 1), max(i.height for i in opened) + 20), "white"
+    )
+    draw, x = ImageDraw.Draw(canvas), 0
+    for image, label in zip(opened, labels):
+        canvas.paste(image, (x, 20))
+        draw.text((x + 4, 4), label, fill="black")
+        x += image.width + 12
+    canvas.save(out)

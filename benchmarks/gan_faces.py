@@ -2,7 +2,7 @@
 DiffAugment against a discriminator on frozen ImageNet Lite0 features (``--d-features lite0``),
 each given the same training time (--minutes; the step count is each one's measured speed times
 it), both with x-flips. FID/KID on Lite0 features against the 100 real images, 1,000 samples;
-sample grids into docs/images/gan-faces-<method>.png.
+the two sample grids side by side in docs/images/gan-faces.png.
 
     .venv/bin/python benchmarks/gan_faces.py [--minutes 12]
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 
-from common import ROOT, SHARED
+from common import ROOT, SHARED, side_by_side
 from gan_transfer import steps_in
 
 METHODS = {"scratch + DiffAugment": {}, "d-features lite0": {"d_features": "lite0"}}
@@ -32,7 +32,7 @@ def main() -> None:
 
     data = str(SHARED / "obama-100shot.zip")
     common = {"img_size": 64, "xflip": True, "accelerator": "cpu", "fid_features": "lite0", "fid_samples": 1000}
-    rows = []
+    rows, grids = [], []
     for name, extra in METHODS.items():
         slug = name.split()[0] if "lite0" not in name else "lite0"
         steps = steps_in(args.minutes, data, args.cache / f"faces-speed-{slug}", {**common, **extra, "eval_every": 0})
@@ -42,9 +42,10 @@ def main() -> None:
         seconds = time.perf_counter() - start
         last = result.evaluations[-1]
         rows.append((name, steps, result.best, last, seconds))
-        grid = ROOT / "docs" / "images" / f"gan-faces-{slug}.png"
-        shutil.copyfile(result.run_dir / "samples" / f"step-{steps:07d}.png", grid)
+        grids.append(args.cache / f"faces-{slug}.png")
+        shutil.copyfile(result.run_dir / "samples" / f"step-{steps:07d}.png", grids[-1])
         print(name, steps, result.best, f"{seconds / 60:.1f} min", flush=True)
+    side_by_side(grids, list(METHODS), ROOT / "docs" / "images" / "gan-faces.png")
     print("\n| method (64 px, 100 images) | steps | wall time | best FID | its KID x1e3 | diversity (real) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, steps, best, last, seconds in rows:

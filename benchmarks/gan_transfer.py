@@ -25,7 +25,7 @@ from pathlib import Path
 
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 
-from common import ROOT, digit_folders, digit_judge, judge_generator, real_pixels
+from common import ROOT, digit_folders, digit_judge, judge_generator, real_pixels, side_by_side
 
 
 def methods(source: Path) -> dict[str, dict]:
@@ -80,6 +80,8 @@ def main() -> None:
             print(method, seed, {k: round(v, 4) for k, v in rows[-1].items()}, flush=True)
         copyfile(out / "samples" / f"step-{steps:07d}.png", root / f"grid-{method}.png")
         table[method] = rows
+    shown = [m for m in ("scratch", "init+freeze-d") if (root / f"grid-{m}.png").is_file()]
+    side_by_side([root / f"grid-{m}.png" for m in shown], shown, ROOT / "docs" / "images" / "gan-transfer-usps.png")
     print(
         f"\n| method | steps | FID | KID x1e3 | class consistency "
         f"| diversity (real {rows[0]['real_diversity']:.2f}) | s/run |"

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
@@ -144,7 +143,7 @@ def tutorial_procedure(objective: PerceptualLoss, content: torch.Tensor, evals: 
         loss.backward()
         count[0] += 1
         times.append(time.perf_counter() - start)
-        styles.append(float(style))
+        styles.append(float(style.detach()))
         return loss
 
     while count[0] < evals:

@@ -227,3 +227,11 @@ def test_the_class_rescales_the_generator_instead_of_competing_with_z():
             a, b = generator(z, labels), generator(z, (labels + 3) % 10)
         assert torch.equal(seen[0], seen[1]), arch
         assert not torch.allclose(a, b, atol=1e-3), arch  # the class still shapes each image
+
+
+def test_fine_tuning_takes_the_source_networks_when_unset(faces, tmp_path):
+    source = gan.train(faces, arch="resnet", steps=2, out=tmp_path / "source", **TINY)
+    options = {k: v for k, v in TINY.items() if k != "width"}
+    target = gan.train(faces, steps=2, init=source.run_dir, out=tmp_path / "target", **options)
+    spec = __import__("json").loads((target.run_dir / "run.json").read_text())["model"]
+    assert (spec["arch"], spec["width"]) == ("resnet", TINY["width"])  # not the CPU's dcgan / 32

@@ -15,7 +15,7 @@ from transferlab.options.stylize import StyleTrainOptions
 NETWORK = typer.Option("lite0", "--network", help="lite0 (built in, offline), vgg16 or vgg19.")
 WEIGHTS = typer.Option(None, "--weights", help="Weights file for the feature network.")
 SMOOTHING = typer.Option(None, "--smoothing", help="Activation smoothing: none, channel or all.")
-STYLE_WEIGHT = typer.Option(5.0, "--style-weight")
+STYLE_WEIGHT = typer.Option(50.0, "--style-weight")
 CONTENT_WEIGHT = typer.Option(1.0, "--content-weight")
 TV_WEIGHT = typer.Option(0.0, "--tv-weight")
 

@@ -17,7 +17,7 @@ DEVICE_DEFAULTS: dict[str, dict[str, object]] = {
     "cpu": {"arch": "dcgan", "width": 32, "steps": 4000, "batch_size": 64, "eval_every": 2000, "fid_samples": 1000},
     "gpu": {"arch": "resnet", "width": 64, "steps": 5000, "batch_size": 64, "eval_every": 1000, "fid_samples": 2000},
 }
-DEVICE_CHOSEN = tuple(DEVICE_DEFAULTS["cpu"])
+DEVICE_DEPENDENT = tuple(DEVICE_DEFAULTS["cpu"])
 
 
 @dataclass
@@ -70,7 +70,8 @@ class GanOptions(TrainOptions):
         return replace(self, **filled)
 
     def unset_defaults(self) -> list[str]:
-        return [k for k in DEVICE_CHOSEN if getattr(self, k) is None]
+        """The device-dependent options left unset (the run says what it chose for them)."""
+        return [k for k in DEVICE_DEPENDENT if getattr(self, k) is None]
 
     def check(self) -> None:
         from transferlab.tasks.gan.augment import parse_policy

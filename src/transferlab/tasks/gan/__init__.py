@@ -10,7 +10,7 @@ gan.sample(faces.run_dir, 64, out="samples/")
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import torch
 
 from transferlab.errors import RunError, UsageError
 from transferlab.options.gan import GanOptions
-from transferlab.runs import default_run_dir
+from transferlab.runs import default_run_dir, read_run
 from transferlab.tasks.gan.train import ARCH_KEYS, METRICS, TASK, GanTrainer, RealImages, load_prefixed
 
 __all__ = [
@@ -71,6 +71,9 @@ def train(
     opts = resumed_options(state, given, ARCH_KEYS, GanOptions) if state else GanOptions(**given)
     opts.check()
     fabric = fabric or fabric_for(opts)
+    if opts.init:  # fine-tuning keeps the source's networks unless told otherwise
+        source = read_run(opts.init, model_kind="gan").model
+        opts = replace(opts, **{k: source[k] for k in ("arch", "width") if getattr(opts, k) is None and source.get(k)})
     unset = opts.unset_defaults()
     opts = opts.for_device(fabric.device.type)
     if unset and not state:
@@ -144,7 +147,6 @@ def load_generator(run_dir: str | Path, device: torch.device) -> tuple[torch.nn.
     """The sampling generator of a GAN run (its EMA where kept); runs of other tasks are refused."""
     from safetensors.torch import load_file
 
-    from transferlab.runs import read_run
     from transferlab.tasks.gan.networks import ARCHITECTURES
 
     run = read_run(run_dir, model_kind="gan")
@@ -168,7 +170,6 @@ def load_discriminator(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, 
     images in [-1, 1] at the run's size and channels and returns one logit per image."""
     from safetensors.torch import load_file
 
-    from transferlab.runs import read_run
     from transferlab.tasks.gan.train import build_networks
 
     run = read_run(run_dir, model_kind="gan")
@@ -282,7 +283,6 @@ def generate(run_dir: str | Path, per_class: dict[str, int], *, seed: int = 0, d
     import numpy as np
 
     from transferlab.devices import resolve_device
-    from transferlab.runs import read_run
 
     generator, spec = load_generator(run_dir, resolve_device(device))
     names = read_run(run_dir, model_kind="gan").class_names

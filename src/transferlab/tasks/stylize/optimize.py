@@ -36,7 +36,9 @@ class StylizeOptions:
     network: str = "lite0"
     weights: str | None = None
     smoothing: str | None = None  # None: the network's default (see features.FeatureNetwork.smoothing)
-    style_weight: float = 5.0
+    # 50, by measurement (BENCHMARKS.md, "stylize: choosing the defaults"): at 384 px on fruits x Starry
+    # Night, 5 kept more content (relative content error 0.50 vs 1.18) but left twice the style loss
+    style_weight: float = 50.0
     content_weight: float = 1.0
     tv_weight: float = 0.0
     optimizer: str = "lbfgs"  # lbfgs | adam
