@@ -8,14 +8,14 @@ import typer
 
 from transferlab.cli.console import out
 from transferlab.cli.data import DATA_HELP
-from transferlab.cli.options import with_options
+from transferlab.cli.options import RESUME, with_options
 from transferlab.options.autoencoder import AutoencoderOptions
 
 
 @with_options(AutoencoderOptions)
 def pretrain(
     data: str = typer.Argument(..., metavar="DATA", help=DATA_HELP + " Labels, if any, are ignored."),
-    resume: Path = typer.Option(None, "--resume", help="Continue a stopped run exactly."),
+    resume: Path = RESUME,
     out_dir: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/autoencoder/ENCODER-TIME)."),
     options: dict | None = None,
 ) -> None:

@@ -8,7 +8,7 @@ import typer
 
 from transferlab.cli.console import out
 from transferlab.cli.data import DATA_HELP
-from transferlab.cli.options import with_options
+from transferlab.cli.options import RESUME, with_options
 from transferlab.options.gan import GanOptions
 
 
@@ -16,7 +16,7 @@ from transferlab.options.gan import GanOptions
 def train(
     data: str = typer.Argument(..., metavar="DATA", help=DATA_HELP + " A flat folder of images works too."),
     compare: str = typer.Option(None, "--compare", help="scratch: also train from scratch and compare."),
-    resume: Path = typer.Option(None, "--resume", help="Continue a stopped run exactly."),
+    resume: Path = RESUME,
     out_dir: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/gan/ARCH-TIME)."),
     options: dict | None = None,
 ) -> None:

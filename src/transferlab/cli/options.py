@@ -22,6 +22,9 @@ import typer
 
 from transferlab.errors import UsageError
 
+#: ``--resume`` of the commands whose runs continue with their own options (gan, translate, autoencoder)
+RESUME = typer.Option(None, "--resume", help="Continue a stopped run exactly.")
+
 CONFIG_HELP = "Options from a YAML/JSON file, or a run folder / run.json to repeat (flags given override it)."
 
 

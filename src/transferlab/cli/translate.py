@@ -9,7 +9,7 @@ import typer
 
 from transferlab.cli.console import out, print_rows
 from transferlab.cli.data import DATA_HELP
-from transferlab.cli.options import with_options
+from transferlab.cli.options import RESUME, with_options
 from transferlab.options.translate import TranslateOptions
 
 
@@ -19,7 +19,7 @@ def train(
         ..., metavar="DATA", help=DATA_HELP + " For --task paired: DATA/A + DATA/B, or AB images."
     ),
     compare: str = typer.Option(None, "--compare", help="Encoders to compare, e.g. scratch,imagenet,ae:runs/ae."),
-    resume: Path = typer.Option(None, "--resume", help="Continue a stopped run exactly."),
+    resume: Path = RESUME,
     out_dir: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/translate/TASK-ENCODER-TIME)."),
     options: dict | None = None,
 ) -> None:

@@ -201,8 +201,9 @@ class GenerationMetric:
         kid_mean, kid_std = self.kid.compute()
         feats = [torch.cat(f).cpu() for f in (self.kid.fake_features, self.kid.real_features)]
         if fake_labels is not None and self.real_labels is not None:
-            spread = [within_class_diversity(f, torch.as_tensor(fake_labels).cpu(), self.real_labels, f_is_fake)
-                      for f, f_is_fake in zip(feats, (True, False))]  # fmt: skip
+            fake_labels = torch.as_tensor(fake_labels).cpu()
+            classes = set(fake_labels.tolist()) & set(self.real_labels.tolist())  # compared where both have them
+            spread = [within_class_diversity(f, y, classes) for f, y in zip(feats, (fake_labels, self.real_labels))]
         else:
             spread = [diversity(f) for f in feats]
         return GenerationScores(
@@ -227,13 +228,10 @@ def diversity(features: torch.Tensor, limit: int = 500) -> float:
     return float(distances.sum() / (len(x) * (len(x) - 1)))
 
 
-def within_class_diversity(
-    features: torch.Tensor, fake_labels: torch.Tensor, real_labels: torch.Tensor, fake: bool
-) -> float:
-    """The mean over classes of :func:`diversity` among one side's images of that class."""
-    labels = fake_labels if fake else real_labels
-    shared = sorted(set(fake_labels.tolist()) & set(real_labels.tolist()))
-    values = [diversity(features[labels == c]) for c in shared if int((labels == c).sum()) > 1]
+def within_class_diversity(features: torch.Tensor, labels: torch.Tensor, classes: set[int] | None = None) -> float:
+    """The mean over ``classes`` (default: all of ``labels``) of :func:`diversity` among that class's images."""
+    chosen = sorted(set(labels.tolist()) if classes is None else classes)
+    values = [diversity(features[labels == c]) for c in chosen if int((labels == c).sum()) > 1]
     return sum(values) / len(values) if values else float("nan")
 
 

@@ -10,6 +10,8 @@ Losses stay on the device and are read every ``LOG_EVERY`` steps (no per-step sy
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -161,18 +163,26 @@ class GanTrainer:
             return z, None
         return z, torch.randint(self.num_classes, (batch_size,), device=self.fabric.device)
 
-    @torch.no_grad()
-    def generate(self, count: int, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``count`` samples and the classes they were made for (None if unconditional)."""
+    @contextmanager
+    def _sampling(self) -> Iterator[nn.Module]:
+        """The sampling generator in eval mode without gradients, as it was afterwards."""
         net = self.sampler
         was_training = net.training
         net.eval()
+        try:
+            with torch.no_grad():
+                yield net
+        finally:
+            net.train(was_training)
+
+    def generate(self, count: int, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``count`` samples and the classes they were made for (None if unconditional)."""
         images, classes = [], []
-        for start in range(0, count, batch_size):
-            z, labels = self._latents(min(batch_size, count - start))
-            images.append(net(z, labels).float())
-            classes.append(labels)
-        net.train(was_training)
+        with self._sampling() as net:
+            for start in range(0, count, batch_size):
+                z, labels = self._latents(min(batch_size, count - start))
+                images.append(net(z, labels).float())
+                classes.append(labels)
         return torch.cat(images), (torch.cat(classes) if self.num_classes else None)
 
     # ------------------------------------------------------------------ the loop
@@ -253,12 +263,8 @@ class GanTrainer:
 
         if self.fabric.global_rank != 0 or (self.snapshots and self.snapshots[-1] == self.step):
             return
-        net = self.sampler
-        was_training = net.training
-        net.eval()
-        with torch.no_grad():
+        with self._sampling() as net:
             images = net(self.fixed_z, self.fixed_labels if self.num_classes else None).float().cpu()
-        net.train(was_training)
         folder = self.run_dir / "samples"
         folder.mkdir(parents=True, exist_ok=True)
         save_grid(images, folder / f"step-{self.step:07d}.png", nrow=8, normalize=True, value_range=(-1, 1))
@@ -286,19 +292,15 @@ class GanTrainer:
             self.best = record
             self.save_run()
 
-    @torch.no_grad()
     def _class_consistency(self, count: int) -> dict[str, float]:
         """The classifier run of ``--fid-features run:RUN`` reads images made for each class in turn."""
         from transferlab import metrics
 
         labels = torch.arange(count) % self.num_classes
         z = torch.randn(count, self.z_dim, generator=torch.Generator().manual_seed(self.opts.seed + 777))
-        net = self.sampler
-        was_training = net.training
-        net.eval()
-        images = torch.cat([net(zc.to(self.fabric.device), lc.to(self.fabric.device)).float().cpu()
-                            for zc, lc in zip(z.split(250), labels.split(250))])  # fmt: skip
-        net.train(was_training)
+        with self._sampling() as net:
+            images = torch.cat([net(zc.to(self.fabric.device), lc.to(self.fabric.device)).float().cpu()
+                                for zc, lc in zip(z.split(250), labels.split(250))])  # fmt: skip
         pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         judge = self._metric.features  # the classifier run already loaded for FID/KID
         read = metrics.compute(
@@ -392,7 +394,7 @@ def load_source_weights(run_dir: str | Path, generator: nn.Module, discriminator
 
     run = read_run(run_dir, model_kind="gan")
     for key in ("arch", "img_size", "d_features", "width"):
-        if run.model.get(key) != getattr(opts, key) and not (key == "width" and opts.width is None):
+        if run.model.get(key) != getattr(opts, key):
             raise RunError(
                 f"--init {run_dir} has {key} {run.model.get(key)!r}, this run asks for {getattr(opts, key)!r}",
                 f"train with --{key.replace('_', '-')} {run.model.get(key)} to fine-tune from it",
