@@ -155,6 +155,8 @@ def test_bad_input(faces, tmp_path, cli):
     base = ("gan", "train", faces, "--img-size", "32", "--width", "8", "--batch-size", "8")
     assert_user_error(cli(*base, "--freeze-d", "9", "--arch", "dcgan", "--out", tmp_path / "y"), "more than")
     assert_user_error(cli(*base, "--img-size", "48"), "not supported")
+    assert_user_error(cli(*base, "--steps", "0"), "at least 1")  # 0 is given, not "unset"
+    assert_user_error(cli(*base, "--batch-size", "1"), "at least 2")
     assert_user_error(cli(*base, "--compare", "scratch"), "needs a transfer run")
     run = tmp_path / "run"
     assert cli(*base, "--arch", "dcgan", "--steps", "2", "--eval-every", "0", "--out", run)[0] == 0

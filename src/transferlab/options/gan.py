@@ -84,7 +84,7 @@ class GanOptions(TrainOptions):
             raise UsageError(f"--img-size {self.img_size} is not supported", f"use one of {RESOLUTIONS}")
         if self.channels not in (None, 1, 3):
             raise UsageError(f"--channels {self.channels} is not 1 or 3", "use 1 (grey) or 3 (RGB)")
-        if (self.steps or 1) < 1 or (self.batch_size or 2) < 2:
+        if (self.steps is not None and self.steps < 1) or (self.batch_size is not None and self.batch_size < 2):
             raise UsageError("--steps must be at least 1 and --batch-size at least 2", "e.g. --steps 5000")
         if self.d_features not in D_FEATURES:
             raise UsageError(f"unknown --d-features '{self.d_features}'", f"use one of: {', '.join(D_FEATURES)}")
