@@ -5,8 +5,9 @@
 yardstick (relative Gram error over all five Lite0 stages, unsmoothed; relative content error
 at stage 4) and a contact sheet ``OUT/sweep.jpg`` to look at.
 
-``--gallery``: three photos (baboon, fruits, scikit-image's chelsea) x the shared paintings with
-the chosen defaults, as one picture (``docs/images/style-gallery.jpg``).
+``--gallery``: three photos (baboon, fruits, scikit-image's chelsea) x the two shared paintings
+and the demo's built-in one (``data.brushwork``) with the chosen defaults, as one picture
+(``docs/images/style-gallery.jpg``).
 
 ``--speed``: seconds to reach the same style loss, against the PyTorch tutorial's procedure
 (pytorch.org/tutorials/advanced/neural_style_tutorial: L-BFGS with its defaults and no line
@@ -31,6 +32,7 @@ from PIL import Image, ImageDraw
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 
 from common import ROOT, SHARED
+from transferlab.data.brushwork import swirl_painting
 from transferlab.tasks.stylize import optimize
 from transferlab.tasks.stylize.features import feature_network
 from transferlab.tasks.stylize.losses import PerceptualLoss, gram
@@ -112,14 +114,15 @@ def run_sweep(net, size: int, evals: int, out: Path) -> None:
 def run_gallery(net, size: int, evals: int, out: Path) -> None:
     content = photos(size)
     styles = {name: load(SHARED / "styles" / f"{name}.jpg", size) for name in PAINTINGS}
+    styles["built-in"] = load(np.asarray(swirl_painting(size)), size)
     rows, labels = [[Image.new("RGB", (size, size), "white")] + [to_pil(s) for s in styles.values()]], ["paintings:"]
     opts = optimize.StylizeOptions(size=size, steps=evals)
     for name, photo in content.items():
         row = [to_pil(photo)]
-        for style in styles.values():
+        for style_name, style in styles.items():
             image, trace = optimize.run(net, photo, [style], opts)
             row.append(to_pil(image))
-            print(f"{name} x style: {trace.seconds:.0f} s", flush=True)
+            print(f"{name} x {style_name}: {trace.seconds:.0f} s", flush=True)
         rows.append(row)
         labels.append(name)
     sheet(rows, labels, size, out)

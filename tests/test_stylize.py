@@ -109,3 +109,21 @@ def test_bad_options(images, tmp_path, cli):
     assert_user_error(cli(*base, "--size", "9000"), "outside 32..4096")
     assert_user_error(cli(*base, "--style-mix", "a,b"), "not a list of numbers")
     assert_user_error(cli(*base, "--network", "vgg19"), "vgg19", "--weights")  # offline: no VGG weights
+
+
+def test_the_built_in_painting_is_seeded_sized_and_textured():
+    """The demo's style image: one seed, one picture; bold strokes (strong local contrast, unlike a
+    smooth photo) in a blue-dominant palette with yellow highlights."""
+    from transferlab.data.brushwork import swirl_painting
+
+    first, again, other = swirl_painting(96, seed=3), swirl_painting(96, seed=3), swirl_painting(96, seed=4)
+    assert first.size == (96, 96) and first.mode == "RGB"
+    pixels = np.asarray(first, dtype=np.float64)
+    assert np.array_equal(pixels, np.asarray(again)) and not np.array_equal(pixels, np.asarray(other))
+    grey = pixels.mean(axis=2)
+    local_contrast = np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()
+    chelsea = np.asarray(Image.fromarray(skdata.chelsea()).resize((96, 96)), dtype=np.float64).mean(axis=2)
+    photo_contrast = np.abs(np.diff(chelsea, axis=0)).mean() + np.abs(np.diff(chelsea, axis=1)).mean()
+    assert local_contrast > 2 * photo_contrast
+    red, green, blue = pixels.reshape(-1, 3).T
+    assert (blue > red).mean() > 0.5 and ((red > 180) & (green > 150) & (blue < 140)).mean() > 0.02
