@@ -136,7 +136,7 @@ def _write_outputs(
                 "size": opts.size,
                 "optimizer": opts.optimizer,
                 "evaluations": len(trace.total),
-                "seconds": round(trace.seconds, 1),
+                "seconds": f"{trace.seconds:.1f}",
                 "preserve colour": opts.preserve_color,
             }.items()
         ],
