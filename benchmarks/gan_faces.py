@@ -55,13 +55,12 @@ def main() -> None:
 
     data = str(SHARED / "obama-100shot.zip")
     common = {"img_size": 64, "xflip": True, "accelerator": "cpu", "fid_features": "lite0", "fid_samples": 1000}
+    wanted = args.only.split(",")
     methods = {"scratch": {}, "lite0": {"d_features": "lite0"}}
-    if "init" in args.only:
+    if "init" in wanted:
         methods["init"] = {"init": str(cifar_source(args.cache, args.source_minutes, common)), "freeze_d": 1}
     rows = []
-    for slug, extra in methods.items():
-        if slug not in args.only.split(","):
-            continue
+    for slug, extra in ((s, e) for s, e in methods.items() if s in wanted):
         name = LABELS[slug]
         steps = steps_in(args.minutes, data, args.cache / f"faces-speed-{slug}", {**common, **extra, "eval_every": 0})
         start = time.perf_counter()

@@ -101,29 +101,18 @@ def main() -> None:
 
 
 def steps_in(minutes: float, data: str, out: Path, options: dict) -> int:
-    """The steps this method trains in ``minutes`` here: the time of 20 training steps (the loop
-    alone: loading the data and building the networks, long for a large dataset, do not count),
-    after a 5-step warm-up."""
+    """The steps this method trains in ``minutes`` here: the training loop's time for 20 steps
+    (``GanResult.loop_seconds``: loading the data and building the networks, long for a large
+    dataset, do not count), after a 5-step warm-up."""
     from shutil import rmtree
 
     from transferlab.tasks import gan
-    from transferlab.tasks.gan.train import GanTrainer
 
-    loop_seconds, fit = [], GanTrainer.fit
-
-    def timed_fit(self, *args, **kwargs) -> None:
-        start = time.perf_counter()
-        fit(self, *args, **kwargs)
-        loop_seconds.append(time.perf_counter() - start)
-
-    GanTrainer.fit = timed_fit
-    try:
-        for folder, steps in (("warm-up", 5), ("timed", 20)):
-            gan.train(data, out=out / folder, steps=steps, sample_every=0, checkpoint_every=0, **options)
-    finally:
-        GanTrainer.fit = fit
+    common = {"sample_every": 0, "checkpoint_every": 0, **options}
+    gan.train(data, out=out / "warm-up", steps=5, **common)
+    timed = gan.train(data, out=out / "timed", steps=20, **common)
     rmtree(out)
-    return max(20, round(minutes * 60 * 20 / loop_seconds[-1] / 10) * 10)
+    return max(20, round(minutes * 60 * 20 / timed.loop_seconds / 10) * 10)
 
 
 def mean_std(values: list[float], pct: bool = False) -> str:

@@ -237,3 +237,9 @@ def test_fine_tuning_takes_the_source_networks_when_unset(faces, tmp_path):
     target = gan.train(faces, steps=2, init=source.run_dir, out=tmp_path / "target", **options)
     spec = __import__("json").loads((target.run_dir / "run.json").read_text())["model"]
     assert (spec["arch"], spec["width"]) == ("resnet", TINY["width"])  # not the CPU's dcgan / 32
+
+
+def test_the_result_times_the_training_loop_apart_from_setup(faces, tmp_path):
+    """Benchmarks turn a time budget into steps with it: loading data and building networks excluded."""
+    result = gan.train(faces, arch="dcgan", steps=2, out=tmp_path / "run", **TINY)
+    assert 0 < result.loop_seconds < result.seconds

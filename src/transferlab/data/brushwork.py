@@ -66,7 +66,7 @@ def swirl_painting(size: int = 256, seed: int = 0) -> Image.Image:
         x, y = rng.uniform(0, size, count), rng.uniform(0, size, count)
         level = field[y.astype(int), x.astype(int)] + rng.normal(0, 0.15, count)
         index = np.clip(level * 7.99, 0, 7).astype(int)
-        index[rng.random(count) < 0.08] = 6 + rng.integers(0, 2)  # scattered yellow highlights
+        index[rng.random(count) < 0.08] = 6 + rng.integers(0, 2)  # scattered highlights, one yellow a layer
         colours = np.clip(PALETTE[index] + rng.normal(0, 14, (count, 3)), 0, 255)
         stroke_width = max(1, round(width * scale))
         for points, colour in zip(_trace(x, y, steps, flow), colours, strict=True):

@@ -15,11 +15,14 @@ ImageNet EfficientNet-Lite0 on any local dataset instead.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from transferlab.data import DatasetSplits, load_data
+
+if TYPE_CHECKING:
+    from transferlab.tasks.stylize import StylizeResult
 
 DEMO_NETWORK = "resnet10t"  # fast on a CPU; trained from scratch on the source domain
 SHOTS = 5
@@ -124,10 +127,11 @@ def gan_demo(out: Path, seed: int = 0) -> Path:
     return result.report
 
 
-def style_demo(out: Path) -> Path:
+def style_demo(out: Path, style: Path | None = None) -> StylizeResult:
     """Style transfer offline in about 10 s: chelsea the cat (scikit-image) repainted in the
     brushwork of a painting drawn on the spot (``data.brushwork``; no painting may ship), on the
-    offline Lite0 features. BENCHMARKS.md, "The demo", measures it against a texture photo."""
+    offline Lite0 features. ``style`` replaces the painting (``benchmarks/demo_style.py`` measures
+    the candidates with it)."""
     from PIL import Image
     from skimage import data as skdata
 
@@ -137,11 +141,10 @@ def style_demo(out: Path) -> Path:
     folder = out / "style"
     folder.mkdir(parents=True, exist_ok=True)
     Image.fromarray(skdata.chelsea()).resize((256, 170), Image.BICUBIC).save(folder / "chelsea.png")
-    swirl_painting(256).save(folder / "swirl-painting.png")
-    result = stylize.stylize(
-        folder / "chelsea.png", [folder / "swirl-painting.png"], out=folder, size=256, steps=100, multiscale=False
-    )
-    return result.report
+    if style is None:
+        style = folder / "swirl-painting.png"
+        swirl_painting(256).save(style)
+    return stylize.stylize(folder / "chelsea.png", [style], out=folder, size=256, steps=100, multiscale=False)
 
 
 SECTIONS = ("classify", "gan", "style")
@@ -164,5 +167,5 @@ def run_demo(
     if "gan" in sections:
         extras["gan"] = gan_demo(out_dir, seed)
     if "style" in sections:
-        extras["style"] = style_demo(out_dir)
+        extras["style"] = style_demo(out_dir).report
     return results, out_dir / "target-handwritten-digits" / "report.html", extras

@@ -43,6 +43,7 @@ class GanResult:
     best: dict[str, float] = field(default_factory=dict)  # step, fid, kid at the best FID
     evaluations: list[dict[str, float]] = field(default_factory=list)
     extractor: dict[str, Any] = field(default_factory=dict)  # name and sample counts behind the scores
+    loop_seconds: float = 0.0  # the training loop alone: no data loading, network building or report
 
 
 def train(
@@ -101,15 +102,23 @@ def train(
         trainer.fit(session, stop_after)
     seconds = time.perf_counter() - start
     if trainer.step < opts.steps:  # stopped on purpose; the checkpoint holds everything
-        return GanResult(name or opts.arch, run_dir, run_dir / "report.html", trainer.step, seconds)
+        return GanResult(
+            name or opts.arch,
+            run_dir,
+            run_dir / "report.html",
+            trainer.step,
+            seconds,
+            loop_seconds=trainer.loop_seconds,
+        )
     if not trainer.best:
         trainer.save_run()  # no FID was measured: the run holds the final weights
     from transferlab.tasks.gan.report import write_report
 
     report = write_report(trainer, name or opts.arch, seconds)
     return GanResult(
-        name or opts.arch, run_dir, report, trainer.step, seconds, trainer.best, trainer.evaluations, trainer.extractor
-    )
+        name or opts.arch, run_dir, report, trainer.step, seconds, trainer.best, trainer.evaluations, trainer.extractor,
+        trainer.loop_seconds,
+    )  # fmt: skip
 
 
 def announce_defaults(opts: GanOptions, unset: list[str], device: str) -> None:

@@ -138,6 +138,7 @@ class GanTrainer:
         self.evaluations: list[dict[str, float]] = []
         self.best: dict[str, float] = {}
         self.snapshots: list[int] = []
+        self.loop_seconds = 0.0  # set by fit: the training loop's own time (benchmarks budget steps by it)
         self._pending: list[torch.Tensor] = []
         self._metric: Any = None
         self.extractor: dict[str, Any] = {}
@@ -242,6 +243,7 @@ class GanTrainer:
             if self._due(opts.eval_every) or (self.step == opts.steps and opts.eval_every):
                 self.evaluate()
             session.step_boundary(self.step, self.state, last=self.step == last)
+        self.loop_seconds = time.perf_counter() - started
 
     def _announce_duration(self, seconds: float, last: int) -> None:
         from transferlab.progress import announce
