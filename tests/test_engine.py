@@ -164,6 +164,31 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(digits, tmp_path
     assert load_checkpoint(checkpoint_path(tmp_path / "run"))["step"] == 2  # the last good one, intact
 
 
+def test_a_whole_last_checkpoint_exists_at_every_moment_of_the_rotation(tmp_path, monkeypatch):
+    """A watcher (or serve) reading last.safetensors mid-rotation must never find it missing."""
+    from transferlab.engine.session import write_checkpoint
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    last, original, seen = checkpoint_path(run), os.replace, []
+
+    def watch(src, dst):
+        if last.exists():
+            seen.append(load_checkpoint(last)["step"])
+        original(src, dst)
+        assert last.exists(), f"last.safetensors missing after moving {src} -> {dst}"
+
+    def state(step: int) -> dict:
+        return {"task": "gan", "step": step, "weights": torch.full((3,), float(step))}
+
+    write_checkpoint(run, state(1))
+    monkeypatch.setattr(os, "replace", watch)
+    for step in (2, 3):
+        write_checkpoint(run, state(step))
+    assert load_checkpoint(last)["step"] == 3 and load_checkpoint(last.with_name("previous.safetensors"))["step"] == 2
+    assert seen and all(s in (1, 2) for s in seen)
+
+
 def test_damaged_checkpoints_fall_back_then_fail_clearly(digits, tmp_path, cli):
     run = tmp_path / "run"
     base = ["gan", "train", digits, "--arch", "dcgan", "--img-size", "32", "--width", "8", "--batch-size", "8",

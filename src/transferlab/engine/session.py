@@ -23,6 +23,7 @@ import csv
 import io
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -109,19 +110,32 @@ def read_checkpoint(run_dir: Path, task: str) -> dict[str, Any]:
 
 def write_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
     """Write the new state beside the old one, then rotate: last -> previous, new -> last. An error
-    while writing (a full disk) leaves both earlier files as they were."""
+    while writing (a full disk) leaves both earlier files as they were, and at no moment of the
+    rotation is ``last`` missing: another process (a watcher, ``serve``) always finds a whole one."""
     folder = Path(run_dir) / CHECKPOINT_DIR
     fresh = folder / f".new-{LAST}"
     try:
         save_checkpoint(fresh, state)
+        if (folder / LAST).is_file():
+            _keep_as_previous(folder / LAST, folder / PREVIOUS)
     except OSError as exc:
         raise TrainingError(
             f"the checkpoint could not be written to {folder} ({exc.strerror or exc})",
             f"free space there and resume; the previous checkpoint in {folder} is intact",
         ) from None
-    if (folder / LAST).is_file():
-        os.replace(folder / LAST, folder / PREVIOUS)
     os.replace(fresh, folder / LAST)
+
+
+def _keep_as_previous(last: Path, previous: Path) -> None:
+    """``previous`` becomes a second name of ``last`` (a hard link, swapped in atomically), so
+    ``last`` stays in place until the new file replaces it; a copy where links are not allowed."""
+    staged = previous.with_name(f".old-{previous.name}")
+    staged.unlink(missing_ok=True)
+    try:
+        os.link(last, staged)
+    except OSError:
+        shutil.copyfile(last, staged)
+    os.replace(staged, previous)
 
 
 def resumed_options(state: dict[str, Any], given: dict[str, Any], fixed: tuple[str, ...], options_cls: type) -> Any:
