@@ -101,7 +101,9 @@ def judge_generator(run_dir: Path, judge: Path, real, count: int = 1000, seed: i
 
 
 def side_by_side(images: list[Path], labels: list[str], out: Path) -> None:
-    """Pictures in one row, each with a caption above it (the README's comparison figures)."""
+    """Pictures in one row, each with a caption above it (the README's comparison figures), at
+    their own pixel size: ``reports.plots.image_gallery`` draws ~2-inch matplotlib thumbnails,
+    which would shrink an 8 x 8 grid of 64 px samples past reading."""
     from PIL import Image, ImageDraw
 
     opened = [Image.open(p).convert("RGB") for p in images]

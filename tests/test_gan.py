@@ -15,6 +15,7 @@ from transferlab.engine.checkpoint import load_checkpoint
 from transferlab.engine.session import checkpoint_path
 from transferlab.errors import TrainingError
 from transferlab.metrics.generation import GenerationMetric
+from transferlab.runs import read_run
 from transferlab.tasks import gan
 from transferlab.tasks.gan.augment import DiffAugment
 
@@ -78,7 +79,7 @@ def test_conditional_grey_digits_and_sampling_a_class(tmp_path):
         (root / str(label)).mkdir(parents=True, exist_ok=True)
         Image.fromarray((image * 16).astype(np.uint8)).save(root / str(label) / f"{i}.png")
     result = gan.train(root, arch="dcgan", conditional=True, steps=2, out=tmp_path / "run", **TINY)
-    spec = __import__("json").loads((result.run_dir / "run.json").read_text())["model"]
+    spec = read_run(result.run_dir).model
     assert spec["channels"] == 1 and spec["num_classes"] == 10
     written = gan.sample(result.run_dir, 3, label=7, interpolate=2, out=tmp_path / "s")
     assert (tmp_path / "s" / "interpolation.png").is_file() and len(written) == 5
@@ -202,7 +203,7 @@ def test_unset_options_take_the_defaults_of_the_device_and_the_run_says_so(faces
     result = gan.train(faces, steps=2, img_size=32, batch_size=4, eval_every=0, out=tmp_path / "run")
     said = capfd.readouterr().err
     assert "the defaults for a CPU: --arch dcgan --width 32" in said and "--steps" not in said
-    spec = __import__("json").loads((result.run_dir / "run.json").read_text())["model"]
+    spec = read_run(result.run_dir).model
     assert (spec["arch"], spec["width"]) == ("dcgan", 32)  # resolved values are what the run keeps
 
 
@@ -235,7 +236,7 @@ def test_fine_tuning_takes_the_source_networks_when_unset(faces, tmp_path):
     source = gan.train(faces, arch="resnet", steps=2, out=tmp_path / "source", **TINY)
     options = {k: v for k, v in TINY.items() if k != "width"}
     target = gan.train(faces, steps=2, init=source.run_dir, out=tmp_path / "target", **options)
-    spec = __import__("json").loads((target.run_dir / "run.json").read_text())["model"]
+    spec = read_run(target.run_dir).model
     assert (spec["arch"], spec["width"]) == ("resnet", TINY["width"])  # not the CPU's dcgan / 32
 
 

@@ -100,25 +100,17 @@ def train(
         if state is not None:
             trainer.restore(state)
         trainer.fit(session, stop_after)
-    seconds = time.perf_counter() - start
+    label, seconds = name or opts.arch, time.perf_counter() - start
+    timing = {"seconds": seconds, "loop_seconds": trainer.loop_seconds}
     if trainer.step < opts.steps:  # stopped on purpose; the checkpoint holds everything
-        return GanResult(
-            name or opts.arch,
-            run_dir,
-            run_dir / "report.html",
-            trainer.step,
-            seconds,
-            loop_seconds=trainer.loop_seconds,
-        )
+        return GanResult(label, run_dir, run_dir / "report.html", trainer.step, **timing)
     if not trainer.best:
         trainer.save_run()  # no FID was measured: the run holds the final weights
     from transferlab.tasks.gan.report import write_report
 
-    report = write_report(trainer, name or opts.arch, seconds)
-    return GanResult(
-        name or opts.arch, run_dir, report, trainer.step, seconds, trainer.best, trainer.evaluations, trainer.extractor,
-        trainer.loop_seconds,
-    )  # fmt: skip
+    report = write_report(trainer, label, seconds)
+    scores = {"best": trainer.best, "evaluations": trainer.evaluations, "extractor": trainer.extractor}
+    return GanResult(label, run_dir, report, trainer.step, **timing, **scores)
 
 
 def announce_defaults(opts: GanOptions, unset: list[str], device: str) -> None:
