@@ -110,6 +110,22 @@ def check_name(name: str) -> None:
     raise UsageError(f"unknown backbone '{name}'", f"{hint}`transferlab backbones --all` lists every name")
 
 
+def default_input_side(spec: str, img_size: int | None = None) -> int:
+    """The side (px) a backbone spec's network sees: ``img_size``, a run's own, else its pretrained
+    config's (224 where timm has none), without building the network."""
+    import timm
+
+    from transferlab.backbones.small import LENET_CFG
+
+    resolved = resolve(spec, img_size, pretrained=False)
+    if resolved.img_size:
+        return int(resolved.img_size)
+    if resolved.name == "lenet":  # registered without a pretrained config
+        return int(LENET_CFG["input_size"][-1])
+    config = timm.get_pretrained_cfg(resolved.name) if timm.is_model(resolved.name) else None
+    return int(config.input_size[-1]) if config is not None and config.input_size else 224
+
+
 def data_config(model: nn.Module, img_size: int | None = None) -> dict[str, Any]:
     """timm's preprocessing config for ``model`` (size, mean, std, interpolation, crop)."""
     import timm.data
@@ -193,17 +209,20 @@ def from_run(run: Any) -> Backbone:
     return Backbone(model, config, f"run {run.path}")
 
 
-def extract_features(model: nn.Module, source: Any, batch_size: int) -> tuple[Any, Any]:
+def extract_features(model: nn.Module, source: Any, batch_size: int, performance: Any = None) -> tuple[Any, Any]:
     """Pooled pre-logits features of every batch of ``source`` (a ``data.loaders`` batch source),
-    with their labels: the representation a transfer method starts from."""
+    with their labels: the representation a transfer method starts from. ``performance``: how
+    the network runs (``engine.performance``; default: the rule for the model's device)."""
     import torch
 
+    from transferlab.engine.performance import for_inference
     from transferlab.progress import StepProgress
 
-    model.eval()
+    performance = performance or for_inference(next(model.parameters()).device)
     feats, labels = [], []
-    with torch.inference_mode(), StepProgress(len(source), 0, "extracting features") as progress:
+    with performance.inference(model), StepProgress(len(source), 0, "extracting features") as progress:
         for x, y in source.batches(batch_size, train=False):
+            x = performance.inputs(x)
             feats.append(model.forward_head(model.forward_features(x), pre_logits=True).float())
             labels.append(y)
             progress.advance(steps=len(y))

@@ -162,7 +162,14 @@ class TensorBatches(Batches):
 class ResidentBatches(Batches):
     """Batches from a decoded uint8 tensor, augmented and normalised on ``device``."""
 
-    def __init__(self, pixels: torch.Tensor, labels: np.ndarray, config: dict[str, Any], device: torch.device) -> None:
+    def __init__(
+        self,
+        pixels: torch.Tensor,
+        labels: np.ndarray,
+        config: dict[str, Any],
+        device: torch.device,
+        channels_last: bool = False,
+    ) -> None:
         self.pixels = pixels.to(device)
         self.labels = torch.as_tensor(labels, dtype=torch.long, device=device)
         self.size = int(config["input_size"][-1])
@@ -170,7 +177,7 @@ class ResidentBatches(Batches):
         self.mean = torch.tensor(config["mean"], device=device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(config["std"], device=device).view(1, 3, 1, 1) * 255
         self.device = device
-        self.channels_last = device.type == "cuda"
+        self.channels_last = channels_last  # the memory format the network runs in (engine.performance)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -223,13 +230,21 @@ class ResidentBatches(Batches):
 class StreamingBatches(Batches):
     """The same interface over a ``DataLoader`` with timm transforms, for datasets too big to hold."""
 
-    def __init__(self, images: LabeledImages, config: dict[str, Any], device: torch.device, workers: int) -> None:
+    def __init__(
+        self,
+        images: LabeledImages,
+        config: dict[str, Any],
+        device: torch.device,
+        workers: int,
+        channels_last: bool = False,
+    ) -> None:
         from transferlab.data.transforms import TransformedImages, eval_transform, train_transform
 
         self.train_set = TransformedImages(images, train_transform(config))
         self.eval_set = TransformedImages(images, eval_transform(config))
         self.device = device
         self.workers = workers
+        self.channels_last = channels_last
 
     def __len__(self) -> int:
         return len(self.train_set)
@@ -247,7 +262,7 @@ class StreamingBatches(Batches):
         )
         for x, y in loader:
             x = x.to(self.device, non_blocking=True)
-            if self.device.type == "cuda":
+            if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, y.to(self.device, non_blocking=True)
 
@@ -268,17 +283,20 @@ def make_batches(
     workers: int = 2,
     resident: bool | None = None,
     evaluation: bool = False,
+    channels_last: bool = False,
 ):
     """Resident batches when the decoded dataset fits (or ``resident=True``), else streaming.
-    ``evaluation``: the images are only evaluated, with the one eval preprocessing (both modes)."""
+    ``evaluation``: the images are only evaluated, with the one eval preprocessing (both modes).
+    ``channels_last``: batches in the memory format the network runs in."""
     size = int(config["input_size"][-1])
     store = size if evaluation else _store_size(images, size)  # probes a few images: do it once
     if resident is None:
         resident = resident_fits(images, store)
     if not resident:
-        return StreamingBatches(images, config, device, workers)
-    if evaluation:
-        return ResidentBatches(decode_for_evaluation(images, config), images.labels, config, device)
-    return ResidentBatches(
-        decode_all(images, store, config.get("interpolation", "bicubic")), images.labels, config, device
+        return StreamingBatches(images, config, device, workers, channels_last)
+    pixels = (
+        decode_for_evaluation(images, config)
+        if evaluation
+        else decode_all(images, store, config.get("interpolation", "bicubic"))
     )
+    return ResidentBatches(pixels, images.labels, config, device, channels_last)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from transferlab.engine.options import PRECISIONS, CpuDefaults
 from transferlab.errors import UsageError
-
-PRECISIONS = ("32", "32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64")
 
 
 def fabric_class() -> Any:
@@ -23,15 +22,29 @@ def make_fabric(
     num_nodes: int = 1,
     precision: str | None = None,
     strategy: str = "auto",
+    *,
+    channels_last: bool | None = None,
+    compile_module: bool = False,
+    cpu_defaults: CpuDefaults | None = None,
+    input_side: int | None = None,
 ) -> Any:
-    """A launched Fabric. ``precision=None`` means bf16-mixed on a GPU and 32-bit on the CPU."""
+    """A launched Fabric whose precision and memory format follow ``engine.performance.choose``
+    for its device (``None``: the measured default); ``performance_of(fabric)`` returns the choice."""
     import torch
 
-    Fabric = fabric_class()
-    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    precision = precision or ("bf16-mixed" if on_gpu else "32-true")
-    if precision not in PRECISIONS:
+    from transferlab.engine.performance import choose, device_type
+
+    if precision is not None and precision not in PRECISIONS:
         raise UsageError(f"unknown precision '{precision}'", f"use one of: {', '.join(PRECISIONS)}")
+    Fabric = fabric_class()
+    chosen = choose(
+        device_type(accelerator),
+        cpu_defaults,
+        input_side=input_side,
+        precision=precision,
+        channels_last=channels_last,
+        compile=compile_module,
+    )
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UsageError(
             "--accelerator gpu was asked for but no CUDA GPU is available", "use --accelerator cpu (or auto)"
@@ -39,10 +52,20 @@ def make_fabric(
     if strategy == "auto" and devices not in ("auto", 1, "1"):
         strategy = "ddp"
     fabric = Fabric(
-        accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision, strategy=strategy
+        accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=chosen.precision, strategy=strategy
     )
     fabric.launch()
+    fabric.transferlab_performance = chosen  # read back through engine.performance.performance_of
+    _announce(fabric, chosen)
     return fabric
+
+
+def _announce(fabric: Any, chosen: Any) -> None:
+    """Say once, on rank 0, how the networks will run (the run records it in run.json too)."""
+    from transferlab.progress import announce
+
+    if fabric.global_rank == 0:
+        announce(f"networks run as {chosen.describe()}")
 
 
 def unwrap(module: Any) -> Any:
@@ -51,13 +74,15 @@ def unwrap(module: Any) -> Any:
     return getattr(module, "_orig_mod", module)
 
 
-def setup_trained(fabric: Any, module: Any, optimizer: Any, compile_module: bool = False) -> tuple[Any, Any]:
-    """The one set-up of a network being trained: channels_last on a GPU (tensor cores want NHWC;
-    it is slower on CPUs), ``torch.compile`` when asked, then Fabric (device, precision, DDP)."""
+def setup_trained(fabric: Any, module: Any, optimizer: Any) -> tuple[Any, Any]:
+    """The one set-up of a network being trained: the memory format chosen for the device,
+    ``torch.compile`` when chosen, then Fabric (device, precision, DDP)."""
     import torch
 
-    if fabric.device.type == "cuda":
-        module = module.to(fabric.device, memory_format=torch.channels_last)
-    if compile_module:
+    from transferlab.engine.performance import performance_of
+
+    chosen = performance_of(fabric)
+    module = chosen.prepare(module.to(fabric.device))
+    if chosen.compile:
         module = torch.compile(module)
     return fabric.setup(module, optimizer)

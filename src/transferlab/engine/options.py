@@ -5,7 +5,7 @@ choices (:func:`option`); the CLI flags, their help and the choice checks are ge
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from transferlab.errors import UsageError
 
@@ -16,9 +16,28 @@ def option(default: Any, help: str = "", *, choices: tuple[str, ...] = (), flags
     return field(default=default, metadata={"help": help, "choices": choices, "flags": flags})
 
 
+@dataclass(frozen=True)
+class CpuDefaults:
+    """How a task's networks run on a CPU by default, as measured (``benchmarks/cpu_speed.py``):
+    ``channels_last`` where it was faster, ``bf16`` where bf16-mixed was faster *and* held the
+    task's accuracy (used only on CPUs with native bf16), from an input side of ``bf16_from``
+    pixels (below it the casts cost more than bf16 saves); ``why`` says why bf16 is off."""
+
+    channels_last: bool = True
+    bf16: bool = True
+    bf16_from: int = 0
+    why: str = ""
+
+
+PRECISIONS = ("32", "32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64")
+
+
 @dataclass
 class TrainOptions:
     """Inherited by each task's options dataclass; the CLI offers every field as a flag."""
+
+    #: A task overrides this with what was measured for its networks (engine/performance.py).
+    cpu_defaults: ClassVar[CpuDefaults] = CpuDefaults()
 
     seed: int = option(0, "Seed of every random draw (weights, batches, augmentation).")
     accelerator: str = option("auto", "auto, cpu, gpu (cuda) or mps.", choices=("auto", "cpu", "gpu", "cuda", "mps"))
@@ -26,13 +45,27 @@ class TrainOptions:
     num_nodes: int = option(1, "Machines (multi-node runs, e.g. under SLURM).")
     precision: str | None = option(
         None,
-        "Default: bf16-mixed on a GPU, 32-true on the CPU.",
-        choices=("32", "32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64"),
+        "Default: bf16-mixed on a GPU, and on a CPU with native bf16 (AVX-512 BF16, AMX) where the task "
+        "was measured to keep its accuracy; else 32-true.",
+        choices=PRECISIONS,
     )
-    compile: bool = option(False, "torch.compile the trained networks.")
+    channels_last: bool | None = option(
+        None, "NHWC memory format. Default: on a GPU, and on the CPU where it was measured faster for the task."
+    )
+    compile: bool = option(False, "torch.compile the trained networks (measured not to pay on a CPU for short runs).")
     logger: str = option(
         "csv", "metrics.csv always; tensorboard adds TensorBoard logs.", choices=("csv", "tensorboard")
     )
+
+    def input_side(self) -> int | None:
+        """The side (px) of the images the trained networks see, for the per-device choice: the
+        task's ``img_size``, else its ``backbone``'s own size."""
+        side, backbone = getattr(self, "img_size", None), getattr(self, "backbone", None)
+        if side is None and backbone:
+            from transferlab.backbones import default_input_side  # torch: only when a run starts
+
+            return default_input_side(backbone)
+        return side
 
     def check_training(self) -> None:
         """The generated checks: every field with choices holds one of them; device counts."""
@@ -49,8 +82,18 @@ class TrainOptions:
 
 
 def fabric_for(opts: TrainOptions) -> Any:
-    """A launched Fabric for these options (the one place a training task gets its devices)."""
+    """A launched Fabric for these options (the one place a training task gets its devices), with
+    the memory format and precision chosen for its device (``engine.performance``)."""
     from transferlab.engine.fabric import make_fabric
 
     opts.check_training()
-    return make_fabric(opts.accelerator, opts.devices, opts.num_nodes, opts.precision)
+    return make_fabric(
+        opts.accelerator,
+        opts.devices,
+        opts.num_nodes,
+        opts.precision,
+        channels_last=opts.channels_last,
+        compile_module=opts.compile,
+        cpu_defaults=type(opts).cpu_defaults,
+        input_side=opts.input_side(),
+    )

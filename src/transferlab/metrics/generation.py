@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from transferlab.metrics import register
 
+if TYPE_CHECKING:
+    from transferlab.engine.performance import Performance
+
 EXTRACTORS: dict[str, Callable[[], nn.Module | int]] = {}
+#: Images per feature pass: Lite0 at 224 px holds ~6 MB of activations an image at its peak
+CHUNK = 64
 
 
 def extractor(name: str) -> Callable:
@@ -78,16 +83,19 @@ class OnePass(nn.Module):
     each call their extractor on the same tensor, which doubled the cost of every evaluation
     (a minute more per 1,000 images on Lite0 on two CPU cores)."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, performance: Performance) -> None:
         super().__init__()
-        self.net = net
+        self.net = performance.prepare(net)
+        self.performance = performance  # the memory format and precision the run chose
         self.num_features = net.num_features
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self._last is None or self._last[0] is not images:
-            self._last = (images, self.net(images))
+            with self.performance.autocast():
+                features = self.net(self.performance.inputs(images)).float()
+            self._last = (images, features)
         return self._last[1]
 
 
@@ -165,13 +173,19 @@ class GenerationMetric:
         extractor_name: str = "auto",
         device: torch.device | str = "cpu",
         real_labels: torch.Tensor | None = None,
+        performance: Performance | None = None,
     ):
         from torchmetrics.image.fid import FrechetInceptionDistance
         from torchmetrics.image.kid import KernelInceptionDistance
 
+        from transferlab.engine.performance import for_inference
+
         self.extractor, feature = resolve_extractor(extractor_name)
         self.features = feature  # the network (or Inception's dimension) the scores are taken on
-        shared = OnePass(feature) if isinstance(feature, nn.Module) else feature
+        # Scores are compared across runs and devices: 32-bit features always (bf16 moved them), in
+        # the memory format the run chose (that part is only speed)
+        performance = replace(performance or for_inference(device), precision="32-true")
+        shared = OnePass(feature, performance) if isinstance(feature, nn.Module) else feature
         self.real_samples = len(real)
         subset = max(2, min(1000, len(real)))
         self.fid = FrechetInceptionDistance(feature=shared, reset_real_features=False).to(device)
@@ -181,7 +195,7 @@ class GenerationMetric:
         self.kid = kid.to(device)
         self.device = device
         self.real_labels = None if real_labels is None else torch.as_tensor(real_labels).cpu()
-        for chunk in real.split(250):
+        for chunk in real.split(CHUNK):
             self._update(chunk, real=True)
 
     def _update(self, images: torch.Tensor, real: bool) -> None:
@@ -195,7 +209,7 @@ class GenerationMetric:
         generator that draws one image per class spreads across classes like the real data."""
         self.fid.reset()
         self.kid.reset()
-        for chunk in fake.split(250):
+        for chunk in fake.split(CHUNK):
             self._update(chunk, real=False)
         self.kid.subset_size = max(2, min(self.kid.subset_size, len(fake), self.real_samples))
         kid_mean, kid_std = self.kid.compute()
@@ -268,11 +282,15 @@ def class_consistency(
 
 @register("fid_kid")
 def fid_kid(
-    real: torch.Tensor, fake: torch.Tensor, extractor: str = "auto", device: torch.device | str = "cpu"
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    extractor: str = "auto",
+    device: torch.device | str = "cpu",
+    performance: Performance | None = None,
 ) -> GenerationScores:
     """FID and KID of ``fake`` against ``real`` (uint8 or [-1, 1] float, N x C x H x W) on the
-    features of ``extractor`` (lite0 offline, inception)."""
-    return GenerationMetric(real, extractor, device).score(fake)
+    features of ``extractor`` (lite0 offline, inception), run as ``performance`` says."""
+    return GenerationMetric(real, extractor, device, performance=performance).score(fake)
 
 
 def _as_rgb_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -4,12 +4,16 @@ wherever it is reported, so nobody takes it for LPIPS)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from transferlab.metrics import register
+
+if TYPE_CHECKING:
+    from transferlab.engine.performance import Performance
 
 
 class Lite0Distance(nn.Module):
@@ -47,17 +51,28 @@ _distance: dict[str, Lite0Distance] = {}
 
 
 @register("image_quality")
-def image_quality(output: torch.Tensor, target: torch.Tensor, batch_size: int = 64) -> dict[str, Any]:
+def image_quality(
+    output: torch.Tensor, target: torch.Tensor, batch_size: int = 64, performance: Performance | None = None
+) -> dict[str, Any]:
     """PSNR (dB), SSIM and the Lite0 perceptual distance of ``output`` against ``target`` (RGB in
-    [0, 1], N x 3 x H x W), each the mean over images."""
+    [0, 1], N x 3 x H x W), each the mean over images. Taken ``batch_size`` images at a time (SSIM
+    of a whole set at once held five float copies of it: gigabytes for a few thousand images);
+    the Lite0 network runs in ``performance``'s memory format (default: the rule for the CPU)."""
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
+    from transferlab.engine.performance import for_inference
+
+    # a score compared across runs and devices: 32-bit always, in the memory format the run chose
+    performance = replace(performance or for_inference("cpu"), precision="32-true")
     distance = _distance.setdefault("lite0", Lite0Distance())
-    output, target = output.float().clamp(0, 1).cpu(), target.float().cpu()
-    psnr = peak_signal_noise_ratio(output, target, data_range=1.0, reduction="none", dim=(1, 2, 3))
-    ssim = structural_similarity_index_measure(output, target, data_range=1.0, reduction="none")
-    with torch.no_grad():
-        lite0 = torch.cat([distance(o, t) for o, t in zip(output.split(batch_size), target.split(batch_size))])
+    psnr, ssim, lite0 = [], [], []
+    with performance.inference(distance):
+        for o, t in zip(output.split(batch_size), target.split(batch_size)):
+            o, t = o.float().clamp(0, 1).cpu(), t.float().cpu()
+            psnr.append(peak_signal_noise_ratio(o, t, data_range=1.0, reduction="none", dim=(1, 2, 3)))
+            ssim.append(structural_similarity_index_measure(o, t, data_range=1.0, reduction="none").reshape(-1))
+            lite0.append(distance(performance.inputs(o), performance.inputs(t)).float())
+    psnr, ssim, lite0 = torch.cat(psnr), torch.cat(ssim), torch.cat(lite0)
     return {
         "psnr": float(psnr.clamp(max=100).mean()),  # identical images: 100 dB, not inf
         "ssim": float(ssim.mean()),

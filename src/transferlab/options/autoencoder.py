@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transferlab.engine.options import TrainOptions, option
+from transferlab.engine.options import CpuDefaults, TrainOptions, option
 
 
 @dataclass
 class AutoencoderOptions(TrainOptions):
+    cpu_defaults = CpuDefaults()  # resnet10t at 32 px: bf16 + channels_last 1.2x, final loss held
+
     encoder: str = option("resnet10t", "A timm architecture (trained from scratch).")
     img_size: int = option(32, "A power of two: 32, 64, 128...")
     steps: int = option(2000, "Training steps.")

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from transferlab.engine.options import TrainOptions, option
+from transferlab.engine.options import CpuDefaults, TrainOptions, option
 
 
 @dataclass
 class ClassifyOptions(TrainOptions):
+    #: Lite0 on 2 CPU cores: channels_last 1.5x at 64 and 224 px; bf16 on top 0.6x at 64 px, faster at 224 px
+    cpu_defaults = CpuDefaults(bf16_from=192)
+
     backbone: str = option(
         "tf_efficientnet_lite0", "A backbone spec (`transferlab backbones`).", flags=("--backbone", "-b")
     )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transferlab.engine.options import TrainOptions, option
+from transferlab.engine.options import CpuDefaults, TrainOptions, option
 
 
 @dataclass
 class StyleTrainOptions(TrainOptions):
+    #: 256 px: bf16 1.6x; channels_last is slower here (reflection padding and instance norm)
+    cpu_defaults = CpuDefaults(channels_last=False)
+
     network: str = option("lite0", "Feature network: lite0 (built in, offline), vgg16 or vgg19.")
     weights: str | None = option(None, "Weights file for the feature network.")
     smoothing: str | None = option(None, "Activation smoothing: none, channel or all (default: the network's).")
@@ -23,3 +26,6 @@ class StyleTrainOptions(TrainOptions):
     width: int = option(32, "Channels of the network's first layer.")
     blocks: int = option(5, "Residual blocks.")
     checkpoint_every: int = option(200, "Checkpoint every N steps.")
+
+    def input_side(self) -> int:
+        return self.train_size

@@ -101,8 +101,10 @@ def save_run(
     preprocessing: dict[str, Any],
     metrics: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    performance: Any = None,
 ) -> Path:
-    """Write weights, then ``run.json`` (both atomically): a run with a ``run.json`` is complete."""
+    """Write weights, then ``run.json`` (both atomically): a run with a ``run.json`` is complete.
+    ``performance``: how the networks ran (``engine.performance.Performance``), recorded as such."""
     run_dir = Path(run_dir)
     save_safetensors(state_dict, run_dir / WEIGHTS_FILE, metadata={"format": RUN_FORMAT, "task": task})
     payload = {
@@ -115,6 +117,7 @@ def save_run(
         "preprocessing": preprocessing,
         "metrics": metrics or {},
         "versions": versions(),
+        **({"performance": performance.as_dict()} if performance is not None else {}),
         **(extra or {}),
     }
     write_json(run_dir / RUN_FILE, _json_ready(payload))

@@ -24,6 +24,7 @@ from torch import nn
 from transferlab.backbones import ENCODER_FILE
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
+from transferlab.engine.performance import Performance, performance_of
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession
 from transferlab.errors import DataError, UsageError
@@ -103,7 +104,7 @@ class Recipe:
         self.pixels = decode_all(images, opts.img_size).to(dev)
         optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=1e-4)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, opts.steps)
-        self.model, self.optimizer = setup_trained(fabric, model, optimizer, opts.compile)
+        self.model, self.optimizer = setup_trained(fabric, model, optimizer)
         self.step, self.losses = 0, []
 
     def train_step(self, session: TrainingSession) -> float:
@@ -186,14 +187,16 @@ def pretrain(
     norm = (recipe.mean, recipe.std)
     model = unwrap(recipe.model)
     report = _write_run(
-        run_dir, model, opts, recipe.config, recipe.description, recipe.losses, recipe.pixels[:8], norm, seconds
-    )
+        run_dir, model, opts, recipe.config, recipe.description, recipe.losses, recipe.pixels[:8], norm, seconds,
+        performance_of(fabric),
+    )  # fmt: skip
     return AutoencoderResult(run_dir, report, recipe.losses, seconds)
 
 
 def _write_run(
     run_dir: Path, model: Autoencoder, opts: AutoencoderOptions, config: dict[str, Any], description: str,
     losses: list[float], sample: torch.Tensor, norm: tuple[torch.Tensor, torch.Tensor], seconds: float,
+    performance: Performance,
 ) -> Path:  # fmt: skip
     from transferlab.io import save_grid, save_safetensors
     from transferlab.reports import plots
@@ -207,7 +210,7 @@ def _write_run(
         model={"kind": MODEL_KIND, "encoder": opts.encoder, "img_size": opts.img_size},
         class_names=[], preprocessing={k: config[k] for k in ("mean", "std") if k in config},
         metrics={"final_loss": sum(losses[-20:]) / len(losses[-20:]), "steps": len(losses), "seconds": seconds},
-        extra={"data": description, "options": asdict(opts)},
+        extra={"data": description, "options": asdict(opts)}, performance=performance,
     )  # fmt: skip
     mean, std = norm
     model.eval()

@@ -61,6 +61,8 @@ def compute_features(
     from transferlab.data.collections import FileImages
     from transferlab.data.loaders import make_batches
     from transferlab.devices import resolve_device
+    from transferlab.engine.performance import for_inference
+    from transferlab.options.classify import ClassifyOptions
 
     start = time.perf_counter()
     images, classes = loaded or load_subset(data, max_images, seed)
@@ -68,8 +70,10 @@ def compute_features(
     built = backbones.create(backbone, num_classes=0, weights=weights, img_size=img_size)  # any backbone spec
     dev = resolve_device(device)
     model = built.model.to(dev)
-    source = make_batches(images, built.data_config, dev, evaluation=True)
-    feats, labels = backbones.extract_features(model, source, batch_size)
+    side = int(built.data_config["input_size"][-1])
+    performance = for_inference(dev, ClassifyOptions.cpu_defaults, side)  # what a classify run would use
+    source = make_batches(images, built.data_config, dev, evaluation=True, channels_last=performance.channels_last)
+    feats, labels = backbones.extract_features(model, source, batch_size, performance)
     paths = list(images.paths) if isinstance(images, FileImages) else []
     return Features(
         feats.cpu().numpy(), labels.cpu().numpy().astype(np.int64), classes, paths, backbone,

@@ -81,6 +81,8 @@ def predict(
 
     from transferlab.data.transforms import eval_transform
     from transferlab.devices import resolve_device
+    from transferlab.engine.performance import for_inference
+    from transferlab.options.classify import ClassifyOptions
     from transferlab.progress import track
 
     if topk < 1 or batch_size < 1:
@@ -88,19 +90,21 @@ def predict(
     paths = collect_images(inputs)
     classifier = load_classifier(model, checkpoint, weights)
     dev = resolve_device(device)
+    side = int(classifier.data_config["input_size"][-1])
+    performance = for_inference(dev, ClassifyOptions.cpu_defaults, side)  # as training and evaluation run
     net = classifier.model.to(dev)
     transform = eval_transform(classifier.data_config)
     k = min(topk, len(classifier.class_names))
     results, bad = [], []
     batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
-    with ThreadPoolExecutor(max_workers=4) as pool, torch.inference_mode():
+    with ThreadPoolExecutor(max_workers=4) as pool, performance.inference(net):
         for batch in track(batches, "predicting", total=len(batches)):
             decoded = list(pool.map(_decode, batch))
             bad += [d for d in decoded if isinstance(d, BadImage)]
             good = [(p, img) for p, img in zip(batch, decoded) if not isinstance(img, BadImage)]
             if not good:
                 continue
-            x = torch.stack([transform(img) for _, img in good]).to(dev)
+            x = performance.inputs(torch.stack([transform(img) for _, img in good]).to(dev))
             probs, idx = net(x).float().softmax(-1).topk(k, dim=-1)
             for (path, _), p_row, i_row in zip(good, probs.tolist(), idx.tolist()):
                 results.append(Prediction(str(path), [(i, classifier.class_names[i], p) for i, p in zip(i_row, p_row)]))

@@ -22,6 +22,7 @@ from torch import nn
 from transferlab.data import DatasetSplits
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained, unwrap
+from transferlab.engine.performance import performance_of
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession
 from transferlab.errors import DataError
@@ -130,7 +131,7 @@ class Adapter:
         align = METHODS[opts.method](classifier.num_features, num_classes)
         network = AdaptationNetwork(classifier, align, config)
         optimizer = torch.optim.SGD(network.parameters(), lr=opts.lr, momentum=0.9, weight_decay=1e-3, nesterov=True)
-        self.network, self.optimizer = setup_trained(fabric, network, optimizer, opts.compile)
+        self.network, self.optimizer = setup_trained(fabric, network, optimizer)
         self.labelled_target = self._labelled_target()
         self.step, self.history, self.window = 0, [], []
 
@@ -251,5 +252,6 @@ def train_one(source: Domain, target: Domain, splits: tuple[DatasetSplits, Datas
             metrics={"target_acc": target_acc, "source_acc": source_acc, "seconds": seconds},
             extra={"method": opts.method, "seed": opts.seed, "options": asdict(opts), "history": adapter.history,
                    "source": splits[0].description, "target": splits[1].description},
+            performance=performance_of(fabric),
         )  # fmt: skip
     return AdaptOutcome(opts.method, opts.seed, target_acc, source_acc, seconds, adapter.history, run_dir)

@@ -19,13 +19,18 @@ from transferlab.runs import RunInfo
 def run_logits(
     run: RunInfo, images: LabeledImages, device: torch.device, batch_size: int = 128
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits of the run's classifier for every image, in order."""
-    model = backbones.from_run(run).model.to(device).eval()
-    source = make_batches(images, run.preprocessing, device, evaluation=True)  # as predict sees them
+    """Logits of the run's classifier for every image, in order (run as training ran on this device)."""
+    from transferlab.engine.performance import for_inference
+    from transferlab.options.classify import ClassifyOptions
+
+    performance = for_inference(device, ClassifyOptions.cpu_defaults, int(run.preprocessing["input_size"][-1]))
+    model = backbones.from_run(run).model.to(device)
+    layout = performance.channels_last
+    source = make_batches(images, run.preprocessing, device, evaluation=True, channels_last=layout)  # as predict
     outputs, labels = [], []
-    with torch.inference_mode():
+    with performance.inference(model):
         for x, y in source.batches(batch_size, train=False):
-            outputs.append(model(x).float().cpu())
+            outputs.append(model(performance.inputs(x)).float().cpu())
             labels.append(y.cpu())
     return torch.cat(outputs), torch.cat(labels)
 

@@ -22,6 +22,7 @@ from transferlab.data import DatasetSplits
 from transferlab.data.loaders import TensorBatches, make_batches
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
+from transferlab.engine.performance import Performance, performance_of
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import TrainingError, UsageError
 from transferlab.options.classify import ClassifyOptions
@@ -85,13 +86,14 @@ def _no_decay_names(model: nn.Module) -> set[str]:
     return {n for n, p in model.named_parameters() if p.ndim <= 1 or n.endswith(".bias")}
 
 
-@torch.inference_mode()
-def predict_batches(net: nn.Module, source: Any, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    net.eval()
+def predict_batches(
+    net: nn.Module, source: Any, batch_size: int, performance: Performance
+) -> tuple[torch.Tensor, torch.Tensor]:
     logits, labels = [], []
-    for x, y in source.batches(batch_size, train=False):
-        logits.append(net(x).float())
-        labels.append(y)
+    with performance.inference(net):
+        for x, y in source.batches(batch_size, train=False):
+            logits.append(net(x).float())
+            labels.append(y)
     return torch.cat(logits), torch.cat(labels)
 
 
@@ -110,6 +112,7 @@ class Trainer:
 
     def __init__(self, splits: DatasetSplits, opts: ClassifyOptions, run_dir: Path, fabric: Any) -> None:
         self.splits, self.opts, self.run_dir, self.fabric = splits, opts, Path(run_dir), fabric
+        self.performance = performance_of(fabric)
         self.strategy: Strategy = get_strategy(opts.strategy)
         self.num_classes = splits.num_classes
         self.history: list[dict[str, float]] = []
@@ -139,12 +142,13 @@ class Trainer:
         self.timm_kwargs = timm_kwargs
 
     def _build_batches(self) -> None:
-        device = self.fabric.device
+        opts, device = self.opts, self.fabric.device
+        layout = self.performance.channels_last
         self.train_source = make_batches(
-            self.splits.train, self.data_config, device, self.opts.workers, self.opts.resident
+            self.splits.train, self.data_config, device, opts.workers, opts.resident, channels_last=layout
         )
         self.val_source = make_batches(
-            self.splits.val, self.data_config, device, self.opts.workers, self.opts.resident, evaluation=True
+            self.splits.val, self.data_config, device, opts.workers, opts.resident, True, channels_last=layout
         )
 
     def _setup_training(self) -> None:
@@ -152,8 +156,9 @@ class Trainer:
         self.model.to(fabric.device)
         if self.strategy.cached_features:
             # The frozen body runs once over the data; only the head trains, on cached features.
-            train_f, train_y = backbones.extract_features(self.model, self.train_source, opts.batch_size * 2)
-            val_f, val_y = backbones.extract_features(self.model, self.val_source, opts.batch_size * 2)
+            batch, chosen = opts.batch_size * 2, self.performance
+            train_f, train_y = backbones.extract_features(self.model, self.train_source, batch, chosen)
+            val_f, val_y = backbones.extract_features(self.model, self.val_source, batch, chosen)
             self.train_source, self.val_source = TensorBatches(train_f, train_y), TensorBatches(val_f, val_y)
             self.net_module: nn.Module = self.model.get_classifier()
             groups = [[n for n, _ in self.net_module.named_parameters()]]
@@ -181,7 +186,7 @@ class Trainer:
             warmup_lr_init=opts.lr * 1e-3,
             t_in_epochs=False,
         )
-        self.net, self.optimizer = setup_trained(fabric, self.net_module, optimizer, opts.compile)
+        self.net, self.optimizer = setup_trained(fabric, self.net_module, optimizer)
         self.ema = None
         if opts.ema:
             from timm.utils import ModelEmaV3
@@ -255,6 +260,7 @@ class Trainer:
                 "options": self.opts.as_dict(),
                 "data": self.splits.summary(),
             },
+            performance=self.performance,
         )
 
     # ----------------------------------------------------------------------------- loop
@@ -335,7 +341,7 @@ class Trainer:
 
     def _validate(self) -> dict[str, float]:
         net = self.ema.module if self.ema is not None else self.net
-        logits, labels = predict_batches(net, self.val_source, self.opts.batch_size * 2)
+        logits, labels = predict_batches(net, self.val_source, self.opts.batch_size * 2, self.performance)
         return _val_metrics(logits, labels, self.num_classes)
 
     def fit(self, session: TrainingSession, stop_after: int | None = None) -> Outcome:

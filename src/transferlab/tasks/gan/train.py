@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from transferlab.engine.fabric import setup_trained, unwrap
+from transferlab.engine.performance import performance_of
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import DataError, RunError, UsageError
@@ -124,8 +125,8 @@ class GanTrainer:
         betas = (opts.beta1, 0.999)
         opt_g = torch.optim.Adam(generator.parameters(), lr=opts.lr_g, betas=betas)
         opt_d = torch.optim.Adam([p for p in discriminator.parameters() if p.requires_grad], lr=opts.lr_d, betas=betas)
-        self.generator, self.opt_g = setup_trained(fabric, generator, opt_g, opts.compile)
-        self.discriminator, self.opt_d = setup_trained(fabric, discriminator, opt_d, opts.compile)
+        self.generator, self.opt_g = setup_trained(fabric, generator, opt_g)
+        self.discriminator, self.opt_d = setup_trained(fabric, discriminator, opt_d)
         kind = "hinge" if opts.d_features == "lite0" else ARCHITECTURES[opts.arch].loss
         augment = DiffAugment(opts.augment) if parse_policy(opts.augment) else None
         self.loss = AdversarialLoss(self.discriminator, kind, augment, opts.r1_gamma)
@@ -282,7 +283,9 @@ class GanTrainer:
             index = torch.randperm(len(self.real), generator=torch.Generator().manual_seed(self.opts.seed))[:count]
             index = index.to(self.real.pixels.device)
             labels = self.real.labels[index] if self.num_classes else None
-            self._metric = GenerationMetric(self.real.pixels[index], self.opts.fid_features, self.fabric.device, labels)
+            self._metric = GenerationMetric(
+                self.real.pixels[index], self.opts.fid_features, self.fabric.device, labels, performance_of(self.fabric)
+            )
         scores = self._metric.score(*self.generate(max(self.opts.fid_samples, 2)))
         record = {"step": self.step, "fid": scores.fid, "kid": scores.kid, "kid_std": scores.kid_std,
                   "diversity": scores.diversity, "real_diversity": scores.real_diversity}  # fmt: skip
@@ -336,6 +339,7 @@ class GanTrainer:
             preprocessing={"range": [-1, 1], "img_size": self.opts.img_size},
             metrics={"step": self.step, **({"best": self.best} if self.best else {})},
             extra={"options": asdict(self.opts), "data": f"{self.real.description}: {len(self.real)} images"},
+            performance=performance_of(self.fabric),
         )
 
     # ------------------------------------------------------------------ checkpoints

@@ -24,6 +24,7 @@ import torch
 
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
+from transferlab.engine.performance import performance_of
 from transferlab.engine.rng import step_generator
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import RunError, UsageError
@@ -113,6 +114,7 @@ class StyleTrainer:
         from transferlab.tasks.stylize.optimize import resize_long_side
 
         self.opts, self.run_dir, self.fabric, self.content = opts, run_dir, fabric, content
+        self.performance = performance_of(fabric)
         net = feature_network(opts.network, opts.weights)
         mode = opts.smoothing or net.smoothing
         style_image = resize_long_side(load_image_tensor(style, "style", net.min_size), opts.style_size)
@@ -126,7 +128,7 @@ class StyleTrainer:
         self.loss = PerceptualLoss(layers, net.content_layer, grams, weights, net.style_layers)
         model = StyleTransformer(opts.width, opts.blocks)
         optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
-        self.model, self.optimizer = setup_trained(fabric, model, optimizer, opts.compile)
+        self.model, self.optimizer = setup_trained(fabric, model, optimizer)
         self.step = 0
         self.history: dict[str, list[float]] = {"total": [], "style": [], "content": []}
 
@@ -152,10 +154,11 @@ class StyleTrainer:
             session.step_boundary(self.step, self.state, last=self.step == last)
 
     def _train_step(self, session: TrainingSession) -> tuple[float, float, float]:
-        x = self.content.batch(self.step, self.opts.batch_size).to(self.fabric.device)
-        target = self.loss.content_target(x)
-        y = self.model(x)
-        total, style, content = self.loss(y.float(), target.float())
+        x = self.performance.inputs(self.content.batch(self.step, self.opts.batch_size).to(self.fabric.device))
+        with self.fabric.autocast():  # the frozen loss network in the run's precision too
+            target = self.loss.content_target(x)
+            y = self.model(x)
+            total, style, content = self.loss(y.float(), target.float())
         session.check_finite(total.detach(), f"step {self.step + 1}", "lower --lr or --style-weight")
         self.optimizer.zero_grad(set_to_none=True)
         self.fabric.backward(total)
@@ -237,6 +240,7 @@ def _write_run(trainer: StyleTrainer, style: Path, content: str, seconds: float)
         preprocessing={"input": "RGB in [0, 1]"},
         metrics={"final_loss": final, "seconds": round(seconds, 1), "steps": trainer.step},
         extra={"style": str(style), "content": content, "options": asdict(opts)},
+        performance=performance_of(trainer.fabric),
     )
     to_pil(trainer.style_image).save(run_dir / "style.png")
     x, y = trainer.samples()

@@ -152,18 +152,20 @@ def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto") -> dict[st
     """PSNR, SSIM and the Lite0 perceptual distance of a run on DATA (every image is held out):
     photos for the self-supervised tasks, A/B pairs for ``paired``. Written to the run's evaluations."""
     from transferlab.devices import resolve_device
+    from transferlab.engine.performance import for_inference
     from transferlab.io import write_json
     from transferlab.tasks.translate.data import load_pairs
-    from transferlab.tasks.translate.recipe import score
+    from transferlab.tasks.translate.recipe import score, translate_batches
 
-    net, spec = load_translator(run_dir, resolve_device(device))
+    dev = resolve_device(device)
+    net, spec = load_translator(run_dir, dev)
     opts = TranslateOptions(**spec["options"])
+    performance = for_inference(dev, TranslateOptions.cpu_defaults, opts.img_size)  # as the run trained
     pairs = load_pairs(data, opts.task, opts.img_size, opts.seed, val_fraction=1.0)  # all of DATA held out
     x, y = pairs.held_out(opts.task, opts)
-    dev = next(net.parameters()).device
-    with torch.no_grad():
-        output = torch.cat([net(b.to(dev)).float().cpu() for b in x.split(32)])
-    scores = {**score(output, y, opts.task), "images": len(y), "task": opts.task, "data": pairs.description}
+    output = translate_batches(net, x, performance)
+    cpu = for_inference("cpu", TranslateOptions.cpu_defaults, opts.img_size)  # the scores are taken on the CPU
+    scores = {**score(output, y, opts.task, cpu), "images": len(y), "task": opts.task, "data": pairs.description}
     folder = Path(run_dir) / "evaluations" / _folder(Path(str(data)).name)
     write_json(folder / "translate.json", scores)
     return scores

@@ -11,6 +11,7 @@ import torch
 
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained, unwrap
+from transferlab.engine.performance import performance_of
 from transferlab.engine.session import TrainingSession
 from transferlab.options.translate import TranslateOptions
 from transferlab.tasks.translate.data import Pairs, input_channels
@@ -30,17 +31,29 @@ GENERATIVE = ("colorize", "inpaint", "edges", "paired")
 EVAL_IMAGES = 256
 
 
-def score(output: torch.Tensor, target: torch.Tensor, task: str = "") -> dict[str, float]:
-    """PSNR, SSIM, Lite0 distance; with a generative ``task``, also FID/KID on Lite0 features."""
+def score(output: torch.Tensor, target: torch.Tensor, task: str = "", performance: Any = None) -> dict[str, float]:
+    """PSNR, SSIM, Lite0 distance; with a generative ``task``, also FID/KID on Lite0 features.
+    The feature networks run as ``performance`` says (default: translate's rule for the CPU)."""
     from transferlab import metrics
+    from transferlab.engine.performance import for_inference
 
-    scores = metrics.compute("image_quality", output=output, target=target)
+    performance = performance or for_inference("cpu", TranslateOptions.cpu_defaults)
+    scores = metrics.compute("image_quality", output=output, target=target, performance=performance)
     record = {k: scores[k] for k in ("psnr", "ssim", "lite0_distance")}
     if task in GENERATIVE and len(target) >= 2:
         as_uint8 = lambda t: (t.clamp(0, 1) * 255).round().to(torch.uint8)  # noqa: E731
-        fid = metrics.compute("fid_kid", real=as_uint8(target), fake=as_uint8(output), extractor="lite0")
+        fid = metrics.compute(
+            "fid_kid", real=as_uint8(target), fake=as_uint8(output), extractor="lite0", performance=performance
+        )
         record |= {"fid_lite0": fid.fid, "kid_lite0": fid.kid}
     return record
+
+
+def translate_batches(net: torch.nn.Module, x: torch.Tensor, performance: Any, batch_size: int = 32) -> torch.Tensor:
+    """The network's outputs for ``x`` (on the CPU, float), in batches, run as ``performance`` says."""
+    device = next(net.parameters()).device
+    with performance.inference(net):
+        return torch.cat([net(performance.inputs(b.to(device))).float().cpu() for b in x.split(batch_size)])
 
 
 def discriminator_name(opts: TranslateOptions) -> str:
@@ -56,15 +69,15 @@ class Translator:
         encoder, decoder = generator.parameter_groups()
         groups = [{"params": encoder, "lr": opts.lr * opts.encoder_lr_mult}, {"params": decoder, "lr": opts.lr}]
         optimizer = torch.optim.Adam(groups, lr=opts.lr, betas=(0.5, 0.999))
-        self.generator, self.opt_g = setup_trained(fabric, generator, optimizer, opts.compile)
+        self.generator, self.opt_g = setup_trained(fabric, generator, optimizer)
         self.discriminator = self.opt_d = None
         if opts.adversarial:
             net = DISCRIMINATORS[discriminator_name(opts)](channels, run=opts.d_init)
             trained = [p for p in net.parameters() if p.requires_grad]
             opt_d = torch.optim.Adam(trained, lr=opts.lr, betas=(0.5, 0.999))
-            self.discriminator, self.opt_d = setup_trained(fabric, net, opt_d, opts.compile)
+            self.discriminator, self.opt_d = setup_trained(fabric, net, opt_d)
         weights = (opts.l1_weight, opts.perceptual_weight, opts.adversarial_weight)
-        self.loss = TranslationLoss(*weights, self.discriminator).to(fabric.device)
+        self.loss = performance_of(fabric).prepare(TranslationLoss(*weights, self.discriminator).to(fabric.device))
         self.step, self.window = 0, []
         self.history: dict[str, list[float]] = {k: [] for k in ("loss", "l1", "perceptual", "adversarial", "d_loss")}
         self.evaluations: list[dict[str, float]] = []
@@ -75,11 +88,13 @@ class Translator:
         fake = self.generator(x)
         d_loss = torch.zeros(())
         if self.discriminator is not None:
-            d_loss = self.loss.discriminator_loss(x, fake, y)
+            with self.fabric.autocast():
+                d_loss = self.loss.discriminator_loss(x, fake, y)
             self.opt_d.zero_grad(set_to_none=True)
             self.fabric.backward(d_loss)
             self.opt_d.step()
-        terms = self.loss.generator_loss(x, fake, y)
+        with self.fabric.autocast():  # the frozen Lite0 of the perceptual loss in the run's precision too
+            terms = self.loss.generator_loss(x, fake, y)
         session.check_finite(terms["total"].detach(), f"step {self.step + 1}", "lower --lr or --adversarial-weight")
         self.opt_g.zero_grad(set_to_none=True)
         self.fabric.backward(terms["total"])
@@ -90,20 +105,14 @@ class Translator:
             self.history[key].append(float(row[key].detach()) if key in row else float("nan"))
         return self.history["loss"][-1]
 
-    @torch.no_grad()
     def translate(self, x: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
-        net = unwrap(self.generator)
-        was_training = net.training
-        net.eval()
-        out = torch.cat([net(b.to(self.fabric.device)).float().cpu() for b in x.split(batch_size)])
-        net.train(was_training)
-        return out
+        return translate_batches(unwrap(self.generator), x, performance_of(self.fabric), batch_size)
 
     def evaluate(self, final: bool = False) -> dict[str, float]:
         if self._held_out is None:  # fixed inputs: made once, scored at every evaluation
             self._held_out = self.pairs.held_out(self.opts.task, self.opts, EVAL_IMAGES)
         x, y = self._held_out
-        scores = score(self.translate(x), y, self.opts.task if final else "")
+        scores = score(self.translate(x), y, self.opts.task if final else "", performance_of(self.fabric))
         record = {"step": self.step, **scores}
         if not self.evaluations or self.evaluations[-1]["step"] != self.step:
             self.evaluations.append(record)

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from transferlab.engine.fabric import unwrap
+from transferlab.engine.performance import performance_of
 from transferlab.reports import plots
 from transferlab.reports.html import HtmlReport
 
@@ -36,6 +37,7 @@ def write_run(translator: Any, run_dir: Path, label: str, seconds: float) -> Pat
         preprocessing={"input": "RGB in [0, 1]", "img_size": opts.img_size},
         metrics={**final, "seconds": round(seconds, 1)},
         extra={"data": translator.pairs.description, "encoder_weights": translator.weights_source},
+        performance=performance_of(translator.fabric),
     )  # fmt: skip
     grid = held_out_grid(translator, run_dir / "held_out.png")
     history = {k: v for k, v in translator.history.items() if v and any(x == x for x in v)}  # skip all-NaN terms
