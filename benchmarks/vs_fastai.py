@@ -72,8 +72,8 @@ def run_fastai(data: Path, epochs: int, batch: int, seed: int) -> tuple[float, f
     learn = Learner(dls, model, metrics=accuracy, splitter=splitter)
     with learn.no_bar(), learn.no_logging():
         learn.fine_tune(epochs - 1, freeze_epochs=1)
-    seconds = time.perf_counter() - start
-    return float(learn.validate()[1]), seconds
+        seconds = time.perf_counter() - start
+        return float(learn.validate()[1]), seconds
 
 
 def run_transferlab(data: Path, epochs: int, batch: int, seed: int, out: Path) -> tuple[float, float, str]:

@@ -110,22 +110,6 @@ def check_name(name: str) -> None:
     raise UsageError(f"unknown backbone '{name}'", f"{hint}`transferlab backbones --all` lists every name")
 
 
-def default_input_side(spec: str, img_size: int | None = None) -> int:
-    """The side (px) a backbone spec's network sees: ``img_size``, a run's own, else its pretrained
-    config's (224 where timm has none), without building the network."""
-    import timm
-
-    from transferlab.backbones.small import LENET_CFG
-
-    resolved = resolve(spec, img_size, pretrained=False)
-    if resolved.img_size:
-        return int(resolved.img_size)
-    if resolved.name == "lenet":  # registered without a pretrained config
-        return int(LENET_CFG["input_size"][-1])
-    config = timm.get_pretrained_cfg(resolved.name) if timm.is_model(resolved.name) else None
-    return int(config.input_size[-1]) if config is not None and config.input_size else 224
-
-
 def data_config(model: nn.Module, img_size: int | None = None) -> dict[str, Any]:
     """timm's preprocessing config for ``model`` (size, mean, std, interpolation, crop)."""
     import timm.data

@@ -26,7 +26,6 @@ def make_fabric(
     channels_last: bool | None = None,
     compile_module: bool = False,
     cpu_defaults: CpuDefaults | None = None,
-    input_side: int | None = None,
 ) -> Any:
     """A launched Fabric whose precision and memory format follow ``engine.performance.choose``
     for its device (``None``: the measured default); ``performance_of(fabric)`` returns the choice."""
@@ -40,7 +39,6 @@ def make_fabric(
     chosen = choose(
         device_type(accelerator),
         cpu_defaults,
-        input_side=input_side,
         precision=precision,
         channels_last=channels_last,
         compile=compile_module,

@@ -20,12 +20,10 @@ def option(default: Any, help: str = "", *, choices: tuple[str, ...] = (), flags
 class CpuDefaults:
     """How a task's networks run on a CPU by default, as measured (``benchmarks/cpu_speed.py``):
     ``channels_last`` where it was faster, ``bf16`` where bf16-mixed was faster *and* held the
-    task's accuracy (used only on CPUs with native bf16), from an input side of ``bf16_from``
-    pixels (below it the casts cost more than bf16 saves); ``why`` says why bf16 is off."""
+    task's accuracy (used only on CPUs with native bf16); ``why`` says why bf16 is off."""
 
     channels_last: bool = True
     bf16: bool = True
-    bf16_from: int = 0
     why: str = ""
 
 
@@ -57,16 +55,6 @@ class TrainOptions:
         "csv", "metrics.csv always; tensorboard adds TensorBoard logs.", choices=("csv", "tensorboard")
     )
 
-    def input_side(self) -> int | None:
-        """The side (px) of the images the trained networks see, for the per-device choice: the
-        task's ``img_size``, else its ``backbone``'s own size."""
-        side, backbone = getattr(self, "img_size", None), getattr(self, "backbone", None)
-        if side is None and backbone:
-            from transferlab.backbones import default_input_side  # torch: only when a run starts
-
-            return default_input_side(backbone)
-        return side
-
     def check_training(self) -> None:
         """The generated checks: every field with choices holds one of them; device counts."""
         for spec in fields(self):
@@ -95,5 +83,4 @@ def fabric_for(opts: TrainOptions) -> Any:
         channels_last=opts.channels_last,
         compile_module=opts.compile,
         cpu_defaults=type(opts).cpu_defaults,
-        input_side=opts.input_side(),
     )

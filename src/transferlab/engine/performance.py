@@ -133,7 +133,6 @@ def choose(
     device: str,
     defaults: CpuDefaults | None = None,
     *,
-    input_side: int | None = None,
     precision: str | None = None,
     channels_last: bool | None = None,
     compile: bool = False,
@@ -146,13 +145,10 @@ def choose(
     elif device == "cpu":
         auto_layout = defaults.channels_last
         native = native_bf16()
-        large_enough = input_side is None or input_side >= defaults.bf16_from
-        auto_precision = "bf16-mixed" if defaults.bf16 and native and large_enough else "32-true"
+        auto_precision = "bf16-mixed" if defaults.bf16 and native else "32-true"
         if precision is None:
             if not defaults.bf16:
                 reasons.append(f"32-bit: {defaults.why or 'bf16 did not hold accuracy for this task'}")
-            elif not large_enough:
-                reasons.append(f"32-bit: bf16 pays from {defaults.bf16_from} px, the input is {input_side} px")
             elif native:
                 reasons.append(f"native bf16: {native}")
             else:
@@ -172,12 +168,10 @@ def choose(
     )
 
 
-def for_inference(
-    device: Any, defaults: CpuDefaults | None = None, input_side: int | None = None, precision: str | None = None
-) -> Performance:
+def for_inference(device: Any, defaults: CpuDefaults | None = None, precision: str | None = None) -> Performance:
     """The choice for inference on ``device`` (a torch.device or name): the training rule."""
     kind = getattr(device, "type", None) or device_type(str(device))
-    return choose(kind, defaults, input_side=input_side, precision=precision)
+    return choose(kind, defaults, precision=precision)
 
 
 def performance_of(fabric: Any) -> Performance:

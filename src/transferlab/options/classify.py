@@ -10,8 +10,9 @@ from transferlab.engine.options import CpuDefaults, TrainOptions, option
 
 @dataclass
 class ClassifyOptions(TrainOptions):
-    #: Lite0 on 2 CPU cores: channels_last 1.5x at 64 and 224 px; bf16 on top 0.6x at 64 px, faster at 224 px
-    cpu_defaults = CpuDefaults(bf16_from=192)
+    #: Lite0, 2 CPU cores: channels_last 1.5x at 64 and 224 px; bf16 was slower at 64 px, and at 224 px it
+    #: was faster but lowered the accuracy (benchmarks/cpu_speed.py, bf16_accuracy.py)
+    cpu_defaults = CpuDefaults(bf16=False, why="bf16 lowered the accuracy: 60.9% against 66.6% (Lite0, 224 px)")
 
     backbone: str = option(
         "tf_efficientnet_lite0", "A backbone spec (`transferlab backbones`).", flags=("--backbone", "-b")

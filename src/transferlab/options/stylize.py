@@ -26,6 +26,3 @@ class StyleTrainOptions(TrainOptions):
     width: int = option(32, "Channels of the network's first layer.")
     blocks: int = option(5, "Residual blocks.")
     checkpoint_every: int = option(200, "Checkpoint every N steps.")
-
-    def input_side(self) -> int:
-        return self.train_size

@@ -70,8 +70,7 @@ def compute_features(
     built = backbones.create(backbone, num_classes=0, weights=weights, img_size=img_size)  # any backbone spec
     dev = resolve_device(device)
     model = built.model.to(dev)
-    side = int(built.data_config["input_size"][-1])
-    performance = for_inference(dev, ClassifyOptions.cpu_defaults, side)  # what a classify run would use
+    performance = for_inference(dev, ClassifyOptions.cpu_defaults)  # what a classify run would use
     source = make_batches(images, built.data_config, dev, evaluation=True, channels_last=performance.channels_last)
     feats, labels = backbones.extract_features(model, source, batch_size, performance)
     paths = list(images.paths) if isinstance(images, FileImages) else []

@@ -90,8 +90,7 @@ def predict(
     paths = collect_images(inputs)
     classifier = load_classifier(model, checkpoint, weights)
     dev = resolve_device(device)
-    side = int(classifier.data_config["input_size"][-1])
-    performance = for_inference(dev, ClassifyOptions.cpu_defaults, side)  # as training and evaluation run
+    performance = for_inference(dev, ClassifyOptions.cpu_defaults)  # as training and evaluation run
     net = classifier.model.to(dev)
     transform = eval_transform(classifier.data_config)
     k = min(topk, len(classifier.class_names))

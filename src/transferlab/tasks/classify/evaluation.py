@@ -23,7 +23,7 @@ def run_logits(
     from transferlab.engine.performance import for_inference
     from transferlab.options.classify import ClassifyOptions
 
-    performance = for_inference(device, ClassifyOptions.cpu_defaults, int(run.preprocessing["input_size"][-1]))
+    performance = for_inference(device, ClassifyOptions.cpu_defaults)
     model = backbones.from_run(run).model.to(device)
     layout = performance.channels_last
     source = make_batches(images, run.preprocessing, device, evaluation=True, channels_last=layout)  # as predict

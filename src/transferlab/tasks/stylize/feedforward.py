@@ -7,7 +7,8 @@ network, relative Gram and content errors) compares each output with the style a
 input. Adam at a constant rate. Batches are drawn from a generator seeded by (seed, step), so a
 resumed run sees exactly the batches the uninterrupted one would have.
 
-Applying: one forward pass per image (batched when sizes agree), bf16 and channels_last on a GPU.
+Applying: one forward pass per image (batched when sizes agree), in the memory format and precision
+stylize train chooses for the device (engine.performance).
 """
 
 from __future__ import annotations
@@ -323,6 +324,7 @@ def apply_style(
     """Stylise images or folders with a trained style network; returns the written files."""
     from transferlab.data.images import collect_images
     from transferlab.devices import resolve_device
+    from transferlab.engine.performance import for_inference
     from transferlab.io import atomic_path
     from transferlab.progress import StepProgress
     from transferlab.tasks.stylize import to_pil
@@ -333,14 +335,13 @@ def apply_style(
     files = collect_images(inputs)
     dev = resolve_device(device)
     batch_size = batch_size or (8 if dev.type == "cuda" else 1)  # batching only pays on a GPU
-    layout = torch.channels_last if dev.type == "cuda" else torch.contiguous_format  # NHWC is slower on CPUs
-    model = model.to(dev, memory_format=layout)
+    performance = for_inference(dev, StyleTrainOptions.cpu_defaults)  # as stylize train runs on this device
+    model = model.to(dev)
     out, written = Path(out), []
     out.mkdir(parents=True, exist_ok=True)
-    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
-    with torch.inference_mode(), autocast, StepProgress(len(files), 0, "stylizing") as progress:
+    with performance.inference(model), StepProgress(len(files), 0, "stylizing") as progress:
         for paths, batch in _batches(files, size, batch_size):
-            result = model(batch.to(dev, memory_format=layout)).float().cpu()
+            result = model(performance.inputs(batch.to(dev))).float().cpu()
             for path, image in zip(paths, result):
                 target = out / f"{path.stem}_stylized.png"
                 with atomic_path(target) as tmp:

@@ -160,11 +160,11 @@ def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto") -> dict[st
     dev = resolve_device(device)
     net, spec = load_translator(run_dir, dev)
     opts = TranslateOptions(**spec["options"])
-    performance = for_inference(dev, TranslateOptions.cpu_defaults, opts.img_size)  # as the run trained
+    performance = for_inference(dev, TranslateOptions.cpu_defaults)  # as the run trained
     pairs = load_pairs(data, opts.task, opts.img_size, opts.seed, val_fraction=1.0)  # all of DATA held out
     x, y = pairs.held_out(opts.task, opts)
     output = translate_batches(net, x, performance)
-    cpu = for_inference("cpu", TranslateOptions.cpu_defaults, opts.img_size)  # the scores are taken on the CPU
+    cpu = for_inference("cpu", TranslateOptions.cpu_defaults)  # the scores are taken on the CPU
     scores = {**score(output, y, opts.task, cpu), "images": len(y), "task": opts.task, "data": pairs.description}
     folder = Path(run_dir) / "evaluations" / _folder(Path(str(data)).name)
     write_json(folder / "translate.json", scores)
