@@ -70,6 +70,14 @@ def test_resume_continues_the_curve_exactly(faces, tmp_path):
         assert torch.allclose(value.float(), b["weights"][key].float(), atol=1e-5), key
 
 
+def test_r1_penalty_trains_in_mixed_precision(faces, tmp_path):
+    """R1 takes an inner gradient through the discriminator, which Fabric's mixed-precision
+    plugins refused outside fabric.backward (bf16 is the default on GPUs and on CPUs with bf16)."""
+    result = gan.train(faces, out=tmp_path / "r1", arch="resnet", r1_gamma=1.0, steps=2, precision="bf16-mixed", **TINY)
+    state = load_checkpoint(checkpoint_path(result.run_dir))
+    assert len(state["history"]["d_loss"]) == 2 and all(np.isfinite(state["history"]["d_loss"]))
+
+
 def test_conditional_grey_digits_and_sampling_a_class(tmp_path):
     from sklearn.datasets import load_digits
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from transferlab.engine.options import PRECISIONS, CpuDefaults
@@ -64,6 +66,24 @@ def _announce(fabric: Any, chosen: Any) -> None:
 
     if fabric.global_rank == 0:
         announce(f"networks run as {chosen.describe()}")
+
+
+@contextlib.contextmanager
+def inner_gradients() -> Iterator[None]:
+    """Allow ``torch.autograd.grad`` through Fabric modules (a gradient penalty such as R1). Under
+    mixed precision Fabric refuses every backward pass it does not run itself (a hook on module
+    outputs); a penalty's inner gradient is one by design, so this sets the flag
+    ``fabric.backward`` sets (Fabric has no public switch for it)."""
+    try:
+        from lightning_fabric import wrappers
+    except ImportError:
+        from lightning.fabric import wrappers
+    before = wrappers._in_fabric_backward
+    wrappers._in_fabric_backward = True
+    try:
+        yield
+    finally:
+        wrappers._in_fabric_backward = before
 
 
 def unwrap(module: Any) -> Any:

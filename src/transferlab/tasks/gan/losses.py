@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transferlab.engine.fabric import inner_gradients
+
 
 class AdversarialLoss(nn.Module):
     def __init__(
@@ -50,7 +52,8 @@ class AdversarialLoss(nn.Module):
             loss = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
         stats = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
         if self.r1_gamma > 0:
-            (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+            with inner_gradients():
+                (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
             penalty = grad.float().pow(2).flatten(1).sum(1).mean()
             loss = loss + self.r1_gamma / 2 * penalty
             stats["r1"] = penalty.detach()
