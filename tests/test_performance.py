@@ -119,3 +119,13 @@ def test_an_unknown_precision_is_refused(cli):
     from conftest import assert_user_error
 
     assert_user_error(cli("classify", "digits", "--precision", "fp8"), "--precision 'fp8'")
+
+
+def test_a_resumed_run_may_change_how_it_runs(tmp_path, cli, monkeypatch):
+    monkeypatch.delenv("TRANSFERLAB_QUIET")
+    common = ("classify", "digits", "--backbone", "lenet", "--strategy", "scratch", "--img-size", "28")
+    code, _, err = cli(*common, "--epochs", "1", "--out", tmp_path / "run", "--channels-last")
+    assert code == 0 and ", channels_last" in err, err
+    code, _, err = cli(*common, "--epochs", "2", "--resume", tmp_path / "run", "--no-channels-last")
+    assert code == 0, err
+    assert ", contiguous" in err and "memory format as asked" in err, err

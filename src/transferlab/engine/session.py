@@ -40,6 +40,9 @@ CHECKPOINT_DIR = Path("checkpoints")
 LAST, PREVIOUS = "last.safetensors", "previous.safetensors"
 METRICS_FILE = "metrics.csv"
 LOCK_FILE = ".lock"
+#: Options a resumed run may change: its budget and how and where it runs, not what it computes.
+CHANGEABLE_ON_RESUME = ("steps", "epochs", "accelerator", "devices", "num_nodes", "precision", "channels_last",
+                        "compile", "logger")  # fmt: skip
 #: Exit code of a run stopped by SIGTERM (or SIGINT) after writing its checkpoint: resume it.
 PREEMPTED_EXIT = 75  # EX_TEMPFAIL: "try again later", which is what a requeue does
 
@@ -140,7 +143,8 @@ def _keep_as_previous(last: Path, previous: Path) -> None:
 
 def resumed_options(state: dict[str, Any], given: dict[str, Any], fixed: tuple[str, ...], options_cls: type) -> Any:
     """A resumed run keeps its own options; a given option in ``fixed`` that differs is refused,
-    ``steps``/``epochs`` may extend the budget, the device options may change."""
+    ``steps``/``epochs`` may extend the budget, the device options may change
+    (:data:`CHANGEABLE_ON_RESUME`)."""
     kept = dict(state["options"])
     for key, value in given.items():
         if key in fixed and value is not None and value != kept.get(key):
@@ -148,8 +152,8 @@ def resumed_options(state: dict[str, Any], given: dict[str, Any], fixed: tuple[s
                 f"the run was trained with {key} {kept.get(key)!r}; resuming with {value!r} cannot continue it",
                 f"leave out --{key.replace('_', '-')} when resuming, or start a new run",
             )
-    for key in ("steps", "epochs", "accelerator", "devices", "num_nodes", "precision", "logger"):
-        if given.get(key) is not None and key in kept:
+    for key in CHANGEABLE_ON_RESUME:  # also where the run predates the option (channels_last)
+        if given.get(key) is not None:
             kept[key] = given[key]
     names = {f.name for f in fields(options_cls)}
     return options_cls(**{k: v for k, v in kept.items() if k in names})

@@ -218,7 +218,7 @@ def train_one(source: Domain, target: Domain, splits: tuple[DatasetSplits, Datas
     from transferlab import backbones
     from transferlab.engine import rng
     from transferlab.engine.options import fabric_for
-    from transferlab.engine.session import RunSpec, fingerprint, read_checkpoint
+    from transferlab.engine.session import CHANGEABLE_ON_RESUME, RunSpec, fingerprint, read_checkpoint
     from transferlab.runs import save_run
 
     start = time.perf_counter()
@@ -227,8 +227,7 @@ def train_one(source: Domain, target: Domain, splits: tuple[DatasetSplits, Datas
     rng.seed_everything(opts.seed)
     built = backbones.create(opts.backbone, num_classes=len(splits[0].classes), img_size=opts.img_size)
     adapter = Adapter(source, target, built.model, built.data_config, opts, fabric)
-    fixed = {k: v for k, v in asdict(opts).items() if k not in ("epochs", "accelerator", "devices", "num_nodes",
-                                                                "precision", "logger", "compile")}  # fmt: skip
+    fixed = {k: v for k, v in asdict(opts).items() if k not in CHANGEABLE_ON_RESUME}
     data = fingerprint(source.train_x, source.train_y, target.train_x, target.train_y)
     command = "transferlab adapt --source SOURCE --target TARGET"
     total = opts.epochs * opts.iters_per_epoch
