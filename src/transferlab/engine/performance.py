@@ -168,10 +168,9 @@ def choose(
     )
 
 
-def for_inference(device: Any, defaults: CpuDefaults | None = None, precision: str | None = None) -> Performance:
+def for_inference(device: Any, defaults: CpuDefaults | None = None) -> Performance:
     """The choice for inference on ``device`` (a torch.device or name): the training rule."""
-    kind = getattr(device, "type", None) or device_type(str(device))
-    return choose(kind, defaults, precision=precision)
+    return choose(getattr(device, "type", None) or device_type(str(device)), defaults)
 
 
 def performance_of(fabric: Any) -> Performance:

@@ -86,16 +86,14 @@ class OnePass(nn.Module):
     def __init__(self, net: nn.Module, performance: Performance) -> None:
         super().__init__()
         self.net = performance.prepare(net)
-        self.performance = performance  # the memory format and precision the run chose
+        self.performance = performance  # its memory format (GenerationMetric keeps the features 32-bit)
         self.num_features = net.num_features
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self._last is None or self._last[0] is not images:
-            with self.performance.autocast():
-                features = self.net(self.performance.inputs(images)).float()
-            self._last = (images, features)
+            self._last = (images, self.net(self.performance.inputs(images)).float())
         return self._last[1]
 
 

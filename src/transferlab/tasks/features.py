@@ -71,7 +71,7 @@ def compute_features(
     dev = resolve_device(device)
     model = built.model.to(dev)
     performance = for_inference(dev, ClassifyOptions.cpu_defaults)  # what a classify run would use
-    source = make_batches(images, built.data_config, dev, evaluation=True, channels_last=performance.channels_last)
+    source = make_batches(images, built.data_config, dev, evaluation=True)  # extract_features sets the format
     feats, labels = backbones.extract_features(model, source, batch_size, performance)
     paths = list(images.paths) if isinstance(images, FileImages) else []
     return Features(

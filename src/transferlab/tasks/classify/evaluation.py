@@ -25,12 +25,12 @@ def run_logits(
 
     performance = for_inference(device, ClassifyOptions.cpu_defaults)
     model = backbones.from_run(run).model.to(device)
-    layout = performance.channels_last
-    source = make_batches(images, run.preprocessing, device, evaluation=True, channels_last=layout)  # as predict
+    # the pixels predict sees, in the memory format the network runs in
+    source = make_batches(images, run.preprocessing, device, evaluation=True, channels_last=performance.channels_last)
     outputs, labels = [], []
     with performance.inference(model):
         for x, y in source.batches(batch_size, train=False):
-            outputs.append(model(performance.inputs(x)).float().cpu())
+            outputs.append(model(x).float().cpu())
             labels.append(y.cpu())
     return torch.cat(outputs), torch.cat(labels)
 

@@ -164,8 +164,7 @@ def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto") -> dict[st
     pairs = load_pairs(data, opts.task, opts.img_size, opts.seed, val_fraction=1.0)  # all of DATA held out
     x, y = pairs.held_out(opts.task, opts)
     output = translate_batches(net, x, performance)
-    cpu = for_inference("cpu", TranslateOptions.cpu_defaults)  # the scores are taken on the CPU
-    scores = {**score(output, y, opts.task, cpu), "images": len(y), "task": opts.task, "data": pairs.description}
+    scores = {**score(output, y, opts.task), "images": len(y), "task": opts.task, "data": pairs.description}
     folder = Path(run_dir) / "evaluations" / _folder(Path(str(data)).name)
     write_json(folder / "translate.json", scores)
     return scores
