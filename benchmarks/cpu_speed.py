@@ -114,6 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma list of task-name prefixes")
     parser.add_argument("--json", default="", help="write the table here too")
+    parser.add_argument("--combos", default="", help="comma list of combination-name prefixes (default: all)")
     args = parser.parse_args()
     import torch
 
@@ -129,11 +130,13 @@ def main() -> None:
                 continue
             results[name] = {}
             for label, flags in COMBOS.items():
+                if args.combos and not any(label.startswith(c) for c in args.combos.split(",")):
+                    continue
                 out = Path(tmp) / f"{len(results)}-{len(results[name])}"
                 with step_clock() as times:
                     train(out, flags)
                 results[name][label] = steady_rate(times, per_step)
-            base = results[name]["fp32 contiguous (before)"]
+            base = results[name].get("fp32 contiguous (before)", next(iter(results[name].values())))
             cells = ", ".join(f"{k} {v:.1f} ({v / base:.2f}x)" for k, v in results[name].items())
             print(f"{name}: {cells}", flush=True)
     if args.json:

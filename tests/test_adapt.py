@@ -37,7 +37,7 @@ def test_every_method_runs_beside_source_only(digits, tmp_path):
     assert [r["method"] for r in rows] == ["source-only", "joint", "dann", "cdan", "coral"]
     assert all(10 <= r["target acc %"] <= 100 for r in rows)  # USPS digits are read above chance (10%)
     assert rows[0]["source val acc %"] > 25  # well above chance (10%) after 30 steps: it learnt the source
-    saved = json.loads((tmp_path / "adapt.json").read_text())
+    saved = json.loads((tmp_path / "comparison.json").read_text())
     assert len(saved["rows"]) == 5 and (tmp_path / "report.html").is_file() and (tmp_path / "curves.png").is_file()
 
 

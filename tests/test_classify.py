@@ -152,15 +152,15 @@ def test_resume_a_run_of_another_task(tmp_path, cli):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch, cli):
-    from transferlab.tasks.classify.train import Trainer
+    from transferlab.tasks.classify.train import ClassifyRecipe
 
-    original = Trainer._loss
+    original = ClassifyRecipe._loss
 
     def poisoned(self, logits, target):
         loss = original(self, logits, target)
         return loss * float("nan") if self.step >= 4 else loss
 
-    monkeypatch.setattr(Trainer, "_loss", poisoned)
+    monkeypatch.setattr(ClassifyRecipe, "_loss", poisoned)
     folder = make_class_folder(tmp_path / "d", {"a": 12, "b": 12})
     args = [
         "--backbone",
@@ -185,12 +185,12 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monke
 
 
 def test_out_of_memory_says_what_to_do(tiny, tmp_path, monkeypatch):
-    from transferlab.tasks.classify.train import Trainer
+    from transferlab.tasks.classify.train import ClassifyRecipe
 
     def oom(self, *args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(Trainer, "_train_epoch", oom)
+    monkeypatch.setattr(ClassifyRecipe, "_train_epoch", oom)
     with pytest.raises(TrainingError, match="out of memory at batch size 16") as info:
         classify.fit(tiny, out=tmp_path / "oom", **FAST)
     assert "--batch-size 8" in info.value.remedy
@@ -220,7 +220,7 @@ def test_compare_writes_one_table_and_report(tmp_path, cli):
         tmp_path / "cmp",
     )
     assert code == 0, err
-    rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["rows"]
     assert [r["strategy"] for r in rows] == ["scratch", "linear"]
     assert {"val accuracy", "macro F1", "wall s", "trainable params", "best epoch"} <= set(rows[0])
     html = (tmp_path / "cmp" / "report.html").read_text()

@@ -42,7 +42,9 @@ def test_demo_command_shows_a_transfer_gain(cli, tmp_path, monkeypatch):
     code, out, err = cli("demo", "--out", tmp_path / "demo")
     assert code == 0, err
     target = tmp_path / "demo" / "target-handwritten-digits"
-    rows = {row["strategy"]: row["val accuracy"] for row in json.loads((target / "comparison.json").read_text())}
+    rows = {
+        row["strategy"]: row["val accuracy"] for row in json.loads((target / "comparison.json").read_text())["rows"]
+    }
     assert rows["printed->linear"] > rows["scratch"] + 0.05  # a real gain over scratch, same network and budget
     html = (target / "report.html").read_text()
     assert "pixel logistic regression" in html and "data:image/png;base64," in html

@@ -59,6 +59,11 @@ def _commands(digits: Path, photos: Path, run: Path) -> dict[str, tuple[list[str
                      "--checkpoint-every", "5", "--out", run], "model"),
         "adapt": (["adapt", "--source", digits, "--target", digits, "--method", "dann", "--epochs", "3",
                    "--iters-per-epoch", "20", "--batch-size", "32", "--out", run], "network"),
+        "translate": (["translate", "train", photos, "--task", "denoise", "--img-size", "32", "--steps", "40",
+                       "--batch-size", "2", "--eval-every", "0", "--checkpoint-every", "4", "--decoder-width", "8",
+                       "--perceptual-weight", "0", "--out", run], "generator"),
+        "autoencoder": (["autoencoder", "pretrain", digits, "--img-size", "32", "--steps", "80", "--batch-size", "16",
+                         "--checkpoint-every", "5", "--out", run], "model"),
     }  # fmt: skip
 
 
@@ -83,7 +88,7 @@ def _start(args: list, env: dict) -> subprocess.Popen:
     return subprocess.Popen([*CLI, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-@pytest.mark.parametrize("task", ["classify", "gan", "stylize", "adapt"])
+@pytest.mark.parametrize("task", ["classify", "gan", "stylize", "adapt", "translate", "autoencoder"])
 def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(task, digits, photos, tmp_path, cli):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     args, key = _commands(digits, photos, reference)[task]
@@ -242,6 +247,20 @@ def test_metrics_log_is_cut_back_to_the_checkpoint_on_resume(digits, tmp_path):
     result = autoencoder.pretrain(digits, resume=tmp_path / "ae", **options)
     rows = list(csv.DictReader((tmp_path / "ae" / "metrics.csv").read_text().splitlines()))
     assert [int(r["step"]) for r in rows] == list(range(1, 11)) and len(result.losses) == 10
+
+
+def test_a_resumed_run_refuses_a_changed_option_and_takes_a_resumable_one(digits, tmp_path, cli):
+    from tests.conftest import assert_user_error
+
+    run = tmp_path / "ae"
+    base = ["autoencoder", "pretrain", digits, "--img-size", "32", "--batch-size", "8"]
+    from transferlab.tasks import autoencoder
+
+    autoencoder.pretrain(digits, out=run, img_size=32, batch_size=8, steps=6, checkpoint_every=2, stop_after=2)
+    assert_user_error(cli(*base, "--lr", "0.1", "--resume", run), "trained with lr 0.001", "leave out --lr")
+    code, _, err = cli(*base, "--steps", "8", "--checkpoint-every", "4", "--accelerator", "cpu", "--resume", run)
+    assert code == 0, err
+    assert load_checkpoint(checkpoint_path(run))["step"] == 8  # the budget grew, the checkpoint interval changed
 
 
 def test_config_file_and_a_run_as_config(digits, tmp_path, cli):

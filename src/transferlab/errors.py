@@ -42,9 +42,3 @@ class TrainingError(TransferlabError):
     """Training stopped: the loss diverged, memory ran out, or resuming is impossible."""
 
     exit_code = 1
-
-
-class Interrupted(TransferlabError):
-    """The user stopped the run (Ctrl-C); the last completed epoch's checkpoint is kept."""
-
-    exit_code = 130

@@ -43,11 +43,11 @@ class Spec(NamedTuple):
 
 def resolve(spec: str, img_size: int | None = None, pretrained: bool = True) -> Spec:
     """A backbone spec (see :data:`SPEC_FORMS`) -> architecture, weights and image size."""
-    from transferlab.runs import read_run
+    from transferlab.runs import AUTOENCODER, CLASSIFIER, read_run
 
     if spec.startswith(("ae:", "run:")):
         kind, _, folder = spec.partition(":")
-        run = read_run(folder, model_kind="autoencoder" if kind == "ae" else "timm-classifier")
+        run = read_run(folder, model_kind=AUTOENCODER if kind == "ae" else CLASSIFIER)
         trained = int(run.model["img_size"]) if kind == "ae" else int(run.preprocessing["input_size"][-1])
         if kind == "ae" and img_size is not None and img_size != trained:
             raise UsageError(
@@ -174,6 +174,17 @@ def list_backbones(include_all: bool = False, pattern: str | None = None) -> lis
         size = "x".join(map(str, cfg.input_size[1:])) if cfg is not None else "?"
         rows.append({"name": name, "weights": describe_source(name), "input": size})
     return rows
+
+
+def load_run_model(run_dir: str | Path) -> Backbone:
+    """The network of a classifier run, or the encoder of an autoencoder run (the run-kind
+    registry's loader for both)."""
+    from transferlab.runs import CLASSIFIER, read_run
+
+    run = read_run(run_dir)
+    if run.model.get("kind") == CLASSIFIER:
+        return from_run(read_run(run_dir, model_kind=CLASSIFIER))
+    return create(f"ae:{run_dir}", num_classes=0)
 
 
 def from_run(run: Any) -> Backbone:

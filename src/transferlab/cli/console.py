@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
+
+class ResultConsole(Console):
+    """Results are printed once: by rank 0 of a data-parallel run (the others trained the same run)."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        from transferlab.engine.fabric import is_main_process
+
+        if is_main_process():
+            super().print(*objects, **kwargs)
+
+
 # Markup off by default: paths, class names and messages are the user's text, and a "[...]" in
 # them must print as written. Styled lines pass markup=True and escape() their user text.
-out = Console(highlight=False, markup=False)
+out = ResultConsole(highlight=False, markup=False)
 err = Console(stderr=True, highlight=False, markup=False)
 
 

@@ -9,41 +9,19 @@ import typer
 
 from transferlab.cli.console import out
 from transferlab.cli.options import with_options
-from transferlab.options.stylize import StyleTrainOptions
-
-# The perceptual-loss options, shared by optimisation and by training a style network.
-NETWORK = typer.Option("lite0", "--network", help="lite0 (built in, offline), vgg16 or vgg19.")
-WEIGHTS = typer.Option(None, "--weights", help="Weights file for the feature network.")
-SMOOTHING = typer.Option(None, "--smoothing", help="Activation smoothing: none, channel or all.")
-STYLE_WEIGHT = typer.Option(50.0, "--style-weight")
-CONTENT_WEIGHT = typer.Option(1.0, "--content-weight")
-TV_WEIGHT = typer.Option(0.0, "--tv-weight")
+from transferlab.options.stylize import StyleTrainOptions, StylizeOptions
 
 
+@with_options(StylizeOptions)
 def stylize(
     content: list[Path] = typer.Argument(..., help="The content image (with --model: images or folders)."),
     style: list[Path] = typer.Option(None, "--style", "-s", help="A style image (repeat for several)."),
     model: Path = typer.Option(None, "--model", "-m", help="A style network run (`stylize train`): fast."),
     batch_size: int = typer.Option(None, "--batch-size", help="Images per pass with --model (default: GPU 8, CPU 1)."),
     style_mix: str = typer.Option(None, "--style-mix", help="Weights of several styles, e.g. 0.7,0.3."),
-    size: int = typer.Option(None, "--size", help="Longer side in pixels (default: 512; with --model: as is)."),
-    network: str = NETWORK,
-    weights: Path = WEIGHTS,
-    smoothing: str = SMOOTHING,
-    style_weight: float = STYLE_WEIGHT,
-    content_weight: float = CONTENT_WEIGHT,
-    tv_weight: float = TV_WEIGHT,
-    optimizer: str = typer.Option("lbfgs", "--optimizer", help="lbfgs or adam."),
-    steps: int = typer.Option(300, "--steps", help="Loss evaluations per resolution level."),
-    lr: float = typer.Option(0.02, "--lr", help="Adam's learning rate."),
-    init: str = typer.Option("content", "--init", help="content or noise."),
-    multiscale: bool = typer.Option(True, "--multiscale/--single-scale", help="Coarse-to-fine for large outputs."),
-    preserve_color: bool = typer.Option(
-        False, "--preserve-color", help="Stylise luminance only; keep the content's colours."
-    ),
-    seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device"),
     out_dir: Path = typer.Option(Path("stylized"), "--out", "-o"),
+    options: dict | None = None,
 ) -> None:
     """Repaint CONTENT in the style of one or more --style images (Gatys et al.), or with a
     trained style network (--model RUN, from `transferlab stylize train`)."""
@@ -53,7 +31,7 @@ def stylize(
     if model is not None:
         if style:
             raise UsageError("--style and --model were both given", "a style network already holds its style")
-        _apply(model, content, out_dir, size, batch_size, device)
+        _apply(model, content, out_dir, (options or {}).get("size"), batch_size, device)
         return
     if not style:
         raise UsageError("no --style image and no --model run", "pass --style IMAGE, or --model RUN")
@@ -64,12 +42,7 @@ def stylize(
         mix = [float(w) for w in style_mix.split(",")] if style_mix else []
     except ValueError:
         raise UsageError(f"--style-mix '{style_mix}' is not a list of numbers", "e.g. --style-mix 0.7,0.3") from None
-    result = run_stylize(
-        content[0], list(style), out=out_dir, device=device, size=size or 512, network=network, weights=weights,
-        smoothing=smoothing, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
-        optimizer=optimizer, steps=steps, lr=lr, init=init, multiscale=multiscale, preserve_color=preserve_color,
-        style_mix=mix, seed=seed,
-    )  # fmt: skip
+    result = run_stylize(content[0], list(style), out=out_dir, device=device, **{**(options or {}), "style_mix": mix})
     out.print(f"{result.image} ({len(result.trace.total)} evaluations, {result.trace.seconds:.1f} s)")
     out.print(f"report: {result.report}")
 

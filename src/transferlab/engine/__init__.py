@@ -1,3 +1,13 @@
-"""The training engine shared by every task: devices (Lightning Fabric), the memory format and
-precision chosen per device and task (``performance``), the run session (``session``: run folder,
-checkpoints, metrics log, preemption), pickle-free checkpoints and RNG state."""
+"""The training engine shared by every task, written once:
+
+- ``run``: the recipe contract (:class:`~transferlab.engine.run.Recipe`) and ``run()``, which
+  owns everything around a task's loop (checkpoint to resume, options, Fabric, run folder, seed,
+  the session, the rank-0 finish);
+- ``session``: the run folder and its lock, atomic rotated checkpoints, ``metrics.csv``,
+  progress, divergence stops, preemption and the stop watchdog;
+- ``batches``: the one batch drawer, (seed, step, rank, world size) -> this process's share;
+- ``options``: ``TrainOptions``, ``option()`` fields (help, choices, resumable), ``fabric_for``;
+- ``fabric``: Lightning Fabric set-up, ``setup_trained``, ranks (``is_main_process``);
+- ``performance``: memory format and precision per device and task;
+- ``checkpoint``, ``rng``: pickle-free checkpoints and every random state.
+"""

@@ -10,6 +10,29 @@ from transferlab.engine.options import PRECISIONS, CpuDefaults
 from transferlab.errors import UsageError
 
 
+def global_rank() -> int:
+    """This process's rank in a data-parallel run, 0 outside one. Read before a Fabric exists too:
+    the processes Fabric starts for ranks > 0 rerun the whole command, study code included, and
+    learn their rank from the environment it gives them (as torchrun and SLURM do)."""
+    import os
+    import sys
+
+    for name in ("lightning_fabric.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        module = sys.modules.get(name)
+        rank = getattr(getattr(module, "rank_zero_only", None), "rank", None)
+        if rank is not None:
+            return int(rank)
+    for key in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(key, "").isdigit():
+            return int(os.environ[key])
+    return 0
+
+
+def is_main_process() -> bool:
+    """Whether this process writes: rank 0 (every study-level file is written by it alone)."""
+    return global_rank() == 0
+
+
 def fabric_class() -> Any:
     try:
         from lightning_fabric import Fabric

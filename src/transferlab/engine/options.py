@@ -10,10 +10,25 @@ from typing import Any, ClassVar
 from transferlab.errors import UsageError
 
 
-def option(default: Any, help: str = "", *, choices: tuple[str, ...] = (), flags: tuple[str, ...] = ()) -> Any:
+def option(
+    default: Any,
+    help: str = "",
+    *,
+    choices: tuple[str, ...] = (),
+    flags: tuple[str, ...] = (),
+    resumable: bool = False,
+) -> Any:
     """A dataclass field with its CLI help, allowed values and (optionally) its own flag names;
-    ``flags=()`` means ``--field-name``; ``help=None`` keeps it out of the CLI."""
-    return field(default=default, metadata={"help": help, "choices": choices, "flags": flags})
+    ``flags=()`` means ``--field-name``; ``help=None`` keeps it out of the CLI. ``resumable``: a
+    resumed run may change it (its budget, where and how it runs, how often it reports); every
+    other option is fixed on resume, since changing it would not continue the same run."""
+    meta = {"help": help, "choices": choices, "flags": flags, "resumable": resumable}
+    return field(default=default, metadata=meta)
+
+
+def changeable_on_resume(options_cls: type) -> tuple[str, ...]:
+    """The options of ``options_cls`` a resumed run may change (marked ``resumable``)."""
+    return tuple(f.name for f in fields(options_cls) if f.metadata.get("resumable"))
 
 
 @dataclass(frozen=True)
@@ -38,22 +53,33 @@ class TrainOptions:
     cpu_defaults: ClassVar[CpuDefaults] = CpuDefaults()
 
     seed: int = option(0, "Seed of every random draw (weights, batches, augmentation).")
-    accelerator: str = option("auto", "auto, cpu, gpu (cuda) or mps.", choices=("auto", "cpu", "gpu", "cuda", "mps"))
-    devices: int | str = option(1, "Devices per node (e.g. 4: data-parallel), or 'auto'.")
-    num_nodes: int = option(1, "Machines (multi-node runs, e.g. under SLURM).")
+    accelerator: str = option(
+        "auto", "auto, cpu, gpu (cuda) or mps.", choices=("auto", "cpu", "gpu", "cuda", "mps"), resumable=True
+    )
+    devices: int | str = option(1, "Devices per node (e.g. 4: data-parallel), or 'auto'.", resumable=True)
+    num_nodes: int = option(1, "Machines (multi-node runs, e.g. under SLURM).", resumable=True)
     precision: str | None = option(
         None,
         "Default: bf16-mixed on a GPU, and on a CPU with native bf16 (AVX-512 BF16, AMX) where the task "
         "was measured to keep its accuracy; else 32-true.",
         choices=PRECISIONS,
+        resumable=True,
     )
     channels_last: bool | None = option(
-        None, "NHWC memory format. Default: on a GPU, and on the CPU where it was measured faster for the task."
+        None,
+        "NHWC memory format. Default: on a GPU, and on the CPU where it was measured faster for the task.",
+        resumable=True,
     )
-    compile: bool = option(False, "torch.compile the trained networks (measured not to pay on a CPU for short runs).")
+    compile: bool = option(
+        False, "torch.compile the trained networks (measured not to pay on a CPU for short runs).", resumable=True
+    )
     logger: str = option(
-        "csv", "metrics.csv always; tensorboard adds TensorBoard logs.", choices=("csv", "tensorboard")
+        "csv", "metrics.csv always; tensorboard adds TensorBoard logs.", choices=("csv", "tensorboard"), resumable=True
     )
+
+    def check(self) -> None:
+        """Refuse impossible values with a cause and a remedy; a task extends it with its own."""
+        self.check_training()
 
     def check_training(self) -> None:
         """The generated checks: every field with choices holds one of them; device counts."""

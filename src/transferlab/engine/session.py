@@ -19,6 +19,7 @@ boundary -> exit code :data:`PREEMPTED_EXIT`). Only rank 0 writes files.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -40,11 +41,12 @@ CHECKPOINT_DIR = Path("checkpoints")
 LAST, PREVIOUS = "last.safetensors", "previous.safetensors"
 METRICS_FILE = "metrics.csv"
 LOCK_FILE = ".lock"
-#: Options a resumed run may change: its budget and how and where it runs, not what it computes.
-CHANGEABLE_ON_RESUME = ("steps", "epochs", "accelerator", "devices", "num_nodes", "precision", "channels_last",
-                        "compile", "logger")  # fmt: skip
 #: Exit code of a run stopped by SIGTERM (or SIGINT) after writing its checkpoint: resume it.
 PREEMPTED_EXIT = 75  # EX_TEMPFAIL: "try again later", which is what a requeue does
+#: Seconds a stop request may wait for the next step boundary before the run is ended without a
+#: new checkpoint (a process stuck in a collective or a data loader never reaches one); SLURM
+#: sends SIGKILL some 30-120 s after SIGTERM, so this stays within that by default.
+STOP_GRACE_SECONDS = float(os.environ.get("TRANSFERLAB_STOP_GRACE", "60"))
 
 
 class Preempted(TransferlabError):
@@ -141,20 +143,21 @@ def _keep_as_previous(last: Path, previous: Path) -> None:
     os.replace(staged, previous)
 
 
-def resumed_options(state: dict[str, Any], given: dict[str, Any], fixed: tuple[str, ...], options_cls: type) -> Any:
-    """A resumed run keeps its own options; a given option in ``fixed`` that differs is refused,
-    ``steps``/``epochs`` may extend the budget, the device options may change
-    (:data:`CHANGEABLE_ON_RESUME`)."""
-    kept = dict(state["options"])
+def resumed_options(state: dict[str, Any], given: dict[str, Any], options_cls: type) -> Any:
+    """A resumed run keeps its own options. A given option that differs is refused, except those
+    marked ``resumable`` on the options class (the budget, the devices, how often it reports),
+    which take the new value: changing anything else would not continue the same run."""
+    from transferlab.engine.options import changeable_on_resume
+
+    kept, changeable = dict(state["options"]), changeable_on_resume(options_cls)
     for key, value in given.items():
-        if key in fixed and value is not None and value != kept.get(key):
+        if key in changeable:
+            kept[key] = value  # also where the run predates the option (channels_last)
+        elif key in kept and value != kept[key]:
             raise RunError(
                 f"the run was trained with {key} {kept.get(key)!r}; resuming with {value!r} cannot continue it",
                 f"leave out --{key.replace('_', '-')} when resuming, or start a new run",
             )
-    for key in CHANGEABLE_ON_RESUME:  # also where the run predates the option (channels_last)
-        if given.get(key) is not None:
-            kept[key] = given[key]
     names = {f.name for f in fields(options_cls)}
     return options_cls(**{k: v for k, v in kept.items() if k in names})
 
@@ -202,6 +205,21 @@ class MetricsLog:
         return list(csv.DictReader(io.StringIO(complete)))
 
 
+def read_metrics(run_dir: Path) -> list[dict[str, float]]:
+    """The rows of a run's ``metrics.csv`` as numbers (an empty cell is NaN): the one record of
+    its curves, which reports and results read instead of keeping their own copies."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    rows = MetricsLog(path, (), "").rows()
+    return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in rows]
+
+
+def metric_columns(rows: list[dict[str, float]], *names: str) -> dict[str, list[float]]:
+    """Columns ``names`` of :func:`read_metrics` rows."""
+    return {name: [row.get(name, math.nan) for row in rows] for name in names}
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.6g}"
@@ -238,6 +256,7 @@ class TrainingSession:
         self._handlers: dict[int, Any] = {}
         self._progress: Any = None
         self._tensorboard: Any = None
+        self._watchdog: StopWatchdog | None = None
 
     # -------------------------------------------------------------- entering and leaving
 
@@ -265,6 +284,8 @@ class TrainingSession:
         self.log_file.close()
         for signum, handler in self._handlers.items():
             signal.signal(signum, handler)
+        if self._watchdog is not None:
+            self._watchdog.close()
         if self._tensorboard is not None:
             self._tensorboard.finalize("success" if exc[0] is None else "failed")
         if self._lock is not None:
@@ -302,6 +323,7 @@ class TrainingSession:
             return
         for signum in (signal.SIGTERM, signal.SIGINT):
             self._handlers[signum] = signal.signal(signum, self._request_stop)
+        self._watchdog = StopWatchdog(self.run_dir, self.spec.resume_command)
 
     def _request_stop(self, signum: int, frame: Any) -> None:
         if self.stop_signal == signal.SIGINT and signum == signal.SIGINT:
@@ -385,3 +407,62 @@ class TrainingSession:
             f"{remedy}; the last good state is {checkpoint_path(self.run_dir)} "
             f"({self.spec.resume_command or 'the same command'} --resume {self.run_dir})",
         )
+
+
+class StopWatchdog:
+    """Ends a run that cannot stop cleanly. Python runs a signal handler only when the main thread
+    is between bytecodes, so a process blocked in C (a collective that another rank never joins,
+    a hung data loader) would ignore SIGTERM for ever. The C-level handler still writes the
+    signal's number to the wakeup fd; this thread reads it, waits :data:`STOP_GRACE_SECONDS` for
+    the session to end, and otherwise stops the local processes with :data:`PREEMPTED_EXIT`: the
+    last checkpoint (atomic) is kept and the next ``--resume`` starts from it."""
+
+    def __init__(self, run_dir: Path, resume_command: str) -> None:
+        self.run_dir, self.resume_command = run_dir, resume_command
+        self.finished = threading.Event()
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._previous = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, name="transferlab-stop-watchdog", daemon=True).start()
+
+    def close(self) -> None:
+        self.finished.set()
+        signal.set_wakeup_fd(self._previous)
+        os.close(self._write)  # the watching thread reads the end of the pipe and returns
+
+    def _watch(self) -> None:
+        try:
+            while True:
+                received = os.read(self._read, 64)
+                if not received:
+                    return
+                if {signal.SIGTERM, signal.SIGINT} & set(received):
+                    break
+            if self.finished.wait(STOP_GRACE_SECONDS):
+                return
+            self._end_stuck_run()
+        finally:
+            os.close(self._read)
+
+    def _end_stuck_run(self) -> None:
+        last = checkpoint_path(self.run_dir)
+        kept = f"the last checkpoint {last} is kept" if last.is_file() else "no checkpoint was written yet"
+        sys.stderr.write(
+            f"error: the stop request was not answered within {STOP_GRACE_SECONDS:g} s (a process is stuck: "
+            f"a collective another process never joined, or a data loader); stopped without a new checkpoint\n"
+            f"remedy: {kept}; continue with: {self.resume_command or 'the same command'} --resume {self.run_dir}\n"
+        )
+        sys.stderr.flush()
+        for child in _child_processes(os.getpid()):  # the other local ranks Fabric started
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGKILL)
+        os._exit(PREEMPTED_EXIT)
+
+
+def _child_processes(pid: int) -> list[int]:
+    """The direct children of ``pid`` (Linux's /proc; none found elsewhere)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError, ValueError):
+            children += [int(child) for child in (task / "children").read_text().split()]
+    return children

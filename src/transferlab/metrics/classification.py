@@ -10,6 +10,20 @@ import torch
 from transferlab.metrics import register
 
 
+@register("validation")
+def validation_metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float]:
+    """What a training run watches after each epoch: cross-entropy, accuracy and macro F1."""
+    import torch.nn.functional as F
+    from torchmetrics.functional.classification import multiclass_f1_score
+
+    logits, labels = logits.float(), labels.long().to(logits.device)
+    return {
+        "val_loss": F.cross_entropy(logits, labels).item(),
+        "val_acc": (logits.argmax(1) == labels).float().mean().item(),
+        "val_f1": multiclass_f1_score(logits, labels, num_classes=num_classes, average="macro").item(),
+    }
+
+
 @register("classification")
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> dict[str, Any]:
     from torchmetrics.functional.classification import (

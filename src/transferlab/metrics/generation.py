@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from transferlab.metrics import register
+from transferlab.pixels import signed_to_uint8
 
 if TYPE_CHECKING:
     from transferlab.engine.performance import Performance
@@ -105,9 +106,9 @@ class RunFeatures(nn.Module):
     def __init__(self, run_dir: str) -> None:
         super().__init__()
         from transferlab import backbones
-        from transferlab.runs import read_run
+        from transferlab.runs import CLASSIFIER, read_run
 
-        self.run = read_run(run_dir, model_kind="timm-classifier")
+        self.run = read_run(run_dir, model_kind=CLASSIFIER)
         self.net = backbones.from_run(self.run).model.eval().requires_grad_(False)
         config = self.run.preprocessing
         self.size = int(config["input_size"][-1])
@@ -186,10 +187,13 @@ class GenerationMetric:
         shared = OnePass(feature, performance) if isinstance(feature, nn.Module) else feature
         self.real_samples = len(real)
         subset = max(2, min(1000, len(real)))
-        self.fid = FrechetInceptionDistance(feature=shared, reset_real_features=False).to(device)
+        # sync_on_compute off: one process scores the whole sample (rank 0 of a data-parallel run);
+        # torchmetrics would otherwise wait in a gather for ranks that never evaluate
+        local = {"reset_real_features": False, "sync_on_compute": False}
+        self.fid = FrechetInceptionDistance(feature=shared, **local).to(device)
         with warnings.catch_warnings():  # "will save all extracted features": intended, the sets are small
             warnings.simplefilter("ignore", UserWarning)
-            kid = KernelInceptionDistance(feature=shared, subset_size=subset, reset_real_features=False)
+            kid = KernelInceptionDistance(feature=shared, subset_size=subset, **local)
         self.kid = kid.to(device)
         self.device = device
         self.real_labels = None if real_labels is None else torch.as_tensor(real_labels).cpu()
@@ -293,5 +297,5 @@ def fid_kid(
 
 def _as_rgb_uint8(images: torch.Tensor) -> torch.Tensor:
     if images.dtype != torch.uint8:
-        images = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        images = signed_to_uint8(images)
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images

@@ -14,7 +14,7 @@ class AdaptOptions(TrainOptions):
     method: str = option("dann", None)  # one method per run; the CLI's --method takes a list
     backbone: str = option("lenet", "A backbone spec: lenet (28 px digits) or any classifier backbone (ImageNet).")
     img_size: int | None = option(None, "Common input size (default: the backbone's, 28 for lenet).")
-    epochs: int = option(10, "Epochs (target accuracy is measured after each).")
+    epochs: int = option(10, "Epochs (target accuracy is measured after each).", resumable=True)
     iters_per_epoch: int = option(500, "Steps per epoch.")
     batch_size: int = option(64, "Images per domain per step.")
     lr: float = option(0.01, "SGD's initial learning rate (decayed as the Transfer-Learning-Library does).")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from transferlab.engine.options import CpuDefaults, TrainOptions, option
+from transferlab.errors import UsageError
 
 
 @dataclass
@@ -21,7 +22,7 @@ class ClassifyOptions(TrainOptions):
         "full", "linear, full, gradual, llrd or scratch (see the README).", flags=("--strategy", "-s")
     )
     weights: str | None = option(None, "Pretrained weights file (.safetensors/.pth) or run directory.")
-    epochs: int = option(10, "Training epochs.", flags=("--epochs", "-e"))
+    epochs: int = option(10, "Training epochs.", flags=("--epochs", "-e"), resumable=True)
     batch_size: int = option(64, "Images per optimizer step (over all devices).")
     lr: float = option(1e-3, "Peak learning rate of the head (and of scratch).")
     body_lr_mult: float = option(0.1, "full/gradual: body learning rate = lr x this.")
@@ -35,7 +36,7 @@ class ClassifyOptions(TrainOptions):
     cutmix: float = option(0.0, "CutMix alpha (0 = off).")
     ema: float = option(0.0, "EMA decay of the weights, e.g. 0.999 (0 = off).")
     accumulate: int = option(1, "Gradient accumulation steps.")
-    eval_every: int = option(1, "Validate every N epochs (and after the last).")
+    eval_every: int = option(1, "Validate every N epochs (and after the last).", resumable=True)
     patience: int = option(0, "Early stopping after N validations without improvement (0 = off).")
     l2sp: float = option(0.0, "L2-SP strength: pull the body toward its pretrained weights (0 = off).")
     drop_rate: float | None = option(None, "Dropout before the head (default: timm's).")
@@ -46,10 +47,23 @@ class ClassifyOptions(TrainOptions):
     augment_with: str | None = option(None, "A class-conditional GAN run: add its images to the training set.")
     synthetic_ratio: float = option(1.0, "Generated images per real training image (with --augment-with).")
     strict: bool = option(False, "Fail on unreadable files instead of skipping them.")
-    data_root: str | None = option(None, "Local copy of a built-in dataset.")
+    data_root: str | None = option(None, "Local copy of a built-in dataset.", resumable=True)
     workers: int = option(2, "Data-loading workers (for datasets too large to hold in memory).")
     resident: bool | None = option(None, "Hold the decoded images in memory (default: when they fit).")
     extra: dict[str, Any] = field(default_factory=dict, metadata={"help": None})
+
+    def check(self) -> None:
+        self.check_training()
+        for name in ("epochs", "batch_size", "accumulate", "eval_every"):
+            if getattr(self, name) < 1:
+                flag = f"--{name.replace('_', '-')}"
+                raise UsageError(f"{flag} must be at least 1", f"e.g. {flag} 10")
+        if self.lr <= 0:
+            raise UsageError("--lr must be positive", "e.g. --lr 1e-3")
+        if self.img_size is not None and self.img_size < 16:
+            raise UsageError(
+                f"--img-size {self.img_size} is too small", "use 16 or more (32-96 for small images, 224 for photos)"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

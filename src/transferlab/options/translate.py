@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from transferlab.engine.options import CpuDefaults, TrainOptions, option
+from transferlab.errors import UsageError
 
 TASKS = ("colorize", "superres", "inpaint", "denoise", "edges", "paired")
 
@@ -19,7 +20,7 @@ class TranslateOptions(TrainOptions):
     img_size: int = option(64, "Training crops are resized to this square side (a multiple of the encoder's stride).")
     scale: int = option(4, "superres: the factor the inputs are downscaled by (2 or 4).")
     noise: float = option(0.1, "denoise: std of the Gaussian noise on inputs in [0, 1].")
-    steps: int = option(1000, "Training steps.")
+    steps: int = option(1000, "Training steps.", resumable=True)
     batch_size: int = option(16, "Images per step.")
     lr: float = option(2e-4, "Adam's learning rate (the pretrained encoder trains at lr x --encoder-lr-mult).")
     encoder_lr_mult: float = option(0.1, "Learning rate of the encoder relative to the decoder.")
@@ -33,5 +34,14 @@ class TranslateOptions(TrainOptions):
         "none", "With --adversarial: lite0 judges on frozen ImageNet features.", choices=("none", "lite0")
     )
     val_fraction: float = option(0.1, "Share of the images held out for evaluation.")
-    eval_every: int = option(250, "Held-out PSNR/SSIM every N steps (and at the end).")
-    checkpoint_every: int = option(250, "Checkpoint every N steps.")
+    eval_every: int = option(250, "Held-out PSNR/SSIM every N steps (and at the end).", resumable=True)
+    checkpoint_every: int = option(250, "Checkpoint every N steps.", resumable=True)
+
+    def check(self) -> None:
+        self.check_training()
+        if self.scale not in (2, 4):
+            raise UsageError(f"--scale {self.scale} is not 2 or 4", "use --scale 2 or --scale 4")
+        if self.steps < 1 or self.batch_size < 2 or self.img_size < 32:
+            raise UsageError("--steps >= 1, --batch-size >= 2 and --img-size >= 32 are needed", "e.g. --img-size 64")
+        if (self.d_init or self.d_features != "none") and not self.adversarial:
+            raise UsageError("--d-init and --d-features choose the discriminator of --adversarial", "add --adversarial")

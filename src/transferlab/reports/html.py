@@ -53,6 +53,10 @@ class HtmlReport:
         self.parts.append(f"<table><tr>{head}</tr>{body}</table>")
         return self
 
+    def facts(self, facts: dict[str, Any]) -> HtmlReport:
+        """A two-column table of what a run was: one row per fact."""
+        return self.table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])
+
     def image(self, path: Path, alt: str = "") -> HtmlReport:
         data = base64.b64encode(Path(path).read_bytes()).decode()
         self.parts.append(f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>")

@@ -26,20 +26,55 @@ RUN_FORMAT = "transferlab-run"
 FORMAT_VERSION = 1
 RUN_FILE = "run.json"
 WEIGHTS_FILE = "model.safetensors"
-#: Which command writes runs of each model kind (named in error messages).
-MADE_BY = {
-    "timm-classifier": "transferlab classify",
-    "style-transformer": "transferlab stylize train",
-    "gan": "transferlab gan train",
-    "translator": "transferlab translate train",
-}
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """A kind of model a run holds (``run.json`` model.kind): who makes it, which commands take
+    it, and the function that loads its model (``module:function``, imported when asked)."""
+
+    name: str
+    made_by: str
+    accepted_by: tuple[str, ...]
+    loader: str
+    description: str
+
+    def load(self, run_dir: str | Path, *args: Any, **kwargs: Any) -> Any:
+        import importlib
+
+        module, function = self.loader.split(":")
+        return getattr(importlib.import_module(module), function)(run_dir, *args, **kwargs)
+
+
+CLASSIFIER, GAN, STYLE = "timm-classifier", "gan", "style-transformer"
+TRANSLATOR, AUTOENCODER = "translator", "autoencoder"
+#: The registry of run kinds: the one place that says what each kind of run is and where it goes.
+KINDS = {
+    kind.name: kind
+    for kind in (
+        RunKind(CLASSIFIER, "transferlab classify (or adapt)", ("predict", "evaluate", "export", "serve",
+                "classify --backbone run:RUN", "translate --backbone run:RUN", "gan --fid-features run:RUN"),
+                "transferlab.backbones:load_run_model", "an image classifier (any timm backbone and its head)"),
+        RunKind(GAN, "transferlab gan train", ("gan sample", "serve", "gan --init", "classify --augment-with",
+                "translate --d-init"), "transferlab.tasks.gan:load_generator", "a generator and its discriminator"),
+        RunKind(STYLE, "transferlab stylize train", ("stylize --model", "serve"),
+                "transferlab.tasks.stylize.feedforward:load_style_model", "a feed-forward style network"),
+        RunKind(TRANSLATOR, "transferlab translate train", ("translate apply", "translate evaluate"),
+                "transferlab.tasks.translate:load_translator", "an image-to-image U-Net"),
+        RunKind(AUTOENCODER, "transferlab autoencoder pretrain", ("classify --backbone ae:RUN",
+                "translate --backbone ae:RUN"), "transferlab.backbones:load_run_model", "a pretrained encoder"),
+    )
+}  # fmt: skip
+
+
+def folder_name(label: str, fallback: str = "run") -> str:
+    """A shell-friendly folder name for a label ("printed->full" -> "printed-full", "ae:runs/x" -> "ae-runs-x")."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-") or fallback
 
 
 def default_run_dir(task: str, name: str) -> Path:
-    """``runs/<task>/<name>-<time>``: the one place run folders are named (``name`` made
-    shell-friendly: ``ae:runs/x`` -> ``ae-runs-x``)."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or task
-    return Path("runs") / task / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``runs/<task>/<name>-<time>``: the one place run folders are named."""
+    return Path("runs") / task / f"{folder_name(name, task)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def versions() -> dict[str, str]:
@@ -124,6 +159,17 @@ def save_run(
     return run_dir
 
 
+def wrong_kind(run_dir: str | Path, task: Any, found: Any, wanted: str) -> RunError:
+    """The one error for a run of another kind than a command takes: what it is, what is needed,
+    and where the run found can be used instead."""
+    have, need = KINDS.get(str(found)), KINDS[wanted]
+    elsewhere = f"; this run goes to: {', '.join(have.accepted_by)}" if have else ""
+    return RunError(
+        f"{run_dir} is a '{task}' run holding {have.description if have else repr(found)}, not {need.description}",
+        f"pass a run made by `{need.made_by}`{elsewhere}",
+    )
+
+
 def read_run(run_dir: str | Path, *, model_kind: str | None = None) -> RunInfo:
     """Read and check ``run.json``; ``model_kind`` demands a kind of model (e.g. a classifier)."""
     run_dir = Path(run_dir)
@@ -146,10 +192,7 @@ def read_run(run_dir: str | Path, *, model_kind: str | None = None) -> RunInfo:
         )
     model = meta.get("model", {})
     if model_kind is not None and model.get("kind") != model_kind:
-        raise RunError(
-            f"{run_dir} is a '{meta.get('task')}' run whose model is not a {model_kind}",
-            f"pass a run that holds a {model_kind} (from `{MADE_BY.get(model_kind, 'transferlab')}`)",
-        )
+        raise wrong_kind(run_dir, meta.get("task"), model.get("kind"), model_kind)
     if not (run_dir / WEIGHTS_FILE).is_file():
         raise RunError(f"{run_dir} has no {WEIGHTS_FILE}", "the run did not finish; resume it or retrain")
     known = {"format", "format_version", "task", "model", "class_names", "preprocessing", "metrics"}

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from transferlab.errors import RunError, TransferlabError, UsageError
-from transferlab.runs import RUN_FILE, RunInfo, read_run
+from transferlab.runs import CLASSIFIER, GAN, RUN_FILE, STYLE, RunInfo, read_run
+from transferlab.runs import KINDS as RUN_KINDS
 from transferlab.serve.workers import ClassifierWorker, GanWorker, RunWorker, StyleWorker
 
 
@@ -53,12 +54,13 @@ def _describe_gan(run: RunInfo) -> dict[str, Any]:
     return {**{k: spec[k] for k in keys}, "classes": run.class_names if spec["num_classes"] else []}
 
 
-#: Run model kinds (``run.json`` model.kind) the server takes.
+#: How the server serves each run kind of the registry (``RUN_KINDS``) whose runs ``serve`` accepts.
 KINDS = {
-    "timm-classifier": Kind("classifier", ClassifierWorker, _describe_classifier, batched=True),
-    "style-transformer": Kind("style", StyleWorker, _describe_style, batched=False),
-    "gan": Kind("gan", GanWorker, _describe_gan, batched=False),
+    CLASSIFIER: Kind("classifier", ClassifierWorker, _describe_classifier, batched=True),
+    STYLE: Kind("style", StyleWorker, _describe_style, batched=False),
+    GAN: Kind("gan", GanWorker, _describe_gan, batched=False),
 }
+assert set(KINDS) == {k for k, kind in RUN_KINDS.items() if "serve" in kind.accepted_by}, "RUN_KINDS disagrees"
 
 
 @dataclass
@@ -112,9 +114,11 @@ def load_catalog(runs: list[str | Path], models_dir: str | Path | None = None) -
         run = read_run(path)
         kind = KINDS.get(run.model.get("kind"))
         if kind is None:
+            served_kinds = ", ".join(RUN_KINDS[k].made_by for k in KINDS)
             raise RunError(
-                f"{path} holds a {run.model.get('kind')!r} model, which the server does not serve",
-                "serve classify, stylize train or gan train runs",
+                f"{path} holds {getattr(RUN_KINDS.get(run.model.get('kind')), 'description', 'a model')}, "
+                "which the server does not serve",
+                f"serve runs of: {served_kinds}",
             )
         try:
             details = kind.describe(run)

@@ -9,48 +9,16 @@ import os
 import signal
 import threading
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from transferlab.errors import UsageError
+from transferlab.options.serve import ServeOptions
 
 if TYPE_CHECKING:
     from transferlab.serve.catalog import ServedModel
 
 log = logging.getLogger("transferlab.serve")
-HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
-RUNTIMES = ("torch", "onnx")
 DRAIN_SECONDS = 30
-
-
-@dataclass
-class ServeOptions:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1  # model worker processes per model and device
-    max_batch_size: int = 8  # requests per model call (classifiers); 1 = one request at a time
-    batch_timeout_ms: float = 5.0  # how long a worker waits to fill a batch
-    accelerator: str = "auto"
-    runtime: str = "torch"
-    token: str | None = None
-    max_upload_mb: float = 20.0
-    max_images: int = 64  # images per request (and samples per GAN request)
-    timeout: float = 60.0  # seconds a request may wait for its model
-
-    def __post_init__(self) -> None:  # checked once, where the options are made
-        if self.host not in HOSTS:
-            raise UsageError(f"--host {self.host} cannot be bound by the server", f"use one of: {', '.join(HOSTS)}")
-        if not 1024 <= self.port <= 65535:
-            raise UsageError(f"--port {self.port} is outside 1024..65535", "e.g. --port 8000")
-        if self.runtime not in RUNTIMES:
-            raise UsageError(f"unknown --runtime {self.runtime!r}", f"use one of: {', '.join(RUNTIMES)}")
-        if self.accelerator not in ("auto", "cpu", "cuda", "gpu", "mps"):
-            raise UsageError(f"unknown --accelerator {self.accelerator!r}", "use auto, cpu, cuda or mps")
-        if min(self.workers, self.max_batch_size, self.max_images) < 1 or self.batch_timeout_ms < 0:
-            raise UsageError("--workers, --max-batch-size and --max-images must be at least 1", "e.g. --workers 1")
-        if self.max_upload_mb <= 0:
-            raise UsageError("--max-upload-mb must be positive", "e.g. --max-upload-mb 20")
 
 
 def onnx_model(served: ServedModel) -> Path:
@@ -136,7 +104,8 @@ def serve(runs: list[str | Path], models_dir: str | Path | None = None, **option
     """Serve trained runs over HTTP until SIGTERM or Ctrl-C (the requests in flight are answered)."""
     from transferlab.serve.catalog import load_catalog
 
-    opts = ServeOptions(**options)  # bad options fail here, before any model is built
+    opts = ServeOptions(**options)
+    opts.check()  # bad options fail here, before any model is built
     catalog = load_catalog(runs, models_dir)
     server = build_server(catalog, opts)
     stopping, parent = threading.Event(), os.getpid()

@@ -66,11 +66,11 @@ class ClassifierWorker(RunWorker):
         from transferlab.data.transforms import split_eval_transform
         from transferlab.engine.performance import for_inference
         from transferlab.options.classify import ClassifyOptions
-        from transferlab.runs import read_run
+        from transferlab.runs import CLASSIFIER, read_run
 
         torch.set_grad_enabled(False)
         self.device = torch.device(device)
-        built = backbones.from_run(read_run(self.run_dir, model_kind="timm-classifier"))
+        built = backbones.from_run(read_run(self.run_dir, model_kind=CLASSIFIER))
         self.normalize = split_eval_transform(built.data_config)[1]
         if self.runtime == "onnx":
             import onnxruntime
@@ -117,6 +117,7 @@ class StyleWorker(RunWorker):
     def predict_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         import torch
 
+        from transferlab.pixels import channels_last_array, unit_to_uint8
         from transferlab.tasks.stylize.optimize import resize_long_side
 
         outputs = []
@@ -125,7 +126,7 @@ class StyleWorker(RunWorker):
             if max(image.shape[-2:]) > request["max_side"]:
                 image = resize_long_side(image, request["max_side"])
             styled = self.model(image.to(self.device)).float().clamp(0, 1)[0]
-            outputs.append({"pixels": (styled.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)})
+            outputs.append({"pixels": channels_last_array(unit_to_uint8(styled))})
         return _batch_info(outputs, len(requests))
 
 
@@ -143,7 +144,7 @@ class GanWorker(RunWorker):
     def predict_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         import torch
 
-        from transferlab.tasks.gan import interpolation_images, sample_images, to_uint8
+        from transferlab.sampling import interpolation_images, sample_images, to_uint8
 
         outputs = []
         for r in requests:

@@ -12,7 +12,6 @@ other backbone.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -22,18 +21,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferlab.backbones import ENCODER_FILE
+from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
-from transferlab.engine.performance import Performance, performance_of
-from transferlab.engine.rng import step_generator
-from transferlab.engine.session import TrainingSession
+from transferlab.engine.performance import performance_of
+from transferlab.engine.run import Recipe
+from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import DataError, UsageError
 from transferlab.options.autoencoder import AutoencoderOptions
 from transferlab.runs import TrainingResult
 
 MODEL_KIND = "autoencoder"
 TASK = "autoencoder"
-FIXED_ON_RESUME = ("encoder", "img_size", "batch_size", "lr", "noise", "seed")
 
 
 AutoencoderResult = TrainingResult
@@ -84,14 +83,18 @@ def _build(opts: AutoencoderOptions) -> tuple[Autoencoder, dict[str, Any]]:
     return Autoencoder(built.model, opts.img_size), built.data_config
 
 
-class Recipe:
+class AutoencoderRecipe(Recipe):
     """The autoencoder's training: resident uint8 images, a seeded batch per step, AdamW + cosine."""
 
-    def __init__(self, data: Any, opts: AutoencoderOptions, fabric: Any) -> None:
+    task, options, metrics = TASK, AutoencoderOptions, ("step", "loss")
+    title_format, name_format = "pretraining autoencoder", "{encoder}"
+    command = "transferlab autoencoder pretrain {data}"
+
+    def __init__(self, data: Any, opts: AutoencoderOptions, fabric: Any, run_dir: Path) -> None:
         from transferlab.data import load_images
         from transferlab.data.loaders import decode_all
 
-        self.opts, self.fabric = opts, fabric
+        self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
         images, _, self.description = load_images(data)
         if len(images) < 2:
             raise DataError(
@@ -105,15 +108,16 @@ class Recipe:
         optimizer = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=1e-4)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, opts.steps)
         self.model, self.optimizer = setup_trained(fabric, model, optimizer)
-        self.step, self.losses = 0, []
+        self.step = 0
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.pixels)
 
     def train_step(self, session: TrainingSession) -> float:
         opts, fabric = self.opts, self.fabric
-        g = step_generator(opts.seed, self.step)
-        index = torch.randint(len(self.pixels), (opts.batch_size,), generator=g)
-        index = index[fabric.global_rank :: fabric.world_size].to(fabric.device)  # each process its share
-        x = (self.pixels[index].float() / 255 - self.mean) / self.std
-        noisy = x + opts.noise * torch.randn(x.shape, generator=g).to(x.device) if opts.noise else x
+        draw = BatchDraw.for_step(opts.seed, self.step, opts.batch_size, fabric)  # this process's share
+        x = (self.pixels[draw.indices(len(self.pixels)).to(fabric.device)].float() / 255 - self.mean) / self.std
+        noisy = x + opts.noise * draw.normal(*x.shape[1:]).to(x.device) if opts.noise else x
         loss = F.mse_loss(self.model(noisy), x)
         session.check_finite(loss.detach(), f"step {self.step + 1}", "lower --lr")
         self.optimizer.zero_grad(set_to_none=True)
@@ -121,16 +125,35 @@ class Recipe:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        self.losses.append(float(loss.detach()))
-        return self.losses[-1]
+        return float(loss.detach())
+
+    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
+        last = self.opts.steps if stop_after is None else min(self.step + stop_after, self.opts.steps)
+        while self.step < last:
+            loss = self.train_step(session)
+            session.advance(f"loss {loss:.4f}")
+            session.log({"step": self.step, "loss": loss})
+            session.step_boundary(self.step, self.state, last=self.step == last)
 
     def state(self) -> dict[str, Any]:
         parts = {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler}
-        return capture_state(self.opts, **parts, step=self.step, losses=self.losses)
+        return capture_state(self.opts, **parts, step=self.step)
 
     def restore(self, state: dict[str, Any]) -> None:
         restore_state(state, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler)
-        self.step, self.losses = int(state["step"]), list(state["losses"])
+        self.step = int(state["step"])
+
+    def losses(self) -> list[float]:
+        """The reconstruction loss of every step so far, from the run's metrics.csv."""
+        from transferlab.engine.session import read_metrics
+
+        return [row["loss"] for row in read_metrics(self.run_dir)]
+
+    def finish(self, seconds: float, write: bool, name: str = "") -> AutoencoderResult:
+        if not write:
+            return AutoencoderResult(self.run_dir, self.run_dir / "report.html", self.losses(), seconds)
+        report = _write_run(self, seconds)
+        return AutoencoderResult(self.run_dir, report, self.losses(), seconds)
 
 
 def pretrain(
@@ -143,66 +166,20 @@ def pretrain(
 ) -> AutoencoderResult:
     """Train the autoencoder on DATA's images (labels, if any, are ignored); write the run,
     reconstructions, the loss curve and ``report.html``. ``resume=RUN`` continues a stopped run."""
-    from transferlab.engine import rng
-    from transferlab.engine.options import fabric_for
-    from transferlab.engine.session import RunSpec, fingerprint, read_checkpoint, resumed_options
-    from transferlab.runs import default_run_dir
+    from transferlab.engine.run import run
 
-    state = read_checkpoint(Path(resume), TASK) if resume else None
-    given = {k: v for k, v in options.items() if v is not None}
-    opts = resumed_options(state, given, FIXED_ON_RESUME, AutoencoderOptions) if state else AutoencoderOptions(**given)
-    if opts.steps < 1 or opts.batch_size < 2 or opts.noise < 0:
-        raise UsageError("--steps >= 1, --batch-size >= 2 and --noise >= 0 are needed", "e.g. --steps 2000")
-    start = time.perf_counter()
-    fabric = fabric_for(opts)
-    rng.seed_everything(opts.seed)
-    recipe = Recipe(data, opts, fabric)
-    run_dir = Path(resume) if resume else Path(out) if out else default_run_dir(TASK, opts.encoder)
-    fixed = {k: getattr(opts, k) for k in FIXED_ON_RESUME}
-    spec = RunSpec(TASK, run_dir, fingerprint(recipe.pixels), fixed, f"transferlab autoencoder pretrain {data}")
-    session = TrainingSession(
-        spec,
-        fabric,
-        total=opts.steps,
-        title="pretraining autoencoder",
-        state=state,
-        metrics=("step", "loss"),
-        logger=opts.logger,
-        checkpoint_every=opts.checkpoint_every,
-    )
-    last = opts.steps if stop_after is None else min(stop_after, opts.steps)
-    with session:
-        if state is not None:
-            recipe.restore(state)
-        while recipe.step < last:
-            loss = recipe.train_step(session)
-            session.advance(f"loss {loss:.4f}")
-            session.log({"step": recipe.step, "loss": loss})
-            session.step_boundary(recipe.step, recipe.state, last=recipe.step == last)
-    seconds = time.perf_counter() - start
-    if recipe.step < opts.steps or fabric.global_rank != 0:
-        return AutoencoderResult(run_dir, run_dir / "report.html", recipe.losses, seconds)
+    return run(AutoencoderRecipe, data, out=out, resume=resume, stop_after=stop_after, **options)
+
+
+def _write_run(recipe: AutoencoderRecipe, seconds: float) -> Path:
     from transferlab.engine.fabric import unwrap
-
-    norm = (recipe.mean, recipe.std)
-    model = unwrap(recipe.model)
-    report = _write_run(
-        run_dir, model, opts, recipe.config, recipe.description, recipe.losses, recipe.pixels[:8], norm, seconds,
-        performance_of(fabric),
-    )  # fmt: skip
-    return AutoencoderResult(run_dir, report, recipe.losses, seconds)
-
-
-def _write_run(
-    run_dir: Path, model: Autoencoder, opts: AutoencoderOptions, config: dict[str, Any], description: str,
-    losses: list[float], sample: torch.Tensor, norm: tuple[torch.Tensor, torch.Tensor], seconds: float,
-    performance: Performance,
-) -> Path:  # fmt: skip
     from transferlab.io import save_grid, save_safetensors
     from transferlab.reports import plots
     from transferlab.reports.html import HtmlReport
     from transferlab.runs import save_run
 
+    run_dir, opts, config, losses = recipe.run_dir, recipe.opts, recipe.config, recipe.losses()
+    model, description = unwrap(recipe.model), recipe.description
     run_dir.mkdir(parents=True, exist_ok=True)
     save_safetensors(model.encoder.state_dict(), run_dir / ENCODER_FILE, metadata={"encoder": opts.encoder})
     save_run(
@@ -210,19 +187,18 @@ def _write_run(
         model={"kind": MODEL_KIND, "encoder": opts.encoder, "img_size": opts.img_size},
         class_names=[], preprocessing={k: config[k] for k in ("mean", "std") if k in config},
         metrics={"final_loss": sum(losses[-20:]) / len(losses[-20:]), "steps": len(losses), "seconds": seconds},
-        extra={"data": description, "options": asdict(opts)}, performance=performance,
+        extra={"data": description, "options": asdict(opts)}, performance=performance_of(recipe.fabric),
     )  # fmt: skip
-    mean, std = norm
-    model.eval()
-    with torch.no_grad():
-        x = sample.float() / 255
-        rebuilt = (model((x - mean) / std) * std + mean).clamp(0, 1)
+    mean, std = recipe.mean, recipe.std
+    with performance_of(recipe.fabric).inference(model):
+        x = recipe.pixels[:8].float() / 255
+        rebuilt = (model((x - mean) / std).float() * std + mean).clamp(0, 1)
     save_grid(torch.cat([x, rebuilt]).cpu(), run_dir / "reconstructions.png", nrow=len(x))
     plots.loss_curves({"reconstruction": losses}, run_dir / "losses.png")
     report = HtmlReport(f"autoencoder: {opts.encoder} on {description}")
     facts = {"data": description, "encoder": opts.encoder, "image size": opts.img_size, "steps": len(losses),
              "denoising noise": opts.noise, "seconds": round(seconds, 1)}  # fmt: skip
-    report.table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])
+    report.facts(facts)
     report.heading("Reconstructions (top: input, bottom: output)").image(run_dir / "reconstructions.png", "recon")
     report.heading("Loss").image(run_dir / "losses.png", "loss")
     return report.save(run_dir / "report.html")

@@ -16,11 +16,11 @@ def export(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) ->
     import torch
 
     from transferlab import backbones
-    from transferlab.runs import read_run
+    from transferlab.runs import CLASSIFIER, read_run
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'", f"use one of: {', '.join(FORMATS)}")
-    info = read_run(run, model_kind="timm-classifier")
+    info = read_run(run, model_kind=CLASSIFIER)
     model = backbones.from_run(info).model.eval()
     size = tuple(info.preprocessing["input_size"])
     example = torch.randn(2, *size)

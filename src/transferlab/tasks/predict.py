@@ -45,12 +45,12 @@ def load_classifier(
     model: str | None = None, checkpoint: str | Path | None = None, weights: str | Path | None = None
 ) -> Classifier:
     from transferlab import backbones
-    from transferlab.runs import read_run
+    from transferlab.runs import CLASSIFIER, read_run
 
     if (model is None) == (checkpoint is None):
         raise UsageError("give exactly one of --model NAME and --checkpoint RUN", "e.g. --model tf_efficientnet_lite0")
     if checkpoint is not None:
-        run = read_run(checkpoint, model_kind="timm-classifier")
+        run = read_run(checkpoint, model_kind=CLASSIFIER)
         built = backbones.from_run(run)
         return Classifier(built.model.eval(), built.data_config, run.class_names, f"run {checkpoint}")
     built = backbones.create(model, pretrained=True, weights=weights)

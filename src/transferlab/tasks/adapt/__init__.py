@@ -40,11 +40,13 @@ def adapt(
     """Train each method (plus ``source-only``) with each seed, each as its own run in
     ``out/<method>-seed<seed>`` (an adapted classifier: ``predict``/``evaluate``/``export``/``serve``
     take it); return one row per method with the target accuracy (mean, std over seeds) on target
-    labels never used in training. Writes ``adapt.json``, ``curves.png`` and ``report.html``.
+    labels never used in training. Writes ``comparison.json``/``.csv``, ``curves.png`` and ``report.html``.
     ``resume=True`` continues a stopped study in ``out``: finished runs are kept, a stopped one resumes."""
     from transferlab import backbones
+    from transferlab.engine.fabric import is_main_process
+    from transferlab.engine.session import read_metrics
     from transferlab.io import write_json
-    from transferlab.runs import default_run_dir, read_run
+    from transferlab.runs import CLASSIFIER, default_run_dir, read_run
 
     methods = ["source-only", *[m for m in methods if m != "source-only"]]
     for name in methods:
@@ -65,22 +67,24 @@ def adapt(
     ]
     study = {"source": named[0], "target": named[1],
              "methods": methods, "seeds": list(seeds), "options": asdict(base)}  # fmt: skip
-    write_json(folder / STUDY_FILE, study)
+    if is_main_process():
+        write_json(folder / STUDY_FILE, study)
     outcomes: dict[str, list[AdaptOutcome]] = {}
     for name in methods:
         for seed in seeds:
             opts = AdaptOptions(**{**asdict(base), "method": name, "seed": seed})
             run_dir = folder / f"{name}-seed{seed}"
             if resume and (run_dir / "run.json").is_file():  # finished before the stop
-                run = read_run(run_dir, model_kind="timm-classifier")
+                run = read_run(run_dir, model_kind=CLASSIFIER)
                 done = AdaptOutcome(name, seed, run.metrics["target_acc"], run.metrics["source_acc"],
-                                    run.metrics["seconds"], run.extra["history"], run_dir)  # fmt: skip
+                                    run.metrics["seconds"], read_metrics(run_dir), run_dir)  # fmt: skip
             else:
                 stopped = resume and (run_dir / "checkpoints").is_dir()
                 done = train_one(*domains, (source_splits, target_splits), opts, run_dir, stopped)
             outcomes.setdefault(name, []).append(done)
     rows = [_row(name, runs) for name, runs in outcomes.items()]
-    _write_outputs(folder, rows, outcomes, source_splits, target_splits, base)
+    if is_main_process():
+        _write_outputs(folder, rows, outcomes, source_splits, target_splits, base)
     return rows
 
 
@@ -100,22 +104,19 @@ def _write_outputs(
     folder: Path, rows: list[dict[str, Any]], outcomes: dict[str, list[AdaptOutcome]], source: Any, target: Any,
     opts: AdaptOptions,
 ) -> None:  # fmt: skip
-    from transferlab.io import write_json
     from transferlab.reports import plots
-    from transferlab.reports.html import HtmlReport
+    from transferlab.reports.comparison import Comparison, write_comparison
 
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "adapt.json", {"source": source.description, "target": target.description,
-                                       "options": asdict(opts), "rows": rows})  # fmt: skip
     curves = {
         name: ([h["epoch"] for h in runs[0].history], [h["target_acc"] for h in runs[0].history])
         for name, runs in outcomes.items()
     }
-    plots.metric_curves(curves, folder / "curves.png", "target accuracy (first seed)", "epoch")
-    report = HtmlReport(f"adapt: {source.description} -> {target.description}")
-    report.table(rows).text(
+    note = (
         f"Target accuracy on {len(target.val)} held-out target images whose labels no method saw "
-        f"({opts.backbone}, {opts.epochs} x {opts.iters_per_epoch} steps, batch {opts.batch_size} per domain).",
-        note=True,
+        f"({opts.backbone}, {opts.epochs} x {opts.iters_per_epoch} steps, batch {opts.batch_size} per domain)."
     )
-    report.image(folder / "curves.png", "target accuracy per epoch").save(folder / "report.html")
+    context = {"source": source.description, "target": target.description, "options": asdict(opts)}
+    table = Comparison("adapt", f"adapt: {source.description} -> {target.description}", rows, context, note=note)
+    folder.mkdir(parents=True, exist_ok=True)
+    plots.metric_curves(curves, folder / "curves.png", "target accuracy (first seed)", "epoch")
+    write_comparison(folder, table, lambda report: report.image(folder / "curves.png", "target accuracy per epoch"))

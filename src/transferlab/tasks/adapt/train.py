@@ -8,7 +8,6 @@ Optimiser and schedule follow the Transfer-Learning-Library's digit recipes: SGD
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,11 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferlab.data import DatasetSplits
+from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained, unwrap
 from transferlab.engine.performance import performance_of
-from transferlab.engine.rng import step_generator
-from transferlab.engine.session import TrainingSession
+from transferlab.engine.run import Recipe
+from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import DataError
 from transferlab.options.adapt import AdaptOptions
 from transferlab.tasks.adapt.losses import (
@@ -120,20 +120,30 @@ class AdaptationNetwork(nn.Module):
         return logits[:n], logits[n:], self.align(f[:n], f[n:], logits[:n], logits[n:])
 
 
-class Adapter:
-    """One method with one seed: the recipe's step, evaluation and state."""
+class AdaptRecipe(Recipe):
+    """One method with one seed. DATA is (source domain, target domain, (source splits, target
+    splits)), prepared once for a whole study; the run holds the adapted classifier, which
+    ``predict``, ``evaluate``, ``export`` and ``serve`` take."""
 
-    def __init__(self, source: Domain, target: Domain, classifier: nn.Module, config: dict[str, Any],
-                 opts: AdaptOptions, fabric: Any) -> None:  # fmt: skip
-        self.opts, self.fabric = opts, fabric
+    task, options, metrics = TASK, AdaptOptions, METRICS
+    title_format = "adapting ({method}, seed {seed})"
+    command = "transferlab adapt --source SOURCE --target TARGET"
+
+    def __init__(self, data: tuple[Domain, Domain, tuple[DatasetSplits, DatasetSplits]], opts: AdaptOptions,
+                 fabric: Any, run_dir: Path) -> None:  # fmt: skip
+        from transferlab import backbones
+
+        source, target, self.splits = data
+        self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
         self.source, self.target = (Domain(*[t.to(fabric.device) for t in vars(d).values()]) for d in (source, target))
-        num_classes = classifier.num_classes
-        align = METHODS[opts.method](classifier.num_features, num_classes)
-        network = AdaptationNetwork(classifier, align, config)
+        built = backbones.create(opts.backbone, num_classes=len(self.splits[0].classes), img_size=opts.img_size)
+        classifier, self.config = built.model, built.data_config
+        align = METHODS[opts.method](classifier.num_features, classifier.num_classes)
+        network = AdaptationNetwork(classifier, align, self.config)
         optimizer = torch.optim.SGD(network.parameters(), lr=opts.lr, momentum=0.9, weight_decay=1e-3, nesterov=True)
         self.network, self.optimizer = setup_trained(fabric, network, optimizer)
         self.labelled_target = self._labelled_target()
-        self.step, self.history, self.window = 0, [], []
+        self.step, self.window = 0, []
 
     def _labelled_target(self) -> torch.Tensor:
         """Indices of the few labelled target images (``target_labels`` a class, seeded)."""
@@ -144,18 +154,20 @@ class Adapter:
         keep = [rng.permutation(np.flatnonzero(labels == k))[: self.opts.target_labels] for k in np.unique(labels)]
         return torch.as_tensor(np.concatenate(keep))
 
-    def _draw(self, n: int, g: torch.Generator) -> torch.Tensor:
-        index = torch.randint(n, (self.opts.batch_size,), generator=g)
-        return index[self.fabric.global_rank :: self.fabric.world_size].to(self.fabric.device)
+    def fingerprint(self) -> str:
+        return fingerprint(self.source.train_x, self.source.train_y, self.target.train_x, self.target.train_y)
+
+    def total(self) -> int:
+        return self.opts.epochs * self.opts.iters_per_epoch
 
     def train_step(self, session: TrainingSession) -> None:
-        opts, total = self.opts, self.opts.epochs * self.opts.iters_per_epoch
-        g = step_generator(opts.seed, self.step)
-        s_idx, t_idx = self._draw(len(self.source.train_x), g), self._draw(len(self.target.train_x), g)
+        opts, total = self.opts, self.total()
+        draw = BatchDraw.for_step(opts.seed, self.step, opts.batch_size, self.fabric)  # this process's share
+        s_idx, t_idx = (draw.indices(len(d.train_x)).to(self.fabric.device) for d in (self.source, self.target))
         logits_s, _, extra = self.network(self.source.train_x[s_idx], self.target.train_x[t_idx], self.step / total)
         loss = F.cross_entropy(logits_s, self.source.train_y[s_idx])
         if opts.method == "joint" and len(self.labelled_target):
-            pick = self.labelled_target[self._draw(len(self.labelled_target), g).cpu()].to(self.fabric.device)
+            pick = self.labelled_target[draw.indices(len(self.labelled_target))].to(self.fabric.device)
             labelled, _, _ = self.network(self.target.train_x[pick], self.target.train_x[pick][:0])
             extra = F.cross_entropy(labelled, self.target.train_y[pick])
         total_loss = loss + opts.trade_off * extra
@@ -168,13 +180,14 @@ class Adapter:
         self.step += 1
         self.window.append((float(loss.detach()), float(extra.detach())))
 
-    @torch.no_grad()
     def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        from transferlab import metrics
+        from transferlab.engine.performance import performance_of
+
         net = unwrap(self.network)
-        net.eval()
-        correct = sum((net.features(xb)[1].argmax(1) == yb).sum().item() for xb, yb in zip(x.split(512), y.split(512)))
-        net.train()
-        return correct / max(len(y), 1)
+        with performance_of(self.fabric).inference(net):
+            logits = torch.cat([net.features(xb)[1].float() for xb in x.split(512)])
+        return metrics.compute("validation", logits=logits, labels=y, num_classes=net.classifier.num_classes)["val_acc"]
 
     def end_epoch(self) -> dict[str, float]:
         losses = np.array(self.window or [(float("nan"), float("nan"))])
@@ -185,22 +198,21 @@ class Adapter:
             "align_loss": float(losses[:, 1].mean()),
             "target_acc": self.accuracy(self.target.val_x, self.target.val_y),
         }
-        self.history.append(row)
         self.window = []
         return row
 
     def state(self) -> dict[str, Any]:
         parts = {"network": self.network, "optimizer": self.optimizer}
-        return capture_state(self.opts, **parts, step=self.step, history=self.history, window=self.window)
+        return capture_state(self.opts, **parts, step=self.step, window=self.window)
 
     def restore(self, state: dict[str, Any]) -> None:
         restore_state(state, network=self.network, optimizer=self.optimizer)
-        self.step, self.history = int(state["step"]), list(state["history"])
+        self.step = int(state["step"])
         self.window = [tuple(w) for w in state["window"]]
 
-    def fit(self, session: TrainingSession) -> None:
+    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
         opts = self.opts
-        total = opts.epochs * opts.iters_per_epoch
+        total = self.total() if stop_after is None else min(self.total(), self.step + stop_after)
         while self.step < total:
             self.train_step(session)
             session.advance()
@@ -210,47 +222,34 @@ class Adapter:
                 session.advance(f"target acc {row['target_acc']:.1%}", steps=0)
             session.step_boundary(self.step, self.state, last=self.step % opts.iters_per_epoch == 0)
 
+    def finish(self, seconds: float, write: bool, name: str = "") -> AdaptOutcome:
+        from transferlab import backbones
+        from transferlab.engine.session import read_metrics
+        from transferlab.runs import CLASSIFIER, save_run
+
+        source_acc = self.accuracy(self.source.val_x, self.source.val_y)
+        history = read_metrics(self.run_dir) if self.fabric.global_rank == 0 else []
+        target_acc = history[-1]["target_acc"] if history else float("nan")
+        opts, (source, target) = self.opts, self.splits
+        if write:
+            classifier = unwrap(self.network).classifier
+            save_run(
+                self.run_dir, task=TASK, state_dict=classifier.state_dict(),
+                model={"kind": CLASSIFIER, "backbone": backbones.architecture(classifier),
+                       "num_classes": len(source.classes)},
+                class_names=source.classes, preprocessing=self.config,
+                metrics={"target_acc": target_acc, "source_acc": source_acc, "seconds": seconds},
+                extra={"method": opts.method, "seed": opts.seed, "options": asdict(opts),
+                       "source": source.description, "target": target.description},
+                performance=performance_of(self.fabric),
+            )  # fmt: skip
+        return AdaptOutcome(opts.method, opts.seed, target_acc, source_acc, seconds, history, self.run_dir)
+
 
 def train_one(source: Domain, target: Domain, splits: tuple[DatasetSplits, DatasetSplits], opts: AdaptOptions,
               run_dir: Path, resume: bool) -> AdaptOutcome:  # fmt: skip
-    """Train one method with one seed as a run: ``model.safetensors`` + ``run.json`` hold the
-    adapted classifier, which ``predict``, ``evaluate``, ``export`` and ``serve`` take."""
-    from transferlab import backbones
-    from transferlab.engine import rng
-    from transferlab.engine.options import fabric_for
-    from transferlab.engine.session import CHANGEABLE_ON_RESUME, RunSpec, fingerprint, read_checkpoint
-    from transferlab.runs import save_run
+    """Train one method with one seed as a run (continuing its checkpoint with ``resume``)."""
+    from transferlab.engine.run import run
 
-    start = time.perf_counter()
-    state = read_checkpoint(run_dir, TASK) if resume else None
-    fabric = fabric_for(opts)
-    rng.seed_everything(opts.seed)
-    built = backbones.create(opts.backbone, num_classes=len(splits[0].classes), img_size=opts.img_size)
-    adapter = Adapter(source, target, built.model, built.data_config, opts, fabric)
-    fixed = {k: v for k, v in asdict(opts).items() if k not in CHANGEABLE_ON_RESUME}
-    data = fingerprint(source.train_x, source.train_y, target.train_x, target.train_y)
-    command = "transferlab adapt --source SOURCE --target TARGET"
-    total = opts.epochs * opts.iters_per_epoch
-    title = f"adapting ({opts.method}, seed {opts.seed})"
-    session = TrainingSession(RunSpec(TASK, run_dir, data, fixed, command), fabric, total=total, title=title,
-                              state=state, metrics=METRICS, logger=opts.logger)  # fmt: skip
-    with session:
-        if state is not None:
-            adapter.restore(state)
-        adapter.fit(session)
-    source_acc = adapter.accuracy(adapter.source.val_x, adapter.source.val_y)
-    target_acc = adapter.history[-1]["target_acc"]
-    seconds = time.perf_counter() - start
-    if fabric.global_rank == 0:
-        classifier = unwrap(adapter.network).classifier
-        name = backbones.architecture(classifier)
-        save_run(
-            run_dir, task=TASK, state_dict=classifier.state_dict(),
-            model={"kind": "timm-classifier", "backbone": name, "num_classes": len(splits[0].classes)},
-            class_names=splits[0].classes, preprocessing=built.data_config,
-            metrics={"target_acc": target_acc, "source_acc": source_acc, "seconds": seconds},
-            extra={"method": opts.method, "seed": opts.seed, "options": asdict(opts), "history": adapter.history,
-                   "source": splits[0].description, "target": splits[1].description},
-            performance=performance_of(fabric),
-        )  # fmt: skip
-    return AdaptOutcome(opts.method, opts.seed, target_acc, source_acc, seconds, adapter.history, run_dir)
+    data = (source, target, splits)
+    return run(AdaptRecipe, data, out=run_dir, resume=run_dir if resume else None, **asdict(opts))

@@ -13,7 +13,7 @@ def write_run_report(
     run_dir: Path, title: str, facts: dict[str, Any], history: list[dict], metrics: dict[str, Any]
 ) -> Path:
     plots.learning_curves({facts.get("strategy", "run"): history}, run_dir / "curves.png")
-    report = HtmlReport(title).table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])
+    report = HtmlReport(title).facts(facts)
     report.heading("Learning curves").image(run_dir / "curves.png", "learning curves")
     report.heading("Validation").table(
         [
@@ -33,23 +33,11 @@ def write_run_report(
     return report.save(run_dir / "report.html")
 
 
-def write_comparison_report(
-    out_dir: Path,
-    title: str,
-    intro: str,
-    rows: list[dict],
-    histories: dict[str, list[dict]],
-    best_dir: Path,
-    note: str = "",
-) -> Path:
+def comparison_pictures(report: HtmlReport, out_dir: Path, histories: dict[str, list[dict]], best_dir: Path) -> None:
+    """A comparison's curves, and the confusion matrix and hardest images of its best run."""
     plots.learning_curves(histories, out_dir / "curves.png", "per strategy (solid: validation, dashed: train)")
-    report = HtmlReport(title).text(intro)
-    if note:
-        report.text(note, note=True)
-    report.heading("Comparison (same data, same split, same budget)").table(rows)
     report.heading("Learning curves").image(out_dir / "curves.png", "learning curves")
     report.heading(f"Confusion matrix of the best ({best_dir.name})").image(
         best_dir / "confusion.png", "confusion matrix"
     )
     report.heading("Its highest-loss validation images").image(best_dir / "hardest.png", "hardest images")
-    return report.save(out_dir / "report.html")

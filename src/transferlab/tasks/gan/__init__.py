@@ -9,8 +9,7 @@ gan.sample(faces.run_dir, 64, out="samples/")
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,9 @@ import torch
 from transferlab.errors import RunError, UsageError
 from transferlab.options.gan import GanOptions
 from transferlab.runs import default_run_dir, read_run
-from transferlab.tasks.gan.train import ARCH_KEYS, METRICS, TASK, GanTrainer, RealImages, load_prefixed
+from transferlab.sampling import interpolation_images, sample_images, to_uint8
+from transferlab.tasks.gan.report import GanResult
+from transferlab.tasks.gan.train import ARCH_KEYS, TASK, GanRecipe, load_prefixed
 
 __all__ = [
     "GanOptions",
@@ -31,19 +32,6 @@ __all__ = [
     "sample",
     "train",
 ]
-
-
-@dataclass
-class GanResult:
-    name: str
-    run_dir: Path
-    report: Path
-    steps: int
-    seconds: float
-    best: dict[str, float] = field(default_factory=dict)  # step, fid, kid at the best FID
-    evaluations: list[dict[str, float]] = field(default_factory=list)
-    extractor: dict[str, Any] = field(default_factory=dict)  # name and sample counts behind the scores
-    loop_seconds: float = 0.0  # the training loop alone: no data loading, network building or report
 
 
 def train(
@@ -62,64 +50,9 @@ def train(
     blocks); ``d_features="lite0"`` trains against frozen ImageNet features. ``resume=RUN``
     continues a stopped run exactly. Writes samples, curves, ``report.html`` and the run.
     """
-    from transferlab.engine import rng
-    from transferlab.engine.options import fabric_for
-    from transferlab.engine.session import RunSpec, TrainingSession, read_checkpoint, resumed_options
+    from transferlab.engine.run import run
 
-    start = time.perf_counter()
-    state = read_checkpoint(Path(resume), TASK) if resume else None
-    given = {k: v for k, v in options.items() if v is not None}
-    opts = resumed_options(state, given, ARCH_KEYS, GanOptions) if state else GanOptions(**given)
-    opts.check()
-    fabric = fabric or fabric_for(opts)
-    if opts.init:  # fine-tuning keeps the source's networks unless told otherwise
-        source = read_run(opts.init, model_kind="gan").model
-        opts = replace(opts, **{k: source[k] for k in ("arch", "width") if getattr(opts, k) is None and source.get(k)})
-    unset = opts.unset_defaults()
-    opts = opts.for_device(fabric.device.type)
-    if unset and not state:
-        announce_defaults(opts, unset, fabric.device.type)
-    run_dir = Path(resume) if resume else Path(out) if out else default_run_dir(TASK, name or opts.arch)
-    rng.seed_everything(opts.seed)
-    real = RealImages(data, opts, fabric.device)
-    spec = RunSpec(
-        TASK, run_dir, real.fingerprint(), {k: getattr(opts, k) for k in ARCH_KEYS}, f"transferlab gan train {data}"
-    )
-    session = TrainingSession(
-        spec,
-        fabric,
-        total=opts.steps,
-        title="training GAN",
-        state=state,
-        metrics=METRICS,
-        logger=opts.logger,
-        checkpoint_every=opts.checkpoint_every,
-    )
-    with session:
-        trainer = GanTrainer(real, opts, run_dir, fabric)
-        if state is not None:
-            trainer.restore(state)
-        trainer.fit(session, stop_after)
-    label, seconds = name or opts.arch, time.perf_counter() - start
-    timing = {"seconds": seconds, "loop_seconds": trainer.loop_seconds}
-    if trainer.step < opts.steps:  # stopped on purpose; the checkpoint holds everything
-        return GanResult(label, run_dir, run_dir / "report.html", trainer.step, **timing)
-    if not trainer.best:
-        trainer.save_run()  # no FID was measured: the run holds the final weights
-    from transferlab.tasks.gan.report import write_report
-
-    report = write_report(trainer, label, seconds)
-    scores = {"best": trainer.best, "evaluations": trainer.evaluations, "extractor": trainer.extractor}
-    return GanResult(label, run_dir, report, trainer.step, **timing, **scores)
-
-
-def announce_defaults(opts: GanOptions, unset: list[str], device: str) -> None:
-    """Say which device-dependent defaults this run took, so a slow or weak run is never a mystery."""
-    from transferlab.progress import announce
-
-    where = "a CPU" if device == "cpu" else "a GPU"
-    chosen = " ".join(f"--{k.replace('_', '-')} {getattr(opts, k)}" for k in unset)
-    announce(f"gan: the defaults for {where}: {chosen} (set any of them to override)")
+    return run(GanRecipe, data, out=out, resume=resume, stop_after=stop_after, fabric=fabric, name=name, **options)
 
 
 def compare(data: Any, *, out: str | Path | None = None, **options: Any) -> list[GanResult]:
@@ -134,13 +67,17 @@ def compare(data: Any, *, out: str | Path | None = None, **options: Any) -> list
             "e.g. --init runs/gan/source --freeze-d 2 --compare scratch",
         )
     opts.check()
+    GanRecipe.check(opts)
     root = Path(out) if out else default_run_dir(TASK, "compare")
     scratch_options = {**asdict(opts), "init": None, "freeze_d": 0, "d_features": "none"}
     results = [
         train(data, out=root / "transfer", name="transfer", **asdict(opts)),
         train(data, out=root / "scratch", name="scratch", **scratch_options),
     ]
-    write_comparison(root, results)
+    from transferlab.engine.fabric import is_main_process
+
+    if is_main_process():
+        write_comparison(root, results)
     return results
 
 
@@ -186,60 +123,6 @@ def feature_discriminator(channels: int) -> torch.nn.Module:
     from transferlab.tasks.gan.projected import ProjectedDiscriminator
 
     return ProjectedDiscriminator(channels, num_classes=0)
-
-
-def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation: Gaussian latents keep their norm along the path."""
-    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
-    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
-
-
-def check_label(spec: dict[str, Any], label: int | None) -> None:
-    classes = int(spec["num_classes"])
-    if label is not None and not 0 <= label < max(classes, 1):
-        raise UsageError(f"--label {label} is outside the run's {classes} classes", f"use 0..{max(classes, 1) - 1}")
-
-
-def _labels(spec: dict[str, Any], count: int, label: int | None) -> torch.Tensor | None:
-    """Class ``label`` for every image, or the classes in turn; None for an unconditional GAN."""
-    check_label(spec, label)
-    if not int(spec["num_classes"]):
-        return None
-    return torch.full((count,), label) if label is not None else torch.arange(count) % int(spec["num_classes"])
-
-
-def sample_images(
-    generator: torch.nn.Module, spec: dict[str, Any], count: int, rng: torch.Generator, label: int | None = None
-) -> torch.Tensor:
-    """``count`` images in [-1, 1] (N x C x H x W, on the CPU): latents from ``rng``; a conditional
-    GAN makes class ``label``, or cycles through its classes when ``label`` is None."""
-    labels, dev = _labels(spec, count, label), next(generator.parameters()).device
-    z = torch.randn(count, spec["z_dim"], generator=rng)
-    with torch.no_grad():
-        return torch.cat([
-            generator(zc.to(dev), None if labels is None else lc.to(dev)).float().cpu()
-            for zc, lc in zip(z.split(256), (labels if labels is not None else z[:, 0]).split(256))
-        ])  # fmt: skip
-
-
-def interpolation_images(
-    generator: torch.nn.Module, spec: dict[str, Any], rows: int, rng: torch.Generator, steps: int = 10,
-    label: int | None = None,
-) -> torch.Tensor:  # fmt: skip
-    """``rows`` x ``steps`` images walking a great circle between two random latents per row."""
-    row_labels, dev = _labels(spec, rows, label), next(generator.parameters()).device
-    ends = torch.randn(2, rows, spec["z_dim"], generator=rng)
-    t = torch.linspace(0, 1, steps).view(1, steps, 1)
-    path_z = _slerp(ends[0][:, None], ends[1][:, None], t).reshape(-1, spec["z_dim"])
-    path_labels = None if row_labels is None else row_labels.repeat_interleave(steps).to(dev)
-    with torch.no_grad():
-        return generator(path_z.to(dev), path_labels).float().cpu()
-
-
-def to_uint8(images: torch.Tensor) -> Any:
-    """Generator output in [-1, 1] (N x C x H x W) -> N x H x W x C uint8 numpy array."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def sample(

@@ -11,30 +11,27 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from transferlab.engine.batches import BatchDraw
+
 POLICIES = ("color", "translation", "cutout")
 
 
-def color(x: torch.Tensor) -> torch.Tensor:
+def color(x: torch.Tensor, draw: BatchDraw) -> torch.Tensor:
     """Random brightness (+-0.5), saturation (x0..2) and contrast (x0.5..1.5), per image."""
-    n = x.shape[0]
-    x = x + (torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype) - 0.5)
+    brightness, saturation, contrast = draw.uniform(3, 1, 1, 1).to(x).unbind(1)
+    x = x + (brightness - 0.5)
     if x.shape[1] > 1:
         mean = x.mean(dim=1, keepdim=True)
-        x = (x - mean) * (torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype) * 2) + mean
+        x = (x - mean) * (saturation * 2) + mean
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) * (torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype) + 0.5) + mean
+    return (x - mean) * (contrast + 0.5) + mean
 
 
-def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
+def translation(x: torch.Tensor, draw: BatchDraw, ratio: float = 0.125) -> torch.Tensor:
     """Shift each image by up to ``ratio`` of its size, whole pixels, zeros filling in."""
     n, _, h, w = x.shape
-    shift = torch.stack(
-        [
-            torch.randint(-int(w * ratio), int(w * ratio) + 1, (n,), device=x.device),
-            torch.randint(-int(h * ratio), int(h * ratio) + 1, (n,), device=x.device),
-        ],
-        dim=1,
-    ).to(x.dtype)
+    reach = torch.tensor([int(w * ratio), int(h * ratio)])
+    shift = (draw.uniform(2) * (2 * reach + 1)).floor().sub(reach).to(x)  # uniform in -reach..reach
     theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0] = theta[:, 1, 1] = 1
     theta[:, 0, 2] = -2 * shift[:, 0] / w  # whole-pixel shifts land on pixel centres: exact
@@ -43,12 +40,12 @@ def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
-def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
+def cutout(x: torch.Tensor, draw: BatchDraw, ratio: float = 0.5) -> torch.Tensor:
     """Zero a random square of ``ratio`` times the image size in each image."""
-    n, _, h, w = x.shape
+    _, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    top = torch.randint(0, h + 1 - ch % 2, (n, 1, 1), device=x.device) - ch // 2
-    left = torch.randint(0, w + 1 - cw % 2, (n, 1, 1), device=x.device) - cw // 2
+    corner = draw.uniform(2) * torch.tensor([h + 1 - ch % 2, w + 1 - cw % 2])
+    top, left = (corner.floor().long() - torch.tensor([ch // 2, cw // 2])).to(x.device).view(-1, 2, 1, 1).unbind(1)
     rows = torch.arange(h, device=x.device).view(1, h, 1)
     cols = torch.arange(w, device=x.device).view(1, 1, w)
     inside = (rows >= top) & (rows < top + ch) & (cols >= left) & (cols < left + cw)
@@ -65,9 +62,12 @@ class DiffAugment(torch.nn.Module):
         super().__init__()
         self.ops = [OPS[name] for name in parse_policy(policy)]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, draw: BatchDraw | None = None) -> torch.Tensor:
+        """Augment ``x``; its random parameters come from ``draw`` (the step's share of the global
+        batch under data parallelism), else from the global generator."""
+        draw = draw or BatchDraw.local(len(x))
         for op in self.ops:
-            x = op(x)
+            x = op(x, draw)
         return x
 
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transferlab.engine.batches import BatchDraw
 from transferlab.engine.fabric import inner_gradients
 
 
@@ -31,21 +32,24 @@ class AdversarialLoss(nn.Module):
         if kind not in ("bce", "hinge"):
             raise ValueError(f"unknown GAN loss '{kind}'")
         self.discriminator, self.kind, self.r1_gamma = discriminator, kind, r1_gamma
-        self.augment = augment if augment is not None else nn.Identity()
+        self.augment = augment
 
-    def _logits(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        return self.discriminator(self.augment(images), labels).float()
+    def _logits(self, images: torch.Tensor, labels: torch.Tensor | None, draw: BatchDraw | None) -> torch.Tensor:
+        seen = images if self.augment is None else self.augment(images, draw)
+        return self.discriminator(seen, labels).float()
 
     def discriminator_loss(
         self,
         real: torch.Tensor,
         fake: torch.Tensor,
         labels: torch.Tensor | None,
+        draw: BatchDraw | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The discriminator's loss, and detached statistics (tensors: reading them would sync)."""
+        """The discriminator's loss, and detached statistics (tensors: reading them would sync).
+        ``draw`` gives the augmentation's random parameters (the step's share of the batch)."""
         real = real.detach().requires_grad_(self.r1_gamma > 0)
-        real_logits = self._logits(real, labels)
-        fake_logits = self._logits(fake.detach(), labels)
+        real_logits = self._logits(real, labels, draw)
+        fake_logits = self._logits(fake.detach(), labels, draw)
         if self.kind == "bce":
             loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
         else:
@@ -59,6 +63,8 @@ class AdversarialLoss(nn.Module):
             stats["r1"] = penalty.detach()
         return loss, stats
 
-    def generator_loss(self, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        logits = self._logits(fake, labels)
+    def generator_loss(
+        self, fake: torch.Tensor, labels: torch.Tensor | None, draw: BatchDraw | None = None
+    ) -> torch.Tensor:
+        logits = self._logits(fake, labels, draw)
         return F.softplus(-logits).mean() if self.kind == "bce" else -logits.mean()

@@ -3,12 +3,26 @@ and FID curves, CSV metrics and ``report.html``; and the side-by-side table of `
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transferlab.io import write_csv, write_json
+from transferlab.io import write_csv
 from transferlab.reports import plots
 from transferlab.reports.html import HtmlReport
+
+
+@dataclass
+class GanResult:
+    name: str
+    run_dir: Path
+    report: Path
+    steps: int
+    seconds: float
+    best: dict[str, float] = field(default_factory=dict)  # step, fid, kid at the best FID
+    evaluations: list[dict[str, float]] = field(default_factory=list)
+    extractor: dict[str, Any] = field(default_factory=dict)  # name and sample counts behind the scores
+    loop_seconds: float = 0.0  # the training loop alone: no data loading, network building or report
 
 
 def _progression(trainer: Any, path: Path, rows: int = 8) -> Path | None:
@@ -41,7 +55,9 @@ def scores_note(extractor: dict[str, Any]) -> str:
 
 def write_report(trainer: Any, name: str, seconds: float) -> Path:
     run_dir, opts = trainer.run_dir, trainer.opts
-    history = trainer.history
+    from transferlab.engine.session import metric_columns, read_metrics
+
+    history = metric_columns(read_metrics(run_dir), "d_loss", "g_loss")
     write_csv(run_dir / "evaluations.csv", trainer.evaluations)
     final = run_dir / "samples" / f"step-{trainer.step:07d}.png"
     progression = _progression(trainer, run_dir / "progression.png")
@@ -75,7 +91,7 @@ def write_report(trainer: Any, name: str, seconds: float) -> Path:
         facts[f"diversity (mean pairwise feature distance{within})"] = (
             f"{last['diversity']:.3g} generated vs {last['real_diversity']:.3g} real"
         )
-    report.table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])
+    report.facts(facts)
     if trainer.extractor:
         report.text(scores_note(trainer.extractor), note=True)
     if last.get("diversity", 1.0) < 0.5 * last.get("real_diversity", 0.0):
@@ -96,6 +112,9 @@ def write_report(trainer: Any, name: str, seconds: float) -> Path:
 
 
 def write_comparison(root: Path, results: list[Any]) -> Path:
+    from transferlab.reports.comparison import Comparison
+    from transferlab.reports.comparison import write_comparison as write_table
+
     rows = [
         {
             "run": r.name,
@@ -106,14 +125,16 @@ def write_comparison(root: Path, results: list[Any]) -> Path:
         }
         for r in results
     ]
-    write_json(root / "comparison.json", {"rows": rows, "scores": results[0].extractor})
-    report = HtmlReport("GAN: transfer against scratch (same data, same steps)")
-    report.table(rows)
-    if results[0].extractor:
-        report.text(scores_note(results[0].extractor), note=True)
-    for r in results:
-        report.heading(r.name).image(r.run_dir / "samples" / f"step-{r.steps:07d}.png", f"{r.name} samples")
-    curves = {r.name: ([e["step"] for e in r.evaluations], [e["fid"] for e in r.evaluations]) for r in results}
-    if all(c[0] for c in curves.values()):
-        report.heading("FID during training").image(plots.metric_curves(curves, root / "fid.png", "FID"), "FID")
-    return report.save(root / "report.html")
+    extractor = results[0].extractor
+    note = scores_note(extractor) if extractor else ""
+    table = Comparison("gan", "GAN: transfer against scratch (same data, same steps)", rows, {"scores": extractor},
+                       note=note)  # fmt: skip
+
+    def pictures(report: HtmlReport) -> None:
+        for r in results:
+            report.heading(r.name).image(r.run_dir / "samples" / f"step-{r.steps:07d}.png", f"{r.name} samples")
+        curves = {r.name: ([e["step"] for e in r.evaluations], [e["fid"] for e in r.evaluations]) for r in results}
+        if all(c[0] for c in curves.values()):
+            report.heading("FID during training").image(plots.metric_curves(curves, root / "fid.png", "FID"), "FID")
+
+    return write_table(root, table, pictures)

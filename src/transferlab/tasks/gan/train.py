@@ -10,21 +10,22 @@ Losses stay on the device and are read every ``LOG_EVERY`` steps (no per-step sy
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from transferlab.engine.batches import BatchDraw, flip_where
 from transferlab.engine.fabric import setup_trained, unwrap
 from transferlab.engine.performance import performance_of
-from transferlab.engine.rng import step_generator
+from transferlab.engine.run import Recipe
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import DataError, RunError, UsageError
 from transferlab.options.gan import GanOptions
+from transferlab.pixels import signed_to_uint8
+from transferlab.sampling import class_labels, sample_images
 from transferlab.tasks.gan.augment import DiffAugment, parse_policy
 from transferlab.tasks.gan.losses import AdversarialLoss
 from transferlab.tasks.gan.networks import ARCHITECTURES, dcgan_init
@@ -68,13 +69,12 @@ class RealImages:
     def fingerprint(self) -> str:
         return fingerprint(self.pixels, self.labels, self.description)
 
-    def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        g = step_generator(self.seed, step)
-        index = torch.randint(len(self), (batch_size,), generator=g).to(self.pixels.device)
+    def batch(self, draw: BatchDraw) -> tuple[torch.Tensor, torch.Tensor]:
+        """This process's share of the step's real images in [-1, 1], and their labels."""
+        index = draw.indices(len(self)).to(self.pixels.device)
         x = self.pixels[index].float().div_(127.5).sub_(1)
         if self.xflip:
-            flip = (torch.rand(batch_size, generator=g) < 0.5).to(x.device)
-            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+            (x,) = flip_where(draw.flips(), x)
         return x, self.labels[index]
 
 
@@ -108,9 +108,16 @@ def freeze_lowest_blocks(discriminator: nn.Module, count: int) -> None:
         block.requires_grad_(False)
 
 
-class GanTrainer:
-    def __init__(self, real: RealImages, opts: GanOptions, run_dir: Path, fabric: Any) -> None:
-        self.opts, self.run_dir, self.fabric, self.real = opts, run_dir, fabric, real
+class GanRecipe(Recipe):
+    """One D and one G step per iteration on resident real images; EMA, samples, FID/KID."""
+
+    task, options, metrics = TASK, GanOptions, METRICS
+    title_format, name_format = "training GAN", "{arch}"
+    command = "transferlab gan train {data}"
+
+    def __init__(self, data: Any, opts: GanOptions, fabric: Any, run_dir: Path) -> None:
+        self.opts, self.run_dir, self.fabric = opts, run_dir, fabric
+        self.real = RealImages(data, opts, fabric.device)
         self.num_classes = len(self.real.classes) if opts.conditional else 0
         if opts.conditional and self.num_classes < 2:
             raise DataError(
@@ -135,7 +142,6 @@ class GanTrainer:
         self.fixed_z = torch.randn(64, self.z_dim, generator=fixed).to(fabric.device)
         self.fixed_labels = torch.arange(64, device=fabric.device) % max(self.num_classes, 1)
         self.step = 0
-        self.history: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
         self.evaluations: list[dict[str, float]] = []
         self.best: dict[str, float] = {}
         self.snapshots: list[int] = []
@@ -154,52 +160,76 @@ class GanTrainer:
         ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(self.opts.ema_decay), use_buffers=True)
         return ema.to(self.fabric.device).eval().requires_grad_(False)
 
+    @classmethod
+    def check(cls, opts: GanOptions) -> None:
+        from transferlab.runs import CLASSIFIER, read_run
+        from transferlab.tasks.gan.augment import parse_policy
+        from transferlab.tasks.gan.networks import RESOLUTIONS
+
+        if opts.arch is not None and opts.arch not in ARCHITECTURES:
+            raise UsageError(f"unknown --arch '{opts.arch}'", f"use one of: {', '.join(ARCHITECTURES)}")
+        if opts.img_size not in RESOLUTIONS:
+            raise UsageError(f"--img-size {opts.img_size} is not supported", f"use one of {RESOLUTIONS}")
+        parse_policy(opts.augment)
+        if opts.fid_features.startswith("run:"):  # fail before training, not at the first evaluation
+            read_run(opts.fid_features.removeprefix("run:"), model_kind=CLASSIFIER)
+
+    @classmethod
+    def configure(cls, opts: GanOptions, fabric: Any, resumed: bool) -> GanOptions:
+        """Fine-tuning keeps the source's networks unless told otherwise; the defaults left unset
+        are filled for the device (and said, for a new run)."""
+        from transferlab.runs import read_run
+
+        if opts.init:
+            source = read_run(opts.init, model_kind="gan").model
+            kept = {k: source[k] for k in ("arch", "width") if getattr(opts, k) is None and source.get(k)}
+            opts = replace(opts, **kept)
+        unset = opts.unset_defaults()
+        opts = opts.for_device(fabric.device.type)
+        if unset and not resumed and fabric.global_rank == 0:
+            announce_defaults(opts, unset, fabric.device.type)
+        return opts
+
+    def fingerprint(self) -> str:
+        return self.real.fingerprint()
+
     @property
     def sampler(self) -> nn.Module:
-        """The generator samples come from: the EMA one where there is one."""
-        return self.ema.module if self.ema is not None else self.generator
+        """The generator samples come from: the EMA one where there is one. Never the data-parallel
+        wrapper: sampling happens on rank 0 alone, and a wrapped forward pass would wait for the
+        other ranks to broadcast buffers with it (the two-process hang this once caused)."""
+        return self.ema.module if self.ema is not None else unwrap(self.generator)
 
-    def _latents(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        z = torch.randn(batch_size, self.z_dim, device=self.fabric.device)
-        if not self.num_classes:
-            return z, None
-        return z, torch.randint(self.num_classes, (batch_size,), device=self.fabric.device)
+    def _sampling(self) -> Any:
+        """The sampling generator in evaluation mode, as the run's precision and format say."""
+        return performance_of(self.fabric).inference(self.sampler)
 
-    @contextmanager
-    def _sampling(self) -> Iterator[nn.Module]:
-        """The sampling generator in eval mode without gradients, as it was afterwards."""
-        net = self.sampler
-        was_training = net.training
-        net.eval()
-        try:
-            with torch.no_grad():
-                yield net
-        finally:
-            net.train(was_training)
+    @property
+    def spec(self) -> dict[str, int]:
+        return {"z_dim": self.z_dim, "num_classes": self.num_classes}
 
-    def generate(self, count: int, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``count`` samples and the classes they were made for (None if unconditional)."""
-        images, classes = [], []
+    def generate(self, count: int, seed_offset: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``count`` samples (latents drawn from (seed, step): the same at a resumed step) and the
+        classes they were made for, in turn (None if unconditional)."""
+        rng = torch.Generator().manual_seed(self.opts.seed * 1_000_003 + self.step + seed_offset)
         with self._sampling() as net:
-            for start in range(0, count, batch_size):
-                z, labels = self._latents(min(batch_size, count - start))
-                images.append(net(z, labels).float())
-                classes.append(labels)
-        return torch.cat(images), (torch.cat(classes) if self.num_classes else None)
+            images = sample_images(net, self.spec, count, rng)
+        return images, class_labels(self.spec, count, None)
 
     # ------------------------------------------------------------------ the loop
 
     def train_step(self) -> None:
         opts = self.opts
-        real, real_labels = self.real.batch(self.step, opts.batch_size)
+        draw = BatchDraw.for_step(opts.seed, self.step, opts.batch_size, self.fabric)  # this rank's share
+        real, real_labels = self.real.batch(draw)
         labels = real_labels if self.num_classes else None
-        z, _ = self._latents(opts.batch_size)
+        z = draw.normal(self.z_dim).to(self.fabric.device)
         fake = self.generator(z, labels)  # one generator pass serves both phases (as DCGAN does)
-        d_loss, stats = self.loss.discriminator_loss(real, fake, labels)
+        d_loss, stats = self.loss.discriminator_loss(real, fake, labels, draw)
         self.opt_d.zero_grad(set_to_none=True)
         self.fabric.backward(d_loss)
         self.opt_d.step()
-        g_loss = self.loss.generator_loss(fake, labels)
+        g_loss = self.loss.generator_loss(fake, labels, draw)
         self.opt_g.zero_grad(set_to_none=True)
         self.fabric.backward(g_loss)
         self.opt_g.step()
@@ -222,13 +252,12 @@ class GanTrainer:
         if len(values) >= LOG_EVERY and values[:, :2].abs().mean(dim=0).max() > BLOWUP:
             what = f"the losses blew up (mean |loss| > {BLOWUP:g}) in steps {first_step}..{self.step}"
             self.session.diverged(what, DIVERGENCE_REMEDY)
-        for key, column in zip(METRICS[1:], values[:, :4].T):
-            self.history[key].extend(column.tolist())
         rows = [dict(zip(METRICS, (first_step + i, *row))) for i, row in enumerate(values[:, :4].tolist())]
         self.session.log(*rows)
-        self.session.advance(f"D {self.history['d_loss'][-1]:.3f} G {self.history['g_loss'][-1]:.3f}", steps=0)
+        self.session.advance(f"D {rows[-1]['d_loss']:.3f} G {rows[-1]['g_loss']:.3f}", steps=0)
 
     def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
+        """Train to ``opts.steps``; flush losses, draw samples, score FID/KID and checkpoint as due."""
         opts, self.session = self.opts, session
         last = opts.steps if stop_after is None else min(opts.steps, self.step + stop_after)
         started, first = time.perf_counter(), self.step
@@ -301,12 +330,8 @@ class GanTrainer:
         """The classifier run of ``--fid-features run:RUN`` reads images made for each class in turn."""
         from transferlab import metrics
 
-        labels = torch.arange(count) % self.num_classes
-        z = torch.randn(count, self.z_dim, generator=torch.Generator().manual_seed(self.opts.seed + 777))
-        with self._sampling() as net:
-            images = torch.cat([net(zc.to(self.fabric.device), lc.to(self.fabric.device)).float().cpu()
-                                for zc, lc in zip(z.split(250), labels.split(250))])  # fmt: skip
-        pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        images, labels = self.generate(count, seed_offset=777)
+        pixels = signed_to_uint8(images)
         judge = self._metric.features  # the classifier run already loaded for FID/KID
         read = metrics.compute(
             "class_consistency", images=pixels, labels=labels, classifier=judge, names=self.real.classes
@@ -342,6 +367,19 @@ class GanTrainer:
             performance=performance_of(self.fabric),
         )
 
+    def finish(self, seconds: float, write: bool, name: str = "") -> Any:
+        from transferlab.tasks.gan.report import GanResult, write_report
+
+        label = name or str(self.opts.arch)
+        timing = {"seconds": seconds, "loop_seconds": self.loop_seconds}
+        if not write:  # stopped on purpose (the checkpoint holds everything), or not rank 0
+            return GanResult(label, self.run_dir, self.run_dir / "report.html", self.step, **timing)
+        if not self.best:
+            self.save_run()  # no FID was measured: the run holds the final weights
+        report = write_report(self, label, seconds)
+        scores = {"best": self.best, "evaluations": self.evaluations, "extractor": self.extractor}
+        return GanResult(label, self.run_dir, report, self.step, **timing, **scores)
+
     # ------------------------------------------------------------------ checkpoints
 
     def state(self) -> dict[str, Any]:
@@ -358,7 +396,6 @@ class GanTrainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "ema_steps": self.ema.n_averaged if self.ema is not None else None,
-            "history": self.history,
             "evaluations": self.evaluations,
             "best": self.best,
             "snapshots": self.snapshots,
@@ -377,7 +414,6 @@ class GanTrainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.step = int(state["step"])
-        self.history = {k: list(v) for k, v in state["history"].items()}
         self.evaluations, self.best = list(state["evaluations"]), dict(state["best"])
         self.snapshots = list(state["snapshots"])
         rng.restore(state["rng"])
@@ -415,3 +451,12 @@ def load_source_weights(run_dir: str | Path, generator: nn.Module, discriminator
             f"the networks of {run_dir} do not fit ({str(exc).splitlines()[0]})",
             "fine-tune from a run with the same --arch, --img-size and --width",
         ) from None
+
+
+def announce_defaults(opts: GanOptions, unset: list[str], device: str) -> None:
+    """Say which device-dependent defaults this run took, so a slow or weak run is never a mystery."""
+    from transferlab.progress import announce
+
+    where = "a CPU" if device == "cpu" else "a GPU"
+    chosen = " ".join(f"--{k.replace('_', '-')} {getattr(opts, k)}" for k in unset)
+    announce(f"gan: the defaults for {where}: {chosen} (set any of them to override)")

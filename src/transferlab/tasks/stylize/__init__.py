@@ -21,7 +21,7 @@ from transferlab.data.images import open_image_or_fail
 from transferlab.errors import DataError, UsageError
 from transferlab.tasks.stylize import color
 from transferlab.tasks.stylize.features import NETWORKS, feature_network
-from transferlab.tasks.stylize.optimize import MAX_SIZE, StylizeOptions, Trace, relative_drop, run
+from transferlab.tasks.stylize.optimize import StylizeOptions, Trace, relative_drop, run
 
 __all__ = ["NETWORKS", "StylizeOptions", "StylizeResult", "apply_style", "stylize", "train_style"]
 
@@ -42,7 +42,9 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
 
 def to_pil(tensor: torch.Tensor) -> Image.Image:
     """1 x 3 x H x W tensor in [0, 1] -> RGB PIL image."""
-    return Image.fromarray((tensor[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8))
+    from transferlab.pixels import channels_last_array, unit_to_uint8
+
+    return Image.fromarray(channels_last_array(unit_to_uint8(tensor[0])))
 
 
 def load_image_tensor(path: str | Path, role: str, min_size: int, size: int | None = None) -> torch.Tensor:
@@ -62,17 +64,6 @@ def load_image_tensor(path: str | Path, role: str, min_size: int, size: int | No
     return to_tensor(image)
 
 
-def _check(opts: StylizeOptions) -> None:
-    if not 32 <= opts.size <= MAX_SIZE:
-        raise UsageError(f"--size {opts.size} is outside 32..{MAX_SIZE}", "pick an output size such as 512 or 1024")
-    if opts.steps < 1:
-        raise UsageError("--steps must be at least 1", "e.g. --steps 300")
-    if opts.init not in ("content", "noise"):
-        raise UsageError(f"unknown --init '{opts.init}'", "use content or noise")
-    if opts.smoothing not in (None, "none", "channel", "all"):
-        raise UsageError(f"unknown --smoothing '{opts.smoothing}'", "use none, channel or all")
-
-
 def stylize(
     content: str | Path, styles: list[str | Path], *, out: str | Path = "stylized", device: str = "auto", **options: Any
 ) -> StylizeResult:
@@ -81,7 +72,7 @@ def stylize(
     from transferlab.devices import resolve_device
 
     opts = StylizeOptions(**options)
-    _check(opts)
+    opts.check()
     if not styles:
         raise UsageError("no style image was given", "pass at least one --style IMAGE")
     net = feature_network(opts.network, opts.weights)

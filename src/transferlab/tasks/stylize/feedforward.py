@@ -13,7 +13,6 @@ stylize train chooses for the device (engine.performance).
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -23,10 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
 from transferlab.engine.performance import performance_of
-from transferlab.engine.rng import step_generator
+from transferlab.engine.run import Recipe
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import RunError, UsageError
 from transferlab.options.stylize import StyleTrainOptions
@@ -35,9 +35,6 @@ from transferlab.tasks.stylize.transformer import StyleTransformer
 
 MODEL_KIND = "style-transformer"
 TASK = "stylize-train"
-#: Options that define the network and its loss: a resumed run must keep them.
-FIXED_ON_RESUME = ("network", "weights", "smoothing", "train_size", "style_size", "batch_size", "lr",
-                   "style_weight", "content_weight", "tv_weight", "width", "blocks", "seed")  # fmt: skip
 #: Content images are kept decoded in memory up to this many bytes, else decoded per batch.
 RESIDENT_BYTES = 2 * 1024**3
 #: Smallest image side the network accepts (its 9x9 reflection padding needs more than 4 px).
@@ -55,11 +52,11 @@ StyleTrainResult = TrainingResult
 class ContentBatches:
     """Random crops (with flips) of the content images, as float batches in [0, 1]."""
 
-    def __init__(self, data: str | Path, size: int, seed: int) -> None:
+    def __init__(self, data: str | Path, size: int) -> None:
         from transferlab.data import load_images
 
         self.images, _, self.description = load_images(data)
-        self.size, self.seed = size, seed
+        self.size = size
         self.store = round(size * 1.15)  # room for random crops
         self.pixels = None
         if len(self.images) * 3 * self.store**2 <= RESIDENT_BYTES:
@@ -81,11 +78,11 @@ class ContentBatches:
 
         return torch.from_numpy(fit_square(self.images.image(index), self.store, "bicubic")).permute(2, 0, 1)
 
-    def batch(self, step: int, batch_size: int) -> torch.Tensor:
-        g = step_generator(self.seed, step)
-        indices = torch.randint(len(self), (batch_size,), generator=g).tolist()
-        offsets = torch.randint(self.store - self.size + 1, (batch_size, 2), generator=g).tolist()
-        flips = torch.rand(batch_size, generator=g).lt(0.5).tolist()
+    def batch(self, draw: BatchDraw) -> torch.Tensor:
+        """This process's share of the step's crops (only its own images are decoded)."""
+        indices = draw.indices(len(self)).tolist()
+        offsets = draw.integers(0, self.store - self.size + 1, 2).tolist()
+        flips = draw.flips().tolist()
         crops = []
         for i, (top, left), flip in zip(indices, offsets, flips):
             crop = self.stored(i)[:, top : top + self.size, left : left + self.size]
@@ -96,30 +93,28 @@ class ContentBatches:
 # --------------------------------------------------------------------------- training
 
 
-def _check(opts: StyleTrainOptions) -> None:
-    if not 32 <= opts.train_size <= 1024:
-        raise UsageError(f"--train-size {opts.train_size} is outside 32..1024", "e.g. --train-size 256")
-    if opts.steps < 1 or opts.batch_size < 1:
-        raise UsageError("--steps and --batch-size must be at least 1", "e.g. --steps 2000 --batch-size 4")
-    if opts.width < 4 or opts.blocks < 1:
-        raise UsageError("--width must be at least 4 and --blocks at least 1", "e.g. --width 32 --blocks 5")
+class StyleRecipe(Recipe):
+    """A style network for one style image, trained on crops of the content images (DATA is the
+    pair (style image, content images))."""
 
+    task, options, metrics = TASK, StyleTrainOptions, ("step", "total", "style", "content")
+    title_format = "training style network"
 
-class StyleTrainer:
-    """Owns the model, the optimiser, the loss and the loop; resumable from its checkpoint."""
-
-    def __init__(self, style: Path, content: ContentBatches, opts: StyleTrainOptions, run_dir: Path, fabric: Any):
+    def __init__(self, data: tuple[Path, Any], opts: StyleTrainOptions, fabric: Any, run_dir: Path) -> None:
         from transferlab.tasks.stylize import load_image_tensor
         from transferlab.tasks.stylize.features import feature_network
         from transferlab.tasks.stylize.losses import PerceptualLoss, mixed_grams, smooth
         from transferlab.tasks.stylize.optimize import resize_long_side
 
-        self.opts, self.run_dir, self.fabric, self.content = opts, run_dir, fabric, content
+        self.style = Path(data[0])
+        self.opts, self.run_dir, self.fabric = opts, run_dir, fabric
+        self.content = ContentBatches(data[1], opts.train_size)
         self.performance = performance_of(fabric)
         net = feature_network(opts.network, opts.weights)
         mode = opts.smoothing or net.smoothing
-        style_image = resize_long_side(load_image_tensor(style, "style", net.min_size), opts.style_size)
+        style_image = resize_long_side(load_image_tensor(self.style, "style", net.min_size), opts.style_size)
         self.style_image = style_image
+        self.style_pixels = load_image_tensor(self.style, "style", MIN_SIDE)
 
         def layers(x: torch.Tensor) -> list[torch.Tensor]:
             return [smooth(f.float(), mode) for f in net.layers(x)]
@@ -131,16 +126,32 @@ class StyleTrainer:
         optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
         self.model, self.optimizer = setup_trained(fabric, model, optimizer)
         self.step = 0
-        self.history: dict[str, list[float]] = {"total": [], "style": [], "content": []}
+
+    @classmethod
+    def resume_command(cls, data: tuple[Path, Any]) -> str:
+        return f"transferlab stylize train {data[0]} --content {data[1]}"
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.content.fingerprint(), self.style_pixels)
+
+    def finish(self, seconds: float, write: bool, name: str = "") -> StyleTrainResult:
+        if not write:  # stopped early on purpose (tests), or not rank 0; the checkpoint holds the state
+            return StyleTrainResult(self.run_dir, self.run_dir / "report.html", self.losses()["total"], seconds)
+        return _write_run(self, self.style, self.content.description, seconds)
 
     def state(self) -> dict[str, Any]:
         parts = {"model": self.model, "optimizer": self.optimizer}
-        return capture_state(self.opts, **parts, step=self.step, history=self.history)
+        return capture_state(self.opts, **parts, step=self.step)
 
     def restore(self, state: dict[str, Any]) -> None:
         restore_state(state, model=self.model, optimizer=self.optimizer)
         self.step = int(state["step"])
-        self.history = {k: list(v) for k, v in state["history"].items()}
+
+    def losses(self) -> dict[str, list[float]]:
+        """The loss curves so far, from the run's metrics.csv (rank 0's record)."""
+        from transferlab.engine.session import metric_columns, read_metrics
+
+        return metric_columns(read_metrics(self.run_dir), "total", "style", "content")
 
     def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
         """Train up to ``opts.steps`` (or ``stop_after`` more steps), checkpointing as it goes."""
@@ -148,14 +159,13 @@ class StyleTrainer:
         while self.step < last:
             losses = self._train_step(session)
             self.step += 1
-            for key, value in zip(("total", "style", "content"), losses):
-                self.history[key].append(value)
             session.advance(f"loss {losses[0]:.4f}")
             session.log({"step": self.step, "total": losses[0], "style": losses[1], "content": losses[2]})
             session.step_boundary(self.step, self.state, last=self.step == last)
 
     def _train_step(self, session: TrainingSession) -> tuple[float, float, float]:
-        x = self.performance.inputs(self.content.batch(self.step, self.opts.batch_size).to(self.fabric.device))
+        draw = BatchDraw.for_step(self.opts.seed, self.step, self.opts.batch_size, self.fabric)
+        x = self.performance.inputs(self.content.batch(draw).to(self.fabric.device))
         with self.fabric.autocast():  # the frozen loss network in the run's precision too
             target = self.loss.content_target(x)
             y = self.model(x)
@@ -166,12 +176,13 @@ class StyleTrainer:
         self.optimizer.step()
         return float(total.detach()), float(style.detach()), float(content.detach())
 
-    @torch.no_grad()
     def samples(self, count: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-        self.model.eval()
+        from transferlab.engine.fabric import unwrap
+
         x = torch.stack([self.content.stored(i) for i in range(min(count, len(self.content)))]).float() / 255
-        y = self.model(x.to(self.fabric.device)).float().cpu()
-        self.model.train()
+        model = unwrap(self.model)
+        with self.performance.inference(model):
+            y = model(self.performance.inputs(x.to(self.fabric.device))).float().cpu()
         return x, y
 
 
@@ -187,41 +198,19 @@ def train_style(
     """Train a style network for ``style`` on the images of ``content`` (a folder, archive or
     built-in dataset); write the run (``model.safetensors`` + ``run.json``), loss curves, sample
     panels and ``report.html``. ``resume=RUN`` continues a stopped run with its own options."""
-    from transferlab.engine import rng
-    from transferlab.engine.options import fabric_for
-    from transferlab.engine.session import RunSpec, read_checkpoint, resumed_options
+    from transferlab.engine.run import run
+
+    out = out if out or resume else default_style_dir(style)
+    return run(StyleRecipe, (Path(style), content), out=out, resume=resume, stop_after=stop_after, **options)
+
+
+def default_style_dir(style: str | Path) -> Path:
     from transferlab.runs import default_run_dir
 
-    state = read_checkpoint(Path(resume), TASK) if resume else None
-    given = {k: v for k, v in options.items() if v is not None}
-    opts = resumed_options(state, given, FIXED_ON_RESUME, StyleTrainOptions) if state else StyleTrainOptions(**given)
-    _check(opts)
-    run_dir = Path(resume) if resume else Path(out) if out else default_run_dir("stylize", Path(style).stem)
-    start = time.perf_counter()
-    fabric = fabric_for(opts)
-    rng.seed_everything(opts.seed)
-    batches = ContentBatches(content, opts.train_size, opts.seed)
-    trainer = StyleTrainer(Path(style), batches, opts, run_dir, fabric)
-    from transferlab.tasks.stylize import load_image_tensor
-
-    style_pixels = load_image_tensor(Path(style), "style", MIN_SIDE)
-    command = f"transferlab stylize train {style} --content {content}"
-    fixed = {k: getattr(opts, k) for k in FIXED_ON_RESUME}
-    spec = RunSpec(TASK, run_dir, fingerprint(batches.fingerprint(), style_pixels), fixed, command)
-    session = TrainingSession(spec, fabric, total=opts.steps, title="training style network", state=state,
-                              metrics=("step", "total", "style", "content"), logger=opts.logger,
-                              checkpoint_every=opts.checkpoint_every)  # fmt: skip
-    with session:
-        if state:
-            trainer.restore(state)
-        trainer.fit(session, stop_after)
-    seconds = time.perf_counter() - start
-    if trainer.step < opts.steps:  # stopped early on purpose (tests); the checkpoint holds the state
-        return StyleTrainResult(run_dir, run_dir / "report.html", trainer.history["total"], seconds)
-    return _write_run(trainer, Path(style), batches.description, seconds)
+    return default_run_dir("stylize", Path(style).stem)
 
 
-def _write_run(trainer: StyleTrainer, style: Path, content: str, seconds: float) -> StyleTrainResult:
+def _write_run(trainer: StyleRecipe, style: Path, content: str, seconds: float) -> StyleTrainResult:
     from transferlab.engine.fabric import unwrap
     from transferlab.reports import plots
     from transferlab.reports.html import HtmlReport
@@ -231,7 +220,8 @@ def _write_run(trainer: StyleTrainer, style: Path, content: str, seconds: float)
     run_dir, opts = trainer.run_dir, trainer.opts
     model = unwrap(trainer.model)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    final = float(np.mean(trainer.history["total"][-50:]))
+    history = trainer.losses()
+    final = float(np.mean(history["total"][-50:]))
     save_run(
         run_dir,
         task="stylize",
@@ -248,7 +238,7 @@ def _write_run(trainer: StyleTrainer, style: Path, content: str, seconds: float)
     pictures = [to_pil(t[None]) for pair in zip(x, y) for t in pair]
     captions = [c for i in range(len(x)) for c in (f"content {i + 1}", f"stylised {i + 1}")]
     panel = plots.image_gallery(pictures, captions, run_dir / "samples.png", columns=min(len(pictures), 4))
-    plots.loss_curves(trainer.history, run_dir / "losses.png", "step")
+    plots.loss_curves(history, run_dir / "losses.png", "step")
     report = HtmlReport(f"style network: {style.name}")
     facts = {
         "style": style.name,
@@ -259,11 +249,11 @@ def _write_run(trainer: StyleTrainer, style: Path, content: str, seconds: float)
         "seconds": round(seconds, 1),
         "final loss (mean of last 50)": round(final, 4),
     }
-    report.table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])
+    report.facts(facts)
     report.heading("Style").image(run_dir / "style.png", "style")
     report.heading("Training images, stylised").image(panel, "content and stylised")
     report.heading("Losses").image(run_dir / "losses.png", "losses")
-    return StyleTrainResult(run_dir, report.save(run_dir / "report.html"), trainer.history["total"], seconds)
+    return StyleTrainResult(run_dir, report.save(run_dir / "report.html"), history["total"], seconds)
 
 
 # --------------------------------------------------------------------------- applying

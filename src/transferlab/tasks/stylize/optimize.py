@@ -20,35 +20,13 @@ import torch
 import torch.nn.functional as F
 
 from transferlab.errors import TrainingError, UsageError
+from transferlab.options.stylize import StylizeOptions
 from transferlab.progress import StepProgress
 from transferlab.tasks.stylize.features import FeatureNetwork
 from transferlab.tasks.stylize.losses import PerceptualLoss, mixed_grams, smooth
 
-#: Outputs larger than this on their longer side are refused (use tiling outside, or a GPU with memory).
-MAX_SIZE = 4096
 #: Coarse-to-fine levels are added while the next coarser level stays at least this large.
 MIN_LEVEL_SIZE = 256
-
-
-@dataclass
-class StylizeOptions:
-    size: int = 512  # the output's longer side, in pixels
-    network: str = "lite0"
-    weights: str | None = None
-    smoothing: str | None = None  # None: the network's default (see features.FeatureNetwork.smoothing)
-    # 50, by measurement (BENCHMARKS.md, "stylize: choosing the defaults"): at 384 px on fruits x Starry
-    # Night, 5 kept more content (relative content error 0.50 vs 1.18) but left twice the style loss
-    style_weight: float = 50.0
-    content_weight: float = 1.0
-    tv_weight: float = 0.0
-    optimizer: str = "lbfgs"  # lbfgs | adam
-    steps: int = 300  # loss evaluations per level (L-BFGS) or Adam steps per level
-    lr: float = 0.02  # Adam only
-    init: str = "content"  # content | noise
-    multiscale: bool = True
-    preserve_color: bool = False
-    style_mix: list[float] = field(default_factory=list)  # weights of several style images (default: equal)
-    seed: int = 0
 
 
 @dataclass

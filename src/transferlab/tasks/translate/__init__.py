@@ -9,8 +9,7 @@ translate.apply(run.run_dir, ["old_photo.jpg"], out="coloured/")
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,34 +17,10 @@ import torch
 
 from transferlab.errors import RunError, UsageError
 from transferlab.options.translate import TranslateOptions
-from transferlab.runs import default_run_dir
+from transferlab.runs import default_run_dir, folder_name
+from transferlab.tasks.translate.report import TranslateResult
 
 __all__ = ["TranslateOptions", "TranslateResult", "apply", "compare", "evaluate", "load_translator", "train"]
-
-
-@dataclass
-class TranslateResult:
-    name: str
-    run_dir: Path
-    report: Path
-    scores: dict[str, float]  # held-out psnr, ssim, lite0_distance at the end
-    seconds: float
-    weights_source: str = ""
-    evaluations: list[dict[str, float]] = field(default_factory=list)
-
-
-def _check(opts: TranslateOptions) -> None:
-    from transferlab.tasks.translate.networks import GENERATORS
-
-    opts.check_training()
-    if opts.generator not in GENERATORS:
-        raise UsageError(f"unknown --generator '{opts.generator}'", f"use one of: {', '.join(GENERATORS)}")
-    if opts.scale not in (2, 4):
-        raise UsageError(f"--scale {opts.scale} is not 2 or 4", "use --scale 2 or --scale 4")
-    if opts.steps < 1 or opts.batch_size < 2 or opts.img_size < 32:
-        raise UsageError("--steps >= 1, --batch-size >= 2 and --img-size >= 32 are needed", "e.g. --img-size 64")
-    if (opts.d_init or opts.d_features != "none") and not opts.adversarial:
-        raise UsageError("--d-init and --d-features choose the discriminator of --adversarial", "add --adversarial")
 
 
 def train(
@@ -58,41 +33,10 @@ def train(
     **options: Any,
 ) -> TranslateResult:
     """Train a translation network on DATA; write the run, grids, curves and ``report.html``."""
-    from transferlab.engine import rng
-    from transferlab.engine.options import fabric_for
-    from transferlab.engine.session import RunSpec, TrainingSession, fingerprint, read_checkpoint, resumed_options
-    from transferlab.tasks.translate.data import load_pairs
-    from transferlab.tasks.translate.recipe import FIXED_ON_RESUME, METRICS, TASK, Translator
+    from transferlab.engine.run import run
+    from transferlab.tasks.translate.recipe import TranslateRecipe
 
-    start = time.perf_counter()
-    state = read_checkpoint(Path(resume), TASK) if resume else None
-    given = {k: v for k, v in options.items() if v is not None}
-    opts = resumed_options(state, given, FIXED_ON_RESUME, TranslateOptions) if state else TranslateOptions(**given)
-    _check(opts)
-    run_dir = Path(resume) if resume else Path(out) if out else default_run_dir(TASK, f"{opts.task}-{opts.backbone}")
-    fabric = fabric_for(opts)
-    rng.seed_everything(opts.seed)
-    pairs = load_pairs(data, opts.task, opts.img_size, opts.seed, opts.val_fraction)
-    translator = Translator(pairs, opts, fabric)
-    data_id = fingerprint(pairs.targets, pairs.inputs if pairs.inputs is not None else "", pairs.train)
-    fixed = {k: getattr(opts, k) for k in FIXED_ON_RESUME}
-    spec = RunSpec(TASK, run_dir, data_id, fixed, f"transferlab translate train {data} --task {opts.task}")
-    title = f"translating ({opts.task}, {opts.backbone})"
-    session = TrainingSession(spec, fabric, total=opts.steps, title=title, state=state, metrics=METRICS,
-                              logger=opts.logger, checkpoint_every=opts.checkpoint_every)  # fmt: skip
-    with session:
-        if state is not None:
-            translator.restore(state)
-        translator.fit(session, stop_after)
-    seconds = time.perf_counter() - start
-    label = name or opts.backbone
-    if translator.step < opts.steps or fabric.global_rank != 0:
-        return TranslateResult(label, run_dir, run_dir / "report.html", {}, seconds, translator.weights_source)
-    from transferlab.tasks.translate.report import write_run
-
-    report = write_run(translator, run_dir, label, seconds)
-    scores = translator.evaluations[-1]
-    return TranslateResult(label, run_dir, report, scores, seconds, translator.weights_source, translator.evaluations)
+    return run(TranslateRecipe, data, out=out, resume=resume, stop_after=stop_after, name=name, **options)
 
 
 def encoder_specs(entries: list[str], backbone: str) -> dict[str, str]:
@@ -105,25 +49,24 @@ def encoder_specs(entries: list[str], backbone: str) -> dict[str, str]:
 def compare(data: Any, entries: list[str], *, out: str | Path | None = None, **options: Any) -> list[TranslateResult]:
     """The same task, budget and seed with each encoder; one table (``comparison.csv/json``) and
     one report with the held-out grids side by side."""
+    from transferlab.tasks.translate.recipe import TranslateRecipe
     from transferlab.tasks.translate.report import write_comparison
 
     opts = TranslateOptions(**{k: v for k, v in options.items() if v is not None})
-    _check(opts)
+    opts.check()
+    TranslateRecipe.check(opts)
     if not entries:
         raise UsageError("--compare needs encoders", "e.g. --compare scratch,imagenet,ae:runs/ae")
     root = Path(out) if out else default_run_dir("translate", f"{opts.task}-compare")
     results = []
     for label, spec in encoder_specs(entries, opts.backbone).items():
         run_options = {**asdict(opts), "backbone": spec}
-        results.append(train(data, out=root / _folder(label), name=label, **run_options))
-    write_comparison(root, results, opts)
+        results.append(train(data, out=root / folder_name(label), name=label, **run_options))
+    from transferlab.engine.fabric import is_main_process
+
+    if is_main_process():
+        write_comparison(root, results, opts)
     return results
-
-
-def _folder(label: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.]+", "-", label).strip("-") or "run"
 
 
 def load_translator(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -165,7 +108,7 @@ def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto") -> dict[st
     x, y = pairs.held_out(opts.task, opts)
     output = translate_batches(net, x, performance)
     scores = {**score(output, y, opts.task), "images": len(y), "task": opts.task, "data": pairs.description}
-    folder = Path(run_dir) / "evaluations" / _folder(Path(str(data)).name)
+    folder = Path(run_dir) / "evaluations" / folder_name(Path(str(data)).name)
     write_json(folder / "translate.json", scores)
     return scores
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from transferlab.engine.rng import step_generator
+from transferlab.engine.batches import BatchDraw, flip_where
 from transferlab.errors import DataError
 
 #: task -> (input channels, make_input(target in [0, 1], generator, options) -> input in [0, 1])
@@ -103,12 +103,15 @@ class Pairs:
             return self.inputs[indices].float() / 255, target
         return MAKERS[task][1](target, g, opts), target
 
-    def train_batch(self, step: int, task: str, opts: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        g = step_generator(opts.seed, step)
-        pick = self.train[torch.randint(len(self.train), (opts.batch_size,), generator=g)]
-        x, y = self.batch(pick, task, opts, g)
-        flip = torch.rand(len(pick), generator=g) < 0.5  # the same flip for input and target
-        return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x), torch.where(flip.view(-1, 1, 1, 1), y.flip(-1), y)
+    def train_batch(self, draw: BatchDraw, task: str, opts: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """This process's share of the step's (input, target) pairs. The inputs of the whole global
+        batch are made (the makers draw masks and noise per image from one generator), then shared:
+        making them is a small fraction of a U-Net step, and the ranks' shares stay exactly the
+        one-process batch."""
+        pick = self.train[torch.randint(len(self.train), (draw.batch_size,), generator=draw.generator)]
+        x, y = self.batch(pick, task, opts, draw.generator)
+        flip = torch.rand(len(pick), generator=draw.generator) < 0.5  # the same flip for input and target
+        return tuple(draw.share(t) for t in flip_where(flip, x, y))
 
     def held_out(self, task: str, opts: Any, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The held-out pairs, with inputs drawn from a fixed generator: the same every time."""

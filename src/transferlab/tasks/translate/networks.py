@@ -51,6 +51,17 @@ class UpBlock(nn.Module):
         return self.conv(torch.cat([self.up(x), skip], dim=1))
 
 
+def _freeze_unused(encoder: nn.Module, probe_output: torch.Tensor) -> None:
+    """Freeze the encoder's parameters its five feature levels do not use (a classifier's last
+    1x1 convolution and norm): they would get no gradient, which data-parallel training refuses,
+    and the run keeps them as they were (its weights still load into the same network)."""
+    probe_output.backward()
+    for param in encoder.parameters():
+        if param.grad is None:
+            param.requires_grad_(False)
+        param.grad = None
+
+
 class UNet(nn.Module):
     """Input in [0, 1] (3 channels, or 4 with an inpainting mask) -> RGB in [0, 1]."""
 
@@ -69,7 +80,13 @@ class UNet(nn.Module):
             with torch.no_grad():
                 self.adapt.weight.zero_()[:, :3, 0, 0] = torch.eye(3)
                 self.adapt.bias.zero_()
-        channels = [f.shape[1] for f in self._levels(torch.zeros(1, in_channels, img_size, img_size), probe=True)]
+        self.encoder.eval()  # one probe image cannot give BatchNorm batch statistics
+        probe = self._levels(torch.zeros(1, in_channels, img_size, img_size), probe=True)
+        self.encoder.train()
+        _freeze_unused(self.encoder, sum(f.sum() for f in probe))
+        self.adapt.zero_grad(set_to_none=True)
+        probe = [f.detach() for f in probe]
+        channels = [f.shape[1] for f in probe]
         widths = [min(width * 2**i, 8 * width) for i in range(len(channels))]  # finest (stride 2) to coarsest
         self.bottom = _block(channels[-1], widths[-1])
         self.ups = nn.ModuleList(

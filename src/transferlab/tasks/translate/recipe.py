@@ -9,22 +9,22 @@ from typing import Any
 
 import torch
 
+from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained, unwrap
 from transferlab.engine.performance import performance_of
-from transferlab.engine.session import TrainingSession
+from transferlab.engine.run import Recipe
+from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.errors import UsageError
 from transferlab.options.translate import TranslateOptions
-from transferlab.tasks.translate.data import Pairs, input_channels
+from transferlab.tasks.translate.data import input_channels, load_pairs
 from transferlab.tasks.translate.losses import TranslationLoss
 from transferlab.tasks.translate.networks import DISCRIMINATORS, GENERATORS
 
 TASK = "translate"
 MODEL_KIND = "translator"
-#: Options that define the networks, the data and the objective: a resumed run must keep them.
-FIXED_ON_RESUME = ("task", "backbone", "generator", "img_size", "scale", "noise", "batch_size", "lr", "encoder_lr_mult",
-                   "decoder_width", "l1_weight", "perceptual_weight", "adversarial", "adversarial_weight", "d_init",
-                   "d_features", "val_fraction", "seed")  # fmt: skip
-METRICS = ("step", "loss", "l1", "perceptual", "adversarial", "d_loss", "psnr", "ssim", "lite0_distance", "fid_lite0")
+LOSSES = ("loss", "l1", "perceptual", "adversarial", "d_loss")
+METRICS = ("step", *LOSSES, "psnr", "ssim", "lite0_distance", "fid_lite0")
 #: Tasks whose outputs are invented rather than restored: FID on Lite0 features is reported for them.
 GENERATIVE = ("colorize", "inpaint", "edges", "paired")
 #: Held-out images scored at each evaluation (all of them at the end, by `translate evaluate`).
@@ -41,10 +41,12 @@ def score(output: torch.Tensor, target: torch.Tensor, task: str = "", performanc
     scores = metrics.compute("image_quality", output=output, target=target, performance=performance)
     record = {k: scores[k] for k in ("psnr", "ssim", "lite0_distance")}
     if task in GENERATIVE and len(target) >= 2:
-        as_uint8 = lambda t: (t.clamp(0, 1) * 255).round().to(torch.uint8)  # noqa: E731
+        from transferlab.pixels import unit_to_uint8
+
         fid = metrics.compute(
-            "fid_kid", real=as_uint8(target), fake=as_uint8(output), extractor="lite0", performance=performance
-        )
+            "fid_kid", real=unit_to_uint8(target), fake=unit_to_uint8(output), extractor="lite0",
+            performance=performance,
+        )  # fmt: skip
         record |= {"fid_lite0": fid.fid, "kid_lite0": fid.kid}
     return record
 
@@ -60,9 +62,16 @@ def discriminator_name(opts: TranslateOptions) -> str:
     return "gan-run" if opts.d_init else "lite0" if opts.d_features == "lite0" else "patchgan"
 
 
-class Translator:
-    def __init__(self, pairs: Pairs, opts: TranslateOptions, fabric: Any, pretrained: bool = True) -> None:
-        self.pairs, self.opts, self.fabric = pairs, opts, fabric
+class TranslateRecipe(Recipe):
+    """A U-Net (pretrained encoder) trained on pairs made from photos, or given as A/B pairs."""
+
+    task, options, metrics = TASK, TranslateOptions, METRICS
+    title_format, name_format = "translating ({task}, {backbone})", "{task}-{backbone}"
+    command = "transferlab translate train {data}"
+
+    def __init__(self, data: Any, opts: TranslateOptions, fabric: Any, run_dir: Any, pretrained: bool = True) -> None:
+        self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
+        self.pairs = load_pairs(data, opts.task, opts.img_size, opts.seed, opts.val_fraction)
         channels = input_channels(opts.task)
         generator = GENERATORS[opts.generator](opts.backbone, channels, opts.img_size, opts.decoder_width, pretrained)
         self.architecture, self.weights_source = generator.architecture, generator.weights_source
@@ -78,13 +87,27 @@ class Translator:
             self.discriminator, self.opt_d = setup_trained(fabric, net, opt_d)
         weights = (opts.l1_weight, opts.perceptual_weight, opts.adversarial_weight)
         self.loss = performance_of(fabric).prepare(TranslationLoss(*weights, self.discriminator).to(fabric.device))
-        self.step, self.window = 0, []
-        self.history: dict[str, list[float]] = {k: [] for k in ("loss", "l1", "perceptual", "adversarial", "d_loss")}
-        self.evaluations: list[dict[str, float]] = []
+        self.step = 0
+        self.final: dict[str, float] = {}  # the held-out scores at the last step (rank 0)
         self._held_out: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def train_step(self, session: TrainingSession) -> float:
-        x, y = (t.to(self.fabric.device) for t in self.pairs.train_batch(self.step, self.opts.task, self.opts))
+    @classmethod
+    def check(cls, opts: TranslateOptions) -> None:
+        if opts.generator not in GENERATORS:
+            raise UsageError(f"unknown --generator '{opts.generator}'", f"use one of: {', '.join(GENERATORS)}")
+
+    def fingerprint(self) -> str:
+        pairs = self.pairs
+        return fingerprint(pairs.targets, pairs.inputs if pairs.inputs is not None else "", pairs.train)
+
+    @property
+    def is_writer(self) -> bool:
+        return self.fabric.global_rank == 0
+
+    def train_step(self, session: TrainingSession) -> dict[str, float]:
+        """One D step (with ``--adversarial``) and one G step on this rank's share; the losses."""
+        draw = BatchDraw.for_step(self.opts.seed, self.step, self.opts.batch_size, self.fabric)
+        x, y = (t.to(self.fabric.device) for t in self.pairs.train_batch(draw, self.opts.task, self.opts))
         fake = self.generator(x)
         d_loss = torch.zeros(())
         if self.discriminator is not None:
@@ -100,10 +123,8 @@ class Translator:
         self.fabric.backward(terms["total"])
         self.opt_g.step()
         self.step += 1
-        row = {"loss": terms["total"], **terms, "d_loss": d_loss}
-        for key in self.history:
-            self.history[key].append(float(row[key].detach()) if key in row else float("nan"))
-        return self.history["loss"][-1]
+        row = {"loss": terms["total"], **terms, "d_loss": d_loss if self.discriminator is not None else None}
+        return {k: float(row[k].detach()) if row.get(k) is not None else float("nan") for k in LOSSES}
 
     def translate(self, x: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
         return translate_batches(unwrap(self.generator), x, performance_of(self.fabric), batch_size)
@@ -113,23 +134,35 @@ class Translator:
             self._held_out = self.pairs.held_out(self.opts.task, self.opts, EVAL_IMAGES)
         x, y = self._held_out
         scores = score(self.translate(x), y, self.opts.task if final else "", performance_of(self.fabric))
-        record = {"step": self.step, **scores}
-        if not self.evaluations or self.evaluations[-1]["step"] != self.step:
-            self.evaluations.append(record)
-        return record
+        if final:
+            self.final = {"step": self.step, **scores}
+        return scores
 
     def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
         opts = self.opts
         last = opts.steps if stop_after is None else min(opts.steps, self.step + stop_after)
         while self.step < last:
-            loss = self.train_step(session)
+            row = {**self.train_step(session), "step": self.step}
+            loss = row["loss"]
             session.advance(f"loss {loss:.4f}")
-            row = {"step": self.step, **{k: v[-1] for k, v in self.history.items()}}
-            if (opts.eval_every and self.step % opts.eval_every == 0) or self.step == opts.steps:
+            due = (opts.eval_every and self.step % opts.eval_every == 0) or self.step == opts.steps
+            if due and self.is_writer:  # held-out scores are rank 0's, as are the logs they go to
                 row.update(self.evaluate(final=self.step == opts.steps))
                 session.advance(f"loss {loss:.4f} | held-out PSNR {row['psnr']:.2f} dB", steps=0)
             session.log(row)
             session.step_boundary(self.step, self.state, last=self.step == last)
+
+    def finish(self, seconds: float, write: bool, name: str = "") -> Any:
+        from transferlab.tasks.translate.report import TranslateResult, evaluations, write_run
+
+        label = name or self.opts.backbone
+        if not write:
+            return TranslateResult(label, self.run_dir, self.run_dir / "report.html", {}, seconds, self.weights_source)
+        if not self.final:  # resumed after its last step had been trained and scored
+            self.evaluate(final=True)
+        report = write_run(self, self.run_dir, label, seconds)
+        scored = evaluations(self.run_dir)
+        return TranslateResult(label, self.run_dir, report, self.final, seconds, self.weights_source, scored)
 
     def _stateful(self) -> dict[str, Any]:
         parts = {"generator": self.generator, "opt_g": self.opt_g}
@@ -138,14 +171,11 @@ class Translator:
         return parts
 
     def state(self) -> dict[str, Any]:
-        extra = {"step": self.step, "history": self.history, "evaluations": self.evaluations}
-        return capture_state(self.opts, **self._stateful(), **extra)
+        return capture_state(self.opts, **self._stateful(), step=self.step)
 
     def restore(self, state: dict[str, Any]) -> None:
         restore_state(state, **self._stateful())
         self.step = int(state["step"])
-        self.history = {k: list(v) for k, v in state["history"].items()}
-        self.evaluations = list(state["evaluations"])
 
     def model_spec(self) -> dict[str, Any]:
         opts = self.opts

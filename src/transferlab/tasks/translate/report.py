@@ -3,7 +3,8 @@ images, curves, ``report.html``; and the ``--compare`` table."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,17 @@ from transferlab.reports.html import HtmlReport
 DISTANCE_NAME = "Lite0 perceptual distance"  # never "LPIPS": no learned weights here
 
 
+@dataclass
+class TranslateResult:
+    name: str
+    run_dir: Path
+    report: Path
+    scores: dict[str, float]  # held-out psnr, ssim, lite0_distance at the end
+    seconds: float
+    weights_source: str = ""
+    evaluations: list[dict[str, float]] = field(default_factory=list)
+
+
 def held_out_grid(translator: Any, path: Path, count: int = 8) -> Path:
     """Rows of (input, output, target) for the first ``count`` held-out images."""
     from transferlab.io import save_grid
@@ -27,10 +39,19 @@ def held_out_grid(translator: Any, path: Path, count: int = 8) -> Path:
     return save_grid(torch.stack(rows), path, nrow=3, padding=2, pad_value=1.0)
 
 
+def evaluations(run_dir: Path) -> list[dict[str, float]]:
+    """The held-out scores of a run at each evaluation, from its metrics.csv."""
+    from transferlab.engine.session import read_metrics
+
+    keys = ("step", "psnr", "ssim", "lite0_distance")
+    return [{k: row[k] for k in keys} for row in read_metrics(run_dir) if not math.isnan(row.get("psnr", math.nan))]
+
+
 def write_run(translator: Any, run_dir: Path, label: str, seconds: float) -> Path:
+    from transferlab.engine.session import metric_columns, read_metrics
     from transferlab.runs import save_run
 
-    opts, final = translator.opts, translator.evaluations[-1]
+    opts, final = translator.opts, translator.final
     save_run(
         run_dir, task="translate", state_dict=unwrap(translator.generator).state_dict(),
         model=translator.model_spec(), class_names=[],
@@ -40,10 +61,11 @@ def write_run(translator: Any, run_dir: Path, label: str, seconds: float) -> Pat
         performance=performance_of(translator.fabric),
     )  # fmt: skip
     grid = held_out_grid(translator, run_dir / "held_out.png")
-    history = {k: v for k, v in translator.history.items() if v and any(x == x for x in v)}  # skip all-NaN terms
+    losses = metric_columns(read_metrics(run_dir), "loss", "l1", "perceptual", "adversarial", "d_loss")
+    history = {k: v for k, v in losses.items() if v and any(x == x for x in v)}  # skip all-NaN terms
     plots.loss_curves(history, run_dir / "losses.png", log=False)
-    steps = [e["step"] for e in translator.evaluations]
-    plots.metric_curves({"PSNR (dB)": (steps, [e["psnr"] for e in translator.evaluations])},
+    scored = evaluations(run_dir)
+    plots.metric_curves({"PSNR (dB)": ([e["step"] for e in scored], [e["psnr"] for e in scored])},
                         run_dir / "psnr.png", "held-out PSNR (dB)", "step")  # fmt: skip
     facts = {
         "task": opts.task + (f" x{opts.scale}" if opts.task == "superres" else ""),
@@ -59,7 +81,7 @@ def write_run(translator: Any, run_dir: Path, label: str, seconds: float) -> Pat
     if "fid_lite0" in final:
         facts["FID on Lite0 features (held-out set)"] = round(final["fid_lite0"], 2)
     report = HtmlReport(f"translate ({opts.task}): {label}")
-    report.table([{"": k, "value": v} for k, v in facts.items()], ["", "value"])
+    report.facts(facts)
     report.heading("Held-out images: input | output | target").image(grid, "held-out grid")
     report.heading("Losses").image(run_dir / "losses.png", "losses")
     report.heading("Held-out PSNR").image(run_dir / "psnr.png", "psnr")
@@ -82,17 +104,20 @@ def comparison_rows(results: list[Any]) -> list[dict[str, Any]]:
 
 
 def write_comparison(root: Path, results: list[Any], opts: Any) -> Path:
-    from transferlab.io import write_csv, write_json
+    from transferlab.reports.comparison import Comparison
+    from transferlab.reports.comparison import write_comparison as write_table
 
-    rows = comparison_rows(results)
-    write_json(root / "comparison.json", {"options": asdict(opts), "rows": rows})
-    write_csv(root / "comparison.csv", rows)
-    report = HtmlReport(f"translate ({opts.task}): encoders compared")
-    report.table(rows).text(
+    note = (
         f"Same task, data, seed and budget ({opts.steps} steps x batch {opts.batch_size} at {opts.img_size} px) "
-        f"for every encoder; scores on the same held-out images. {DISTANCE_NAME}: lower is closer.",
-        note=True,
+        f"for every encoder; scores on the same held-out images. {DISTANCE_NAME}: lower is closer."
     )
-    for result in results:
-        report.heading(f"{result.name}: input | output | target").image(result.run_dir / "held_out.png", result.name)
-    return report.save(root / "report.html")
+    table = Comparison("translate", f"translate ({opts.task}): encoders compared", comparison_rows(results),
+                       {"options": asdict(opts)}, note=note)  # fmt: skip
+
+    def pictures(report: HtmlReport) -> None:
+        for result in results:
+            report.heading(f"{result.name}: input | output | target").image(
+                result.run_dir / "held_out.png", result.name
+            )
+
+    return write_table(root, table, pictures)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from transferlab.errors import DataError
+from transferlab.pixels import channels_last_array, unit_to_uint8
 
 STRIDE = 32  # the encoder's coarsest stride
 OVERLAP = 32
@@ -83,7 +84,7 @@ def translate_file(net: torch.nn.Module, spec: dict[str, Any], path: Path, out: 
     from transferlab.io import atomic_path
 
     result = run_tiled(net, prepare(path, spec), tile, batch)[0].clamp(0, 1)
-    pixels = (result.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    pixels = channels_last_array(unit_to_uint8(result))
     target = out / f"{path.stem}_{spec['task']}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:

@@ -1,0 +1,165 @@
+"""The recipe contract: every training task is a :class:`Recipe` plus an options dataclass, and
+:func:`run` does, once for all of them, what surrounds the loop.
+
+    run(recipe_cls, data, out=..., resume=..., **options)
+      state   = read_checkpoint(resume, recipe_cls.task)          # last, else previous
+      opts    = resumed_options(state, given) or Options(**given); opts.check(); recipe_cls.check(opts)
+      fabric  = fabric_for(opts); opts = recipe_cls.configure(opts, fabric, resumed)
+      run_dir = resume or out or runs/<task>/<name>-<time>
+      seed_everything(opts.seed); recipe = recipe_cls(data, opts, fabric, run_dir)
+      with TrainingSession(RunSpec(task, run_dir, recipe.fingerprint(), fixed options, command), ...):
+          recipe.restore(state); recipe.fit(session, stop_after)      # the recipe's own loop
+      recipe.finish(seconds, write=complete and rank 0)               # the run, the report, a result
+
+A recipe builds its data and networks in ``__init__``, trains in ``fit`` (a loop that reads top
+to bottom and calls the session's advance/log/step_boundary), and captures and restores its whole
+state. It never writes outside ``finish(write=True)`` and rank-0-guarded pictures, never creates
+a Fabric, never reads a checkpoint: that is this module's and the session's job.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, ClassVar
+
+from transferlab.engine.options import TrainOptions
+
+
+class Recipe(ABC):
+    """One training task's loop and state; :func:`run` builds it and drives it."""
+
+    #: The task's name: checkpoints carry it, and ``runs/<task>/`` holds its runs by default.
+    task: ClassVar[str]
+    #: Its options dataclass (a :class:`TrainOptions`).
+    options: ClassVar[type[TrainOptions]]
+    #: The columns of ``metrics.csv``; the first is the position a resume cuts the log back to.
+    metrics: ClassVar[tuple[str, ...]] = ("step", "loss")
+    #: The command that continues a run (said when a run stops); ``{data}`` is DATA.
+    command: ClassVar[str] = ""
+    #: The progress title and the default run folder's name, formatted with the options' fields.
+    title_format: ClassVar[str] = "training"
+    name_format: ClassVar[str] = "run"
+
+    opts: Any
+    fabric: Any
+    run_dir: Path
+    step: int = 0
+
+    @abstractmethod
+    def __init__(self, data: Any, opts: Any, fabric: Any, run_dir: Path) -> None:
+        """Read the data, build the networks and optimisers on ``fabric``."""
+
+    @classmethod
+    def check(cls, opts: Any) -> None:
+        """Refuse names the task's registries do not know (architectures, strategies, runs named
+        by the options), before any process starts; the options class checks plain values."""
+        return None  # a task whose options name nothing from a registry has nothing to check
+
+    @classmethod
+    def configure(cls, opts: Any, fabric: Any, resumed: bool) -> Any:
+        """The options completed for this device (defaults that depend on it); unchanged by default."""
+        return opts
+
+    @classmethod
+    def run_name(cls, opts: Any) -> str:
+        """The default run folder's name, before its time stamp."""
+        return cls.name_format.format(**asdict(opts))
+
+    @classmethod
+    def resume_command(cls, data: Any) -> str:
+        return cls.command.format(data=data if isinstance(data, (str, Path)) else "DATA")
+
+    def title(self) -> str:
+        return self.title_format.format(**asdict(self.opts))
+
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """A digest of the exact training data: a resume on other data is refused."""
+
+    def total(self) -> int:
+        """Units of progress of the whole run: ``opts.steps`` (an epoch-based recipe says its own)."""
+        return int(self.opts.steps)
+
+    @abstractmethod
+    def fit(self, session: Any, stop_after: int | None = None) -> None:
+        """The loop, from the restored position; ``stop_after`` ends early (as if interrupted)."""
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """The whole training state, for a checkpoint."""
+
+    @abstractmethod
+    def restore(self, state: dict[str, Any]) -> None: ...
+
+    @property
+    def complete(self) -> bool:
+        """Whether the whole budget is trained (not stopped early): ``step`` reached ``total()``."""
+        return int(self.step) >= self.total()
+
+    @abstractmethod
+    def finish(self, seconds: float, write: bool, name: str = "") -> Any:
+        """The task's result; with ``write`` (rank 0, complete) also the run and its report."""
+
+
+def fixed_options(opts: TrainOptions) -> dict[str, Any]:
+    """The options a resumed run must keep: every one but those marked changeable on resume."""
+    from transferlab.engine.options import changeable_on_resume
+
+    changeable = changeable_on_resume(type(opts))
+    return {k: v for k, v in asdict(opts).items() if k not in changeable}
+
+
+def run(
+    recipe_cls: type[Recipe],
+    data: Any,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    stop_after: int | None = None,
+    fabric: Any = None,
+    name: str = "",
+    **options: Any,
+) -> Any:
+    """Train ``recipe_cls`` on DATA into ``out`` (or continue the run ``resume`` exactly) and return
+    what its ``finish`` returns. Options left ``None`` take their defaults."""
+    from transferlab.engine import rng
+    from transferlab.engine.options import fabric_for
+    from transferlab.engine.session import RunSpec, TrainingSession, read_checkpoint, resumed_options
+    from transferlab.runs import default_run_dir
+
+    start = time.perf_counter()
+    state = read_checkpoint(Path(resume), recipe_cls.task) if resume else None
+    given = {k: v for k, v in options.items() if v is not None}
+    opts = resumed_options(state, given, recipe_cls.options) if state else recipe_cls.options(**given)
+    opts.check()
+    recipe_cls.check(opts)
+    fabric = fabric or fabric_for(opts)
+    opts = recipe_cls.configure(opts, fabric, resumed=state is not None)
+    run_dir = (
+        Path(resume) if resume else Path(out) if out else default_run_dir(recipe_cls.task, recipe_cls.run_name(opts))
+    )
+    rng.seed_everything(opts.seed)
+    recipe = recipe_cls(data, opts, fabric, run_dir)
+    what = data if isinstance(data, (str, Path)) else "DATA"
+    spec = RunSpec(
+        recipe_cls.task, run_dir, recipe.fingerprint(), fixed_options(opts), recipe_cls.command.format(data=what)
+    )
+    session = TrainingSession(
+        spec,
+        fabric,
+        total=recipe.total(),
+        title=recipe.title(),
+        state=state,
+        metrics=recipe_cls.metrics,
+        logger=opts.logger,
+        checkpoint_every=getattr(opts, "checkpoint_every", 0),
+    )
+    with session:
+        if state is not None:
+            recipe.restore(state)
+        recipe.fit(session, stop_after)
+    write = recipe.complete and getattr(fabric, "global_rank", 0) == 0
+    return recipe.finish(time.perf_counter() - start, write=write, name=name)
