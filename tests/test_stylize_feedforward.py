@@ -106,7 +106,8 @@ def test_a_run_of_another_kind_is_refused(tmp_path, cli):
 
     save_run(tmp_path / "other", task="classify", state_dict={"w": torch.zeros(1)},
              model={"kind": "timm-classifier"}, class_names=["a", "b"], preprocessing={})  # fmt: skip
-    assert_user_error(cli("stylize", tmp_path, "--model", tmp_path / "other"), "not a style-transformer")
+    refused = cli("stylize", tmp_path, "--model", tmp_path / "other")
+    assert_user_error(refused, "not a feed-forward style network", "transferlab stylize train")
 
 
 def test_cli_trains_and_applies(images, tmp_path, cli):

@@ -155,4 +155,5 @@ def test_bad_input(photos, tmp_path, cli):
 
     save_run(tmp_path / "clf", task="classify", state_dict={"w": torch.zeros(1)}, model={"kind": "timm-classifier"},
              class_names=["a"], preprocessing={})  # fmt: skip
-    assert_user_error(cli("translate", "apply", tmp_path / "clf", photos), "not a translator", "translate train")
+    refused = cli("translate", "apply", tmp_path / "clf", photos)
+    assert_user_error(refused, "not an image-to-image U-Net", "translate train")

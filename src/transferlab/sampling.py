@@ -66,3 +66,28 @@ def interpolation_images(
 def to_uint8(images: torch.Tensor) -> Any:
     """Generator output in [-1, 1] (N x C x H x W) -> N x H x W x C uint8 numpy array."""
     return channels_last_array(signed_to_uint8(images))
+
+
+def generate(run_dir: Any, per_class: dict[str, int], *, seed: int = 0, device: str = "auto") -> tuple[Any, Any]:
+    """Images of the named classes from a class-conditional GAN run, as (N x H x W x C uint8 array,
+    N class names): synthetic training data for a classifier (``classify --augment-with``)."""
+    import numpy as np
+
+    from transferlab.devices import resolve_device
+    from transferlab.errors import RunError
+    from transferlab.runs import GAN, KINDS, read_run
+
+    generator, spec = KINDS[GAN].load(run_dir, resolve_device(device))
+    names = read_run(run_dir, model_kind=GAN).class_names
+    missing = sorted(set(per_class) - set(names))
+    if not spec["num_classes"] or missing:
+        raise RunError(
+            f"{run_dir} cannot generate the classes {', '.join(missing) or sorted(per_class)}"
+            + ("" if spec["num_classes"] else " (it is not class-conditional)"),
+            "train it with --conditional on class folders named like the classifier's classes",
+        )
+    g = torch.Generator().manual_seed(seed)
+    wanted = {name: count for name, count in per_class.items() if count > 0}
+    images = [to_uint8(sample_images(generator, spec, count, g, names.index(name))) for name, count in wanted.items()]
+    labels = [name for name, count in wanted.items() for _ in range(count)]
+    return np.concatenate(images), np.array(labels)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from transferlab.data.collections import LabeledImages
+from transferlab.engine.batches import share
 from transferlab.engine.rng import step_generator
 
 #: Datasets whose decoded tensor would exceed this many bytes are streamed instead.
@@ -105,7 +106,8 @@ class Draw:
     scale: tuple[float, float]
 
     def share(self, batch: torch.Tensor) -> torch.Tensor:
-        return batch[self.rank :: self.world]
+        """This process's rows of a global batch (the engine's one rule: ``engine.batches.share``)."""
+        return share(batch, self.rank, self.world)
 
 
 class Batches(ABC):

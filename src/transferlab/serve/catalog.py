@@ -26,9 +26,8 @@ class Kind:
 
 
 def _describe_classifier(run: RunInfo) -> dict[str, Any]:
-    from transferlab import backbones
-
-    config = {k: list(v) if isinstance(v, tuple) else v for k, v in backbones.from_run(run).data_config.items()}
+    built = RUN_KINDS[CLASSIFIER].load(run.path)
+    config = {k: list(v) if isinstance(v, tuple) else v for k, v in built.data_config.items()}
     return {
         "backbone": run.model["backbone"],
         "input_size": config["input_size"],
@@ -38,18 +37,14 @@ def _describe_classifier(run: RunInfo) -> dict[str, Any]:
 
 
 def _describe_style(run: RunInfo) -> dict[str, Any]:
-    from transferlab.tasks.stylize.feedforward import load_style_model
-
-    load_style_model(run.path)
+    RUN_KINDS[STYLE].load(run.path)
     return {"style": run.extra.get("style", ""), "width": run.model.get("width"), "blocks": run.model.get("blocks")}
 
 
 def _describe_gan(run: RunInfo) -> dict[str, Any]:
     import torch
 
-    from transferlab.tasks.gan import load_generator
-
-    _, spec = load_generator(run.path, torch.device("cpu"))
+    _, spec = RUN_KINDS[GAN].load(run.path, torch.device("cpu"))
     keys = ("arch", "img_size", "channels", "z_dim")
     return {**{k: spec[k] for k in keys}, "classes": run.class_names if spec["num_classes"] else []}
 

@@ -18,7 +18,7 @@ import torch
 from transferlab.errors import RunError, UsageError
 from transferlab.options.gan import GanOptions
 from transferlab.runs import default_run_dir, read_run
-from transferlab.sampling import interpolation_images, sample_images, to_uint8
+from transferlab.sampling import generate, interpolation_images, sample_images
 from transferlab.tasks.gan.report import GanResult
 from transferlab.tasks.gan.train import ARCH_KEYS, TASK, GanRecipe, load_prefixed
 
@@ -159,26 +159,3 @@ def sample(
         save_grid(frames, out / "interpolation.png", nrow=10, normalize=True, value_range=(-1, 1))
         written.append(out / "interpolation.png")
     return written
-
-
-def generate(run_dir: str | Path, per_class: dict[str, int], *, seed: int = 0, device: str = "auto") -> tuple[Any, Any]:
-    """Images of the named classes from a class-conditional GAN run, as (N x H x W x C uint8 array,
-    N class names): synthetic training data for a classifier."""
-    import numpy as np
-
-    from transferlab.devices import resolve_device
-
-    generator, spec = load_generator(run_dir, resolve_device(device))
-    names = read_run(run_dir, model_kind="gan").class_names
-    missing = sorted(set(per_class) - set(names))
-    if not spec["num_classes"] or missing:
-        raise RunError(
-            f"{run_dir} cannot generate the classes {', '.join(missing) or sorted(per_class)}"
-            + ("" if spec["num_classes"] else " (it is not class-conditional)"),
-            "train it with --conditional on class folders named like the classifier's classes",
-        )
-    g = torch.Generator().manual_seed(seed)
-    wanted = {name: count for name, count in per_class.items() if count > 0}
-    images = [to_uint8(sample_images(generator, spec, count, g, names.index(name))) for name, count in wanted.items()]
-    labels = [name for name, count in wanted.items() for _ in range(count)]
-    return np.concatenate(images), np.array(labels)
