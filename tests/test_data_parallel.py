@@ -15,8 +15,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import make_class_folder, write_image
 
+from conftest import make_class_folder, write_image
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.session import _child_processes
 

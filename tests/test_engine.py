@@ -250,7 +250,7 @@ def test_metrics_log_is_cut_back_to_the_checkpoint_on_resume(digits, tmp_path):
 
 
 def test_a_resumed_run_refuses_a_changed_option_and_takes_a_resumable_one(digits, tmp_path, cli):
-    from tests.conftest import assert_user_error
+    from conftest import assert_user_error
 
     run = tmp_path / "ae"
     base = ["autoencoder", "pretrain", digits, "--img-size", "32", "--batch-size", "8"]

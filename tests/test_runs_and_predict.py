@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-from conftest import assert_user_error
+from conftest import assert_user_error, write_image
 from transferlab import backbones
 from transferlab.errors import RunError
 from transferlab.runs import read_run, save_run
@@ -105,3 +105,19 @@ def test_predict_refuses_a_decompression_bomb(tmp_path, cli):
         "decompression bomb",
         "none of the given files",
     )
+
+
+def test_every_run_kind_names_a_loader_and_where_its_runs_go(tmp_path, cli):
+    import importlib
+
+    from transferlab.runs import KINDS, save_run
+
+    for kind in KINDS.values():
+        module, function = kind.loader.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), kind.name
+        assert kind.made_by.startswith("transferlab ") and kind.accepted_by, kind.name
+    model = {"kind": "autoencoder", "encoder": "resnet10t", "img_size": 32}
+    save_run(tmp_path / "ae", task="autoencoder", state_dict={"w": torch.zeros(1)}, model=model, class_names=[],
+             preprocessing={})  # fmt: skip
+    refused = cli("predict", write_image(tmp_path / "photo.png"), "-c", tmp_path / "ae")
+    assert_user_error(refused, "'autoencoder' run holding a pretrained encoder", "classify --backbone ae:RUN")

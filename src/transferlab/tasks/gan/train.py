@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from transferlab.engine.batches import BatchDraw, flip_where
+from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained, unwrap
 from transferlab.engine.performance import performance_of
 from transferlab.engine.run import Recipe
@@ -383,40 +384,28 @@ class GanRecipe(Recipe):
     # ------------------------------------------------------------------ checkpoints
 
     def state(self) -> dict[str, Any]:
-        """The whole training state (losses flushed first; weights checked finite)."""
-        from transferlab.engine import rng
-
+        """The whole training state (losses flushed first; weights checked finite). The networks
+        are kept as one prefixed dict (G., D., G_ema.): the layout of the run's model.safetensors."""
         self._flush()
         if not all(torch.isfinite(p).all() for p in self.generator.parameters()):
             self.session.diverged(f"the generator's weights became non-finite by step {self.step}", DIVERGENCE_REMEDY)
-        return {
-            "options": asdict(self.opts),
-            "step": self.step,
-            "weights": self.weights(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "ema_steps": self.ema.n_averaged if self.ema is not None else None,
-            "evaluations": self.evaluations,
-            "best": self.best,
-            "snapshots": self.snapshots,
-            "rng": rng.capture(),
-        }
+        return capture_state(
+            self.opts, weights=self.weights(), opt_g=self.opt_g, opt_d=self.opt_d, step=self.step,
+            ema_steps=self.ema.n_averaged if self.ema is not None else None, evaluations=self.evaluations,
+            best=self.best, snapshots=self.snapshots,
+        )  # fmt: skip
 
     def restore(self, state: dict[str, Any]) -> None:
-        from transferlab.engine import rng
-
         weights = state["weights"]
         load_prefixed(self.generator, weights, "G.")
         load_prefixed(self.discriminator, weights, "D.")
         if self.ema is not None:
             load_prefixed(self.ema.module, weights, "G_ema.")
             self.ema.n_averaged.fill_(int(state["ema_steps"]))
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        restore_state(state, opt_g=self.opt_g, opt_d=self.opt_d)
         self.step = int(state["step"])
         self.evaluations, self.best = list(state["evaluations"]), dict(state["best"])
         self.snapshots = list(state["snapshots"])
-        rng.restore(state["rng"])
 
 
 def load_prefixed(module: nn.Module, weights: dict[str, torch.Tensor], prefix: str, strict: bool = True) -> None:

@@ -157,13 +157,13 @@ class StyleRecipe(Recipe):
         """Train up to ``opts.steps`` (or ``stop_after`` more steps), checkpointing as it goes."""
         last = self.opts.steps if stop_after is None else min(self.opts.steps, self.step + stop_after)
         while self.step < last:
-            losses = self._train_step(session)
+            losses = self.train_step(session)
             self.step += 1
             session.advance(f"loss {losses[0]:.4f}")
             session.log({"step": self.step, "total": losses[0], "style": losses[1], "content": losses[2]})
             session.step_boundary(self.step, self.state, last=self.step == last)
 
-    def _train_step(self, session: TrainingSession) -> tuple[float, float, float]:
+    def train_step(self, session: TrainingSession) -> tuple[float, float, float]:
         draw = BatchDraw.for_step(self.opts.seed, self.step, self.opts.batch_size, self.fabric)
         x = self.performance.inputs(self.content.batch(draw).to(self.fabric.device))
         with self.fabric.autocast():  # the frozen loss network in the run's precision too
