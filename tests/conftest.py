@@ -80,3 +80,42 @@ def assert_user_error(result: tuple[int, str, str], *fragments: str) -> None:
     assert "Traceback" not in err
     for fragment in fragments:
         assert fragment in err, (fragment, err)
+
+
+def scene(rng: np.random.Generator, size: tuple[int, int] = (40, 56)) -> tuple[np.ndarray, np.ndarray]:
+    """A photo-like image with a bright square (class 1) and a dark disc (class 2) on background 0."""
+    h, w = size
+    image = rng.integers(90, 140, (h, w, 3)).astype(np.uint8)
+    mask = np.zeros((h, w), dtype=np.uint8)
+    top, left = rng.integers(0, h // 2), rng.integers(0, w // 2)
+    mask[top : top + h // 3, left : left + w // 3] = 1
+    yy, xx = np.mgrid[:h, :w]
+    cy, cx = rng.integers(h // 3, h), rng.integers(w // 3, w)
+    mask[(yy - cy) ** 2 + (xx - cx) ** 2 < (h // 6) ** 2] = 2
+    image[mask == 1] = (230, 220, 60)
+    image[mask == 2] = (30, 40, 160)
+    return image, mask
+
+
+def write_segmentation_set(root: Path, count: int, kind: str = "index", seed: int = 0) -> Path:
+    """``root/images`` + ``root/masks`` of ``count`` scenes, masks written as ``kind``."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    colours = np.array([(0, 0, 0), (255, 255, 0), (0, 0, 255)], dtype=np.uint8)
+    for i in range(count):
+        image, mask = scene(rng)
+        Image.fromarray(image).save(root / "images" / f"{i:03d}.jpg")
+        if kind == "index":
+            Image.fromarray(mask, "L").save(root / "masks" / f"{i:03d}.png")
+        elif kind == "palette":
+            pal = Image.fromarray(mask, "P")
+            pal.putpalette(colours.flatten().tolist())
+            pal.save(root / "masks" / f"{i:03d}.png")
+        elif kind == "16bit":
+            Image.fromarray(mask.astype(np.uint16)).save(root / "masks" / f"{i:03d}.png")
+        elif kind == "colour":
+            Image.fromarray(colours[mask]).save(root / "masks" / f"{i:03d}.png")
+        elif kind == "binary":
+            Image.fromarray((mask > 0).astype(np.uint8) * 255, "L").save(root / "masks" / f"{i:03d}.png")
+    return root

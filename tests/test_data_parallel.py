@@ -16,9 +16,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import make_class_folder, write_image
+from conftest import make_class_folder, write_image, write_segmentation_set
 from transferlab.engine.batches import BatchDraw
+from transferlab.engine.performance import for_inference
 from transferlab.engine.session import _child_processes
+from transferlab.options.segment import SegmentOptions
+from transferlab.tasks.segment.data import load_segmentation
 
 EXE = str(Path(sys.executable).with_name("transferlab"))
 
@@ -117,6 +120,22 @@ def test_translate_pairs_are_shared_by_rank(tmp_path):
             assert torch.equal(interleave([t[kind] for t in two]), one[kind]), task
 
 
+def test_segmentation_crops_are_shared_by_rank(tmp_path):
+    from transferlab.engine.batches import BatchDraw as Draw
+    from transferlab.tasks.segment.recipe import SegmentRecipe
+
+    recipe = SegmentRecipe.__new__(SegmentRecipe)  # only its batch drawing, without networks
+    recipe.data = load_segmentation(write_segmentation_set(tmp_path / "s", 6))
+    recipe.opts = SegmentOptions(img_size=32, batch_size=5)
+    recipe.fabric = type("CpuFabric", (), {"device": torch.device("cpu")})()
+    recipe.performance = for_inference("cpu")
+    one = recipe.batch(rank_draws(5, 1)[0])
+    two = [recipe.batch(d) for d in rank_draws(5, 2)]
+    assert isinstance(rank_draws(5, 2)[0], Draw)
+    for kind in range(2):
+        assert torch.equal(interleave([t[kind] for t in two]), one[kind])
+
+
 def test_style_crops_are_shared_by_rank(tmp_path):
     from transferlab.tasks.stylize.feedforward import ContentBatches
 
@@ -133,7 +152,8 @@ def _datasets(root: Path) -> dict[str, Path]:
     classes = make_class_folder(root / "classes", {"a": 12, "b": 12})
     target = make_class_folder(root / "target", {"a": 10, "b": 10})
     write_image(root / "style.png", (30, 90, 200), size=(64, 64))
-    return {"classes": classes, "target": target, "style": root / "style.png"}
+    scenes = write_segmentation_set(root / "scenes", 10)
+    return {"classes": classes, "target": target, "style": root / "style.png", "scenes": scenes}
 
 
 TWO = ["--accelerator", "cpu", "--devices", "2"]
@@ -147,6 +167,7 @@ COMMANDS = {
     "--width 8 --blocks 1",
     "autoencoder": "autoencoder pretrain {classes} --img-size 32 --steps 4 --batch-size 8 --checkpoint-every 2",
     "adapt": "adapt --source {classes} --target {target} --method dann --epochs 1 --iters-per-epoch 4 --batch-size 8",
+    "segment": "segment train {scenes} --img-size 64 --epochs 2 --batch-size 4 --width 8",
 }
 
 

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from conftest import assert_user_error
+from conftest import assert_user_error, write_segmentation_set
 from transferlab.engine.checkpoint import load_checkpoint
 from transferlab.engine.session import PREEMPTED_EXIT, checkpoint_path
 
@@ -46,7 +46,12 @@ def photos(tmp_path_factory) -> Path:
     return root
 
 
-def _commands(digits: Path, photos: Path, run: Path) -> dict[str, tuple[list[str], str]]:
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> Path:
+    return write_segmentation_set(tmp_path_factory.mktemp("scenes"), 8)
+
+
+def _commands(digits: Path, photos: Path, run: Path, scenes: Path) -> dict[str, tuple[list[str], str]]:
     """Per task: the training command (small, a few seconds) and the checkpoint key of its weights."""
     return {
         "classify": (["classify", digits, "--backbone", "lenet", "--strategy", "scratch", "--epochs", "4",
@@ -64,6 +69,8 @@ def _commands(digits: Path, photos: Path, run: Path) -> dict[str, tuple[list[str
                        "--perceptual-weight", "0", "--out", run], "generator"),
         "autoencoder": (["autoencoder", "pretrain", digits, "--img-size", "32", "--steps", "80", "--batch-size", "16",
                          "--checkpoint-every", "5", "--out", run], "model"),
+        "segment": (["segment", "train", scenes, "--img-size", "32", "--epochs", "12", "--batch-size", "2",
+                     "--width", "8", "--accelerator", "cpu", "--out", run], "model"),
     }  # fmt: skip
 
 
@@ -88,13 +95,13 @@ def _start(args: list, env: dict) -> subprocess.Popen:
     return subprocess.Popen([*CLI, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-@pytest.mark.parametrize("task", ["classify", "gan", "stylize", "adapt", "translate", "autoencoder"])
-def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(task, digits, photos, tmp_path, cli):
+@pytest.mark.parametrize("task", ["classify", "gan", "stylize", "adapt", "translate", "autoencoder", "segment"])
+def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(task, digits, photos, scenes, tmp_path, cli):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    args, key = _commands(digits, photos, reference)[task]
+    args, key = _commands(digits, photos, reference, scenes)[task]
     code, _, err = cli(*args)
     assert code == 0, err
-    args = _commands(digits, photos, killed)[task][0]
+    args = _commands(digits, photos, killed, scenes)[task][0]
     env = {**os.environ, "TRANSFERLAB_QUIET": "1"}
     moments = random.Random(f"kill-{task}")  # fixed per task: a failure can be replayed
     kills = 0

@@ -21,6 +21,7 @@ _TASKS = {
     "adapt": "transferlab.tasks.adapt",
     "autoencoder": "transferlab.tasks.autoencoder",
     "translate": "transferlab.tasks.translate",
+    "segment": "transferlab.tasks.segment",
     "metrics": "transferlab.metrics",
     "serve": "transferlab.serve",
 }

@@ -17,6 +17,7 @@ from transferlab.cli import demo as demo_cmd
 from transferlab.cli import features as features_cmd
 from transferlab.cli import gan as gan_cmd
 from transferlab.cli import predict as predict_cmd
+from transferlab.cli import segment as segment_cmd
 from transferlab.cli import serve as serve_cmd
 from transferlab.cli import stylize as stylize_cmd
 from transferlab.cli import translate as translate_cmd
@@ -62,11 +63,15 @@ COMMANDS = {
     "translate evaluate": (translate_cmd.evaluate, "transferlab translate evaluate runs/translate/my-run photos/"),
     "translate apply": (translate_cmd.apply, "transferlab translate apply runs/translate/my-run old.jpg -o coloured/"),
     "gan sample": (gan_cmd.sample, "transferlab gan sample runs/gan/faces -n 64 --seed 1 --interpolate 8"),
+    "segment train": (segment_cmd.train, "transferlab segment train membrane/ --compare scratch,frozen,full"),
+    "segment evaluate": (segment_cmd.evaluate, "transferlab segment evaluate runs/segment/my-run more/ --json"),
+    "segment apply": (segment_cmd.apply, "transferlab segment apply runs/segment/my-run slices/ -o masks/"),
 }
 GROUP_HELP = {
     "autoencoder": "Pretrain an autoencoder on unlabelled images; transfer its encoder with --backbone ae:RUN.",
     "gan": "Train GANs, transfer into them (--init/--freeze-d, --d-features lite0), sample from them.",
     "translate": "Image-to-image translation on U-Nets with pretrained encoders: train, evaluate, apply.",
+    "segment": "Semantic segmentation on pretrained encoders (U-Net, FPN): train, evaluate, apply.",
 }
 # Multi-word commands: "gan train" lives in a sub-app. Click cannot mix a positional argument
 # (stylize CONTENT) with subcommands (stylize train), so such a one is registered hidden under a

@@ -3,6 +3,7 @@
     metrics.compute("classification", logits=..., labels=..., classes=[...])   # accuracy, F1, confusion
     metrics.compute("fid_kid", real=..., fake=..., extractor="lite0")           # GenerationScores
     metrics.compute("logme", features=..., labels=...)                          # transferability
+    metrics.compute("segmentation", matrix=..., classes=[...])                 # mIoU, accuracy, Dice
 
 A new metric is a function decorated with ``@register("name")`` in one of the modules below.
 """
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 METRICS: dict[str, Callable[..., Any]] = {}
-MODULES = ("classification", "generation", "image", "transferability")
+MODULES = ("classification", "generation", "image", "segmentation", "transferability")
 
 
 def register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

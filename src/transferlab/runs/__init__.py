@@ -47,7 +47,7 @@ class RunKind:
 
 
 CLASSIFIER, GAN, STYLE = "timm-classifier", "gan", "style-transformer"
-TRANSLATOR, AUTOENCODER = "translator", "autoencoder"
+TRANSLATOR, AUTOENCODER, SEGMENTER = "translator", "autoencoder", "segmenter"
 #: The registry of run kinds: the one place that says what each kind of run is and where it goes.
 KINDS = {
     kind.name: kind
@@ -61,6 +61,8 @@ KINDS = {
                 "transferlab.tasks.stylize.feedforward:load_style_model", "a feed-forward style network"),
         RunKind(TRANSLATOR, "transferlab translate train", ("translate apply", "translate evaluate"),
                 "transferlab.tasks.translate:load_translator", "an image-to-image U-Net"),
+        RunKind(SEGMENTER, "transferlab segment train", ("segment evaluate", "segment apply"),
+                "transferlab.tasks.segment:load_segmenter", "a semantic segmentation network"),
         RunKind(AUTOENCODER, "transferlab autoencoder pretrain", ("classify --backbone ae:RUN",
                 "translate --backbone ae:RUN"), "transferlab.backbones:load_run_model", "a pretrained encoder"),
     )

@@ -1,0 +1,75 @@
+"""``transferlab segment train | evaluate | apply``: semantic segmentation on pretrained encoders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from transferlab.cli.console import out, print_rows
+from transferlab.cli.options import RESUME, with_options
+from transferlab.options.segment import SegmentOptions
+
+DATA_HELP = ("A folder (or archive) with images/ + masks/ (optionally under train/ val/ test/), or the Pascal "
+             "VOC layout; or leave it out and pass --images/--masks.")  # fmt: skip
+
+
+@with_options(SegmentOptions)
+def train(
+    data: str = typer.Argument(None, metavar="[DATA]", help=DATA_HELP),
+    compare: str = typer.Option(None, "--compare", help="Strategies to compare, e.g. scratch,frozen,full."),
+    resume: Path = RESUME,
+    out_dir: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/segment/DECODER-STRATEGY-TIME)."),
+    options: dict | None = None,
+) -> None:
+    """Train a segmentation network (U-Net or FPN) on a pretrained encoder; --compare strategies."""
+    from transferlab.errors import UsageError
+    from transferlab.tasks import segment
+
+    options = options or {}
+    if compare and resume:
+        raise UsageError("--compare and --resume together", "resume each run of a comparison on its own")
+    if compare:
+        results = segment.compare(data, [s.strip() for s in compare.split(",") if s.strip()], out=out_dir, **options)
+        print_rows(
+            [r.row() for r in results], "held-out scores per strategy", results[0].run_dir.parent / "report.html"
+        )
+        return
+    result = segment.train(data, out=out_dir, resume=resume, **options)
+    if result.scores:
+        s = result.scores
+        out.print(f"{result.run_dir}: held-out mIoU {s['miou']:.3f}, pixel accuracy {s['pixel_accuracy']:.3f}, "
+                  f"mean Dice {s['mean_dice']:.3f} ({result.seconds:.0f} s)")  # fmt: skip
+    out.print(f"report: {result.report}")
+
+
+def evaluate(
+    run: Path = typer.Argument(..., help="A segment run."),
+    data: str = typer.Argument(..., metavar="DATA", help=DATA_HELP),
+    device: str = typer.Option("auto", "--device"),
+    as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
+) -> None:
+    """mIoU, pixel and class accuracy and Dice of RUN on DATA (its val/test part, else all of it)."""
+    from transferlab.tasks import segment
+
+    scores = segment.evaluate(run, data, device=device)
+    if as_json:
+        print(json.dumps(scores, indent=2))
+        return
+    out.print(f"{scores['images']} images: mIoU {scores['miou']:.3f}, pixel accuracy {scores['pixel_accuracy']:.3f}, "
+              f"class accuracy {scores['class_accuracy']:.3f}, mean Dice {scores['mean_dice']:.3f}")  # fmt: skip
+    print_rows(scores["per_class"], "per class")
+
+
+def apply(
+    run: Path = typer.Argument(..., help="A segment run."),
+    images: list[Path] = typer.Argument(..., help="Images or folders (any size)."),
+    out_dir: Path = typer.Option(Path("segmented"), "--out", "-o", help="Folder for the masks and overlays."),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Segment IMAGES: a class-index PNG, a colour PNG and an overlay for each."""
+    from transferlab.tasks import segment
+
+    written = segment.apply(run, list(images), out=out_dir, device=device)
+    out.print(f"{len(written)} file(s) written to {out_dir}")

@@ -1,0 +1,193 @@
+"""Dense prediction networks over any backbone spec the project takes (ImageNet weights,
+``NAME:random``, ``ae:RUN``, ``run:RUN``): the encoder read at five strides through timm's
+``forward_intermediates``, and decoders over those levels. Shared by ``translate`` (image outputs)
+and ``segment`` (class logits); a new decoder is a class here and an entry in :data:`DECODERS`.
+
+- ``unet``: U-Net (Ronneberger et al. 2015): learned x2 upsampling, joined with each encoder level
+  (skip connections), then with the input itself at full resolution.
+- ``fpn``: Feature Pyramid Network head (Lin et al. 2017; the semantic FPN of Kirillov et al. 2019):
+  every level to one width, top-down sums, each level brought to stride 4, summed, upsampled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from transferlab.errors import UsageError
+
+#: Decoders by name: ``(backbone, in_channels, img_size, width, pretrained, out_channels) -> module``.
+DECODERS: dict[str, Callable[..., nn.Module]] = {}
+STRIDES = [2, 4, 8, 16, 32]
+
+
+def decoder(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    def add(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        DECODERS[name] = build
+        return build
+
+    return add
+
+
+def _freeze_unused(encoder: nn.Module, probe_output: torch.Tensor) -> None:
+    """Freeze the encoder's parameters its five feature levels do not use (a classifier's last
+    1x1 convolution and norm): they would get no gradient, which data-parallel training refuses,
+    and the run keeps them as they were (its weights still load into the same network)."""
+    probe_output.backward()
+    for param in encoder.parameters():
+        if param.grad is None:
+            param.requires_grad_(False)
+        param.grad = None
+
+
+class PyramidModel(nn.Module):
+    """A backbone's five feature levels (strides 2..32) of an input in [0, 1]; subclasses decode."""
+
+    def __init__(self, backbone: str, in_channels: int, img_size: int, pretrained: bool = True) -> None:
+        super().__init__()
+        from transferlab import backbones
+
+        built = backbones.create(backbone, pretrained=pretrained, num_classes=0, img_size=img_size)
+        self.encoder, self.weights_source = built.model, built.weights_source
+        self.architecture = backbones.architecture(built.model)
+        self.normalize = backbones.Normalize(built.data_config["mean"], built.data_config["std"])
+        # A 4th (mask) channel meets the pretrained RGB stem through a 1x1 convolution that starts
+        # as "pass RGB through, ignore the mask", so the encoder's first layer keeps its weights.
+        self.adapt = nn.Conv2d(in_channels, 3, 1) if in_channels != 3 else nn.Identity()
+        if in_channels != 3:
+            with torch.no_grad():
+                self.adapt.weight.zero_()[:, :3, 0, 0] = torch.eye(3)
+                self.adapt.bias.zero_()
+        self.encoder.eval()  # one probe image cannot give BatchNorm batch statistics
+        probe = self._levels(torch.zeros(1, in_channels, img_size, img_size), probe=True)
+        self.encoder.train()
+        _freeze_unused(self.encoder, sum(f.sum() for f in probe))
+        self.adapt.zero_grad(set_to_none=True)
+        self.level_channels = [f.shape[1] for f in probe]
+
+    def _levels(self, x: torch.Tensor, probe: bool = False) -> list[torch.Tensor]:
+        size = x.shape[-1]
+        try:
+            feats = self.encoder.forward_intermediates(
+                self.normalize(self.adapt(x)), indices=5, intermediates_only=True
+            )
+        except (AttributeError, NotImplementedError, RuntimeError) as exc:
+            if not probe:
+                raise
+            raise UsageError(
+                f"the encoder cannot give features at five strides ({str(exc).splitlines()[0][:80]})",
+                "use a convolutional timm backbone (tf_efficientnet_lite0, resnet10t, ...)",
+            ) from None
+        strides = [size // f.shape[-1] for f in feats]
+        if probe and (strides != STRIDES or any(f.shape[-1] * s != size for f, s in zip(feats, strides))):
+            raise UsageError(
+                f"--img-size {size} does not fit this encoder (its features come at strides {strides})",
+                "use a multiple of 32, e.g. --img-size 64 or 128",
+            )
+        return feats
+
+    def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(encoder, decoder) parameters: the pretrained encoder trains at a lower rate."""
+        encoder = list(self.encoder.parameters())
+        ids = {id(p) for p in encoder}
+        return encoder, [p for p in self.parameters() if id(p) not in ids]
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+    )  # fmt: skip
+
+
+class UpBlock(nn.Module):
+    """x2 learned upsampling of the coarser level, joined with the skip, then two convolutions."""
+
+    def __init__(self, cin: int, skip: int, cout: int) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(cin, cout, 2, stride=2)
+        self.conv = _block(cout + skip, cout)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([self.up(x), skip], dim=1))
+
+
+def _freeze_unused(encoder: nn.Module, probe_output: torch.Tensor) -> None:
+    """Freeze the encoder's parameters its five feature levels do not use (a classifier's last
+    1x1 convolution and norm): they would get no gradient, which data-parallel training refuses,
+    and the run keeps them as they were (its weights still load into the same network)."""
+    probe_output.backward()
+    for param in encoder.parameters():
+        if param.grad is None:
+            param.requires_grad_(False)
+        param.grad = None
+
+
+class UNet(PyramidModel):
+    """Input in [0, 1] (3 channels, or 4 with an inpainting mask) -> ``out_channels`` maps at the
+    input's resolution (``activation`` applied: a sigmoid for images, none for class logits)."""
+
+    def __init__(
+        self, backbone: str, in_channels: int, img_size: int, width: int = 32, pretrained: bool = True,
+        out_channels: int = 3, activation: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(backbone, in_channels, img_size, pretrained)
+        self.activation = activation
+        channels = self.level_channels
+        widths = [min(width * 2**i, 8 * width) for i in range(len(channels))]  # finest (stride 2) to coarsest
+        self.bottom = _block(channels[-1], widths[-1])
+        self.ups = nn.ModuleList(
+            UpBlock(widths[i + 1], channels[i], widths[i]) for i in reversed(range(len(channels) - 1))
+        )
+        self.full = UpBlock(widths[0], in_channels, width)  # stride 2 -> the input's resolution
+        self.out = nn.Conv2d(width, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self._levels(x)
+        h = self.bottom(feats[-1])
+        for up, skip in zip(self.ups, reversed(feats[:-1])):
+            h = up(h, skip)
+        out = self.out(self.full(h, x))
+        return out if self.activation is None else self.activation(out)
+
+
+class FPN(PyramidModel):
+    """Semantic FPN: each level from stride 4 to 32 to ``width`` channels (1x1), top-down sums,
+    a 3x3 convolution per level, all brought to stride 4 and summed, ``out_channels`` logits
+    upsampled (bilinear) to the input's resolution."""
+
+    def __init__(
+        self, backbone: str, in_channels: int, img_size: int, width: int = 64, pretrained: bool = True,
+        out_channels: int = 2,
+    ) -> None:  # fmt: skip
+        super().__init__(backbone, in_channels, img_size, pretrained)
+        used = self.level_channels[1:]  # strides 4..32: stride 2 adds cost, not context
+        self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in used)
+        self.smooth = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True))
+            for _ in used
+        )
+        self.out = nn.Conv2d(width, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self._levels(x)[1:]
+        top = [lateral(f) for lateral, f in zip(self.lateral, feats)]
+        for i in range(len(top) - 2, -1, -1):  # coarse to fine: add the upsampled coarser level
+            top[i] = top[i] + F.interpolate(top[i + 1], size=top[i].shape[-2:], mode="nearest")
+        size = top[0].shape[-2:]
+        fused = sum(F.interpolate(smooth(t), size=size, mode="bilinear", align_corners=False)
+                    for smooth, t in zip(self.smooth, top))  # fmt: skip
+        return F.interpolate(self.out(fused), size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+@decoder("unet")
+def unet(backbone: str, in_channels: int, img_size: int, width: int, pretrained: bool, out_channels: int) -> UNet:
+    return UNet(backbone, in_channels, img_size, width, pretrained, out_channels)
+
+
+@decoder("fpn")
+def fpn(backbone: str, in_channels: int, img_size: int, width: int, pretrained: bool, out_channels: int) -> FPN:
+    return FPN(backbone, in_channels, img_size, 2 * width, pretrained, out_channels)

@@ -1,0 +1,65 @@
+"""The options of ``transferlab segment train`` (semantic segmentation on a pretrained encoder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transferlab.engine.options import CpuDefaults, TrainOptions, option
+from transferlab.errors import UsageError
+
+STRATEGIES = ("frozen", "full", "gradual", "scratch")
+LOSSES = ("ce+dice", "ce", "dice", "focal", "focal+dice")
+#: Defaults that depend on the device (an option left unset takes them): on a 2-core CPU, about
+#: 400 images of 360x480 at 192 px train 30 epochs in about 15 minutes (BENCHMARKS.md, "segment");
+#: a GPU takes the full resolution class of 512 px and a longer schedule.
+DEVICE_DEFAULTS: dict[str, dict[str, int]] = {
+    "cpu": {"img_size": 192, "epochs": 30, "batch_size": 8},
+    "gpu": {"img_size": 512, "epochs": 80, "batch_size": 16},
+}
+
+
+@dataclass
+class SegmentOptions(TrainOptions):
+    cpu_defaults = CpuDefaults(bf16=False, why="not yet measured for segmentation: 32-bit until it is")
+
+    images: str | None = option(None, "A folder of images (paired with --masks by file name stem).")
+    masks: str | None = option(None, "A folder of masks: class indices, a palette PNG, 0/255, or colours (--classes).")
+    val_images: str | None = option(None, "Held-out images (else --val-fraction of the training ones).")
+    val_masks: str | None = option(None, "Held-out masks.")
+    classes: str | None = option(None, "Class names: a comma list, or a file of 'name' or 'name,r,g,b' lines.")
+    ignore_index: int = option(255, "Mask value of void pixels, which no loss or metric counts.")
+    val_fraction: float = option(0.2, "Held-out part when the data has none (seeded).")
+    backbone: str = option("tf_efficientnet_lite0", "The encoder: any backbone spec (`transferlab backbones`).")
+    decoder: str = option("unet", "unet or fpn (registry in transferlab/dense.py).")
+    width: int = option(32, "The decoder's base width.")
+    strategy: str = option("full", "frozen, full (encoder at --encoder-lr-mult), gradual, scratch.", choices=STRATEGIES)
+    encoder_lr_mult: float = option(0.1, "The encoder's learning rate relative to --lr (full, gradual).")
+    img_size: int | None = option(None, "Training crop side; images are scaled so their shorter side is this.")
+    epochs: int | None = option(None, "Passes over the training images.", resumable=True)
+    batch_size: int | None = option(None, "Crops per step.")
+    lr: float = option(1e-3, "AdamW's learning rate (cosine schedule).")
+    loss: str = option("ce+dice", "ce, dice, focal, or sums such as ce+dice.", choices=LOSSES)
+    class_weights: str = option("none", "none, or balanced (inverse pixel frequency) for cross-entropy.",
+                                choices=("none", "balanced"))  # fmt: skip
+    eval_every: int = option(1, "Held-out mIoU every N epochs (and at the end).", resumable=True)
+
+    def for_device(self, kind: str) -> SegmentOptions:
+        from dataclasses import replace
+
+        chosen = DEVICE_DEFAULTS["cpu" if kind == "cpu" else "gpu"]
+        return replace(self, **{k: v for k, v in chosen.items() if getattr(self, k) is None})
+
+    def unset_defaults(self) -> list[str]:
+        return [k for k in DEVICE_DEFAULTS["cpu"] if getattr(self, k) is None]
+
+    def check(self) -> None:
+        self.check_training()
+        if (self.images is None) != (self.masks is None) or (self.val_images is None) != (self.val_masks is None):
+            raise UsageError("--images/--masks (and --val-images/--val-masks) go in pairs", "pass both folders")
+        if self.img_size is not None and (self.img_size < 32 or self.img_size % 32):
+            raise UsageError(f"--img-size {self.img_size} is not a multiple of 32", "e.g. --img-size 192")
+        for name in ("epochs", "batch_size", "eval_every", "width"):
+            if (getattr(self, name) or 1) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1", "e.g. 8")
+        if not 0 < self.val_fraction < 1 or self.lr <= 0 or self.encoder_lr_mult < 0:
+            raise UsageError("--val-fraction in (0, 1), --lr > 0, --encoder-lr-mult >= 0", "e.g. --lr 1e-3")

@@ -1,0 +1,157 @@
+"""``segment``: semantic segmentation by transfer from pretrained encoders.
+
+from transferlab import segment
+run = segment.train("membrane/", strategy="full", epochs=30)            # images/ + masks/ (or VOC)
+table = segment.compare("membrane/", ["scratch", "frozen", "full"])
+segment.evaluate(run.run_dir, "more/")                                   # mIoU, accuracy, Dice
+segment.apply(run.run_dir, ["slice.png"], out="masks/")                  # index, colour and overlay PNGs
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from transferlab.errors import RunError, UsageError
+from transferlab.options.segment import STRATEGIES, SegmentOptions
+from transferlab.runs import default_run_dir, folder_name
+from transferlab.tasks.segment.report import SegmentResult
+
+__all__ = ["SegmentOptions", "SegmentResult", "apply", "compare", "evaluate", "load_segmenter", "train"]
+
+
+def train(
+    data: Any = None,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    stop_after: int | None = None,
+    fabric: Any = None,
+    name: str = "",
+    **options: Any,
+) -> SegmentResult:
+    """Train a segmentation network on DATA (or ``images=``/``masks=`` folders); write the run,
+    overlays, curves and ``report.html``. ``resume=RUN`` continues a stopped run exactly."""
+    from transferlab.engine.run import run
+    from transferlab.tasks.segment.recipe import SegmentRecipe
+
+    return run(SegmentRecipe, data, out=out, resume=resume, stop_after=stop_after, fabric=fabric, name=name, **options)
+
+
+def compare(data: Any, strategies: list[str], *, out: str | Path | None = None, **options: Any) -> list[SegmentResult]:
+    """Each strategy (scratch, frozen, full, gradual) on one split, budget and seed; one table."""
+    from transferlab.engine.fabric import is_main_process
+    from transferlab.reports.comparison import Comparison, write_comparison
+    from transferlab.tasks.segment.data import load_segmentation
+
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown or not strategies:
+        raise UsageError(f"--compare {','.join(strategies)}: unknown {', '.join(unknown)}",
+                         f"use some of: {', '.join(STRATEGIES)}")  # fmt: skip
+    opts = SegmentOptions(**{k: v for k, v in options.items() if v is not None})
+    opts.check()
+    segmentation = load_segmentation(
+        data, images=opts.images, masks=opts.masks, val_images=opts.val_images, val_masks=opts.val_masks,
+        classes=opts.classes, ignore_index=opts.ignore_index, val_fraction=opts.val_fraction, seed=opts.seed,
+    )  # fmt: skip
+    root = Path(out) if out else default_run_dir("segment", "compare")
+    results = [train(segmentation, out=root / folder_name(s), name=s, **{**options, "strategy": s}) for s in strategies]
+    if is_main_process():
+        rows = [r.row() for r in results]
+        table = Comparison("segment", f"segment: strategies compared on {segmentation.description}", rows,
+                           {"data": segmentation.summary()}, note="Same split, budget and seed for every row; "
+                           "scores on the held-out images at their own resolution, void pixels excluded.")  # fmt: skip
+
+        def pictures(report: Any) -> None:
+            for r in results:
+                report.heading(f"{r.name}: image | truth | prediction").image(r.run_dir / "overlays.png", r.name)
+
+        write_comparison(root, table, pictures)
+    return results
+
+
+def load_segmenter(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The network of a segment run and its spec (with ``classes``); other runs are refused."""
+    from safetensors.torch import load_file
+
+    from transferlab.dense import DECODERS
+    from transferlab.runs import SEGMENTER, read_run
+
+    run = read_run(run_dir, model_kind=SEGMENTER)
+    spec = {**run.model, "classes": run.class_names}
+    try:
+        net = DECODERS[spec["decoder"]](f"{spec['backbone']}:random", 3, int(spec["img_size"]), int(spec["width"]),
+                                        False, int(spec["num_classes"]))  # fmt: skip
+        net.load_state_dict(load_file(str(run.weights_path)))
+    except (KeyError, RuntimeError) as exc:
+        raise RunError(f"the weights of {run_dir} do not fit its network ({str(exc).splitlines()[0][:100]})",
+                       "retrain it with `transferlab segment train`") from None  # fmt: skip
+    return net.to(device).eval(), spec
+
+
+def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto", **where: Any) -> dict[str, Any]:
+    """mIoU, pixel and class accuracy, Dice of a run on DATA's held-out part (its val/test split,
+    else all of it), each mask at its own resolution; written to the run's evaluations."""
+    from transferlab.devices import resolve_device
+    from transferlab.engine.performance import for_inference
+    from transferlab.io import write_json
+    from transferlab.tasks.segment.data import Split, load_segmentation
+    from transferlab.tasks.segment.recipe import score
+
+    dev = resolve_device(device)
+    net, spec = load_segmenter(run_dir, dev)
+    classes = ",".join(spec["classes"])
+    read = load_segmentation(data, classes=classes, ignore_index=int(spec["ignore_index"]), val_fraction=0.5, **where)
+    held = read.val if (len(read.val) and where.get("val_images")) or _has_split(data) else None
+    split = held or Split(read.train.images + read.val.images, read.train.masks + read.val.masks,
+                          read.train.names + read.val.names)  # fmt: skip
+    scores = score(net, split, spec["classes"], int(spec["ignore_index"]), int(spec["img_size"]),
+                   for_inference(dev, SegmentOptions.cpu_defaults))  # fmt: skip
+    scores = {**scores, "images": len(split), "data": read.description}
+    write_json(Path(run_dir) / "evaluations" / folder_name(Path(str(data)).name) / "segment.json", scores)
+    return scores
+
+
+def _has_split(data: Any) -> bool:
+    root = Path(str(data))
+    return any((root / part / "images").is_dir() for part in ("val", "test")) or (root / "JPEGImages").is_dir()
+
+
+def apply(
+    run_dir: str | Path, inputs: list[str | Path], *, out: str | Path = "segmented", device: str = "auto"
+) -> list[Path]:
+    """For each image (any size): ``NAME_mask.png`` (class indices), ``NAME_colour.png`` and
+    ``NAME_overlay.png``. Returns the written files."""
+    import numpy as np
+    from PIL import Image
+
+    from transferlab.data.images import collect_images, open_image_or_fail
+    from transferlab.devices import resolve_device
+    from transferlab.engine.performance import for_inference
+    from transferlab.io import atomic_path
+    from transferlab.progress import track
+    from transferlab.tasks.segment.recipe import predict_logits
+    from transferlab.tasks.segment.report import colour_mask, overlay
+
+    dev = resolve_device(device)
+    net, spec = load_segmenter(run_dir, dev)
+    files = collect_images(inputs)
+    if not files:
+        raise UsageError("no images among the inputs", "give image files or folders of them")
+    performance, out = for_inference(dev, SegmentOptions.cpu_defaults), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    colours, ignore, written = spec["colours"], int(spec["ignore_index"]), []
+    for path in track(files, "segmenting", len(files)):
+        image = torch.from_numpy(np.asarray(open_image_or_fail(path).convert("RGB")).copy()).permute(2, 0, 1)
+        predicted = predict_logits(net, image, int(spec["img_size"]), performance).argmax(0)
+        index = predicted.numpy().astype(np.uint8 if len(colours) <= 256 else np.uint16)
+        pictures = {"mask": index, "colour": colour_mask(predicted, colours, ignore),
+                    "overlay": overlay(image, predicted, colours, ignore)}  # fmt: skip
+        for kind, pixels in pictures.items():
+            target = out / f"{Path(path).stem}_{kind}.png"
+            with atomic_path(target) as tmp:
+                Image.fromarray(pixels).save(tmp, format="PNG")
+            written.append(target)
+    return written

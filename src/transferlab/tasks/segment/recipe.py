@@ -1,0 +1,271 @@
+"""Segmentation training, top to bottom: images and masks held once (any sizes), per step a share
+of random scaled crops with flips (image and mask moved together by torchvision's v2 functional
+ops: nearest for masks), the loss (CE + Dice by default), AdamW on a cosine schedule with the
+strategy's encoder rate; per epoch held-out mIoU at each mask's own resolution; the best epoch's
+weights are the run."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from transferlab.engine.batches import BatchDraw
+from transferlab.engine.checkpoint import capture_state, restore_state
+from transferlab.engine.fabric import setup_trained, unwrap
+from transferlab.engine.performance import performance_of
+from transferlab.engine.run import Recipe
+from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.errors import UsageError
+from transferlab.options.segment import SegmentOptions
+from transferlab.tasks.segment.data import SegmentationData, Split, load_segmentation
+from transferlab.tasks.segment.losses import SegmentationLoss
+
+TASK = "segment"
+MODEL_KIND = "segmenter"
+METRICS = ("epoch", "step", "loss", "miou", "pixel_accuracy", "class_accuracy", "mean_dice", "lr", "seconds")
+#: Random scales of the training crops, relative to the size images are evaluated at.
+SCALES = (0.75, 1.5)
+
+
+def eval_size(height: int, width: int, img_size: int) -> tuple[int, int]:
+    """The size an image is run at: its shorter side ``img_size``, both sides multiples of 32."""
+    factor = img_size / min(height, width)
+    return max(32, round(height * factor / 32) * 32), max(32, round(width * factor / 32) * 32)
+
+
+def random_crop(
+    image: torch.Tensor, mask: torch.Tensor, size: int, scale: float, corner: torch.Tensor, flip: bool, ignore: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A ``size`` x ``size`` crop of the image scaled by ``scale`` (mask alike, nearest; padded with
+    void where the scaled image is smaller), mirrored when ``flip``."""
+    from torchvision import tv_tensors
+    from torchvision.transforms.v2 import functional as TF
+
+    h, w = eval_size(*image.shape[-2:], round(size * scale))
+    img = TF.resize(tv_tensors.Image(image), [h, w], antialias=True)
+    lab = TF.resize(tv_tensors.Mask(mask[None]), [h, w])  # a Mask is resized with nearest neighbours
+    if h < size or w < size:
+        pad = [0, 0, max(0, size - w), max(0, size - h)]
+        img, lab = TF.pad(img, pad, fill=0), TF.pad(lab, pad, fill=ignore)
+        h, w = max(h, size), max(w, size)
+    top, left = int(corner[0] * (h - size + 1)), int(corner[1] * (w - size + 1))
+    img, lab = TF.crop(img, top, left, size, size), TF.crop(lab, top, left, size, size)
+    if flip:
+        img, lab = TF.horizontal_flip(img), TF.horizontal_flip(lab)
+    return img.as_subclass(torch.Tensor), lab.as_subclass(torch.Tensor)[0]
+
+
+def predict_logits(net: nn.Module, image: torch.Tensor, img_size: int, performance: Any) -> torch.Tensor:
+    """Class logits (C x H x W, float, CPU) of one uint8 image at its own resolution."""
+    device = next(net.parameters()).device
+    h, w = image.shape[-2:]
+    x = F.interpolate(image[None].float().div(255), size=eval_size(h, w, img_size), mode="bilinear",
+                      antialias=True, align_corners=False)  # fmt: skip
+    with performance.inference(net):
+        logits = net(performance.inputs(x.to(device))).float()
+    return F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)[0].cpu()
+
+
+def score(net: nn.Module, split: Split, classes: list[str], ignore: int, img_size: int, performance: Any) -> dict:
+    """``metrics.compute("segmentation")`` over every image of ``split`` (void excluded)."""
+    from transferlab import metrics
+    from transferlab.metrics.segmentation import confusion
+
+    total = torch.zeros(len(classes), len(classes), dtype=torch.long)
+    for image, mask in zip(split.images, split.masks):
+        prediction = predict_logits(net, image, img_size, performance).argmax(0)
+        total += confusion(prediction, mask, len(classes), ignore)
+    return metrics.compute("segmentation", matrix=total, classes=classes)
+
+
+def build_network(opts: SegmentOptions, classes: int, pretrained: bool = True) -> nn.Module:
+    from transferlab import backbones
+    from transferlab.dense import DECODERS
+
+    spec = opts.backbone
+    if opts.strategy == "scratch" and not spec.endswith(":random"):
+        spec = f"{backbones.resolve(spec).name}:random"
+    return DECODERS[opts.decoder](spec, 3, opts.img_size, opts.width, pretrained, classes)
+
+
+class SegmentRecipe(Recipe):
+    """Epochs of random scaled crops, the strategy's encoder rate, held-out mIoU per epoch."""
+
+    task, options, metrics = TASK, SegmentOptions, METRICS
+    title_format, name_format = "segmenting ({strategy}, {backbone})", "{decoder}-{strategy}"
+    command = "transferlab segment train {data}"
+
+    def __init__(self, data: Any, opts: SegmentOptions, fabric: Any, run_dir: Path) -> None:
+        self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
+        self.data: SegmentationData = data if isinstance(data, SegmentationData) else load_segmentation(
+            data, images=opts.images, masks=opts.masks, val_images=opts.val_images, val_masks=opts.val_masks,
+            classes=opts.classes, ignore_index=opts.ignore_index, val_fraction=opts.val_fraction, seed=opts.seed,
+        )  # fmt: skip
+        self.performance = performance_of(fabric)
+        network = build_network(opts, len(self.data.classes))
+        self.weights_source = network.weights_source
+        encoder, decoder = network.parameter_groups()
+        if opts.strategy == "frozen":
+            network.encoder.requires_grad_(False)
+        groups = [{"params": [p for p in encoder if p.requires_grad], "lr": 0.0}, {"params": decoder, "lr": opts.lr}]
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=opts.lr, weight_decay=1e-4)
+        self.model, self.optimizer = setup_trained(fabric, network, optimizer)
+        weights = self._class_weights() if opts.class_weights == "balanced" else None
+        self.loss = SegmentationLoss(opts.loss, opts.ignore_index, weights).to(fabric.device)
+        self.step, self.epoch, self.best, self.window = 0, 0, {"miou": -1.0, "epoch": 0}, []
+
+    # ----------------------------------------------------------------- the contract
+
+    @classmethod
+    def check(cls, opts: SegmentOptions) -> None:
+        from transferlab import backbones
+        from transferlab.dense import DECODERS
+
+        if opts.decoder not in DECODERS:
+            raise UsageError(f"unknown --decoder '{opts.decoder}'", f"use one of: {', '.join(DECODERS)}")
+        backbones.check_name(backbones.resolve(opts.backbone).name)
+
+    @classmethod
+    def configure(cls, opts: SegmentOptions, fabric: Any, resumed: bool) -> SegmentOptions:
+        from transferlab.progress import announce
+
+        unset, opts = opts.unset_defaults(), opts.for_device(fabric.device.type)
+        if unset and not resumed and fabric.global_rank == 0:
+            chosen = " ".join(f"--{k.replace('_', '-')} {getattr(opts, k)}" for k in unset)
+            announce(f"segment: the defaults for {'a CPU' if fabric.device.type == 'cpu' else 'a GPU'}: {chosen}")
+        return opts
+
+    def fingerprint(self) -> str:
+        data = self.data
+        return fingerprint(*data.train.images, *data.train.masks, *data.val.masks, data.classes)
+
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(len(self.data.train) / self.opts.batch_size))
+
+    def total(self) -> int:
+        return self.opts.epochs * self.steps_per_epoch()
+
+    # ----------------------------------------------------------------- the loop
+
+    def _class_weights(self) -> torch.Tensor:
+        """Inverse pixel frequency over the training masks, normalised to mean 1 (void left out)."""
+        counts = sum(torch.bincount(m[m != self.opts.ignore_index].flatten(), minlength=len(self.data.classes))
+                     for m in self.data.train.masks)  # fmt: skip
+        inverse = 1 / counts.double().clamp(min=1)
+        return (inverse / inverse.mean()).float()
+
+    def _encoder_frozen(self) -> bool:
+        return self.opts.strategy == "frozen" or (
+            self.opts.strategy == "gradual" and self.epoch < self.opts.epochs // 3
+        )
+
+    def _set_rates(self) -> None:
+        """Cosine decay of --lr; the encoder at --encoder-lr-mult of it (none while frozen)."""
+        cosine = 0.5 * (1 + math.cos(math.pi * self.step / max(1, self.total())))
+        mult = 0.0 if self._encoder_frozen() else 1.0 if self.opts.strategy == "scratch" else self.opts.encoder_lr_mult
+        rates = [self.opts.lr * cosine * mult, self.opts.lr * cosine]
+        for group, rate in zip(self.optimizer.param_groups, rates[-len(self.optimizer.param_groups) :]):
+            group["lr"] = rate
+
+    def batch(self, draw: BatchDraw) -> tuple[torch.Tensor, torch.Tensor]:
+        """This process's share of the step's crops: images in [0, 1] and class-index masks."""
+        train, opts = self.data.train, self.opts
+        index, scale = draw.indices(len(train)).tolist(), draw.uniform()
+        corners, flips = draw.uniform(2), draw.flips().tolist()
+        scales = (SCALES[0] * (SCALES[1] / SCALES[0]) ** scale).tolist()  # log-uniform
+        pairs = [random_crop(train.images[i], train.masks[i], opts.img_size, s, c, f, opts.ignore_index)
+                 for i, s, c, f in zip(index, scales, corners, flips)]  # fmt: skip
+        x = torch.stack([p[0] for p in pairs]).float().div_(255)
+        return self.performance.inputs(x.to(self.fabric.device)), torch.stack([p[1] for p in pairs]).to(
+            self.fabric.device
+        )
+
+    def train_step(self, session: TrainingSession) -> float:
+        self._set_rates()
+        x, y = self.batch(BatchDraw.for_step(self.opts.seed, self.step, self.opts.batch_size, self.fabric))
+        with self.fabric.autocast():
+            loss = self.loss(self.model(x), y)
+        session.check_finite(loss.detach(), f"step {self.step + 1}", "lower --lr")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.fabric.backward(loss)
+        self.optimizer.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
+        opts, per_epoch = self.opts, self.steps_per_epoch()
+        last = opts.epochs if stop_after is None else min(opts.epochs, self.epoch + stop_after)
+        while self.epoch < last:
+            started, end = time.perf_counter(), (self.epoch + 1) * per_epoch
+            self.model.train()
+            if self._encoder_frozen():  # frozen means frozen: BatchNorm statistics too
+                unwrap(self.model).encoder.eval()
+            while self.step < end:
+                self.window.append(self.train_step(session))
+                session.advance(f"epoch {self.epoch + 1}/{opts.epochs} loss {self.window[-1]:.4f}")
+                if self.step == end:
+                    self.epoch += 1
+                    self._end_epoch(session, time.perf_counter() - started)
+                session.step_boundary(self.step, self.state, last=self.step == end, log_position=self.epoch)
+
+    def _end_epoch(self, session: TrainingSession, seconds: float) -> None:
+        row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
+               "lr": self.optimizer.param_groups[-1]["lr"], "seconds": seconds}  # fmt: skip
+        self.window = []
+        due = self.epoch % self.opts.eval_every == 0 or self.epoch == self.opts.epochs
+        if due and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
+            scores = score(unwrap(self.model), self.data.val, self.data.classes, self.opts.ignore_index,
+                           self.opts.img_size, self.performance)  # fmt: skip
+            row |= {k: scores[k] for k in ("miou", "pixel_accuracy", "class_accuracy", "mean_dice")}
+            if scores["miou"] > self.best["miou"]:
+                self.best = {"miou": scores["miou"], "epoch": self.epoch}
+                self.save_run(scores)
+            session.advance(f"epoch {self.epoch} held-out mIoU {scores['miou']:.3f}", steps=0)
+        session.log(row)
+
+    # ----------------------------------------------------------------- state and outputs
+
+    def state(self) -> dict[str, Any]:
+        return capture_state(self.opts, model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch,
+                             best=self.best, window=self.window)  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        restore_state(state, model=self.model, optimizer=self.optimizer)
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.best, self.window = dict(state["best"]), list(state["window"])
+
+    @property
+    def complete(self) -> bool:
+        return self.epoch >= self.opts.epochs
+
+    def model_spec(self) -> dict[str, Any]:
+        opts, net = self.opts, unwrap(self.model)
+        return {"kind": MODEL_KIND, "decoder": opts.decoder, "backbone": net.architecture, "width": opts.width,
+                "img_size": opts.img_size, "num_classes": len(self.data.classes), "ignore_index": opts.ignore_index,
+                "colours": [list(c) for c in self.data.colours]}  # fmt: skip
+
+    def save_run(self, scores: dict[str, Any]) -> None:
+        from transferlab.runs import save_run
+
+        weights = {k: v.detach().cpu().contiguous() for k, v in unwrap(self.model).state_dict().items()}
+        save_run(
+            self.run_dir, task=TASK, state_dict=weights, model=self.model_spec(), class_names=self.data.classes,
+            preprocessing={"input": "RGB in [0, 1]", "shorter_side": self.opts.img_size},
+            metrics={"epoch": self.epoch, **{k: v for k, v in scores.items() if not isinstance(v, list)}},
+            extra={"options": asdict(self.opts), "data": self.data.summary(), "encoder_weights": self.weights_source},
+            performance=self.performance,
+        )  # fmt: skip
+
+    def finish(self, seconds: float, write: bool, name: str = "") -> Any:
+        from transferlab.tasks.segment.report import SegmentResult, write_report
+
+        if not write:
+            return SegmentResult(name or self.opts.strategy, self.run_dir, self.run_dir / "report.html", {}, seconds)
+        return write_report(self, name or self.opts.strategy, seconds)

@@ -1,0 +1,182 @@
+"""``transferlab segment``: the data layouts and mask kinds, every refused input, the losses and
+metrics against hand-counted values, frozen meaning frozen, and a real run on the ISBI membranes."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import assert_user_error, scene, write_segmentation_set
+from transferlab.tasks import segment
+from transferlab.tasks.segment.data import load_segmentation
+
+TINY = {"img_size": 64, "epochs": 1, "batch_size": 4, "width": 8, "accelerator": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def membrane(shared_data, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("membrane")
+    with tarfile.open(shared_data / "membrane.tar.gz") as archive:
+        archive.extractall(root, filter="data")
+    return root / "membrane"
+
+
+@pytest.mark.parametrize("kind", ["index", "palette", "16bit", "colour", "binary"])
+def test_every_mask_kind_reads_as_the_same_classes(kind, tmp_path):
+    table = tmp_path / "classes.txt"
+    table.write_text("background,0,0,0\nsquare,255,255,0\ndisc,0,0,255\n")
+    data = load_segmentation(
+        write_segmentation_set(tmp_path / kind, 6, kind), classes=str(table) if kind == "colour" else None
+    )
+    reference = load_segmentation(write_segmentation_set(tmp_path / "reference", 6, "index"))
+    got, want = data.train.masks + data.val.masks, reference.train.masks + reference.val.masks
+    if kind == "binary":
+        want = [(m > 0).long() for m in want]
+    assert all(torch.equal(g, w) for g, w in zip(got, want))
+    assert len(data.classes) == (2 if kind == "binary" else 3)
+    assert data.classes[1] == ("square" if kind == "colour" else "class_1")
+
+
+def test_layouts_train_val_folders_voc_and_explicit_folders(tmp_path):
+    for part, count in (("train", 5), ("val", 3)):
+        write_segmentation_set(tmp_path / "split" / part, count, seed=count)
+    split = load_segmentation(tmp_path / "split")
+    assert (len(split.train), len(split.val)) == (5, 3)
+    voc = tmp_path / "VOC"
+    rng = np.random.default_rng(1)
+    for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (voc / folder).mkdir(parents=True)
+    for i in range(4):
+        image, mask = scene(rng)
+        mask[0, :] = 255  # VOC's void border
+        Image.fromarray(image).save(voc / "JPEGImages" / f"img{i}.jpg")
+        pal = Image.fromarray(mask, "P")
+        pal.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [224, 224, 192] * 253)
+        pal.save(voc / "SegmentationClass" / f"img{i}.png")
+    (voc / "ImageSets/Segmentation/train.txt").write_text("img0\nimg1\nimg2\n")
+    (voc / "ImageSets/Segmentation/val.txt").write_text("img3\n")
+    read = load_segmentation(voc, classes="background,red,green")
+    assert (len(read.train), len(read.val)) == (3, 1) and int(read.val.masks[0][0, 0]) == 255  # void kept
+    explicit = load_segmentation(images=str(tmp_path / "split/train/images"), masks=str(tmp_path / "split/train/masks"))
+    assert len(explicit.train) + len(explicit.val) == 5
+
+
+def test_bad_input_names_the_file_and_the_remedy(tmp_path, cli):
+    data = write_segmentation_set(tmp_path / "d", 4)
+    (data / "masks" / "002.png").unlink()
+    assert_user_error(cli("segment", "train", data), "have no mask", "002.jpg")
+    data = write_segmentation_set(tmp_path / "size", 4)
+    Image.new("L", (10, 10)).save(data / "masks" / "001.png")
+    assert_user_error(cli("segment", "train", data), "001.png is 10x10", "its image's size")
+    data = write_segmentation_set(tmp_path / "colour", 4, "colour")
+    table = tmp_path / "two.txt"
+    table.write_text("background,0,0,0\nsquare,255,255,0\n")
+    assert_user_error(cli("segment", "train", data, "--classes", table), "(0, 0, 255)", "add it to --classes")
+    data = write_segmentation_set(tmp_path / "beyond", 4)
+    assert_user_error(cli("segment", "train", data, "--classes", "a,b"), "class index 2", "--classes with 3 names")
+    split = tmp_path / "split"
+    write_segmentation_set(split / "train", 3)
+    (split / "val" / "images").mkdir(parents=True)
+    (split / "val" / "masks").mkdir(parents=True)
+    assert_user_error(
+        cli("segment", "train", split, "--epochs", "1", "--out", tmp_path / "o"), "held-out part", "add images"
+    )
+    assert_user_error(cli("segment", "train", tmp_path / "nothing-here"), "not a folder")
+    assert_user_error(cli("segment", "train", data, "--img-size", "50"), "multiple of 32")
+    assert_user_error(cli("segment", "train", data, "--decoder", "segformer"), "unknown --decoder")
+
+
+def test_metrics_are_the_hand_counted_ones_and_void_is_excluded():
+    from transferlab import metrics
+    from transferlab.metrics.segmentation import confusion
+
+    truth = torch.tensor([[0, 0, 1, 1], [1, 1, 255, 255]])
+    guess = torch.tensor([[0, 1, 1, 1], [1, 0, 0, 0]])  # the void pixels' guesses must not count
+    m = metrics.compute("segmentation", matrix=confusion(guess, truth, 2, 255), classes=["a", "b"])
+    # class a: TP 1, FP 1, FN 1 -> IoU 1/3; class b: TP 3, FP 1, FN 1 -> IoU 3/5
+    assert m["miou"] == pytest.approx((1 / 3 + 3 / 5) / 2)
+    assert m["pixel_accuracy"] == pytest.approx(4 / 6) and m["pixels"] == 6
+    assert m["class_accuracy"] == pytest.approx((1 / 2 + 3 / 4) / 2)
+    assert m["mean_dice"] == pytest.approx((2 / 4 + 6 / 8) / 2)
+
+
+def test_losses_ignore_void_and_reach_zero_on_a_perfect_prediction():
+    from transferlab.tasks.segment.losses import SegmentationLoss
+
+    target = torch.tensor([[[0, 1], [1, 255]]])
+    perfect = torch.nn.functional.one_hot(target.clamp(max=1), 2).permute(0, 3, 1, 2).float() * 50
+    perfect[0, :, 1, 1] = torch.tensor([-50.0, 50.0])  # wrong on the void pixel: not counted
+    for names in ("ce", "dice", "focal", "ce+dice"):
+        assert float(SegmentationLoss(names, 255)(perfect, target)) < 1e-3, names
+    assert float(SegmentationLoss("ce", 255)(-perfect, target)) > 10
+
+
+def test_frozen_strategy_leaves_the_encoder_as_it_was_batchnorm_statistics_included(tmp_path):
+    data = write_segmentation_set(tmp_path / "d", 8)
+    run = segment.train(data, out=tmp_path / "frozen", strategy="frozen", **TINY)
+    from safetensors.torch import load_file
+
+    from transferlab.tasks.segment.recipe import build_network
+
+    trained = load_file(str(run.run_dir / "model.safetensors"))
+    opts = segment.SegmentOptions(**{**TINY, "strategy": "frozen"})
+    initial = build_network(opts, 3).state_dict()
+    encoder = [k for k in trained if k.startswith("encoder.")]
+    assert any("running_mean" in k for k in encoder)
+    assert all(torch.equal(trained[k], initial[k]) for k in encoder), "the frozen encoder changed"
+    decoder = [k for k in trained if k.startswith(("bottom.", "out."))]
+    assert any(not torch.equal(trained[k], initial[k]) for k in decoder), "the decoder did not train"
+
+
+def test_membrane_run_evaluates_applies_and_resumes(membrane, tmp_path, cli):
+    code, out, err = cli("segment", "train", membrane, "--img-size", "64", "--epochs", "2", "--batch-size", "4",
+                         "--width", "8", "--accelerator", "cpu", "--out", tmp_path / "run")  # fmt: skip
+    assert code == 0, err
+    assert "held-out mIoU" in out
+    run = tmp_path / "run"
+    for name in ("report.html", "overlays.png", "iou.png", "confusion.png", "evaluation.json", "metrics.csv"):
+        assert (run / name).is_file(), name
+    scores = json.loads((run / "evaluation.json").read_text())
+    assert 0.3 < scores["miou"] <= 1 and [c["class"] for c in scores["per_class"]] == ["class_0", "class_1"]
+    code, out, err = cli("segment", "evaluate", run, membrane, "--json")
+    assert code == 0, err
+    assert json.loads(out)["images"] == 30
+    code, out, err = cli("segment", "apply", run, membrane / "images" / "0.png", "-o", tmp_path / "masks")
+    assert code == 0, err
+    mask = np.asarray(Image.open(tmp_path / "masks" / "0_mask.png"))
+    assert mask.shape == (512, 512) and set(np.unique(mask)) <= {0, 1}
+    assert Image.open(tmp_path / "masks" / "0_overlay.png").size == (512, 512)
+    part = tmp_path / "part"
+    options = {**TINY, "epochs": 2, "batch_size": 8}
+    segment.train(membrane, out=part, stop_after=1, **options)
+    resumed = segment.train(membrane, resume=part)
+    whole = segment.train(membrane, out=tmp_path / "whole", **options)
+    assert resumed.scores["miou"] == pytest.approx(whole.scores["miou"], abs=1e-6)  # exact continuation
+    assert_user_error(cli("segment", "apply", tmp_path / "nope", membrane), "not a transferlab run")
+
+
+def test_translate_builds_its_shared_unet_at_32_px_with_a_batchnorm_encoder(tmp_path):
+    """Found as a new user: the U-Net probed its encoder in training mode with one image, so a
+    BatchNorm encoder at 32 px failed ("Expected more than 1 value per channel")."""
+    from transferlab.tasks import translate
+
+    photos = write_segmentation_set(tmp_path / "p", 6)
+    result = translate.train(
+        photos / "images",
+        out=tmp_path / "t",
+        task="denoise",
+        backbone="resnet10t:random",
+        img_size=32,
+        steps=2,
+        batch_size=2,
+        eval_every=0,
+        decoder_width=8,
+        perceptual_weight=0.0,
+    )
+    assert result.scores["psnr"] > 0
