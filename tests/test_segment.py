@@ -152,6 +152,15 @@ def test_membrane_run_evaluates_applies_and_resumes(membrane, tmp_path, cli):
     mask = np.asarray(Image.open(tmp_path / "masks" / "0_mask.png"))
     assert mask.shape == (512, 512) and set(np.unique(mask)) <= {0, 1}
     assert Image.open(tmp_path / "masks" / "0_overlay.png").size == (512, 512)
+    code, _, err = cli("export", run, "--format", "onnx")
+    assert code == 0, err
+    import onnxruntime
+
+    net, _ = segment.load_segmenter(run)
+    x = torch.rand(3, 3, 64, 64)
+    onnx_logits = onnxruntime.InferenceSession(str(run / "model.onnx")).run(None, {"images": x.numpy()})[0]
+    assert np.abs(onnx_logits - net(x).detach().numpy()).max() < 1e-4
+    assert_user_error(cli("export", membrane.parent), "not a transferlab run")
     part = tmp_path / "part"
     options = {**TINY, "epochs": 2, "batch_size": 8}
     segment.train(membrane, out=part, stop_after=1, **options)

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-from conftest import assert_user_error
+from conftest import assert_user_error, write_segmentation_set
 from transferlab import backbones
 from transferlab.runs import save_run
 
@@ -97,6 +97,10 @@ def runs(tmp_path_factory):
         Image.fromarray((image * 16).astype(np.uint8)).save(folder / str(label) / f"{i}.png")
     gan.train(folder, arch="dcgan", conditional=True, steps=2, out=root / "digits-gan", img_size=32, batch_size=8,
               width=8, eval_every=0, sample_every=2, checkpoint_every=2)  # fmt: skip
+    from transferlab.tasks import segment
+
+    scenes = write_segmentation_set(tmp_path_factory.mktemp("scenes"), 6)
+    segment.train(scenes, out=root / "scenes", img_size=64, epochs=1, batch_size=4, width=8)
     return root
 
 
@@ -180,6 +184,23 @@ def test_style_network_and_gan_endpoints(server, runs):
     assert Image.open(io.BytesIO(strip.content)).size == (5 * 32 + 6 * 2, 2 * 32 + 3 * 2)
 
 
+def test_segmenter_endpoint_answers_as_segment_apply(server, runs, tmp_path):
+    from transferlab.tasks import segment
+
+    photo = _photos(runs)[0]
+    overlay = httpx.post(f"{server.url}/models/scenes/segment", files=_files([photo]), headers=AUTH)
+    assert overlay.status_code == 200 and overlay.headers["content-type"] == "image/png", overlay.text
+    assert Image.open(io.BytesIO(overlay.content)).size == Image.open(photo).size
+    mask = httpx.post(f"{server.url}/models/scenes/segment", files=_files([photo]), data={"format": "mask"},
+                      headers=AUTH)  # fmt: skip
+    written = segment.apply(runs / "scenes", [photo], out=tmp_path / "applied", device="cpu")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(mask.content))), np.asarray(Image.open(written[0])))
+    many = httpx.post(f"{server.url}/models/scenes/segment", files=_files(_photos(runs)[:2]), headers=AUTH).json()
+    assert len(many["images"]) == 2 and sum(many["images"][0]["classes"].values()) == pytest.approx(1, abs=1e-3)
+    listed = httpx.get(f"{server.url}/models/scenes", headers=AUTH).json()
+    assert listed["kind"] == "segmenter" and listed["endpoints"] == ["POST /models/scenes/segment"]
+
+
 def test_bad_requests_get_a_cause_and_a_remedy_and_the_server_keeps_serving(server, runs, tmp_path):
     Image.new("1", (12_000, 8_000)).save(tmp_path / "bomb.png")
     photo = _photos(runs)[0]
@@ -213,7 +234,8 @@ def test_health_models_metrics_and_openapi(server):
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}  # probes need no token
     assert httpx.get(f"{server.url}/readyz").status_code == 200
     listed = {m["name"]: m for m in httpx.get(f"{server.url}/models", headers=AUTH).json()["models"]}
-    assert {k: m["kind"] for k, m in listed.items()} == {"flowers": "classifier", "brick": "style", "digits-gan": "gan"}
+    kinds = {"flowers": "classifier", "brick": "style", "digits-gan": "gan", "scenes": "segmenter"}
+    assert {k: m["kind"] for k, m in listed.items()} == kinds
     assert listed["flowers"]["metrics"]["val_accuracy"] == 0.9 and listed["digits-gan"]["classes"][:2] == ["0", "1"]
     text = httpx.get(f"{server.url}/metrics", headers=AUTH).text
     assert 'transferlab_requests_total{code="200",endpoint="predict",model="flowers"}' in text
@@ -277,8 +299,14 @@ def test_the_web_page_classifies_an_uploaded_image(server, runs, tmp_path):
         page.screenshot(path=str(tmp_path / "serve.png"))
         page.click('.model[data-name="digits-gan"]')
         page.wait_for_selector("#gan-out img", timeout=30_000)
+        page.click('.model[data-name="scenes"]')
+        page.set_input_files("#file", str(_photos(runs)[1]))  # another file: the same one fires no change
+        caption = page.wait_for_selector(".pair figcaption:has-text('segmented')", timeout=30_000)
+        assert "class_0" in caption.inner_text()  # each class's share of the pixels is shown
+        page.screenshot(path=str(tmp_path / "segment.png"))
         browser.close()
     assert (tmp_path / "serve.png").stat().st_size > 10_000
+    assert (tmp_path / "segment.png").stat().st_size > 10_000
 
 
 def test_onnx_runtime_top1_equals_torch(server, runs):

@@ -62,9 +62,10 @@ class PyramidModel(nn.Module):
                 self.adapt.weight.zero_()[:, :3, 0, 0] = torch.eye(3)
                 self.adapt.bias.zero_()
         self.encoder.eval()  # one probe image cannot give BatchNorm batch statistics
-        probe = self._levels(torch.zeros(1, in_channels, img_size, img_size), probe=True)
+        with torch.enable_grad():  # the probe's backward finds unused layers, also where grad is off
+            probe = self._levels(torch.zeros(1, in_channels, img_size, img_size), probe=True)
+            _freeze_unused(self.encoder, sum(f.sum() for f in probe))
         self.encoder.train()
-        _freeze_unused(self.encoder, sum(f.sum() for f in probe))
         self.adapt.zero_grad(set_to_none=True)
         self.level_channels = [f.shape[1] for f in probe]
 

@@ -61,7 +61,7 @@ KINDS = {
                 "transferlab.tasks.stylize.feedforward:load_style_model", "a feed-forward style network"),
         RunKind(TRANSLATOR, "transferlab translate train", ("translate apply", "translate evaluate"),
                 "transferlab.tasks.translate:load_translator", "an image-to-image U-Net"),
-        RunKind(SEGMENTER, "transferlab segment train", ("segment evaluate", "segment apply"),
+        RunKind(SEGMENTER, "transferlab segment train", ("segment evaluate", "segment apply", "export", "serve"),
                 "transferlab.tasks.segment:load_segmenter", "a semantic segmentation network"),
         RunKind(AUTOENCODER, "transferlab autoencoder pretrain", ("classify --backbone ae:RUN",
                 "translate --backbone ae:RUN"), "transferlab.backbones:load_run_model", "a pretrained encoder"),

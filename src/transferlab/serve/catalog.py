@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from transferlab.errors import RunError, TransferlabError, UsageError
-from transferlab.runs import CLASSIFIER, GAN, RUN_FILE, STYLE, RunInfo, read_run
+from transferlab.runs import CLASSIFIER, GAN, RUN_FILE, SEGMENTER, STYLE, RunInfo, read_run
 from transferlab.runs import KINDS as RUN_KINDS
-from transferlab.serve.workers import ClassifierWorker, GanWorker, RunWorker, StyleWorker
+from transferlab.serve.workers import ClassifierWorker, GanWorker, RunWorker, SegmentWorker, StyleWorker
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,18 @@ def _describe_gan(run: RunInfo) -> dict[str, Any]:
     return {**{k: spec[k] for k in keys}, "classes": run.class_names if spec["num_classes"] else []}
 
 
+def _describe_segmenter(run: RunInfo) -> dict[str, Any]:
+    _, spec = RUN_KINDS[SEGMENTER].load(run.path)
+    return {"backbone": spec["backbone"], "decoder": spec["decoder"], "classes": spec["classes"],
+            "colours": spec["colours"], "img_size": spec["img_size"]}  # fmt: skip
+
+
 #: How the server serves each run kind of the registry (``RUN_KINDS``) whose runs ``serve`` accepts.
 KINDS = {
     CLASSIFIER: Kind("classifier", ClassifierWorker, _describe_classifier, batched=True),
     STYLE: Kind("style", StyleWorker, _describe_style, batched=False),
     GAN: Kind("gan", GanWorker, _describe_gan, batched=False),
+    SEGMENTER: Kind("segmenter", SegmentWorker, _describe_segmenter, batched=False),
 }
 assert set(KINDS) == {k for k, kind in RUN_KINDS.items() if "serve" in kind.accepted_by}, "RUN_KINDS disagrees"
 

@@ -185,6 +185,7 @@ class Routes:
         return {
             "classifier": [f"POST {base}/predict", f"POST /v2/models/{served.name}/infer"],
             "style": [f"POST {base}/stylize"],
+            "segmenter": [f"POST {base}/segment"],
             "gan": [f"GET|POST {base}/generate", f"GET|POST {base}/interpolate"],
         }[served.kind.name]
 
@@ -199,6 +200,7 @@ class Routes:
             (["GET"], "/models/{name}", self.model_metadata, "One model's metadata"),
             (["POST"], "/models/{name}/predict", self.predict, "Classifier: top-k classes of uploaded images"),
             (["POST"], "/models/{name}/stylize", self.stylize, "Style network: the stylised image"),
+            (["POST"], "/models/{name}/segment", self.segment, "Segmenter: the overlay, the class mask, or JSON"),
             (both, "/models/{name}/generate", self.generate, "GAN: a grid of samples"),
             (both, "/models/{name}/interpolate", self.interpolate, "GAN: latent interpolations"),
             # the Open Inference Protocol (KServe v2), for classifiers
@@ -274,6 +276,28 @@ class Routes:
         if len(pngs) == 1 and got.options.get("format", "png") == "png":
             return Response(pngs[0], media_type="image/png")
         return JSONResponse({"model": name, "images": [_png_entry(f, p) for f, p in zip(got.names, pngs)]})
+
+    # ------------------------------------------------------------------ segmenters
+    async def segment(self, name: str, request: Request) -> Response:
+        """One image in: its overlay as a PNG (format=png), or the class-index mask (format=mask);
+        several images or format=json: JSON with both as base64 PNGs and each class's share."""
+        served = self.model(name, "segmenter")
+        got = await self.images(request)
+        wanted = got.options.get("format", "png")
+        if wanted not in ("png", "mask", "json"):
+            raise ApiError(422, f"format {wanted!r} is not png, mask or json", "use format=png, mask or json")
+        outputs = await asyncio.gather(*[self.dispatch[name]({"pixels": np.array(image)}) for image in got.images])
+        if len(outputs) == 1 and wanted != "json":
+            picture = outputs[0]["overlay" if wanted == "png" else "mask"]
+            return Response(png_bytes(Image.fromarray(picture)), media_type="image/png")
+        classes = served.details["classes"]
+        entries = []
+        for file, output in zip(got.names, outputs):
+            counts = np.bincount(output["mask"].ravel(), minlength=len(classes))[: len(classes)] / output["mask"].size
+            entry = _png_entry(file, png_bytes(Image.fromarray(output["overlay"])))
+            entries.append({**entry, "mask_png_base64": base64.b64encode(png_bytes(Image.fromarray(output["mask"])))
+                            .decode(), "classes": dict(zip(classes, np.round(counts, 4).tolist()))})  # fmt: skip
+        return JSONResponse({"model": name, "images": entries})
 
     # ------------------------------------------------------------------ GANs
     async def gan_options(self, served: ServedModel, request: Request) -> dict[str, Any]:

@@ -130,6 +130,36 @@ class StyleWorker(RunWorker):
         return _batch_info(outputs, len(requests))
 
 
+class SegmentWorker(RunWorker):
+    """A segment run applied to one uint8 H x W x 3 image (any size, at its own resolution): the
+    class-index mask and the overlay, as ``segment apply`` writes them."""
+
+    def setup(self, device: str) -> None:
+        import torch
+
+        from transferlab.engine.performance import for_inference
+        from transferlab.options.segment import SegmentOptions
+        from transferlab.tasks.segment import load_segmenter
+
+        torch.set_grad_enabled(False)
+        self.model, self.spec = load_segmenter(self.run_dir, torch.device(device))
+        self.performance = for_inference(torch.device(device), SegmentOptions.cpu_defaults)
+
+    def predict_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        import torch
+
+        from transferlab.tasks.segment.recipe import predict_logits
+        from transferlab.tasks.segment.report import overlay
+
+        outputs, spec = [], self.spec
+        for request in requests:  # sizes differ between requests, so each runs on its own
+            image = torch.from_numpy(request["pixels"]).permute(2, 0, 1)
+            mask = predict_logits(self.model, image, int(spec["img_size"]), self.performance).argmax(0)
+            shown = overlay(image, mask, spec["colours"], int(spec["ignore_index"]))
+            outputs.append({"mask": mask.numpy().astype(np.uint8), "overlay": shown})
+        return _batch_info(outputs, len(requests))
+
+
 class GanWorker(RunWorker):
     """Samples or latent interpolations of a GAN run, as uint8 N x H x W x C images."""
 

@@ -1,9 +1,12 @@
-"""Exporting a trained classifier run to ONNX or TorchScript for deployment."""
+"""Exporting a trained run to ONNX or TorchScript for deployment: classifiers (N x 3 x H x W
+normalised images -> logits) and segmenters (N x 3 x S x S images in [0, 1] at the run's training
+size S -> class logits N x C x S x S; resize or tile other sizes, as ``segment apply`` does)."""
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 from transferlab.errors import UsageError
 from transferlab.io import atomic_path
@@ -12,18 +15,22 @@ FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
 def export(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) -> Path:
-    """Write the run's model (inputs: N x 3 x H x W normalised images; outputs: logits)."""
+    """Write the run's model in ``fmt``; returns the file."""
     import torch
 
-    from transferlab import backbones
-    from transferlab.runs import CLASSIFIER, read_run
+    from transferlab.errors import RunError
+    from transferlab.runs import CLASSIFIER, KINDS, SEGMENTER, read_run
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'", f"use one of: {', '.join(FORMATS)}")
-    info = read_run(run, model_kind=CLASSIFIER)
-    model = backbones.from_run(info).model.eval()
-    size = tuple(info.preprocessing["input_size"])
-    example = torch.randn(2, *size)
+    info = read_run(run)
+    builders = {CLASSIFIER: _classifier, SEGMENTER: _segmenter}
+    kind = info.model.get("kind")
+    if kind not in builders:
+        have = KINDS[kind].description if kind in KINDS else repr(kind)
+        raise RunError(f"{run} holds {have}, which cannot be exported",
+                       "export a classify, adapt or segment run")  # fmt: skip
+    model, example = builders[kind](Path(run))
     target = Path(out) if out else Path(run) / f"model{FORMATS[fmt]}"
     with atomic_path(target) as tmp, torch.no_grad():
         if fmt == "torchscript":
@@ -34,6 +41,28 @@ def export(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) ->
         else:
             _export_onnx(model, example, tmp)
     return target
+
+
+def _classifier(run: Path) -> tuple[Any, Any]:
+    import torch
+
+    from transferlab import backbones
+    from transferlab.runs import CLASSIFIER, read_run
+
+    info = read_run(run, model_kind=CLASSIFIER)
+    return backbones.from_run(info).model.eval(), torch.randn(2, *tuple(info.preprocessing["input_size"]))
+
+
+def _segmenter(run: Path) -> tuple[Any, Any]:
+    """At the run's training size: torch.export with free height and width did not finish here
+    (minutes, then stopped), while a fixed size exports in seconds and matches to 1e-7."""
+    import torch
+
+    from transferlab.tasks.segment import load_segmenter
+
+    net, spec = load_segmenter(run)
+    size = int(spec["img_size"])
+    return net, torch.rand(2, 3, size, size)
 
 
 def _export_onnx(model, example, path: Path) -> None:

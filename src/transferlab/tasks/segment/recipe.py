@@ -32,6 +32,8 @@ MODEL_KIND = "segmenter"
 METRICS = ("epoch", "step", "loss", "miou", "pixel_accuracy", "class_accuracy", "mean_dice", "lr", "seconds")
 #: Random scales of the training crops, relative to the size images are evaluated at.
 SCALES = (0.75, 1.5)
+#: Steps timed at the start to say how long the run will take.
+TIMED_STEPS = 10
 
 
 def eval_size(height: int, width: int, img_size: int) -> tuple[int, int]:
@@ -201,6 +203,7 @@ class SegmentRecipe(Recipe):
 
     def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
         opts, per_epoch = self.opts, self.steps_per_epoch()
+        self._timer, self._timed_from = time.perf_counter(), self.step
         last = opts.epochs if stop_after is None else min(opts.epochs, self.epoch + stop_after)
         while self.epoch < last:
             started, end = time.perf_counter(), (self.epoch + 1) * per_epoch
@@ -209,11 +212,22 @@ class SegmentRecipe(Recipe):
                 unwrap(self.model).encoder.eval()
             while self.step < end:
                 self.window.append(self.train_step(session))
+                if self.step == self._timed_from + TIMED_STEPS:
+                    self._announce_duration(time.perf_counter() - self._timer)
                 session.advance(f"epoch {self.epoch + 1}/{opts.epochs} loss {self.window[-1]:.4f}")
                 if self.step == end:
                     self.epoch += 1
                     self._end_epoch(session, time.perf_counter() - started)
                 session.step_boundary(self.step, self.state, last=self.step == end, log_position=self.epoch)
+
+    def _announce_duration(self, seconds: float) -> None:
+        """After the first steps: how long the rest takes here (held-out scoring included roughly)."""
+        from transferlab.progress import announce
+
+        if self.fabric.global_rank == 0:
+            left = (self.total() - self.step) * seconds / TIMED_STEPS
+            announce(f"segment: {TIMED_STEPS / seconds:.2f} steps/s here: the remaining {self.total() - self.step} "
+                     f"steps take about {left / 60:.1f} min, plus held-out scoring each epoch")  # fmt: skip
 
     def _end_epoch(self, session: TrainingSession, seconds: float) -> None:
         row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
