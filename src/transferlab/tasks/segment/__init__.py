@@ -97,26 +97,19 @@ def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto", **where: A
     from transferlab.devices import resolve_device
     from transferlab.engine.performance import for_inference
     from transferlab.io import write_json
-    from transferlab.tasks.segment.data import Split, load_segmentation
+    from transferlab.tasks.segment.data import load_segmentation
     from transferlab.tasks.segment.recipe import score
 
     dev = resolve_device(device)
     net, spec = load_segmenter(run_dir, dev)
-    classes = ",".join(spec["classes"])
-    read = load_segmentation(data, classes=classes, ignore_index=int(spec["ignore_index"]), val_fraction=0.5, **where)
-    held = read.val if (len(read.val) and where.get("val_images")) or _has_split(data) else None
-    split = held or Split(read.train.images + read.val.images, read.train.masks + read.val.masks,
-                          read.train.names + read.val.names)  # fmt: skip
+    read = load_segmentation(data, classes=",".join(spec["classes"]), ignore_index=int(spec["ignore_index"]),
+                             hold_out=False, **where)  # fmt: skip
+    split = read.val if len(read.val) else read.train  # DATA's own held-out part, else all of it
     scores = score(net, split, spec["classes"], int(spec["ignore_index"]), int(spec["img_size"]),
                    for_inference(dev, SegmentOptions.cpu_defaults))  # fmt: skip
     scores = {**scores, "images": len(split), "data": read.description}
     write_json(Path(run_dir) / "evaluations" / folder_name(Path(str(data)).name) / "segment.json", scores)
     return scores
-
-
-def _has_split(data: Any) -> bool:
-    root = Path(str(data))
-    return any((root / part / "images").is_dir() for part in ("val", "test")) or (root / "JPEGImages").is_dir()
 
 
 def apply(

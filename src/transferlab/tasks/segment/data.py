@@ -205,9 +205,10 @@ def _as_classes(masks: list[np.ndarray], paths: list[Path], classes: list[str], 
 def load_segmentation(
     data: str | Path | None = None, *, images: str | None = None, masks: str | None = None,
     val_images: str | None = None, val_masks: str | None = None, classes: str | None = None,
-    ignore_index: int = 255, val_fraction: float = 0.2, seed: int = 0,
+    ignore_index: int = 255, val_fraction: float = 0.2, seed: int = 0, hold_out: bool = True,
 ) -> SegmentationData:  # fmt: skip
-    """Read DATA (or ``--images/--masks``) into memory, split off a held-out part if none is given."""
+    """Read DATA (or ``--images/--masks``) into memory; split off a held-out part if none is given
+    (``hold_out=False``: none is split off, and ``val`` is empty unless DATA has one)."""
     if images or masks:
         if not (images and masks):
             raise UsageError("--images and --masks go together", "pass both folders")
@@ -233,7 +234,7 @@ def load_segmentation(
         masks_t = [torch.from_numpy(m) for m in converted[position : position + count]]
         splits[part] = Split([d[0] for d in decoded], masks_t, [p.stem for p in mask_paths])
         position += count
-    train, val = _split(splits, val_fraction, seed, description)
+    train, val = _split(splits, val_fraction if hold_out else 0.0, seed, description)
     colours = list(table) if table else default_colours(len(names))
     return SegmentationData(train, val, names, ignore_index, description, colours)
 
@@ -246,6 +247,8 @@ def _split(splits: dict[str, Split], val_fraction: float, seed: int, description
     if given and not len(given[0]):
         raise DataError(f"the held-out part of {description} is empty", "add images and masks to it")
     val = given[0] if given else None
+    if val is None and val_fraction == 0.0:  # nothing is held out: everything is for evaluation
+        return train, Split([], [], [])
     if val is None:
         if not 0 < val_fraction < 1 or len(train) < 2:
             raise DataError(f"{description} has {len(train)} image(s) and no held-out part to split off",
