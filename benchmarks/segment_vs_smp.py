@@ -27,6 +27,7 @@ os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
 from common import ROOT
+from cpu_speed import step_clock
 from segment_membrane import membrane
 
 EPOCHS, BATCH, SIZE, WARMUP = 30, 8, 192, 3
@@ -34,23 +35,11 @@ EPOCHS, BATCH, SIZE, WARMUP = 30, 8, 192, 3
 
 def transferlab_run(data: Path, seed: int, out: Path) -> tuple[float, float]:
     """(steady training images/s, held-out mIoU) of `segment train`, its steps timed as they happen."""
-    from transferlab.engine import session as engine_session
     from transferlab.tasks import segment
 
-    times: list[float] = []
-    original = engine_session.TrainingSession.advance
-
-    def timed(self, info=None, steps: int = 1):
-        if steps:
-            times.append(time.perf_counter())
-        return original(self, info, steps)
-
-    engine_session.TrainingSession.advance = timed
-    try:
+    with step_clock() as times:  # the engine's own step boundaries
         result = segment.train(data, out=out, seed=seed, epochs=EPOCHS, batch_size=BATCH, img_size=SIZE,
                                strategy="full", accelerator="cpu")  # fmt: skip
-    finally:
-        engine_session.TrainingSession.advance = original
     return steady_rate(times), result.scores["miou"]
 
 

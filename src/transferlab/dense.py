@@ -116,17 +116,6 @@ class UpBlock(nn.Module):
         return self.conv(torch.cat([self.up(x), skip], dim=1))
 
 
-def _freeze_unused(encoder: nn.Module, probe_output: torch.Tensor) -> None:
-    """Freeze the encoder's parameters its five feature levels do not use (a classifier's last
-    1x1 convolution and norm): they would get no gradient, which data-parallel training refuses,
-    and the run keeps them as they were (its weights still load into the same network)."""
-    probe_output.backward()
-    for param in encoder.parameters():
-        if param.grad is None:
-            param.requires_grad_(False)
-        param.grad = None
-
-
 class UNet(PyramidModel):
     """Input in [0, 1] (3 channels, or 4 with an inpainting mask) -> ``out_channels`` maps at the
     input's resolution (``activation`` applied: a sigmoid for images, none for class logits)."""

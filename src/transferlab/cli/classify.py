@@ -55,7 +55,7 @@ def classify(
 def show_results(results: list) -> None:
     from rich.table import Table
 
-    if not results or not results[0].is_main_process:
+    if not results:
         return
 
     table = Table(title="validation results")

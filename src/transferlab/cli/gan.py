@@ -8,7 +8,7 @@ import typer
 
 from transferlab.cli.console import out
 from transferlab.cli.data import DATA_HELP
-from transferlab.cli.options import RESUME, with_options
+from transferlab.cli.options import RESUME, refuse_compare_with_resume, with_options
 from transferlab.options.gan import GanOptions
 
 
@@ -27,8 +27,7 @@ def train(
     options = options or {}
     if compare not in (None, "scratch"):
         raise UsageError(f"--compare {compare}: only 'scratch' can be compared", "use --compare scratch")
-    if compare and resume:
-        raise UsageError("--compare and --resume together", "resume each run of a comparison on its own")
+    refuse_compare_with_resume(compare, resume)
     if compare:
         results = gan.compare(data, out=out_dir, **options)
         for r in results:

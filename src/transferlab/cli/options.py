@@ -25,6 +25,15 @@ from transferlab.errors import UsageError
 #: ``--resume`` of the commands whose runs continue with their own options (gan, translate, autoencoder)
 RESUME = typer.Option(None, "--resume", help="Continue a stopped run exactly.")
 
+
+def refuse_compare_with_resume(compare: object, resume: object) -> None:
+    """A comparison trains several runs; a resume continues one: the two do not go together."""
+    if compare and resume:
+        from transferlab.errors import UsageError
+
+        raise UsageError("--compare and --resume together", "resume each run of a comparison on its own")
+
+
 CONFIG_HELP = "Options from a YAML/JSON file, or a run folder / run.json to repeat (flags given override it)."
 
 

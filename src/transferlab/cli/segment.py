@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from transferlab.cli.console import out, print_rows
-from transferlab.cli.options import RESUME, with_options
+from transferlab.cli.options import RESUME, refuse_compare_with_resume, with_options
 from transferlab.options.segment import SegmentOptions
 
 DATA_HELP = ("A folder (or archive) with images/ + masks/ (optionally under train/ val/ test/), or the Pascal "
@@ -24,12 +24,10 @@ def train(
     options: dict | None = None,
 ) -> None:
     """Train a segmentation network (U-Net or FPN) on a pretrained encoder; --compare strategies."""
-    from transferlab.errors import UsageError
     from transferlab.tasks import segment
 
     options = options or {}
-    if compare and resume:
-        raise UsageError("--compare and --resume together", "resume each run of a comparison on its own")
+    refuse_compare_with_resume(compare, resume)
     if compare:
         results = segment.compare(data, [s.strip() for s in compare.split(",") if s.strip()], out=out_dir, **options)
         print_rows(

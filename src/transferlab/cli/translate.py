@@ -9,7 +9,7 @@ import typer
 
 from transferlab.cli.console import out, print_rows
 from transferlab.cli.data import DATA_HELP
-from transferlab.cli.options import RESUME, with_options
+from transferlab.cli.options import RESUME, refuse_compare_with_resume, with_options
 from transferlab.options.translate import TranslateOptions
 
 
@@ -24,12 +24,10 @@ def train(
     options: dict | None = None,
 ) -> None:
     """Train a U-Net with a pretrained encoder to colorize, superres, inpaint, denoise, edges or paired A->B."""
-    from transferlab.errors import UsageError
     from transferlab.tasks import translate
 
     options = options or {}
-    if compare and resume:
-        raise UsageError("--compare and --resume together", "resume each run of a comparison on its own")
+    refuse_compare_with_resume(compare, resume)
     if compare:
         entries = [e.strip() for e in compare.split(",") if e.strip()]
         results = translate.compare(data, entries, out=out_dir, **options)

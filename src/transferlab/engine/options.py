@@ -4,7 +4,7 @@ choices (:func:`option`); the CLI flags, their help and the choice checks are ge
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 from transferlab.errors import UsageError
@@ -51,6 +51,9 @@ class TrainOptions:
 
     #: A task overrides this with what was measured for its networks (engine/performance.py).
     cpu_defaults: ClassVar[CpuDefaults] = CpuDefaults()
+    #: Defaults that depend on the device, for fields left ``None``: ``{"cpu": {...}, "gpu": {...}}``
+    #: (``engine.run`` fills them once the device is known, and says which it took).
+    device_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 
     seed: int = option(0, "Seed of every random draw (weights, batches, augmentation).")
     accelerator: str = option(
@@ -80,6 +83,15 @@ class TrainOptions:
     def check(self) -> None:
         """Refuse impossible values with a cause and a remedy; a task extends it with its own."""
         self.check_training()
+
+    def unset_defaults(self) -> list[str]:
+        """The device-dependent options left unset (the run says what it chose for them)."""
+        return [k for k in self.device_defaults.get("cpu", {}) if getattr(self, k) is None]
+
+    def for_device(self, kind: str) -> Any:
+        """These options with every unset device-dependent one filled for ``kind`` ("cpu", else a GPU)."""
+        chosen = self.device_defaults.get("cpu" if kind == "cpu" else "gpu", {})
+        return replace(self, **{k: v for k, v in chosen.items() if getattr(self, k) is None})
 
     def check_training(self) -> None:
         """The generated checks: every field with choices holds one of them; device counts."""

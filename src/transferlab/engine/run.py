@@ -5,6 +5,7 @@
       state   = read_checkpoint(resume, recipe_cls.task)          # last, else previous
       opts    = resumed_options(state, given) or Options(**given); opts.check(); recipe_cls.check(opts)
       fabric  = fabric_for(opts); opts = recipe_cls.configure(opts, fabric, resumed)
+      opts    = opts.for_device(fabric's device)                     # unset device defaults, announced
       run_dir = resume or out or runs/<task>/<name>-<time>
       seed_everything(opts.seed); recipe = recipe_cls(data, opts, fabric, run_dir)
       with TrainingSession(RunSpec(task, run_dir, recipe.fingerprint(), fixed options, command), ...):
@@ -75,6 +76,10 @@ class Recipe(ABC):
     def title(self) -> str:
         return self.title_format.format(**asdict(self.opts))
 
+    def also_takes(self) -> str:
+        """Work beyond the training steps that the session's duration estimate leaves out."""
+        return ""
+
     @abstractmethod
     def fingerprint(self) -> str:
         """A digest of the exact training data: a resume on other data is refused."""
@@ -112,6 +117,19 @@ def fixed_options(opts: TrainOptions) -> dict[str, Any]:
     return {k: v for k, v in asdict(opts).items() if k not in changeable}
 
 
+def _device_defaults(opts: TrainOptions, fabric: Any, task: str, announce: bool) -> TrainOptions:
+    """Fill the options left unset with the device's defaults; a new run says which it took, so a
+    slow or weak run is never a mystery."""
+    from transferlab.progress import announce as say
+
+    unset, kind = opts.unset_defaults(), fabric.device.type
+    opts = opts.for_device(kind)
+    if unset and announce and getattr(fabric, "global_rank", 0) == 0:
+        chosen = " ".join(f"--{k.replace('_', '-')} {getattr(opts, k)}" for k in unset)
+        say(f"{task}: the defaults for {'a CPU' if kind == 'cpu' else 'a GPU'}: {chosen} (set any of them to override)")
+    return opts
+
+
 def run(
     recipe_cls: type[Recipe],
     data: Any,
@@ -138,6 +156,7 @@ def run(
     recipe_cls.check(opts)
     fabric = fabric or fabric_for(opts)
     opts = recipe_cls.configure(opts, fabric, resumed=state is not None)
+    opts = _device_defaults(opts, fabric, recipe_cls.task, announce=state is None)
     run_dir = (
         Path(resume) if resume else Path(out) if out else default_run_dir(recipe_cls.task, recipe_cls.run_name(opts))
     )
@@ -156,6 +175,7 @@ def run(
         metrics=recipe_cls.metrics,
         logger=opts.logger,
         checkpoint_every=getattr(opts, "checkpoint_every", 0),
+        also_takes=recipe.also_takes,
     )
     with session:
         if state is not None:

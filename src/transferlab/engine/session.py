@@ -47,6 +47,8 @@ PREEMPTED_EXIT = 75  # EX_TEMPFAIL: "try again later", which is what a requeue d
 #: new checkpoint (a process stuck in a collective or a data loader never reaches one); SLURM
 #: sends SIGKILL some 30-120 s after SIGTERM, so this stays within that by default.
 STOP_GRACE_SECONDS = float(os.environ.get("TRANSFERLAB_STOP_GRACE", "60"))
+#: Steps timed at a session's start to say how long the rest of the run will take.
+TIMED_STEPS = 20
 
 
 class Preempted(TransferlabError):
@@ -243,8 +245,13 @@ class TrainingSession:
         logger: str = "csv",
         checkpoint_every: int = 0,
         state: dict[str, Any] | None = None,
+        also_takes: Callable[[], str] | None = None,
     ) -> None:
+        """``also_takes``: what the duration said after the first steps leaves out (e.g. "FID/KID
+        at 2 point(s)"), asked when it is said."""
         self.spec, self.fabric, self.total, self.title = spec, fabric, total, title
+        self.also_takes = also_takes
+        self._timed: tuple[float, int] | None = None  # (time, steps) since the first step here
         self.run_dir = Path(spec.run_dir)
         self.state, self.checkpoint_every = state, checkpoint_every
         self.done = int(state.get("progress", 0)) if state else 0
@@ -380,6 +387,27 @@ class TrainingSession:
 
     def advance(self, info: str | None = None, steps: int = 1) -> None:
         self._progress.advance(info, steps)
+        if steps:
+            self._estimate_duration(steps)
+
+    def _estimate_duration(self, steps: int) -> None:
+        """After the first :data:`TIMED_STEPS` steps of this process, say (once, rank 0) how long
+        the rest will take here, so that a slow run is never a mystery."""
+        import time
+
+        if self._timed is None:  # the first step sets the clock: set-up and warm-up are not counted
+            self._timed = (time.perf_counter(), 0)
+            return
+        started, counted = self._timed
+        self._timed = (started, counted + steps)
+        left = self.total - self.done - counted - steps - 1
+        if counted < TIMED_STEPS <= counted + steps and left > TIMED_STEPS and self.is_writer:
+            from transferlab.progress import announce
+
+            rate = (counted + steps) / (time.perf_counter() - started)
+            also = self.also_takes() if self.also_takes else ""
+            announce(f"{self.spec.task}: {rate:.2f} steps/s here: the remaining {left:,} steps take about "
+                     f"{left / rate / 60:.1f} min{', plus ' + also if also else ''}")  # fmt: skip
 
     def log(self, *rows: dict[str, Any]) -> None:
         """Append rows to ``metrics.csv`` (and TensorBoard when asked), on rank 0."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from transferlab.engine.options import CpuDefaults, TrainOptions, option
 from transferlab.errors import UsageError
@@ -17,13 +17,13 @@ DEVICE_DEFAULTS: dict[str, dict[str, object]] = {
     "cpu": {"arch": "dcgan", "width": 32, "steps": 4000, "batch_size": 64, "eval_every": 2000, "fid_samples": 1000},
     "gpu": {"arch": "resnet", "width": 64, "steps": 5000, "batch_size": 64, "eval_every": 1000, "fid_samples": 2000},
 }
-DEVICE_DEPENDENT = tuple(DEVICE_DEFAULTS["cpu"])
 
 
 @dataclass
 class GanOptions(TrainOptions):
     #: DCGAN at 32 px: bf16 + channels_last 1.3x; FID (32-bit features) within the seed spread
     cpu_defaults = CpuDefaults()
+    device_defaults = DEVICE_DEFAULTS
 
     arch: str | None = option(
         None, "dcgan (the classic) or resnet (spectral norm, hinge, EMA); default: dcgan on a CPU, resnet on a GPU."
@@ -65,16 +65,6 @@ class GanOptions(TrainOptions):
 
     def __post_init__(self) -> None:
         self.init = str(self.init) if self.init is not None else None  # JSON-ready (checkpoints, run.json)
-
-    def for_device(self, kind: str) -> GanOptions:
-        """These options with every unset device-dependent one filled for ``kind`` ("cpu" or "gpu")."""
-        chosen = DEVICE_DEFAULTS["cpu" if kind == "cpu" else "gpu"]
-        filled = {k: v for k, v in chosen.items() if getattr(self, k) is None}
-        return replace(self, **filled)
-
-    def unset_defaults(self) -> list[str]:
-        """The device-dependent options left unset (the run says what it chose for them)."""
-        return [k for k in DEVICE_DEPENDENT if getattr(self, k) is None]
 
     def check(self) -> None:
         """Plain values; the recipe checks the names its registries hold (architecture, augment ops)."""

@@ -21,6 +21,7 @@ DEVICE_DEFAULTS: dict[str, dict[str, int]] = {
 @dataclass
 class SegmentOptions(TrainOptions):
     cpu_defaults = CpuDefaults(bf16=False, why="not yet measured for segmentation: 32-bit until it is")
+    device_defaults = DEVICE_DEFAULTS
 
     images: str | None = option(None, "A folder of images (paired with --masks by file name stem).")
     masks: str | None = option(None, "A folder of masks: class indices, a palette PNG, 0/255, or colours (--classes).")
@@ -42,15 +43,6 @@ class SegmentOptions(TrainOptions):
     class_weights: str = option("none", "none, or balanced (inverse pixel frequency) for cross-entropy.",
                                 choices=("none", "balanced"))  # fmt: skip
     eval_every: int = option(1, "Held-out mIoU every N epochs (and at the end).", resumable=True)
-
-    def for_device(self, kind: str) -> SegmentOptions:
-        from dataclasses import replace
-
-        chosen = DEVICE_DEFAULTS["cpu" if kind == "cpu" else "gpu"]
-        return replace(self, **{k: v for k, v in chosen.items() if getattr(self, k) is None})
-
-    def unset_defaults(self) -> list[str]:
-        return [k for k in DEVICE_DEFAULTS["cpu"] if getattr(self, k) is None]
 
     def check(self) -> None:
         self.check_training()

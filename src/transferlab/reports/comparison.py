@@ -30,8 +30,13 @@ class Comparison:
 
 
 def write_comparison(root: Path, comparison: Comparison, pictures: Callable[[HtmlReport], Any] | None = None) -> Path:
-    """Write the table (JSON and CSV) and the report into ``root``; ``pictures`` adds the task's."""
+    """Write the table (JSON and CSV) and the report into ``root``; ``pictures`` adds the task's
+    (and draws them). In a data-parallel run rank 0 alone writes: the other ranks return at once."""
+    from transferlab.engine.fabric import is_main_process
     from transferlab.io import write_csv, write_json
+
+    if not is_main_process():
+        return root / "report.html"
 
     root.mkdir(parents=True, exist_ok=True)
     write_json(root / "comparison.json", comparison.as_dict())

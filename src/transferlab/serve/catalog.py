@@ -3,14 +3,13 @@ starts, so a damaged run stops the start and is named), and described for ``/mod
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transferlab.errors import RunError, TransferlabError, UsageError
-from transferlab.runs import CLASSIFIER, GAN, RUN_FILE, SEGMENTER, STYLE, RunInfo, read_run
+from transferlab.runs import CLASSIFIER, GAN, RUN_FILE, SEGMENTER, STYLE, RunInfo, folder_name, read_run
 from transferlab.runs import KINDS as RUN_KINDS
 from transferlab.serve.workers import ClassifierWorker, GanWorker, RunWorker, SegmentWorker, StyleWorker
 
@@ -103,7 +102,7 @@ def find_runs(runs: list[str | Path], models_dir: str | Path | None) -> list[Pat
 def _unique_name(path: Path, taken: set[str]) -> str:
     parts = [p for p in path.resolve().parts if p not in ("/", "")]
     for depth in range(1, len(parts) + 1):
-        name = re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts[-depth:])).strip("-") or "model"
+        name = folder_name("-".join(parts[-depth:]), "model")
         if name not in taken:
             return name
     raise UsageError(f"{path} is named twice", "name each run once")

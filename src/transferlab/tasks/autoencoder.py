@@ -150,10 +150,9 @@ class AutoencoderRecipe(Recipe):
         return [row["loss"] for row in read_metrics(self.run_dir)]
 
     def finish(self, seconds: float, write: bool, name: str = "") -> AutoencoderResult:
-        if not write:
-            return AutoencoderResult(self.run_dir, self.run_dir / "report.html", self.losses(), seconds)
-        report = _write_run(self, seconds)
-        return AutoencoderResult(self.run_dir, report, self.losses(), seconds)
+        losses = self.losses()
+        report = _write_run(self, losses, seconds) if write else self.run_dir / "report.html"
+        return AutoencoderResult(self.run_dir, report, losses, seconds)
 
 
 def pretrain(
@@ -171,14 +170,14 @@ def pretrain(
     return run(AutoencoderRecipe, data, out=out, resume=resume, stop_after=stop_after, **options)
 
 
-def _write_run(recipe: AutoencoderRecipe, seconds: float) -> Path:
+def _write_run(recipe: AutoencoderRecipe, losses: list[float], seconds: float) -> Path:
     from transferlab.engine.fabric import unwrap
     from transferlab.io import save_grid, save_safetensors
     from transferlab.reports import plots
     from transferlab.reports.html import HtmlReport
     from transferlab.runs import save_run
 
-    run_dir, opts, config, losses = recipe.run_dir, recipe.opts, recipe.config, recipe.losses()
+    run_dir, opts, config = recipe.run_dir, recipe.opts, recipe.config
     model, description = unwrap(recipe.model), recipe.description
     run_dir.mkdir(parents=True, exist_ok=True)
     save_safetensors(model.encoder.state_dict(), run_dir / ENCODER_FILE, metadata={"encoder": opts.encoder})

@@ -83,8 +83,7 @@ def adapt(
                 done = train_one(*domains, (source_splits, target_splits), opts, run_dir, stopped)
             outcomes.setdefault(name, []).append(done)
     rows = [_row(name, runs) for name, runs in outcomes.items()]
-    if is_main_process():
-        _write_outputs(folder, rows, outcomes, source_splits, target_splits, base)
+    _write_outputs(folder, rows, outcomes, source_splits, target_splits, base)
     return rows
 
 
@@ -117,6 +116,9 @@ def _write_outputs(
     )
     context = {"source": source.description, "target": target.description, "options": asdict(opts)}
     table = Comparison("adapt", f"adapt: {source.description} -> {target.description}", rows, context, note=note)
-    folder.mkdir(parents=True, exist_ok=True)
-    plots.metric_curves(curves, folder / "curves.png", "target accuracy (first seed)", "epoch")
-    write_comparison(folder, table, lambda report: report.image(folder / "curves.png", "target accuracy per epoch"))
+
+    def pictures(report: Any) -> None:
+        plots.metric_curves(curves, folder / "curves.png", "target accuracy (first seed)", "epoch")
+        report.image(folder / "curves.png", "target accuracy per epoch")
+
+    write_comparison(folder, table, pictures)

@@ -19,14 +19,14 @@ from transferlab.errors import UsageError
 from transferlab.options.classify import ClassifyOptions
 from transferlab.runs import default_run_dir, folder_name
 from transferlab.tasks.classify.strategies import STRATEGIES, get_strategy
-from transferlab.tasks.classify.train import ClassifyRecipe, ClassifyResult, check_names, load_splits
+from transferlab.tasks.classify.train import ClassifyRecipe, ClassifyResult, load_splits
 
 __all__ = ["STRATEGIES", "ClassifyOptions", "ClassifyResult", "compare", "compare_entries", "evaluate", "fit"]
 
 
 def _check(opts: ClassifyOptions) -> None:
     opts.check()
-    check_names(opts)
+    ClassifyRecipe.check(opts)
 
 
 def augmentation_study(data: Any, seeds: list[int], *, out: str | Path | None = None, **options: Any) -> dict[str, Any]:
@@ -113,14 +113,12 @@ def compare_entries(
         result = fit(splits, out=out_dir / folder_name(label), fabric=fabric, **options)
         result.strategy = label
         results.append(result)
-    if fabric.global_rank == 0:
-        rows = [r.row() for r in results] + list(extra_rows or [])
-        best = max(results, key=lambda r: r.val_acc)
-        note = note(results) if callable(note) else note
-        histories = {r.strategy: r.history for r in results}
-        table = Comparison("classify", f"classify: compared on {splits.description}", rows,
-                           {"data": splits.summary()}, intro or splits.summary(), note)  # fmt: skip
-        write_comparison(out_dir, table, lambda report: comparison_pictures(report, out_dir, histories, best.run_dir))
+    rows = [r.row() for r in results] + list(extra_rows or [])
+    best = max(results, key=lambda r: r.val_acc)
+    histories = {r.strategy: r.history for r in results}
+    table = Comparison("classify", f"classify: compared on {splits.description}", rows, {"data": splits.summary()},
+                       intro or splits.summary(), note(results) if callable(note) else note)  # fmt: skip
+    write_comparison(out_dir, table, lambda report: comparison_pictures(report, out_dir, histories, best.run_dir))
     return results
 
 

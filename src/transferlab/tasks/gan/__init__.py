@@ -74,10 +74,7 @@ def compare(data: Any, *, out: str | Path | None = None, **options: Any) -> list
         train(data, out=root / "transfer", name="transfer", **asdict(opts)),
         train(data, out=root / "scratch", name="scratch", **scratch_options),
     ]
-    from transferlab.engine.fabric import is_main_process
-
-    if is_main_process():
-        write_comparison(root, results)
+    write_comparison(root, results)
     return results
 
 

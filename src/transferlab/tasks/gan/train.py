@@ -21,6 +21,7 @@ from transferlab.engine.batches import BatchDraw, flip_where
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained, unwrap
 from transferlab.engine.performance import performance_of
+from transferlab.engine.rng import step_generator
 from transferlab.engine.run import Recipe
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import DataError, RunError, UsageError
@@ -33,8 +34,6 @@ from transferlab.tasks.gan.networks import ARCHITECTURES, dcgan_init
 
 TASK = "gan"
 LOG_EVERY = 25
-#: Steps timed at the start to tell the user how long the run will take.
-TIMED_STEPS = 20
 MIN_IMAGES = 8
 #: A loss above this, sustained over a whole logging window, means training has diverged.
 BLOWUP = 1e3
@@ -177,19 +176,14 @@ class GanRecipe(Recipe):
 
     @classmethod
     def configure(cls, opts: GanOptions, fabric: Any, resumed: bool) -> GanOptions:
-        """Fine-tuning keeps the source's networks unless told otherwise; the defaults left unset
-        are filled for the device (and said, for a new run)."""
-        from transferlab.runs import read_run
+        """Fine-tuning keeps the source's networks unless told otherwise (before the device's
+        defaults fill what is left unset)."""
+        from transferlab.runs import GAN, read_run
 
-        if opts.init:
-            source = read_run(opts.init, model_kind="gan").model
-            kept = {k: source[k] for k in ("arch", "width") if getattr(opts, k) is None and source.get(k)}
-            opts = replace(opts, **kept)
-        unset = opts.unset_defaults()
-        opts = opts.for_device(fabric.device.type)
-        if unset and not resumed and fabric.global_rank == 0:
-            announce_defaults(opts, unset, fabric.device.type)
-        return opts
+        if not opts.init:
+            return opts
+        source = read_run(opts.init, model_kind=GAN).model
+        return replace(opts, **{k: source[k] for k in ("arch", "width") if getattr(opts, k) is None and source.get(k)})
 
     def fingerprint(self) -> str:
         return self.real.fingerprint()
@@ -212,7 +206,7 @@ class GanRecipe(Recipe):
     def generate(self, count: int, seed_offset: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``count`` samples (latents drawn from (seed, step): the same at a resumed step) and the
         classes they were made for, in turn (None if unconditional)."""
-        rng = torch.Generator().manual_seed(self.opts.seed * 1_000_003 + self.step + seed_offset)
+        rng = step_generator(self.opts.seed, self.step + seed_offset)
         with self._sampling() as net:
             images = sample_images(net, self.spec, count, rng)
         return images, class_labels(self.spec, count, None)
@@ -261,12 +255,10 @@ class GanRecipe(Recipe):
         """Train to ``opts.steps``; flush losses, draw samples, score FID/KID and checkpoint as due."""
         opts, self.session = self.opts, session
         last = opts.steps if stop_after is None else min(opts.steps, self.step + stop_after)
-        started, first = time.perf_counter(), self.step
+        started = time.perf_counter()
         while self.step < last:
             self.train_step()
             session.advance()
-            if self.step - first == TIMED_STEPS and last - self.step > TIMED_STEPS:
-                self._announce_duration(time.perf_counter() - started, last)
             if self.step % LOG_EVERY == 0 or self.step == last:
                 self._flush()
             if self._due(opts.sample_every) or self.step == opts.steps:
@@ -276,15 +268,10 @@ class GanRecipe(Recipe):
             session.step_boundary(self.step, self.state, last=self.step == last)
         self.loop_seconds = time.perf_counter() - started
 
-    def _announce_duration(self, seconds: float, last: int) -> None:
-        from transferlab.progress import announce
-
-        rate = TIMED_STEPS / seconds
-        evals = (last // self.opts.eval_every - self.step // self.opts.eval_every) if self.opts.eval_every else 1
-        announce(
-            f"gan: {rate:.1f} steps/s here: the remaining {last - self.step:,} steps take about "
-            f"{(last - self.step) / rate / 60:.1f} min, plus FID/KID at {evals} point(s)"
-        )
+    def also_takes(self) -> str:
+        every, steps = self.opts.eval_every, self.opts.steps
+        evals = (steps // every - self.step // every) if every else 1
+        return f"FID/KID at {evals} point(s)"
 
     def _due(self, every: int) -> bool:
         return every > 0 and self.step % every == 0
@@ -440,12 +427,3 @@ def load_source_weights(run_dir: str | Path, generator: nn.Module, discriminator
             f"the networks of {run_dir} do not fit ({str(exc).splitlines()[0]})",
             "fine-tune from a run with the same --arch, --img-size and --width",
         ) from None
-
-
-def announce_defaults(opts: GanOptions, unset: list[str], device: str) -> None:
-    """Say which device-dependent defaults this run took, so a slow or weak run is never a mystery."""
-    from transferlab.progress import announce
-
-    where = "a CPU" if device == "cpu" else "a GPU"
-    chosen = " ".join(f"--{k.replace('_', '-')} {getattr(opts, k)}" for k in unset)
-    announce(f"gan: the defaults for {where}: {chosen} (set any of them to override)")

@@ -42,9 +42,8 @@ def train(
 
 def compare(data: Any, strategies: list[str], *, out: str | Path | None = None, **options: Any) -> list[SegmentResult]:
     """Each strategy (scratch, frozen, full, gradual) on one split, budget and seed; one table."""
-    from transferlab.engine.fabric import is_main_process
     from transferlab.reports.comparison import Comparison, write_comparison
-    from transferlab.tasks.segment.data import load_segmentation
+    from transferlab.tasks.segment.recipe import read_data
 
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or not strategies:
@@ -52,23 +51,20 @@ def compare(data: Any, strategies: list[str], *, out: str | Path | None = None, 
                          f"use some of: {', '.join(STRATEGIES)}")  # fmt: skip
     opts = SegmentOptions(**{k: v for k, v in options.items() if v is not None})
     opts.check()
-    segmentation = load_segmentation(
-        data, images=opts.images, masks=opts.masks, val_images=opts.val_images, val_masks=opts.val_masks,
-        classes=opts.classes, ignore_index=opts.ignore_index, val_fraction=opts.val_fraction, seed=opts.seed,
-    )  # fmt: skip
+    segmentation = read_data(data, opts)
     root = Path(out) if out else default_run_dir("segment", "compare")
     results = [train(segmentation, out=root / folder_name(s), name=s, **{**options, "strategy": s}) for s in strategies]
-    if is_main_process():
-        rows = [r.row() for r in results]
-        table = Comparison("segment", f"segment: strategies compared on {segmentation.description}", rows,
-                           {"data": segmentation.summary()}, note="Same split, budget and seed for every row; "
-                           "scores on the held-out images at their own resolution, void pixels excluded.")  # fmt: skip
+    rows = [r.row() for r in results]
+    note = ("Same split, budget and seed for every row; scores on the held-out images at their own resolution, "
+            "void pixels excluded.")  # fmt: skip
+    table = Comparison("segment", f"segment: strategies compared on {segmentation.description}", rows,
+                       {"data": segmentation.summary()}, note=note)  # fmt: skip
 
-        def pictures(report: Any) -> None:
-            for r in results:
-                report.heading(f"{r.name}: image | truth | prediction").image(r.run_dir / "overlays.png", r.name)
+    def pictures(report: Any) -> None:
+        for r in results:
+            report.heading(f"{r.name}: image | truth | prediction").image(r.run_dir / "overlays.png", r.name)
 
-        write_comparison(root, table, pictures)
+    write_comparison(root, table, pictures)
     return results
 
 
@@ -120,11 +116,12 @@ def apply(
     import numpy as np
     from PIL import Image
 
-    from transferlab.data.images import collect_images, open_image_or_fail
+    from transferlab.data.images import collect_images
     from transferlab.devices import resolve_device
     from transferlab.engine.performance import for_inference
     from transferlab.io import atomic_path
     from transferlab.progress import track
+    from transferlab.tasks.segment.data import image_tensor
     from transferlab.tasks.segment.recipe import predict_logits
     from transferlab.tasks.segment.report import colour_mask, overlay
 
@@ -137,7 +134,7 @@ def apply(
     out.mkdir(parents=True, exist_ok=True)
     colours, ignore, written = spec["colours"], int(spec["ignore_index"]), []
     for path in track(files, "segmenting", len(files)):
-        image = torch.from_numpy(np.asarray(open_image_or_fail(path).convert("RGB")).copy()).permute(2, 0, 1)
+        image = image_tensor(path)
         predicted = predict_logits(net, image, int(spec["img_size"]), performance).argmax(0)
         index = predicted.numpy().astype(np.uint8 if len(colours) <= 256 else np.uint16)
         pictures = {"mask": index, "colour": colour_mask(predicted, colours, ignore),

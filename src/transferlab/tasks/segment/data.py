@@ -177,15 +177,19 @@ def _read_mask(path: Path, table: dict[tuple[int, int, int], int]) -> np.ndarray
     return lookup[inverse.reshape(-1)].reshape(rgb.shape[:2])
 
 
-def _read_pair(image_path: Path, mask_path: Path, table: dict) -> tuple[torch.Tensor, np.ndarray]:
+def image_tensor(path: Path) -> torch.Tensor:
+    """One image file as uint8 3 x H x W (RGB, EXIF orientation applied; a bad file refused)."""
     from transferlab.data.images import open_image_or_fail
 
-    image = open_image_or_fail(image_path)
-    mask = _read_mask(mask_path, table)
-    if mask.shape != (image.height, image.width):
-        size = f"{mask.shape[1]}x{mask.shape[0]}, its image {image_path} {image.width}x{image.height}"
+    return torch.from_numpy(np.array(open_image_or_fail(path))).permute(2, 0, 1)
+
+
+def _read_pair(image_path: Path, mask_path: Path, table: dict) -> tuple[torch.Tensor, np.ndarray]:
+    image, mask = image_tensor(image_path), _read_mask(mask_path, table)
+    if mask.shape != tuple(image.shape[1:]):
+        size = f"{mask.shape[1]}x{mask.shape[0]}, its image {image_path} {image.shape[2]}x{image.shape[1]}"
         raise DataError(f"{mask_path} is {size}", "give each mask its image's size")
-    return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1), mask
+    return image, mask
 
 
 def _as_classes(masks: list[np.ndarray], paths: list[Path], classes: list[str], ignore: int) -> tuple[list, list[str]]:

@@ -32,8 +32,6 @@ MODEL_KIND = "segmenter"
 METRICS = ("epoch", "step", "loss", "miou", "pixel_accuracy", "class_accuracy", "mean_dice", "lr", "seconds")
 #: Random scales of the training crops, relative to the size images are evaluated at.
 SCALES = (0.75, 1.5)
-#: Steps timed at the start to say how long the run will take.
-TIMED_STEPS = 10
 
 
 def eval_size(height: int, width: int, img_size: int) -> tuple[int, int]:
@@ -87,6 +85,14 @@ def score(net: nn.Module, split: Split, classes: list[str], ignore: int, img_siz
     return metrics.compute("segmentation", matrix=total, classes=classes)
 
 
+def read_data(data: Any, opts: SegmentOptions) -> SegmentationData:
+    """DATA (or the ``--images/--masks`` folders) as the options say to read and split it."""
+    return load_segmentation(
+        data, images=opts.images, masks=opts.masks, val_images=opts.val_images, val_masks=opts.val_masks,
+        classes=opts.classes, ignore_index=opts.ignore_index, val_fraction=opts.val_fraction, seed=opts.seed,
+    )  # fmt: skip
+
+
 def build_network(opts: SegmentOptions, classes: int, pretrained: bool = True) -> nn.Module:
     from transferlab import backbones
     from transferlab.dense import DECODERS
@@ -106,10 +112,7 @@ class SegmentRecipe(Recipe):
 
     def __init__(self, data: Any, opts: SegmentOptions, fabric: Any, run_dir: Path) -> None:
         self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
-        self.data: SegmentationData = data if isinstance(data, SegmentationData) else load_segmentation(
-            data, images=opts.images, masks=opts.masks, val_images=opts.val_images, val_masks=opts.val_masks,
-            classes=opts.classes, ignore_index=opts.ignore_index, val_fraction=opts.val_fraction, seed=opts.seed,
-        )  # fmt: skip
+        self.data = data if isinstance(data, SegmentationData) else read_data(data, opts)
         self.performance = performance_of(fabric)
         network = build_network(opts, len(self.data.classes))
         self.weights_source = network.weights_source
@@ -133,16 +136,6 @@ class SegmentRecipe(Recipe):
         if opts.decoder not in DECODERS:
             raise UsageError(f"unknown --decoder '{opts.decoder}'", f"use one of: {', '.join(DECODERS)}")
         backbones.check_name(backbones.resolve(opts.backbone).name)
-
-    @classmethod
-    def configure(cls, opts: SegmentOptions, fabric: Any, resumed: bool) -> SegmentOptions:
-        from transferlab.progress import announce
-
-        unset, opts = opts.unset_defaults(), opts.for_device(fabric.device.type)
-        if unset and not resumed and fabric.global_rank == 0:
-            chosen = " ".join(f"--{k.replace('_', '-')} {getattr(opts, k)}" for k in unset)
-            announce(f"segment: the defaults for {'a CPU' if fabric.device.type == 'cpu' else 'a GPU'}: {chosen}")
-        return opts
 
     def fingerprint(self) -> str:
         data = self.data
@@ -203,7 +196,6 @@ class SegmentRecipe(Recipe):
 
     def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
         opts, per_epoch = self.opts, self.steps_per_epoch()
-        self._timer, self._timed_from = time.perf_counter(), self.step
         last = opts.epochs if stop_after is None else min(opts.epochs, self.epoch + stop_after)
         while self.epoch < last:
             started, end = time.perf_counter(), (self.epoch + 1) * per_epoch
@@ -212,22 +204,14 @@ class SegmentRecipe(Recipe):
                 unwrap(self.model).encoder.eval()
             while self.step < end:
                 self.window.append(self.train_step(session))
-                if self.step == self._timed_from + TIMED_STEPS:
-                    self._announce_duration(time.perf_counter() - self._timer)
                 session.advance(f"epoch {self.epoch + 1}/{opts.epochs} loss {self.window[-1]:.4f}")
                 if self.step == end:
                     self.epoch += 1
                     self._end_epoch(session, time.perf_counter() - started)
                 session.step_boundary(self.step, self.state, last=self.step == end, log_position=self.epoch)
 
-    def _announce_duration(self, seconds: float) -> None:
-        """After the first steps: how long the rest takes here (held-out scoring included roughly)."""
-        from transferlab.progress import announce
-
-        if self.fabric.global_rank == 0:
-            left = (self.total() - self.step) * seconds / TIMED_STEPS
-            announce(f"segment: {TIMED_STEPS / seconds:.2f} steps/s here: the remaining {self.total() - self.step} "
-                     f"steps take about {left / 60:.1f} min, plus held-out scoring each epoch")  # fmt: skip
+    def also_takes(self) -> str:
+        return "held-out scoring each epoch"
 
     def _end_epoch(self, session: TrainingSession, seconds: float) -> None:
         row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
@@ -238,8 +222,8 @@ class SegmentRecipe(Recipe):
             scores = score(unwrap(self.model), self.data.val, self.data.classes, self.opts.ignore_index,
                            self.opts.img_size, self.performance)  # fmt: skip
             row |= {k: scores[k] for k in ("miou", "pixel_accuracy", "class_accuracy", "mean_dice")}
-            if scores["miou"] > self.best["miou"]:
-                self.best = {"miou": scores["miou"], "epoch": self.epoch}
+            if scores["miou"] > self.best["miou"]:  # its scores are the report's: no second pass
+                self.best = {"miou": scores["miou"], "epoch": self.epoch, "scores": scores}
                 self.save_run(scores)
             session.advance(f"epoch {self.epoch} held-out mIoU {scores['miou']:.3f}", steps=0)
         session.log(row)

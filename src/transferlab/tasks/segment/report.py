@@ -4,6 +4,7 @@ prediction overlays of fixed held-out images, and ``report.html``; and colour ma
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,20 +52,20 @@ def overlay(image: torch.Tensor, mask: torch.Tensor, colours: list, ignore: int,
 
 
 def write_report(recipe: Any, name: str, seconds: float) -> SegmentResult:
-    """Evaluate the run's (best) weights on the held-out images and write every picture and the report."""
+    """The held-out scores of the run's (best) weights, taken at their epoch, and every picture and
+    the report; the best network is loaded once for the overlays."""
     from PIL import Image
 
     from transferlab.engine.session import read_metrics
     from transferlab.io import write_json
     from transferlab.tasks.segment import load_segmenter
-    from transferlab.tasks.segment.recipe import predict_logits, score
+    from transferlab.tasks.segment.recipe import predict_logits
 
-    run_dir, data, opts = recipe.run_dir, recipe.data, recipe.opts
+    run_dir, data, opts, scores = recipe.run_dir, recipe.data, recipe.opts, recipe.best["scores"]
     net, _ = load_segmenter(run_dir, recipe.fabric.device)
-    scores = score(net, data.val, data.classes, opts.ignore_index, opts.img_size, recipe.performance)
     write_json(run_dir / "evaluation.json", scores)
     history = read_metrics(run_dir)
-    scored = [r for r in history if r.get("miou") == r.get("miou")]
+    scored = [r for r in history if not math.isnan(r.get("miou", math.nan))]  # the epochs scored
     plots.metric_curves({"held-out mIoU": ([r["epoch"] for r in scored], [r["miou"] for r in scored])},
                         run_dir / "miou.png", "held-out mIoU", "epoch")  # fmt: skip
     plots.loss_curves({"training loss": [r["loss"] for r in history]}, run_dir / "losses.png", "epoch", log=False)

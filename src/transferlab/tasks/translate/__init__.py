@@ -62,10 +62,7 @@ def compare(data: Any, entries: list[str], *, out: str | Path | None = None, **o
     for label, spec in encoder_specs(entries, opts.backbone).items():
         run_options = {**asdict(opts), "backbone": spec}
         results.append(train(data, out=root / folder_name(label), name=label, **run_options))
-    from transferlab.engine.fabric import is_main_process
-
-    if is_main_process():
-        write_comparison(root, results, opts)
+    write_comparison(root, results, opts)
     return results
 
 

@@ -69,11 +69,11 @@ class TranslateRecipe(Recipe):
     title_format, name_format = "translating ({task}, {backbone})", "{task}-{backbone}"
     command = "transferlab translate train {data}"
 
-    def __init__(self, data: Any, opts: TranslateOptions, fabric: Any, run_dir: Any, pretrained: bool = True) -> None:
+    def __init__(self, data: Any, opts: TranslateOptions, fabric: Any, run_dir: Any) -> None:
         self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
         self.pairs = load_pairs(data, opts.task, opts.img_size, opts.seed, opts.val_fraction)
         channels = input_channels(opts.task)
-        generator = GENERATORS[opts.generator](opts.backbone, channels, opts.img_size, opts.decoder_width, pretrained)
+        generator = GENERATORS[opts.generator](opts.backbone, channels, opts.img_size, opts.decoder_width)
         self.architecture, self.weights_source = generator.architecture, generator.weights_source
         encoder, decoder = generator.parameter_groups()
         groups = [{"params": encoder, "lr": opts.lr * opts.encoder_lr_mult}, {"params": decoder, "lr": opts.lr}]
@@ -109,7 +109,7 @@ class TranslateRecipe(Recipe):
         draw = BatchDraw.for_step(self.opts.seed, self.step, self.opts.batch_size, self.fabric)
         x, y = (t.to(self.fabric.device) for t in self.pairs.train_batch(draw, self.opts.task, self.opts))
         fake = self.generator(x)
-        d_loss = torch.zeros(())
+        d_loss = None
         if self.discriminator is not None:
             with self.fabric.autocast():
                 d_loss = self.loss.discriminator_loss(x, fake, y)
@@ -123,7 +123,7 @@ class TranslateRecipe(Recipe):
         self.fabric.backward(terms["total"])
         self.opt_g.step()
         self.step += 1
-        row = {"loss": terms["total"], **terms, "d_loss": d_loss if self.discriminator is not None else None}
+        row = {"loss": terms["total"], **terms, "d_loss": d_loss}
         return {k: float(row[k].detach()) if row.get(k) is not None else float("nan") for k in LOSSES}
 
     def translate(self, x: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
@@ -153,6 +153,7 @@ class TranslateRecipe(Recipe):
             session.step_boundary(self.step, self.state, last=self.step == last)
 
     def finish(self, seconds: float, write: bool, name: str = "") -> Any:
+        from transferlab.engine.session import read_metrics
         from transferlab.tasks.translate.report import TranslateResult, evaluations, write_run
 
         label = name or self.opts.backbone
@@ -160,9 +161,9 @@ class TranslateRecipe(Recipe):
             return TranslateResult(label, self.run_dir, self.run_dir / "report.html", {}, seconds, self.weights_source)
         if not self.final:  # resumed after its last step had been trained and scored
             self.evaluate(final=True)
-        report = write_run(self, self.run_dir, label, seconds)
-        scored = evaluations(self.run_dir)
-        return TranslateResult(label, self.run_dir, report, self.final, seconds, self.weights_source, scored)
+        rows = read_metrics(self.run_dir)
+        report = write_run(self, self.run_dir, label, seconds, rows)
+        return TranslateResult(label, self.run_dir, report, self.final, seconds, self.weights_source, evaluations(rows))
 
     def _stateful(self) -> dict[str, Any]:
         parts = {"generator": self.generator, "opt_g": self.opt_g}

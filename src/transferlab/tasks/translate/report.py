@@ -39,16 +39,15 @@ def held_out_grid(translator: Any, path: Path, count: int = 8) -> Path:
     return save_grid(torch.stack(rows), path, nrow=3, padding=2, pad_value=1.0)
 
 
-def evaluations(run_dir: Path) -> list[dict[str, float]]:
-    """The held-out scores of a run at each evaluation, from its metrics.csv."""
-    from transferlab.engine.session import read_metrics
-
+def evaluations(rows: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The held-out scores at each evaluation, from a run's metrics.csv rows (``read_metrics``)."""
     keys = ("step", "psnr", "ssim", "lite0_distance")
-    return [{k: row[k] for k in keys} for row in read_metrics(run_dir) if not math.isnan(row.get("psnr", math.nan))]
+    return [{k: row[k] for k in keys} for row in rows if not math.isnan(row.get("psnr", math.nan))]
 
 
-def write_run(translator: Any, run_dir: Path, label: str, seconds: float) -> Path:
-    from transferlab.engine.session import metric_columns, read_metrics
+def write_run(translator: Any, run_dir: Path, label: str, seconds: float, rows: list[dict[str, float]]) -> Path:
+    """The run, its pictures and report.html; ``rows``: its metrics.csv (``read_metrics``)."""
+    from transferlab.engine.session import metric_columns
     from transferlab.runs import save_run
 
     opts, final = translator.opts, translator.final
@@ -61,10 +60,10 @@ def write_run(translator: Any, run_dir: Path, label: str, seconds: float) -> Pat
         performance=performance_of(translator.fabric),
     )  # fmt: skip
     grid = held_out_grid(translator, run_dir / "held_out.png")
-    losses = metric_columns(read_metrics(run_dir), "loss", "l1", "perceptual", "adversarial", "d_loss")
+    losses = metric_columns(rows, "loss", "l1", "perceptual", "adversarial", "d_loss")
     history = {k: v for k, v in losses.items() if v and any(x == x for x in v)}  # skip all-NaN terms
     plots.loss_curves(history, run_dir / "losses.png", log=False)
-    scored = evaluations(run_dir)
+    scored = evaluations(rows)
     plots.metric_curves({"PSNR (dB)": ([e["step"] for e in scored], [e["psnr"] for e in scored])},
                         run_dir / "psnr.png", "held-out PSNR (dB)", "step")  # fmt: skip
     facts = {
