@@ -57,7 +57,8 @@ def evaluate(
         return
     out.print(f"{scores['images']} images: mIoU {scores['miou']:.3f}, pixel accuracy {scores['pixel_accuracy']:.3f}, "
               f"class accuracy {scores['class_accuracy']:.3f}, mean Dice {scores['mean_dice']:.3f}")  # fmt: skip
-    print_rows(scores["per_class"], "per class")
+    print_rows([{k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()} for row in scores["per_class"]],
+               "per class")  # fmt: skip
 
 
 def apply(

@@ -102,7 +102,7 @@ def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto", **where: A
                              hold_out=False, **where)  # fmt: skip
     split = read.val if len(read.val) else read.train  # DATA's own held-out part, else all of it
     scores = score(net, split, spec["classes"], int(spec["ignore_index"]), int(spec["img_size"]),
-                   for_inference(dev, SegmentOptions.cpu_defaults))  # fmt: skip
+                   for_inference(dev, SegmentOptions.cpu_defaults), progress=True)  # fmt: skip
     scores = {**scores, "images": len(split), "data": read.description}
     write_json(Path(run_dir) / "evaluations" / folder_name(Path(str(data)).name) / "segment.json", scores)
     return scores

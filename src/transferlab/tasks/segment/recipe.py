@@ -73,13 +73,19 @@ def predict_logits(net: nn.Module, image: torch.Tensor, img_size: int, performan
     return F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)[0].cpu()
 
 
-def score(net: nn.Module, split: Split, classes: list[str], ignore: int, img_size: int, performance: Any) -> dict:
-    """``metrics.compute("segmentation")`` over every image of ``split`` (void excluded)."""
+def score(
+    net: nn.Module, split: Split, classes: list[str], ignore: int, img_size: int, performance: Any,
+    progress: bool = False,
+) -> dict:  # fmt: skip
+    """``metrics.compute("segmentation")`` over every image of ``split`` (void excluded); with
+    ``progress``, under a progress bar (outside training, whose own bar is live)."""
     from transferlab import metrics
     from transferlab.metrics.segmentation import confusion
+    from transferlab.progress import track
 
     total = torch.zeros(len(classes), len(classes), dtype=torch.long)
-    for image, mask in zip(split.images, split.masks):
+    pairs = zip(split.images, split.masks)
+    for image, mask in track(pairs, "scoring", len(split)) if progress else pairs:
         prediction = predict_logits(net, image, img_size, performance).argmax(0)
         total += confusion(prediction, mask, len(classes), ignore)
     return metrics.compute("segmentation", matrix=total, classes=classes)
