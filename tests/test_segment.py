@@ -144,6 +144,8 @@ def test_membrane_run_evaluates_applies_and_resumes(membrane, tmp_path, cli):
         assert (run / name).is_file(), name
     scores = json.loads((run / "evaluation.json").read_text())
     assert 0.3 < scores["miou"] <= 1 and [c["class"] for c in scores["per_class"]] == ["class_0", "class_1"]
+    # both classes are found: a network that predicts one class everywhere has IoU 0 for the other
+    assert all(c["iou"] > 0.1 for c in scores["per_class"]), scores["per_class"]
     code, out, err = cli("segment", "evaluate", run, membrane, "--json")
     assert code == 0, err
     assert json.loads(out)["images"] == 30
