@@ -119,3 +119,55 @@ def write_segmentation_set(root: Path, count: int, kind: str = "index", seed: in
         elif kind == "binary":
             Image.fromarray((mask > 0).astype(np.uint8) * 255, "L").save(root / "masks" / f"{i:03d}.png")
     return root
+
+
+def scene_boxes(mask: np.ndarray) -> list[tuple[str, list[int]]]:
+    """The square's and the disc's boxes (pixel x1 y1 x2 y2, exclusive ends) in a :func:`scene` mask."""
+    found = []
+    for value, name in ((1, "square"), (2, "disc")):
+        ys, xs = np.nonzero(mask == value)
+        if len(ys):
+            found.append((name, [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]))
+    return found
+
+
+def write_detection_set(root: Path, count: int, fmt: str = "voc", seed: int = 0, size=(96, 128)) -> Path:
+    """``count`` scenes with their boxes as Pascal VOC XML (``images/`` + ``annotations/``), COCO JSON
+    (``images/`` + ``instances.json``) or YOLO txt (``images/`` + ``labels/`` + ``classes.txt``)."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    categories = [{"id": 1, "name": "square"}, {"id": 2, "name": "disc"}]
+    coco: dict = {"images": [], "annotations": [], "categories": categories}
+    for i in range(count):
+        image, mask = scene(rng, size)
+        h, w = mask.shape
+        Image.fromarray(image).save(root / "images" / f"{i:03d}.png")
+        boxes = scene_boxes(mask)
+        if fmt == "voc":
+            objects = "".join(
+                f"<object><name>{n}</name><difficult>0</difficult><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>"
+                f"<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
+                for n, b in boxes
+            )
+            (root / "annotations").mkdir(exist_ok=True)
+            (root / "annotations" / f"{i:03d}.xml").write_text(
+                f"<annotation><filename>{i:03d}.png</filename><size><width>{w}</width><height>{h}</height></size>"
+                f"{objects}</annotation>"
+            )
+        elif fmt == "coco":
+            coco["images"].append({"id": i, "file_name": f"{i:03d}.png", "width": w, "height": h})
+            for n, b in boxes:
+                coco["annotations"].append({"id": len(coco["annotations"]), "image_id": i,
+                                            "category_id": 1 if n == "square" else 2,
+                                            "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "iscrowd": 0})  # fmt: skip
+        elif fmt == "yolo":
+            (root / "labels").mkdir(exist_ok=True)
+            (root / "classes.txt").write_text("square\ndisc\n")
+            lines = [f"{0 if n == 'square' else 1} {(b[0] + b[2]) / 2 / w} {(b[1] + b[3]) / 2 / h} "
+                     f"{(b[2] - b[0]) / w} {(b[3] - b[1]) / h}" for n, b in boxes]  # fmt: skip
+            (root / "labels" / f"{i:03d}.txt").write_text("\n".join(lines) + "\n")
+    if fmt == "coco":
+        import json
+
+        (root / "instances.json").write_text(json.dumps(coco, indent=1))
+    return root

@@ -95,7 +95,10 @@ def _start(args: list, env: dict) -> subprocess.Popen:
     return subprocess.Popen([*CLI, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-@pytest.mark.parametrize("task", ["classify", "gan", "stylize", "adapt", "translate", "autoencoder", "segment"])
+# A process killed outright is one path per loop shape: epochs over loaders (classify, adapt), steps
+# (gan), the recipe contract's epochs of drawn batches (segment). Every other recipe's state() and
+# restore() are checked in process below and in its own tests (stylize, translate).
+@pytest.mark.parametrize("task", ["classify", "gan", "adapt", "segment"])
 def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(task, digits, photos, scenes, tmp_path, cli):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     args, key = _commands(digits, photos, reference, scenes)[task]
@@ -129,6 +132,26 @@ def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(task, 
     assert all(torch.equal(expected[k], got[k]) for k in expected), [
         k for k in expected if not torch.equal(expected[k], got[k])
     ][:3]
+
+
+@pytest.mark.parametrize("task", ["autoencoder", "detect"])
+def test_a_stopped_run_resumes_to_the_uninterrupted_weights(task, digits, tmp_path):
+    from conftest import write_detection_set
+    from transferlab.tasks import autoencoder, detect
+
+    if task == "autoencoder":
+        train, data, key = autoencoder.pretrain, digits, "model"
+        options = {"img_size": 32, "steps": 12, "batch_size": 16, "checkpoint_every": 4}
+    else:
+        train, data, key = detect.train, write_detection_set(tmp_path / "shapes", 8), "model"
+        options = {"img_size": 64, "epochs": 3, "batch_size": 2, "width": 64, "eval_every": 1, "accelerator": "cpu"}
+    train(data, out=tmp_path / "whole", **options)
+    train(data, out=tmp_path / "part", stop_after=1, **options)
+    assert not (tmp_path / "part" / "report.html").exists()  # stopped before the end
+    train(data, resume=tmp_path / "part")
+    a = load_checkpoint(checkpoint_path(tmp_path / "whole"))[key]
+    b = load_checkpoint(checkpoint_path(tmp_path / "part"))[key]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_sigterm_mid_epoch_checkpoints_exits_75_and_resumes_exactly(digits, tmp_path, cli):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-from conftest import assert_user_error, write_segmentation_set
+from conftest import assert_user_error, write_detection_set, write_segmentation_set
 from transferlab import backbones
 from transferlab.runs import save_run
 
@@ -101,6 +102,10 @@ def runs(tmp_path_factory):
 
     scenes = write_segmentation_set(tmp_path_factory.mktemp("scenes"), 6)
     segment.train(scenes, out=root / "scenes", img_size=64, epochs=1, batch_size=4, width=8)
+    from transferlab.tasks import detect
+
+    shapes = write_detection_set(tmp_path_factory.mktemp("shapes"), 6)
+    detect.train(shapes, out=root / "shapes", img_size=64, epochs=1, batch_size=4, width=64, accelerator="cpu")
     return root
 
 
@@ -201,6 +206,33 @@ def test_segmenter_endpoint_answers_as_segment_apply(server, runs, tmp_path):
     assert listed["kind"] == "segmenter" and listed["endpoints"] == ["POST /models/scenes/segment"]
 
 
+def test_detector_endpoint_answers_as_detect_apply(server, runs, tmp_path):
+    from transferlab.tasks import detect
+
+    photos = _photos(runs)[:2]
+    url = f"{server.url}/models/shapes/detect"
+    answer = httpx.post(url, files=_files(photos), data={"score_threshold": "0"}, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    served = answer.json()["images"]
+    detect.apply(runs / "shapes", photos, out=tmp_path / "applied", device="cpu", score_threshold=0.0)
+    applied = json.loads((tmp_path / "applied" / "detections.json").read_text())
+    for photo, entry in zip(photos, served):
+        assert (entry["width"], entry["height"]) == Image.open(photo).size
+        mine = sorted((d["score"], d["box"]) for d in entry["detections"])
+        mine_applied = [d for d in applied if d["image_id"] == photo.name]
+        theirs = sorted((d["score"], [*d["bbox"][:2], d["bbox"][0] + d["bbox"][2], d["bbox"][1] + d["bbox"][3]])
+                        for d in mine_applied)  # fmt: skip
+        assert len(mine) == len(theirs) > 0
+        assert np.allclose([b for _, b in mine], [b for _, b in theirs], atol=0.2)
+    drawn = httpx.post(url, files=_files(photos[:1]), data={"format": "png"}, headers=AUTH)
+    assert drawn.headers["content-type"] == "image/png", drawn.text
+    assert Image.open(io.BytesIO(drawn.content)).size == (120, 90)
+    bad = httpx.post(url, files=_files(photos[:1]), data={"score_threshold": "2"}, headers=AUTH)
+    assert bad.status_code == 422 and "score_threshold" in bad.json()["error"]
+    listed = httpx.get(f"{server.url}/models/shapes", headers=AUTH).json()
+    assert listed["kind"] == "detector" and listed["endpoints"] == ["POST /models/shapes/detect"]
+
+
 def test_bad_requests_get_a_cause_and_a_remedy_and_the_server_keeps_serving(server, runs, tmp_path):
     Image.new("1", (12_000, 8_000)).save(tmp_path / "bomb.png")
     photo = _photos(runs)[0]
@@ -234,7 +266,8 @@ def test_health_models_metrics_and_openapi(server):
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}  # probes need no token
     assert httpx.get(f"{server.url}/readyz").status_code == 200
     listed = {m["name"]: m for m in httpx.get(f"{server.url}/models", headers=AUTH).json()["models"]}
-    kinds = {"flowers": "classifier", "brick": "style", "digits-gan": "gan", "scenes": "segmenter"}
+    kinds = {"flowers": "classifier", "brick": "style", "digits-gan": "gan", "scenes": "segmenter",
+             "shapes": "detector"}  # fmt: skip
     assert {k: m["kind"] for k, m in listed.items()} == kinds
     assert listed["flowers"]["metrics"]["val_accuracy"] == 0.9 and listed["digits-gan"]["classes"][:2] == ["0", "1"]
     text = httpx.get(f"{server.url}/metrics", headers=AUTH).text
@@ -304,6 +337,16 @@ def test_the_web_page_classifies_an_uploaded_image(server, runs, tmp_path):
         caption = page.wait_for_selector(".pair figcaption:has-text('segmented')", timeout=30_000)
         assert "class_0" in caption.inner_text()  # each class's share of the pixels is shown
         page.screenshot(path=str(tmp_path / "segment.png"))
+        page.click('.model[data-name="shapes"]')
+        page.fill("#min-score", "0")  # the one-epoch test detector is unsure of everything it finds
+        page.set_input_files("#file", str(_photos(runs)[2]))
+        caption = page.wait_for_selector(".boxed + figcaption", timeout=30_000)
+        served = httpx.post(f"{server.url}/models/shapes/detect", files=_files([_photos(runs)[2]]),
+                            data={"score_threshold": "0"}, headers=AUTH)  # fmt: skip
+        found = served.json()["images"][0]["detections"]
+        assert len(page.query_selector_all(".boxed .box")) == len(found) > 0  # every box the API gives is drawn
+        assert caption.inner_text().startswith(_photos(runs)[2].name)
+        page.screenshot(path=str(tmp_path / "detect.png"))
         browser.close()
     assert (tmp_path / "serve.png").stat().st_size > 10_000
     assert (tmp_path / "segment.png").stat().st_size > 10_000

@@ -22,6 +22,7 @@ _TASKS = {
     "autoencoder": "transferlab.tasks.autoencoder",
     "translate": "transferlab.tasks.translate",
     "segment": "transferlab.tasks.segment",
+    "detect": "transferlab.tasks.detect",
     "metrics": "transferlab.metrics",
     "serve": "transferlab.serve",
 }

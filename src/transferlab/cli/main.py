@@ -14,6 +14,7 @@ from transferlab.cli import backbones as backbones_cmd
 from transferlab.cli import classify as classify_cmd
 from transferlab.cli import data as data_cmd
 from transferlab.cli import demo as demo_cmd
+from transferlab.cli import detect as detect_cmd
 from transferlab.cli import features as features_cmd
 from transferlab.cli import gan as gan_cmd
 from transferlab.cli import predict as predict_cmd
@@ -66,12 +67,16 @@ COMMANDS = {
     "segment train": (segment_cmd.train, "transferlab segment train membrane/ --compare scratch,frozen,full"),
     "segment evaluate": (segment_cmd.evaluate, "transferlab segment evaluate runs/segment/my-run more/ --json"),
     "segment apply": (segment_cmd.apply, "transferlab segment apply runs/segment/my-run slices/ -o masks/"),
+    "detect train": (detect_cmd.train, "transferlab detect train kangaroo/ --compare scratch,frozen,full"),
+    "detect evaluate": (detect_cmd.evaluate, "transferlab detect evaluate runs/detect/my-run more/ --json"),
+    "detect apply": (detect_cmd.apply, "transferlab detect apply runs/detect/my-run photos/ -o boxes/"),
 }
 GROUP_HELP = {
     "autoencoder": "Pretrain an autoencoder on unlabelled images; transfer its encoder with --backbone ae:RUN.",
     "gan": "Train GANs, transfer into them (--init/--freeze-d, --d-features lite0), sample from them.",
     "translate": "Image-to-image translation on U-Nets with pretrained encoders: train, evaluate, apply.",
     "segment": "Semantic segmentation on pretrained encoders (U-Net, FPN): train, evaluate, apply.",
+    "detect": "Object detection on pretrained backbones (FCOS, RetinaNet, Faster R-CNN): train, evaluate, apply.",
 }
 # Multi-word commands: "gan train" lives in a sub-app. Click cannot mix a positional argument
 # (stylize CONTENT) with subcommands (stylize train), so such a one is registered hidden under a

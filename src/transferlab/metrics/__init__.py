@@ -4,6 +4,7 @@
     metrics.compute("fid_kid", real=..., fake=..., extractor="lite0")           # GenerationScores
     metrics.compute("logme", features=..., labels=...)                          # transferability
     metrics.compute("segmentation", matrix=..., classes=[...])                 # mIoU, accuracy, Dice
+    metrics.compute("detection", predictions=..., targets=..., classes=[...])  # mAP, AP per class, PR curve
 
 A new metric is a function decorated with ``@register("name")`` in one of the modules below.
 """
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 METRICS: dict[str, Callable[..., Any]] = {}
-MODULES = ("classification", "generation", "image", "segmentation", "transferability")
+MODULES = ("classification", "detection", "generation", "image", "segmentation", "transferability")
 
 
 def register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -47,7 +47,7 @@ class RunKind:
 
 
 CLASSIFIER, GAN, STYLE = "timm-classifier", "gan", "style-transformer"
-TRANSLATOR, AUTOENCODER, SEGMENTER = "translator", "autoencoder", "segmenter"
+TRANSLATOR, AUTOENCODER, SEGMENTER, DETECTOR = "translator", "autoencoder", "segmenter", "detector"
 #: The registry of run kinds: the one place that says what each kind of run is and where it goes.
 KINDS = {
     kind.name: kind
@@ -63,6 +63,8 @@ KINDS = {
                 "transferlab.tasks.translate:load_translator", "an image-to-image U-Net"),
         RunKind(SEGMENTER, "transferlab segment train", ("segment evaluate", "segment apply", "export", "serve"),
                 "transferlab.tasks.segment:load_segmenter", "a semantic segmentation network"),
+        RunKind(DETECTOR, "transferlab detect train", ("detect evaluate", "detect apply", "serve"),
+                "transferlab.tasks.detect:load_detector", "an object detector"),
         RunKind(AUTOENCODER, "transferlab autoencoder pretrain", ("classify --backbone ae:RUN",
                 "translate --backbone ae:RUN"), "transferlab.backbones:load_run_model", "a pretrained encoder"),
     )

@@ -9,9 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from transferlab.errors import RunError, TransferlabError, UsageError
-from transferlab.runs import CLASSIFIER, GAN, RUN_FILE, SEGMENTER, STYLE, RunInfo, folder_name, read_run
+from transferlab.runs import CLASSIFIER, DETECTOR, GAN, RUN_FILE, SEGMENTER, STYLE, RunInfo, folder_name, read_run
 from transferlab.runs import KINDS as RUN_KINDS
-from transferlab.serve.workers import ClassifierWorker, GanWorker, RunWorker, SegmentWorker, StyleWorker
+from transferlab.serve.workers import (
+    ClassifierWorker,
+    DetectWorker,
+    GanWorker,
+    RunWorker,
+    SegmentWorker,
+    StyleWorker,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,12 +61,19 @@ def _describe_segmenter(run: RunInfo) -> dict[str, Any]:
             "colours": spec["colours"], "img_size": spec["img_size"]}  # fmt: skip
 
 
+def _describe_detector(run: RunInfo) -> dict[str, Any]:
+    _, spec = RUN_KINDS[DETECTOR].load(run.path)
+    return {"backbone": spec["backbone"], "detector": spec["detector"], "classes": spec["classes"],
+            "img_size": spec["img_size"]}  # fmt: skip
+
+
 #: How the server serves each run kind of the registry (``RUN_KINDS``) whose runs ``serve`` accepts.
 KINDS = {
     CLASSIFIER: Kind("classifier", ClassifierWorker, _describe_classifier, batched=True),
     STYLE: Kind("style", StyleWorker, _describe_style, batched=False),
     GAN: Kind("gan", GanWorker, _describe_gan, batched=False),
     SEGMENTER: Kind("segmenter", SegmentWorker, _describe_segmenter, batched=False),
+    DETECTOR: Kind("detector", DetectWorker, _describe_detector, batched=True),  # lists of any sizes batch
 }
 assert set(KINDS) == {k for k, kind in RUN_KINDS.items() if "serve" in kind.accepted_by}, "RUN_KINDS disagrees"
 

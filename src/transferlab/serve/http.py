@@ -37,6 +37,7 @@ from transferlab.serve.inputs import (
     base64_uploads,
     check_count,
     decode_image,
+    float_option,
     int_option,
     png_bytes,
     read_json_object,
@@ -186,6 +187,7 @@ class Routes:
             "classifier": [f"POST {base}/predict", f"POST /v2/models/{served.name}/infer"],
             "style": [f"POST {base}/stylize"],
             "segmenter": [f"POST {base}/segment"],
+            "detector": [f"POST {base}/detect"],
             "gan": [f"GET|POST {base}/generate", f"GET|POST {base}/interpolate"],
         }[served.kind.name]
 
@@ -201,6 +203,7 @@ class Routes:
             (["POST"], "/models/{name}/predict", self.predict, "Classifier: top-k classes of uploaded images"),
             (["POST"], "/models/{name}/stylize", self.stylize, "Style network: the stylised image"),
             (["POST"], "/models/{name}/segment", self.segment, "Segmenter: the overlay, the class mask, or JSON"),
+            (["POST"], "/models/{name}/detect", self.detect, "Detector: boxes as JSON, or the image drawn (PNG)"),
             (both, "/models/{name}/generate", self.generate, "GAN: a grid of samples"),
             (both, "/models/{name}/interpolate", self.interpolate, "GAN: latent interpolations"),
             # the Open Inference Protocol (KServe v2), for classifiers
@@ -298,6 +301,31 @@ class Routes:
             entries.append({**entry, "mask_png_base64": base64.b64encode(png_bytes(Image.fromarray(output["mask"])))
                             .decode(), "classes": dict(zip(classes, np.round(counts, 4).tolist()))})  # fmt: skip
         return JSONResponse({"model": name, "images": entries})
+
+    # ------------------------------------------------------------------ detectors
+    async def detect(self, name: str, request: Request) -> Response:
+        """Boxes (x1 y1 x2 y2 in the image's pixels) with class and score as JSON; one image with
+        format=png: the image with its boxes drawn. Option score_threshold (default 0.3)."""
+        served = self.model(name, "detector")
+        got = await self.images(request)
+        wanted = got.options.get("format", "json")
+        if wanted not in ("json", "png"):
+            raise ApiError(422, f"format {wanted!r} is not json or png", "use format=json or png")
+        threshold = float_option(got.options, "score_threshold", 0.3, 0.0, 1.0)
+        pixels = [np.array(image) for image in got.images]
+        outputs = await asyncio.gather(*[self.dispatch[name]({"pixels": p}) for p in pixels])
+        classes = served.details["classes"]
+        if len(outputs) == 1 and wanted == "png":
+            return Response(png_bytes(await run_in_threadpool(_drawn, pixels[0], outputs[0], classes, threshold)),
+                            media_type="image/png")  # fmt: skip
+        entries = []
+        for file, image, output in zip(got.names, pixels, outputs):
+            keep = output["scores"] >= threshold
+            boxes, scores, labels = output["boxes"][keep], output["scores"][keep], output["labels"][keep]
+            found = [{"label": classes[c], "index": int(c), "score": round(float(s), 4),
+                      "box": [round(float(v), 1) for v in b]} for b, s, c in zip(boxes, scores, labels)]  # fmt: skip
+            entries.append({"file": file, "width": image.shape[1], "height": image.shape[0], "detections": found})
+        return JSONResponse({"model": name, "score_threshold": threshold, "images": entries})
 
     # ------------------------------------------------------------------ GANs
     async def gan_options(self, served: ServedModel, request: Request) -> dict[str, Any]:
@@ -426,6 +454,16 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 def _v2_tensor(name: str, values: np.ndarray) -> dict[str, Any]:
     return {"name": name, "datatype": "FP32", "shape": list(values.shape), "data": values.ravel().tolist()}
+
+
+def _drawn(pixels: np.ndarray, output: dict[str, np.ndarray], classes: list[str], threshold: float) -> Image.Image:
+    import torch
+
+    from transferlab.tasks.detect.report import draw
+
+    found = {k: torch.from_numpy(output[k]) for k in ("boxes", "scores", "labels")}  # not the batch counts
+    return Image.fromarray(draw(torch.from_numpy(pixels).permute(2, 0, 1), found, classes, threshold).permute(1, 2, 0)
+                           .numpy())  # fmt: skip
 
 
 def _pick(options: dict[str, Any], *keys: str) -> dict[str, Any]:

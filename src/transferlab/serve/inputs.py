@@ -146,3 +146,17 @@ def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def float_option(options: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+    """A number option in ``[low, high)``; anything else is a 422 naming the field."""
+    value = options.get(key, default)
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        number = float(value)
+    except ValueError:
+        raise ApiError(422, f"{key}={value!r} is not a number", f"give {key} from {low} up to {high}") from None
+    if not low <= number < high:  # also refuses nan
+        raise ApiError(422, f"{key}={number} is outside [{low}, {high})", f"give {key} from {low} up to {high}")
+    return number

@@ -160,6 +160,29 @@ class SegmentWorker(RunWorker):
         return _batch_info(outputs, len(requests))
 
 
+class DetectWorker(RunWorker):
+    """A detect run applied to uint8 H x W x 3 images of any sizes, concurrent requests in one
+    forward pass (the detector takes a list of sizes): boxes in each image's own pixels."""
+
+    def setup(self, device: str) -> None:
+        import torch
+
+        from transferlab.tasks.detect import load_detector
+
+        torch.set_grad_enabled(False)
+        self.model, self.spec = load_detector(self.run_dir, torch.device(device))
+
+    def predict_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        import torch
+
+        from transferlab.tasks.detect.recipe import predict
+
+        images = [torch.from_numpy(r["pixels"]).permute(2, 0, 1) for r in requests]
+        found = predict(self.model, images, batch_size=max(1, len(images)))
+        outputs = [{k: v.numpy() for k, v in f.items()} for f in found]
+        return _batch_info(outputs, len(requests))
+
+
 class GanWorker(RunWorker):
     """Samples or latent interpolations of a GAN run, as uint8 N x H x W x C images."""
 

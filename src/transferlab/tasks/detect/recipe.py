@@ -1,0 +1,276 @@
+"""Detection training, top to bottom: images and boxes held once (any sizes); per step a share of
+images scale-jittered (longer side 0.75-1.25 x ``img_size``), cropped to ``img_size``, flipped and
+colour-jittered, boxes moved with them (torchvision's v2 functional ops on ``BoundingBoxes``); the
+detector's own losses; AdamW with a linear warm-up and a cosine decay, the backbone at the strategy's
+rate; held-out mAP (COCO's definition) every few epochs; the best epoch's weights are the run."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from transferlab.engine.batches import BatchDraw
+from transferlab.engine.checkpoint import capture_state, restore_state
+from transferlab.engine.fabric import setup_trained, unwrap
+from transferlab.engine.performance import performance_of
+from transferlab.engine.run import Recipe
+from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.options.detect import DetectOptions
+from transferlab.tasks.detect.data import DetectionData, Split, load_detection
+from transferlab.tasks.detect.models import Detector, build_detector
+
+TASK = "detect"
+MODEL_KIND = "detector"
+METRICS = ("epoch", "step", "loss", "map", "map_50", "map_75", "recall", "lr", "seconds")
+#: Random scales of the training images' longer side, relative to ``img_size``.
+SCALES = (0.75, 1.25)
+#: Brightness, contrast and saturation factors are drawn from 1 +- this.
+COLOUR_JITTER = 0.25
+#: A box cut by the crop is kept when at least this part of it stays in the picture.
+MIN_VISIBLE = 0.4
+WARMUP_STEPS = 100
+
+
+def jittered(
+    image: torch.Tensor, boxes: torch.Tensor, size: int, scale: float, corner: list[float], flip: bool,
+    colour: list[float],
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """The image resized so its longer side is ``size * scale``, cropped to at most ``size`` square
+    at ``corner``, mirrored when ``flip``, colour-jittered by the factors ``colour``; its boxes moved
+    alike (those mostly cut away dropped). Returns (uint8 image, kept box indices and boxes)."""
+    from torchvision import tv_tensors
+    from torchvision.transforms.v2 import functional as TF
+
+    h, w = image.shape[-2:]
+    factor = size * scale / max(h, w)
+    h2, w2 = max(1, round(h * factor)), max(1, round(w * factor))
+    img = TF.resize(tv_tensors.Image(image), [h2, w2], antialias=True)
+    box = TF.resize(tv_tensors.BoundingBoxes(boxes, format="XYXY", canvas_size=(h, w)), [h2, w2])
+    area = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])
+    ch, cw = min(h2, size), min(w2, size)
+    top, left = int(corner[0] * (h2 - ch + 1)), int(corner[1] * (w2 - cw + 1))
+    img, box = TF.crop(img, top, left, ch, cw), TF.clamp_bounding_boxes(TF.crop(box, top, left, ch, cw))
+    if flip:
+        img, box = TF.horizontal_flip(img), TF.horizontal_flip(box)
+    img = TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(img, colour[0]), colour[1]), colour[2])
+    kept_area = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])
+    keep = (kept_area >= MIN_VISIBLE * area) & (box[:, 2] - box[:, 0] >= 2) & (box[:, 3] - box[:, 1] >= 2)
+    return img.as_subclass(torch.Tensor), torch.cat([keep[:, None].float(), box.as_subclass(torch.Tensor)], 1)
+
+
+def predict(
+    net: Detector, images: list[torch.Tensor], batch_size: int = 8, progress: bool = False
+) -> list[dict[str, torch.Tensor]]:
+    """Detections (on CPU) for uint8 images of any sizes, in their own pixels, ``batch_size`` at a
+    time; with ``progress``, under a progress bar (outside training, whose own bar is live)."""
+    from transferlab.progress import track
+
+    device = next(net.parameters()).device
+    out: list[dict[str, torch.Tensor]] = []
+    was_training = net.training
+    net.eval()
+    starts = range(0, len(images), batch_size)
+    with torch.inference_mode():
+        for start in track(starts, "detecting", len(starts)) if progress else starts:
+            batch = [im.to(device).float().div(255) for im in images[start : start + batch_size]]
+            out += [{k: v.cpu() for k, v in d.items()} for d in net(batch)]
+    net.train(was_training)
+    return out
+
+
+def score(
+    net: Detector, split: Split, classes: list[str], batch_size: int = 8, progress: bool = False
+) -> tuple[dict, list[dict]]:
+    """``metrics.compute("detection")`` over every image of ``split`` (difficult boxes ignored), and
+    the detections themselves."""
+    from transferlab import metrics
+
+    predictions = predict(net, split.images, batch_size, progress)
+    targets = [split.target(i) for i in range(len(split))]
+    return metrics.compute("detection", predictions=predictions, targets=targets, classes=classes), predictions
+
+
+def read_data(data: Any, opts: DetectOptions) -> DetectionData:
+    """DATA (or the ``--images/--annotations`` pair) as the options say to read and split it."""
+    return load_detection(
+        data, images=opts.images, annotations=opts.annotations, val_images=opts.val_images,
+        val_annotations=opts.val_annotations, classes=opts.classes, val_fraction=opts.val_fraction, seed=opts.seed,
+    )  # fmt: skip
+
+
+def build_network(opts: DetectOptions, classes: int, pretrained: bool = True) -> Detector:
+    from transferlab import backbones
+
+    spec = opts.backbone
+    if opts.strategy == "scratch" and not spec.endswith(":random"):
+        spec = f"{backbones.resolve(spec).name}:random"
+    return build_detector(opts.detector, spec, classes, opts.img_size, opts.width, pretrained, opts.init,
+                          opts.score_threshold)  # fmt: skip
+
+
+class DetectRecipe(Recipe):
+    """Epochs of jittered images, the strategy's backbone rate, held-out mAP every few epochs."""
+
+    task, options, metrics = TASK, DetectOptions, METRICS
+    title_format, name_format = "detecting ({detector}, {strategy}, {backbone})", "{detector}-{strategy}"
+    command = "transferlab detect train {data}"
+
+    def __init__(self, data: Any, opts: DetectOptions, fabric: Any, run_dir: Path) -> None:
+        self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
+        self.data = data if isinstance(data, DetectionData) else read_data(data, opts)
+        self.performance = performance_of(fabric)
+        network = build_network(opts, len(self.data.classes))
+        self.weights_source = network.net.weights_source
+        encoder, rest = network.parameter_groups()
+        if opts.strategy == "frozen":
+            network.encoder.requires_grad_(False)
+        groups = [{"params": [p for p in encoder if p.requires_grad], "lr": 0.0}, {"params": rest, "lr": opts.lr}]
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=opts.lr, weight_decay=1e-4)
+        self.model, self.optimizer = setup_trained(fabric, network, optimizer)
+        self.step, self.epoch, self.best, self.window = 0, 0, {"map": -1.0, "epoch": 0}, []
+
+    # ----------------------------------------------------------------- the contract
+
+    @classmethod
+    def check(cls, opts: DetectOptions) -> None:
+        from transferlab import backbones
+        from transferlab.errors import UsageError
+        from transferlab.tasks.detect.models import DETECTORS
+
+        if opts.detector not in DETECTORS:
+            raise UsageError(f"unknown --detector '{opts.detector}'", f"use one of: {', '.join(DETECTORS)}")
+        if opts.init == "imagenet":
+            backbones.check_name(backbones.resolve(opts.backbone).name)
+
+    def fingerprint(self) -> str:
+        data = self.data
+        return fingerprint(*data.train.images, *data.train.boxes, *data.val.boxes, data.classes)
+
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(len(self.data.train) / self.opts.batch_size))
+
+    def total(self) -> int:
+        return self.opts.epochs * self.steps_per_epoch()
+
+    # ----------------------------------------------------------------- the loop
+
+    def _set_rates(self) -> None:
+        """Linear warm-up over the first steps, then cosine decay of --lr; the backbone at
+        --encoder-lr-mult of it (none when frozen; the full rate from scratch)."""
+        warmup = min(1.0, (self.step + 1) / min(WARMUP_STEPS, max(1, self.total() // 5)))
+        rate = self.opts.lr * warmup * 0.5 * (1 + math.cos(math.pi * self.step / max(1, self.total())))
+        strategy = self.opts.strategy
+        mult = 0.0 if strategy == "frozen" else 1.0 if strategy == "scratch" else self.opts.encoder_lr_mult
+        for group, r in zip(self.optimizer.param_groups, [rate * mult, rate][-len(self.optimizer.param_groups) :]):
+            group["lr"] = r
+
+    def batch(self, draw: BatchDraw) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+        """This process's share of the step's jittered images (float in [0, 1]) and their targets
+        (difficult boxes left out of training, as the metric leaves them out)."""
+        train, opts = self.data.train, self.opts
+        index, scale = draw.indices(len(train)).tolist(), draw.uniform().tolist()
+        corners, flips, colours = draw.uniform(2).tolist(), draw.flips().tolist(), draw.uniform(3).tolist()
+        images, targets = [], []
+        for i, s, corner, flip, colour in zip(index, scale, corners, flips, colours):
+            factor = SCALES[0] * (SCALES[1] / SCALES[0]) ** s  # log-uniform
+            jitter = [1 + COLOUR_JITTER * (2 * c - 1) for c in colour]
+            image, boxes = jittered(train.images[i], train.boxes[i], opts.img_size, factor, corner, flip, jitter)
+            keep = (boxes[:, 0] > 0) & ~train.difficult[i]
+            images.append(image.to(self.fabric.device).float().div_(255))
+            targets.append({"boxes": boxes[keep, 1:].to(self.fabric.device),
+                            "labels": train.labels[i][keep].to(self.fabric.device)})  # fmt: skip
+        return images, targets
+
+    def train_step(self, session: TrainingSession) -> float:
+        self._set_rates()
+        images, targets = self.batch(BatchDraw.for_step(self.opts.seed, self.step, self.opts.batch_size, self.fabric))
+        with self.fabric.autocast():
+            losses = self.model(images, targets)
+        loss = sum(losses.values())
+        session.check_finite(loss.detach(), f"step {self.step + 1}", "lower --lr")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.fabric.backward(loss)
+        self.optimizer.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
+        opts, per_epoch = self.opts, self.steps_per_epoch()
+        last = opts.epochs if stop_after is None else min(opts.epochs, self.epoch + stop_after)
+        while self.epoch < last:
+            started, end = time.perf_counter(), (self.epoch + 1) * per_epoch
+            self.model.train()
+            if opts.strategy != "scratch":  # pretrained BatchNorm statistics stay (batches are small)
+                unwrap(self.model).encoder.eval()
+            while self.step < end:
+                self.window.append(self.train_step(session))
+                session.advance(f"epoch {self.epoch + 1}/{opts.epochs} loss {self.window[-1]:.3f}")
+                if self.step == end:
+                    self.epoch += 1
+                    self._end_epoch(session, time.perf_counter() - started)
+                session.step_boundary(self.step, self.state, last=self.step == end, log_position=self.epoch)
+
+    def also_takes(self) -> str:
+        return "held-out scoring"
+
+    def _end_epoch(self, session: TrainingSession, seconds: float) -> None:
+        row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
+               "lr": self.optimizer.param_groups[-1]["lr"], "seconds": seconds}  # fmt: skip
+        self.window = []
+        due = self.epoch % self.opts.eval_every == 0 or self.epoch == self.opts.epochs
+        if due and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
+            scores, predictions = score(unwrap(self.model), self.data.val, self.data.classes, self.opts.batch_size)
+            row |= {k: scores[k] for k in ("map", "map_50", "map_75", "recall")}
+            if scores["map"] > self.best["map"]:  # its scores are the report's: no second pass
+                self.best = {"map": scores["map"], "epoch": self.epoch, "scores": scores,
+                             "predictions": predictions}  # fmt: skip
+                self.save_run(scores)
+            session.advance(f"epoch {self.epoch} held-out mAP {scores['map']:.3f} (@.5 {scores['map_50']:.3f})",
+                            steps=0)  # fmt: skip
+        session.log(row)
+
+    # ----------------------------------------------------------------- state and outputs
+
+    def state(self) -> dict[str, Any]:
+        best = {k: v for k, v in self.best.items() if k != "predictions"}  # recomputed from the run if needed
+        return capture_state(self.opts, model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch,
+                             best=best, window=self.window)  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        restore_state(state, model=self.model, optimizer=self.optimizer)
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.best, self.window = dict(state["best"]), list(state["window"])
+
+    @property
+    def complete(self) -> bool:
+        return self.epoch >= self.opts.epochs
+
+    def model_spec(self) -> dict[str, Any]:
+        opts, net = self.opts, unwrap(self.model)
+        return {"kind": MODEL_KIND, "detector": opts.detector, "backbone": net.net.architecture, "init": opts.init,
+                "width": opts.width, "img_size": opts.img_size, "num_classes": len(self.data.classes),
+                "score_threshold": opts.score_threshold}  # fmt: skip
+
+    def save_run(self, scores: dict[str, Any]) -> None:
+        from transferlab.runs import save_run
+
+        weights = {k: v.detach().cpu().contiguous() for k, v in unwrap(self.model).state_dict().items()}
+        save_run(
+            self.run_dir, task=TASK, state_dict=weights, model=self.model_spec(), class_names=self.data.classes,
+            preprocessing={"input": "RGB in [0, 1]", "longer_side": self.opts.img_size},
+            metrics={"epoch": self.epoch, **{k: v for k, v in scores.items() if isinstance(v, (int, float))}},
+            extra={"options": asdict(self.opts), "data": self.data.summary(), "backbone_weights": self.weights_source},
+            performance=self.performance,
+        )  # fmt: skip
+
+    def finish(self, seconds: float, write: bool, name: str = "") -> Any:
+        from transferlab.tasks.detect.report import DetectResult, write_report
+
+        if not write:
+            return DetectResult(name or self.opts.strategy, self.run_dir, self.run_dir / "report.html", {}, seconds)
+        return write_report(self, name or self.opts.strategy, seconds)

@@ -1,0 +1,117 @@
+"""What a detection run leaves to look at: ``evaluation.json`` (mAP, AP per class, recall, the PR
+curve), the loss and mAP curves, the precision-recall curve, held-out images with true (green) and
+predicted boxes, and ``report.html``; and the box drawing ``apply`` and ``serve`` share."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from transferlab.reports import plots
+from transferlab.reports.html import HtmlReport
+
+#: Held-out images drawn in the report.
+SHOWN = 8
+#: Predictions drawn in pictures (mAP counts lower ones too).
+DRAWN_SCORE = 0.3
+TRUTH_COLOUR = (40, 200, 80)
+
+
+@dataclass
+class DetectResult:
+    name: str
+    run_dir: Path
+    report: Path
+    scores: dict[str, Any]  # the best epoch's held-out metrics
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        s = self.scores
+        return {"strategy": self.name, "mAP@[.5:.95]": s.get("map"), "mAP@.5": s.get("map_50"),
+                "mAP@.75": s.get("map_75"), "recall": s.get("recall"), "seconds": round(self.seconds, 1)}  # fmt: skip
+
+
+def colour_of(label: int) -> tuple[int, int, int]:
+    """A distinct colour per class (matplotlib's tab10, cycled)."""
+    palette = [(31, 119, 180), (255, 127, 14), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+               (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232)]  # fmt: skip
+    return palette[label % len(palette)]
+
+
+def draw(
+    image: torch.Tensor, detections: dict[str, torch.Tensor], classes: list[str], min_score: float = DRAWN_SCORE,
+    truth: torch.Tensor | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """The uint8 image with its detections above ``min_score`` drawn (class and score), and true
+    boxes in green when given (torchvision's ``draw_bounding_boxes``)."""
+    from torchvision.utils import draw_bounding_boxes
+
+    width = max(2, round(max(image.shape[-2:]) / 250))
+    if truth is not None and len(truth):
+        image = draw_bounding_boxes(image, truth, colors=[TRUTH_COLOUR] * len(truth), width=width)
+    keep = detections["scores"] >= min_score
+    labels = detections["labels"][keep].tolist()
+    if not labels:
+        return image
+    names = [f"{classes[c] if 0 <= c < len(classes) else c} {s:.2f}" for c, s in
+             zip(labels, detections["scores"][keep].tolist())]  # fmt: skip
+    return draw_bounding_boxes(image, detections["boxes"][keep], names, colors=[colour_of(c) for c in labels],
+                               width=width, font=_font(), font_size=max(12, 6 * width))  # fmt: skip
+
+
+def _font() -> str:
+    """A TrueType font for the labels (matplotlib's DejaVu Sans: installed with it, offline)."""
+    from matplotlib import font_manager
+
+    return font_manager.findfont("DejaVu Sans")
+
+
+def _picture(image: torch.Tensor) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(image.permute(1, 2, 0).numpy())
+
+
+def write_report(recipe: Any, name: str, seconds: float) -> DetectResult:
+    """The held-out scores of the best epoch with every picture and the report."""
+    from transferlab.engine.session import read_metrics
+    from transferlab.io import write_json
+    from transferlab.tasks.detect import load_detector
+    from transferlab.tasks.detect.recipe import predict
+
+    run_dir, data, opts, scores = recipe.run_dir, recipe.data, recipe.opts, recipe.best["scores"]
+    write_json(run_dir / "evaluation.json", scores)
+    history = read_metrics(run_dir)
+    scored = [r for r in history if not math.isnan(r.get("map", math.nan))]
+    plots.metric_curves({name: ([r["epoch"] for r in scored], [r[key] for r in scored])
+                         for name, key in (("mAP@[.5:.95]", "map"), ("mAP@.5", "map_50"))},
+                        run_dir / "map.png", "held-out mAP", "epoch")  # fmt: skip
+    plots.loss_curves({"training loss": [r["loss"] for r in history]}, run_dir / "losses.png", "epoch", log=False)
+    curve = scores["pr_curve"]
+    plots.metric_curves({"mean over classes, IoU .5": (curve["recall"], curve["precision"])},
+                        run_dir / "pr_curve.png", "precision", "recall")  # fmt: skip
+    predictions = recipe.best.get("predictions")
+    if predictions is None:  # a resumed run: the best weights are the run's
+        net, _ = load_detector(run_dir, recipe.fabric.device)
+        predictions = predict(net, data.val.images[:SHOWN])
+    shown = [_picture(draw(image, p, data.classes, truth=boxes))
+             for image, p, boxes in zip(data.val.images[:SHOWN], predictions, data.val.boxes)]  # fmt: skip
+    gallery = plots.image_gallery(shown, data.val.names[:SHOWN], run_dir / "detections.png", columns=4)
+    report = HtmlReport(f"detect: {opts.strategy} {opts.detector} on {data.description}")
+    report.facts({"data": data.summary(), "backbone": f"{opts.backbone} ({recipe.weights_source})",
+                  "detector": opts.detector, "strategy": opts.strategy, "best epoch": recipe.best["epoch"],
+                  "training": f"{opts.img_size} px, batch {opts.batch_size}, {opts.epochs} epochs",
+                  "metric": f"COCO mAP ({scores['backend']})", "seconds": round(seconds, 1)})  # fmt: skip
+    report.heading("Held-out scores").table([{"mAP@[.5:.95]": scores["map"], "mAP@.5": scores["map_50"],
+                                              "mAP@.75": scores["map_75"], "recall": scores["recall"],
+                                              "images": scores["images"]}]).table(scores["per_class"])  # fmt: skip
+    report.heading(f"Held-out images: truth in green, predictions above {DRAWN_SCORE}").image(gallery, "detections")
+    report.heading("Precision-recall (IoU .5)").image(run_dir / "pr_curve.png", "precision-recall")
+    report.heading("Curves").image(run_dir / "map.png", "mAP").image(run_dir / "losses.png", "loss")
+    path = report.save(run_dir / "report.html")
+    return DetectResult(name, run_dir, path, scores, seconds, history)
