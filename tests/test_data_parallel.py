@@ -16,7 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import make_class_folder, write_image, write_segmentation_set
+from conftest import make_class_folder, write_detection_set, write_image, write_segmentation_set
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.performance import for_inference
 from transferlab.engine.session import _child_processes
@@ -136,6 +136,25 @@ def test_segmentation_crops_are_shared_by_rank(tmp_path):
         assert torch.equal(interleave([t[kind] for t in two]), one[kind])
 
 
+def test_detection_images_and_boxes_are_shared_by_rank(tmp_path):
+    from transferlab.options.detect import DetectOptions
+    from transferlab.tasks.detect.data import load_detection
+    from transferlab.tasks.detect.recipe import DetectRecipe
+
+    recipe = DetectRecipe.__new__(DetectRecipe)  # only its batch drawing, without networks
+    recipe.data = load_detection(write_detection_set(tmp_path / "d", 7))
+    recipe.opts = DetectOptions(img_size=64, batch_size=5)
+    recipe.fabric = type("CpuFabric", (), {"device": torch.device("cpu")})()
+    images, targets = recipe.batch(rank_draws(5, 1)[0])
+    shares = [recipe.batch(d) for d in rank_draws(5, 2)]
+    order = [(r, i) for i in range(3) for r in range(2) if i < len(shares[r][0])]  # rows r, r + 2, ...
+    assert len(order) == len(images) == 5
+    for (rank, i), image, target in zip(order, images, targets):
+        assert torch.equal(shares[rank][0][i], image)
+        assert torch.equal(shares[rank][1][i]["boxes"], target["boxes"])
+        assert torch.equal(shares[rank][1][i]["labels"], target["labels"])
+
+
 def test_style_crops_are_shared_by_rank(tmp_path):
     from transferlab.tasks.stylize.feedforward import ContentBatches
 
@@ -153,7 +172,8 @@ def _datasets(root: Path) -> dict[str, Path]:
     target = make_class_folder(root / "target", {"a": 10, "b": 10})
     write_image(root / "style.png", (30, 90, 200), size=(64, 64))
     scenes = write_segmentation_set(root / "scenes", 10)
-    return {"classes": classes, "target": target, "style": root / "style.png", "scenes": scenes}
+    shapes = write_detection_set(root / "shapes", 10)
+    return {"classes": classes, "target": target, "style": root / "style.png", "scenes": scenes, "shapes": shapes}
 
 
 TWO = ["--accelerator", "cpu", "--devices", "2"]
@@ -168,6 +188,7 @@ COMMANDS = {
     "autoencoder": "autoencoder pretrain {classes} --img-size 32 --steps 4 --batch-size 8 --checkpoint-every 2",
     "adapt": "adapt --source {classes} --target {target} --method dann --epochs 1 --iters-per-epoch 4 --batch-size 8",
     "segment": "segment train {scenes} --img-size 64 --epochs 2 --batch-size 4 --width 8",
+    "detect": "detect train {shapes} --img-size 64 --epochs 2 --batch-size 4 --width 64 --eval-every 1",
 }
 
 

@@ -180,4 +180,26 @@ def test_train_evaluate_apply_on_a_real_photo_set(shared_data, tmp_path, cli):
         code, out, err = cli("detect", "evaluate", run, shared_data / "kangaroo.tar.gz", "--json")
     assert code == 0, err
     assert json.loads(out)["images"] == 163
+    code, _, err = cli("export", run, "--format", "onnx")
+    assert code == 0, err
+    import onnxruntime
+
+    net, _ = detect.load_detector(run)
+    session = onnxruntime.InferenceSession(str(run / "model.onnx"))
+    for size in ((200, 300), (333, 250)):  # any image size, as the run detects
+        image = torch.rand(3, *size)
+        boxes, scores, labels = session.run(None, {"image": image.numpy()})
+        want = net([image])[0]
+        assert len(boxes) == len(want["boxes"]) and np.abs(boxes - want["boxes"].detach().numpy()).max() < 0.05
+        assert np.abs(scores - want["scores"].detach().numpy()).max() < 1e-4 and (labels == 0).all()
+    assert_user_error(cli("export", run, "--format", "torchscript"), "ONNX only", "--format onnx")
     assert_user_error(cli("segment", "apply", run, photos), "detector", "detect")
+
+
+def test_a_step_budget_trains_whole_epochs_within_it():
+    from transferlab.engine.run import budgeted_epochs
+
+    assert budgeted_epochs("detect", 30, 17, 600, announce=False) == 30  # 510 steps fit
+    assert budgeted_epochs("detect", 30, 40, 600, announce=False) == 15  # a larger set: fewer epochs
+    assert budgeted_epochs("detect", 30, 700, 600, announce=False) == 1  # never none
+    assert budgeted_epochs("detect", 30, 40, 0, announce=False) == 30  # 0: no cap

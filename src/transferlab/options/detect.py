@@ -9,12 +9,13 @@ from transferlab.errors import UsageError
 
 STRATEGIES = ("frozen", "full", "scratch")
 INITS = ("imagenet", "coco")
-#: Defaults that depend on the device (an option left unset takes them): on a 2-core CPU about 200
-#: photos train in under 20 minutes at 320 px (BENCHMARKS.md, "detect"); a GPU takes 640 px and a
-#: longer schedule.
+#: Defaults that depend on the device (an option left unset takes them): on a 2-core CPU, FCOS over
+#: Lite0 at 320 px takes about 1.4 s a step of 8 (BENCHMARKS.md, "detect"): 30 epochs of 160
+#: training photos are 600 steps, about 15 minutes with held-out scoring; more photos train fewer
+#: epochs within the same 600 steps. A GPU takes 640 px and a longer schedule, without a step cap.
 DEVICE_DEFAULTS: dict[str, dict[str, int]] = {
-    "cpu": {"img_size": 320, "epochs": 24, "batch_size": 8},
-    "gpu": {"img_size": 640, "epochs": 60, "batch_size": 16},
+    "cpu": {"img_size": 320, "epochs": 30, "batch_size": 8, "max_steps": 600},
+    "gpu": {"img_size": 640, "epochs": 60, "batch_size": 16, "max_steps": 0},
 }
 
 
@@ -39,6 +40,7 @@ class DetectOptions(TrainOptions):
     encoder_lr_mult: float = option(0.1, "The backbone's learning rate relative to --lr (full).")
     img_size: int | None = option(None, "The longer image side trained and detected at (a multiple of 32, >= 64).")
     epochs: int | None = option(None, "Passes over the training images.", resumable=True)
+    max_steps: int | None = option(None, "At most this many steps: fewer epochs when they would take more (0: no cap).")
     batch_size: int | None = option(None, "Images per step.")
     lr: float = option(1e-3, "AdamW's learning rate (linear warm-up, then cosine).")
     score_threshold: float = option(0.05, "Detections below this score are dropped (mAP wants them low).")
@@ -52,6 +54,8 @@ class DetectOptions(TrainOptions):
             raise UsageError("--val-images and --val-annotations go together", "pass both")
         if self.img_size is not None and (self.img_size < 64 or self.img_size % 32):
             raise UsageError(f"--img-size {self.img_size} is not a multiple of 32 of at least 64", "e.g. 320")
+        if (self.max_steps or 0) < 0:
+            raise UsageError(f"--max-steps {self.max_steps} is negative", "give 0 (no cap) or a number of steps")
         for name in ("epochs", "batch_size", "eval_every", "width"):
             if (getattr(self, name) or 1) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1", "e.g. 8")

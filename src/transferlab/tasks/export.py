@@ -1,6 +1,8 @@
 """Exporting a trained run to ONNX or TorchScript for deployment: classifiers (N x 3 x H x W
-normalised images -> logits) and segmenters (N x 3 x S x S images in [0, 1] at the run's training
-size S -> class logits N x C x S x S; resize or tile other sizes, as ``segment apply`` does)."""
+normalised images -> logits), segmenters (N x 3 x S x S images in [0, 1] at the run's training
+size S -> class logits N x C x S x S; resize or tile other sizes, as ``segment apply`` does) and
+detectors (ONNX only: one 3 x H x W image in [0, 1] of any size -> boxes K x 4 in its pixels,
+scores K, labels K from 0; resizing and non-maximum suppression are inside the graph)."""
 
 from __future__ import annotations
 
@@ -19,17 +21,20 @@ def export(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) ->
     import torch
 
     from transferlab.errors import RunError
-    from transferlab.runs import CLASSIFIER, KINDS, SEGMENTER, read_run
+    from transferlab.runs import CLASSIFIER, DETECTOR, KINDS, SEGMENTER, read_run
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'", f"use one of: {', '.join(FORMATS)}")
     info = read_run(run)
-    builders = {CLASSIFIER: _classifier, SEGMENTER: _segmenter}
+    builders = {CLASSIFIER: _classifier, SEGMENTER: _segmenter, DETECTOR: _detector}
     kind = info.model.get("kind")
     if kind not in builders:
         have = KINDS[kind].description if kind in KINDS else repr(kind)
         raise RunError(f"{run} holds {have}, which cannot be exported",
-                       "export a classify, adapt or segment run")  # fmt: skip
+                       "export a classify, adapt, segment or detect run")  # fmt: skip
+    if kind == DETECTOR and fmt != "onnx":
+        raise UsageError("a detector is exported to ONNX only (tracing cannot keep its per-image box counts)",
+                         "use --format onnx")  # fmt: skip
     model, example = builders[kind](Path(run))
     target = Path(out) if out else Path(run) / f"model{FORMATS[fmt]}"
     with atomic_path(target) as tmp, torch.no_grad():
@@ -38,6 +43,8 @@ def export(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) ->
                 warnings.simplefilter("ignore", DeprecationWarning)
                 warnings.simplefilter("ignore", FutureWarning)
                 torch.jit.trace(model, example).save(str(tmp))
+        elif kind == DETECTOR:
+            _export_detector_onnx(model, example, tmp)
         else:
             _export_onnx(model, example, tmp)
     return target
@@ -65,15 +72,43 @@ def _segmenter(run: Path) -> tuple[Any, Any]:
     return net, torch.rand(2, 3, size, size)
 
 
-def _export_onnx(model, example, path: Path) -> None:
+def _detector(run: Path) -> tuple[Any, Any]:
     import torch
 
+    from transferlab.tasks.detect import load_detector
+    from transferlab.tasks.detect.models import OneImageDetector
+
+    net, spec = load_detector(run)
+    size = int(spec["img_size"])
+    return OneImageDetector(net).eval(), torch.rand(3, size, size * 3 // 4)
+
+
+def _export_detector_onnx(model: Any, example: Any, path: Path) -> None:
+    """torch's TorchScript-based exporter, which torchvision's detection models are written and
+    tested for (dynamic image size, data-dependent box counts); torch.export stops on the latter."""
+    import torch
+
+    _need_onnxscript()
+    with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated upstream, but works here
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=17, input_names=["image"],
+                          output_names=["boxes", "scores", "labels"],
+                          dynamic_axes={"image": [1, 2], "boxes": [0], "scores": [0], "labels": [0]})  # fmt: skip
+
+
+def _need_onnxscript() -> None:
     try:
         import onnxscript  # noqa: F401 - torch's ONNX exporter needs it
     except ImportError:
         raise UsageError(
             "ONNX export needs the packages onnx and onnxscript", "pip install 'transferlab[export]'"
         ) from None
+
+
+def _export_onnx(model, example, path: Path) -> None:
+    import torch
+
+    _need_onnxscript()
     batch = torch.export.Dim("batch", min=1, max=4096)
     program = torch.onnx.export(
         model,

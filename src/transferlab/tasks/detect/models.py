@@ -116,6 +116,18 @@ class Detector(nn.Module):
         return [{**o, "labels": o["labels"] - self.offset} for o in out]
 
 
+class OneImageDetector(nn.Module):
+    """A detector as ONNX export sees it: one 3 x H x W image in, (boxes, scores, labels) out."""
+
+    def __init__(self, net: Detector) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        found = self.net([image])[0]
+        return found["boxes"], found["scores"], found["labels"]
+
+
 def _settings(img_size: int, score_threshold: float) -> dict[str, Any]:
     # mean 0 / std 1: the encoder's own Normalize does what its weights expect
     return {"min_size": img_size, "max_size": img_size, "image_mean": [0.0, 0.0, 0.0], "image_std": [1.0, 1.0, 1.0],

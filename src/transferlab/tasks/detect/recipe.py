@@ -18,7 +18,7 @@ from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained, unwrap
 from transferlab.engine.performance import performance_of
-from transferlab.engine.run import Recipe
+from transferlab.engine.run import Recipe, budgeted_epochs
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.options.detect import DetectOptions
 from transferlab.tasks.detect.data import DetectionData, Split, load_detection
@@ -133,6 +133,8 @@ class DetectRecipe(Recipe):
         optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=opts.lr, weight_decay=1e-4)
         self.model, self.optimizer = setup_trained(fabric, network, optimizer)
         self.step, self.epoch, self.best, self.window = 0, 0, {"map": -1.0, "epoch": 0}, []
+        self.epochs = budgeted_epochs(TASK, opts.epochs, self.steps_per_epoch(), opts.max_steps,
+                                      announce=fabric.global_rank == 0)  # fmt: skip
 
     # ----------------------------------------------------------------- the contract
 
@@ -155,7 +157,7 @@ class DetectRecipe(Recipe):
         return max(1, math.ceil(len(self.data.train) / self.opts.batch_size))
 
     def total(self) -> int:
-        return self.opts.epochs * self.steps_per_epoch()
+        return self.epochs * self.steps_per_epoch()
 
     # ----------------------------------------------------------------- the loop
 
@@ -201,7 +203,7 @@ class DetectRecipe(Recipe):
 
     def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
         opts, per_epoch = self.opts, self.steps_per_epoch()
-        last = opts.epochs if stop_after is None else min(opts.epochs, self.epoch + stop_after)
+        last = self.epochs if stop_after is None else min(self.epochs, self.epoch + stop_after)
         while self.epoch < last:
             started, end = time.perf_counter(), (self.epoch + 1) * per_epoch
             self.model.train()
@@ -209,7 +211,7 @@ class DetectRecipe(Recipe):
                 unwrap(self.model).encoder.eval()
             while self.step < end:
                 self.window.append(self.train_step(session))
-                session.advance(f"epoch {self.epoch + 1}/{opts.epochs} loss {self.window[-1]:.3f}")
+                session.advance(f"epoch {self.epoch + 1}/{self.epochs} loss {self.window[-1]:.3f}")
                 if self.step == end:
                     self.epoch += 1
                     self._end_epoch(session, time.perf_counter() - started)
@@ -222,7 +224,7 @@ class DetectRecipe(Recipe):
         row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
                "lr": self.optimizer.param_groups[-1]["lr"], "seconds": seconds}  # fmt: skip
         self.window = []
-        due = self.epoch % self.opts.eval_every == 0 or self.epoch == self.opts.epochs
+        due = self.epoch % self.opts.eval_every == 0 or self.epoch == self.epochs
         if due and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
             scores, predictions = score(unwrap(self.model), self.data.val, self.data.classes, self.opts.batch_size)
             row |= {k: scores[k] for k in ("map", "map_50", "map_75", "recall")}
@@ -248,7 +250,7 @@ class DetectRecipe(Recipe):
 
     @property
     def complete(self) -> bool:
-        return self.epoch >= self.opts.epochs
+        return self.epoch >= self.epochs
 
     def model_spec(self) -> dict[str, Any]:
         opts, net = self.opts, unwrap(self.model)

@@ -60,8 +60,18 @@ def draw(
         return image
     names = [f"{classes[c] if 0 <= c < len(classes) else c} {s:.2f}" for c, s in
              zip(labels, detections["scores"][keep].tolist())]  # fmt: skip
-    return draw_bounding_boxes(image, detections["boxes"][keep], names, colors=[colour_of(c) for c in labels],
-                               width=width, font=_font(), font_size=max(12, 6 * width))  # fmt: skip
+    colours = [colour_of(c) for c in labels]
+    filled = {"fill_labels": True, "label_colors": "white"} if _fills_labels() else {}  # torchvision >= 0.20
+    return draw_bounding_boxes(image, detections["boxes"][keep], names, colors=colours, width=width, font=_font(),
+                               font_size=max(12, 6 * width), **filled)  # fmt: skip
+
+
+def _fills_labels() -> bool:
+    import inspect
+
+    from torchvision.utils import draw_bounding_boxes
+
+    return "fill_labels" in inspect.signature(draw_bounding_boxes).parameters
 
 
 def _font() -> str:
@@ -71,10 +81,27 @@ def _font() -> str:
     return font_manager.findfont("DejaVu Sans")
 
 
-def _picture(image: torch.Tensor) -> Any:
-    from PIL import Image
+def grid(images: list[torch.Tensor], captions: list[str], path: Path, cell: tuple[int, int] = (480, 360),
+         columns: int = 2) -> Path:  # fmt: skip
+    """Drawn images, each fitted into a ``cell`` (width, height) with its caption, ``columns`` a row:
+    large enough to read the boxes' labels (a matplotlib gallery shrinks them away)."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    return Image.fromarray(image.permute(1, 2, 0).numpy())
+    from transferlab.io import atomic_path
+
+    width, height, text = cell[0], cell[1], 22
+    rows = max(1, -(-len(images) // columns))
+    canvas = Image.new("RGB", (columns * width, rows * (height + text)), "white")
+    pen, font = ImageDraw.Draw(canvas), ImageFont.truetype(_font(), 14)
+    for i, (image, caption) in enumerate(zip(images, captions)):
+        picture = Image.fromarray(image.permute(1, 2, 0).numpy())
+        picture.thumbnail((width - 8, height - 8))
+        x, y = (i % columns) * width, (i // columns) * (height + text)
+        canvas.paste(picture, (x + (width - picture.width) // 2, y + (height - picture.height) // 2))
+        pen.text((x + width // 2, y + height + 2), caption, fill="black", font=font, anchor="ma")
+    with atomic_path(path) as tmp:
+        canvas.save(tmp, format="PNG")
+    return path
 
 
 def write_report(recipe: Any, name: str, seconds: float) -> DetectResult:
@@ -99,13 +126,13 @@ def write_report(recipe: Any, name: str, seconds: float) -> DetectResult:
     if predictions is None:  # a resumed run: the best weights are the run's
         net, _ = load_detector(run_dir, recipe.fabric.device)
         predictions = predict(net, data.val.images[:SHOWN])
-    shown = [_picture(draw(image, p, data.classes, truth=boxes))
+    shown = [draw(image, p, data.classes, truth=boxes)
              for image, p, boxes in zip(data.val.images[:SHOWN], predictions, data.val.boxes)]  # fmt: skip
-    gallery = plots.image_gallery(shown, data.val.names[:SHOWN], run_dir / "detections.png", columns=4)
+    gallery = grid(shown, data.val.names[:SHOWN], run_dir / "detections.png")
     report = HtmlReport(f"detect: {opts.strategy} {opts.detector} on {data.description}")
     report.facts({"data": data.summary(), "backbone": f"{opts.backbone} ({recipe.weights_source})",
                   "detector": opts.detector, "strategy": opts.strategy, "best epoch": recipe.best["epoch"],
-                  "training": f"{opts.img_size} px, batch {opts.batch_size}, {opts.epochs} epochs",
+                  "training": f"{opts.img_size} px, batch {opts.batch_size}, {recipe.epochs} epochs",
                   "metric": f"COCO mAP ({scores['backend']})", "seconds": round(seconds, 1)})  # fmt: skip
     report.heading("Held-out scores").table([{"mAP@[.5:.95]": scores["map"], "mAP@.5": scores["map_50"],
                                               "mAP@.75": scores["map_75"], "recall": scores["recall"],
