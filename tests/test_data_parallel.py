@@ -139,11 +139,12 @@ def test_segmentation_crops_are_shared_by_rank(tmp_path):
 def test_detection_images_and_boxes_are_shared_by_rank(tmp_path):
     from transferlab.options.detect import DetectOptions
     from transferlab.tasks.detect.data import load_detection
-    from transferlab.tasks.detect.recipe import DetectRecipe
+    from transferlab.tasks.detect.recipe import DetectRecipe, shrunk
 
     recipe = DetectRecipe.__new__(DetectRecipe)  # only its batch drawing, without networks
     recipe.data = load_detection(write_detection_set(tmp_path / "d", 7))
     recipe.opts = DetectOptions(img_size=64, batch_size=5)
+    recipe.images, recipe.boxes = shrunk(recipe.data.train, 80)
     recipe.fabric = type("CpuFabric", (), {"device": torch.device("cpu")})()
     images, targets = recipe.batch(rank_draws(5, 1)[0])
     shares = [recipe.batch(d) for d in rank_draws(5, 2)]

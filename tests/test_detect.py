@@ -203,3 +203,15 @@ def test_a_step_budget_trains_whole_epochs_within_it():
     assert budgeted_epochs("detect", 30, 40, 600, announce=False) == 15  # a larger set: fewer epochs
     assert budgeted_epochs("detect", 30, 700, 600, announce=False) == 1  # never none
     assert budgeted_epochs("detect", 30, 40, 0, announce=False) == 30  # 0: no cap
+
+
+def test_compare_trains_each_strategy_on_one_split_into_one_table(tmp_path, cli):
+    data = write_detection_set(tmp_path / "shapes", 8)
+    code, _, err = cli("detect", "train", data, "--compare", "scratch,frozen", "--img-size", "64", "--epochs", "1",
+                       "--batch-size", "4", "--width", "64", "--backbone", "resnet10t:random",
+                       "-o", tmp_path / "cmp")  # fmt: skip
+    assert code == 0, err
+    table = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert [row["strategy"] for row in table["rows"]] == ["scratch", "frozen"]
+    assert all(0 <= row["mAP@.5"] <= 1 for row in table["rows"]) and (tmp_path / "cmp" / "report.html").is_file()
+    assert_user_error(cli("detect", "train", data, "--compare", "scratch,best"), "unknown best")

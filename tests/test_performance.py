@@ -41,6 +41,9 @@ def test_a_task_whose_accuracy_did_not_hold_stays_32_bit_and_says_why(bf16_cpu):
     chosen = choose("cpu", CpuDefaults(bf16=False, why="FID rose beyond the seed spread"))
     assert chosen.precision == "32-true" and "FID rose" in chosen.why
     assert choose("cpu", CpuDefaults(channels_last=False)).channels_last is False
+    boxes = choose("cuda", CpuDefaults(gpu_bf16=False, why="box coordinates"))  # detection, on a GPU too
+    assert boxes.precision == "32-true" and "box coordinates" in boxes.why and boxes.channels_last
+    assert choose("cuda", CpuDefaults(gpu_bf16=False), precision="bf16-mixed").precision == "bf16-mixed"
 
 
 def test_the_users_flags_win(bf16_cpu):

@@ -118,11 +118,14 @@ class UpBlock(nn.Module):
 
 class UNet(PyramidModel):
     """Input in [0, 1] (3 channels, or 4 with an inpainting mask) -> ``out_channels`` maps at the
-    input's resolution (``activation`` applied: a sigmoid for images, none for class logits)."""
+    input's resolution (``activation`` applied: a sigmoid for images, none for class logits). The
+    block at full resolution has ``full_width`` channels (default ``width``): it is the costliest
+    one, and class logits need fewer channels there than pixels do."""
 
     def __init__(
         self, backbone: str, in_channels: int, img_size: int, width: int = 32, pretrained: bool = True,
         out_channels: int = 3, activation: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        full_width: int | None = None,
     ) -> None:  # fmt: skip
         super().__init__(backbone, in_channels, img_size, pretrained)
         self.activation = activation
@@ -132,8 +135,9 @@ class UNet(PyramidModel):
         self.ups = nn.ModuleList(
             UpBlock(widths[i + 1], channels[i], widths[i]) for i in reversed(range(len(channels) - 1))
         )
-        self.full = UpBlock(widths[0], in_channels, width)  # stride 2 -> the input's resolution
-        self.out = nn.Conv2d(width, out_channels, 1)
+        full_width = full_width or width
+        self.full = UpBlock(widths[0], in_channels, full_width)  # stride 2 -> the input's resolution
+        self.out = nn.Conv2d(full_width, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self._levels(x)
@@ -175,7 +179,9 @@ class FPN(PyramidModel):
 
 @decoder("unet")
 def unet(backbone: str, in_channels: int, img_size: int, width: int, pretrained: bool, out_channels: int) -> UNet:
-    return UNet(backbone, in_channels, img_size, width, pretrained, out_channels)
+    """Class logits: half the width at full resolution (as smp's U-Net has), which measured
+    1.0x+ its speed at no loss of mIoU (BENCHMARKS.md, "segment against ... smp")."""
+    return UNet(backbone, in_channels, img_size, width, pretrained, out_channels, full_width=max(8, width // 2))
 
 
 @decoder("fpn")

@@ -40,6 +40,9 @@ class CpuDefaults:
     channels_last: bool = True
     bf16: bool = True
     why: str = ""
+    #: Whether a GPU runs the task in bf16-mixed (its default): off where bf16 itself costs accuracy
+    #: (box coordinates decoded in bf16 land on a grid of several pixels at 512 px).
+    gpu_bf16: bool = True
 
 
 PRECISIONS = ("32", "32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64")

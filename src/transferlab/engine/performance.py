@@ -141,7 +141,9 @@ def choose(
     defaults = defaults or CpuDefaults()
     reasons = []
     if device == "cuda":
-        auto_precision, auto_layout = "bf16-mixed", True
+        auto_precision, auto_layout = ("bf16-mixed" if defaults.gpu_bf16 else "32-true"), True
+        if precision is None and not defaults.gpu_bf16:
+            reasons.append(f"32-bit: {defaults.why}")
     elif device == "cpu":
         auto_layout = defaults.channels_last
         native = native_bf16()

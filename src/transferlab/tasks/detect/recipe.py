@@ -63,34 +63,53 @@ def jittered(
     return img.as_subclass(torch.Tensor), torch.cat([keep[:, None].float(), box.as_subclass(torch.Tensor)], 1)
 
 
+def shrunk(split: Split, longest: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The training images (and their boxes) with the longer side at most ``longest``, once: each
+    step then resizes from a small picture, not from a photo (measured: the step's augmentation
+    took as long as its resize from 1024 px)."""
+    from torchvision.transforms.v2 import functional as TF
+
+    images, boxes = [], []
+    for image, box in zip(split.images, split.boxes):
+        factor = min(1.0, longest / max(image.shape[-2:]))
+        if factor < 1:
+            size = [round(image.shape[-2] * factor), round(image.shape[-1] * factor)]
+            image, box = TF.resize(image, size, antialias=True), box * factor
+        images.append(image)
+        boxes.append(box)
+    return images, boxes
+
+
 def predict(
-    net: Detector, images: list[torch.Tensor], batch_size: int = 8, progress: bool = False
+    net: Detector, images: list[torch.Tensor], batch_size: int = 8, progress: bool = False, performance: Any = None
 ) -> list[dict[str, torch.Tensor]]:
     """Detections (on CPU) for uint8 images of any sizes, in their own pixels, ``batch_size`` at a
-    time; with ``progress``, under a progress bar (outside training, whose own bar is live)."""
+    time, run as ``performance`` says (default: the task's rule for the network's device); with
+    ``progress``, under a progress bar (outside training, whose own bar is live)."""
+    from transferlab.engine.performance import for_inference
     from transferlab.progress import track
 
     device = next(net.parameters()).device
+    performance = performance or for_inference(device, DetectOptions.cpu_defaults)
     out: list[dict[str, torch.Tensor]] = []
-    was_training = net.training
-    net.eval()
     starts = range(0, len(images), batch_size)
-    with torch.inference_mode():
+    with performance.inference(net):
         for start in track(starts, "detecting", len(starts)) if progress else starts:
             batch = [im.to(device).float().div(255) for im in images[start : start + batch_size]]
-            out += [{k: v.cpu() for k, v in d.items()} for d in net(batch)]
-    net.train(was_training)
+            out += [{"boxes": d["boxes"].float().cpu(), "scores": d["scores"].float().cpu(),
+                     "labels": d["labels"].cpu()} for d in net(batch)]  # fmt: skip
     return out
 
 
 def score(
-    net: Detector, split: Split, classes: list[str], batch_size: int = 8, progress: bool = False
-) -> tuple[dict, list[dict]]:
+    net: Detector, split: Split, classes: list[str], batch_size: int = 8, progress: bool = False,
+    performance: Any = None,
+) -> tuple[dict, list[dict]]:  # fmt: skip
     """``metrics.compute("detection")`` over every image of ``split`` (difficult boxes ignored), and
     the detections themselves."""
     from transferlab import metrics
 
-    predictions = predict(net, split.images, batch_size, progress)
+    predictions = predict(net, split.images, batch_size, progress, performance)
     targets = [split.target(i) for i in range(len(split))]
     return metrics.compute("detection", predictions=predictions, targets=targets, classes=classes), predictions
 
@@ -123,6 +142,7 @@ class DetectRecipe(Recipe):
     def __init__(self, data: Any, opts: DetectOptions, fabric: Any, run_dir: Path) -> None:
         self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
         self.data = data if isinstance(data, DetectionData) else read_data(data, opts)
+        self.images, self.boxes = shrunk(self.data.train, math.ceil(opts.img_size * SCALES[1]))
         self.performance = performance_of(fabric)
         network = build_network(opts, len(self.data.classes))
         self.weights_source = network.net.weights_source
@@ -181,7 +201,7 @@ class DetectRecipe(Recipe):
         for i, s, corner, flip, colour in zip(index, scale, corners, flips, colours):
             factor = SCALES[0] * (SCALES[1] / SCALES[0]) ** s  # log-uniform
             jitter = [1 + COLOUR_JITTER * (2 * c - 1) for c in colour]
-            image, boxes = jittered(train.images[i], train.boxes[i], opts.img_size, factor, corner, flip, jitter)
+            image, boxes = jittered(self.images[i], self.boxes[i], opts.img_size, factor, corner, flip, jitter)
             keep = (boxes[:, 0] > 0) & ~train.difficult[i]
             images.append(image.to(self.fabric.device).float().div_(255))
             targets.append({"boxes": boxes[keep, 1:].to(self.fabric.device),
@@ -226,7 +246,8 @@ class DetectRecipe(Recipe):
         self.window = []
         due = self.epoch % self.opts.eval_every == 0 or self.epoch == self.epochs
         if due and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
-            scores, predictions = score(unwrap(self.model), self.data.val, self.data.classes, self.opts.batch_size)
+            scores, predictions = score(unwrap(self.model), self.data.val, self.data.classes, self.opts.batch_size,
+                                        performance=self.performance)  # fmt: skip
             row |= {k: scores[k] for k in ("map", "map_50", "map_75", "recall")}
             if scores["map"] > self.best["map"]:  # its scores are the report's: no second pass
                 self.best = {"map": scores["map"], "epoch": self.epoch, "scores": scores,
