@@ -197,7 +197,7 @@ def test_train_evaluate_apply_on_a_real_photo_set(shared_data, tmp_path, cli):
 
 
 def test_a_step_budget_trains_whole_epochs_within_it():
-    from transferlab.engine.run import budgeted_epochs
+    from transferlab.engine.epochs import budgeted_epochs
 
     assert budgeted_epochs("detect", 30, 17, 600, announce=False) == 30  # 510 steps fit
     assert budgeted_epochs("detect", 30, 40, 600, announce=False) == 15  # a larger set: fewer epochs

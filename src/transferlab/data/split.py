@@ -1,4 +1,5 @@
-"""A stratified, seeded train/validation split.
+"""Seeded train/validation splits: stratified by class for classification, and the held-out part
+of a dense task's data (segment, detect).
 
 Written here rather than taken from scikit-learn because ``train_test_split(stratify=...)``
 refuses classes with a single image; a few-shot dataset has those, and they belong in training.
@@ -6,7 +7,13 @@ refuses classes with a single image; a few-shot dataset has those, and they belo
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
+
+from transferlab.errors import DataError
+
+Part = TypeVar("Part")  # a split of a dense task: has len() and subset(indices)
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -26,3 +33,26 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     train = np.sort(np.concatenate(train_parts))
     val = np.sort(np.concatenate(val_parts))
     return train, val
+
+
+def held_out_part(parts: dict[str, Part], val_fraction: float, seed: int, description: str, empty: Part,
+                  what: str) -> tuple[Part, Part]:  # fmt: skip
+    """(train, held out) of a dense task's parts: ``val`` (else ``test``) when DATA has one, else a
+    seeded ``val_fraction`` of ``train``; ``val_fraction`` 0 holds nothing out (``empty``).
+    ``what`` names the files a part is made of, for the messages ("images and masks")."""
+    train = parts.get("train")
+    if not train:
+        raise DataError(f"{description} has no training images", f"add {what} to its training part")
+    given = [parts[p] for p in ("val", "test") if p in parts]
+    if given and not len(given[0]):
+        raise DataError(f"the held-out part of {description} is empty", f"add {what} to it")
+    if given:
+        return train, given[0]
+    if val_fraction == 0.0:  # nothing is held out: everything is for evaluation
+        return train, empty
+    if not 0 < val_fraction < 1 or len(train) < 2:
+        raise DataError(f"{description} has {len(train)} image(s) and no held-out part to split off",
+                        f"give a held-out part, or more {what} with --val-fraction 0.2")  # fmt: skip
+    order = np.random.default_rng(seed).permutation(len(train)).tolist()
+    held = max(1, round(len(train) * val_fraction))
+    return train.subset(order[held:]), train.subset(order[:held])

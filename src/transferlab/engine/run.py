@@ -109,21 +109,6 @@ class Recipe(ABC):
         """The task's result; with ``write`` (rank 0, complete) also the run and its report."""
 
 
-def budgeted_epochs(task: str, epochs: int, steps_per_epoch: int, max_steps: int | None, announce: bool) -> int:
-    """The whole epochs an epoch-based recipe trains: ``epochs``, or fewer when they would take more
-    than ``max_steps`` steps (a CPU's default budget keeps a large dataset's run within its time);
-    a cut is said once."""
-    if not max_steps or epochs * steps_per_epoch <= max_steps:
-        return epochs
-    kept = max(1, max_steps // steps_per_epoch)
-    if announce:
-        from transferlab.progress import announce as say
-
-        say(f"{task}: {epochs} epochs of {steps_per_epoch} steps exceed --max-steps {max_steps}: training {kept} "
-            f"epochs (set --max-steps 0 for all of them)")  # fmt: skip
-    return kept
-
-
 def fixed_options(opts: TrainOptions) -> dict[str, Any]:
     """The options a resumed run must keep: every one but those marked changeable on resume."""
     from transferlab.engine.options import changeable_on_resume

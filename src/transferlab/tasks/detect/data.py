@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from transferlab.data.images import IMAGE_EXTENSIONS
+from transferlab.data.split import held_out_part
 from transferlab.errors import DataError, UsageError
 
 #: The longer side images are kept at in memory (they are trained and scored far smaller).
@@ -382,7 +383,8 @@ def load_detection(
         warnings.warn(f"dropped {len(dropped)} zero-area or inverted box(es):\n{listed}", stacklevel=2)
     if not any(s.box_count for s in splits.values()):
         raise DataError(f"{description} has no box in any image", "annotate the objects to detect")
-    train, val = _split(splits, val_fraction if hold_out else 0.0, seed, description)
+    train, val = held_out_part(splits, val_fraction if hold_out else 0.0, seed, description,
+                               Split([], [], [], [], []), "images and annotations")  # fmt: skip
     return DetectionData(train, val, names, description)
 
 
@@ -397,22 +399,3 @@ def _given(images: Path, annotations: Path) -> tuple[list[Annotation], list[str]
         return read_yolo(images, annotations, _yolo_names(annotations.parent))
     raise UsageError(f"--annotations {annotations} is neither a COCO JSON file nor a folder of XML/txt files",
                      "give instances.json, a folder of VOC XML files, or YOLO labels/")  # fmt: skip
-
-
-def _split(splits: dict[str, Split], val_fraction: float, seed: int, description: str) -> tuple[Split, Split]:
-    train = splits.get("train")
-    if not train:
-        raise DataError(f"{description} has no training images", "add images and annotations to its training part")
-    given = [splits[p] for p in ("val", "test") if p in splits]
-    if given and not len(given[0]):
-        raise DataError(f"the held-out part of {description} is empty", "add images and annotations to it")
-    if given:
-        return train, given[0]
-    if val_fraction == 0.0:
-        return train, Split([], [], [], [], [])
-    if len(train) < 2:
-        raise DataError(f"{description} has {len(train)} image and no held-out part to split off",
-                        "give --val-images/--val-annotations, or more images")  # fmt: skip
-    order = np.random.default_rng(seed).permutation(len(train)).tolist()
-    held = max(1, round(len(train) * val_fraction))
-    return train.subset(order[held:]), train.subset(order[:held])

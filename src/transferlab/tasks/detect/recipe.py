@@ -7,7 +7,6 @@ rate; held-out mAP (COCO's definition) every few epochs; the best epoch's weight
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,9 @@ from typing import Any
 import torch
 
 from transferlab.engine.batches import BatchDraw
-from transferlab.engine.checkpoint import capture_state, restore_state
+from transferlab.engine.epochs import EpochRecipe
 from transferlab.engine.fabric import setup_trained, unwrap
 from transferlab.engine.performance import performance_of
-from transferlab.engine.run import Recipe, budgeted_epochs
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.options.detect import DetectOptions
 from transferlab.tasks.detect.data import DetectionData, Split, load_detection
@@ -132,10 +130,11 @@ def build_network(opts: DetectOptions, classes: int, pretrained: bool = True) ->
                           opts.score_threshold)  # fmt: skip
 
 
-class DetectRecipe(Recipe):
+class DetectRecipe(EpochRecipe):
     """Epochs of jittered images, the strategy's backbone rate, held-out mAP every few epochs."""
 
     task, options, metrics = TASK, DetectOptions, METRICS
+    best_metric, logged = "map", ("map", "map_50", "map_75", "recall")
     title_format, name_format = "detecting ({detector}, {strategy}, {backbone})", "{detector}-{strategy}"
     command = "transferlab detect train {data}"
 
@@ -152,9 +151,7 @@ class DetectRecipe(Recipe):
         groups = [{"params": [p for p in encoder if p.requires_grad], "lr": 0.0}, {"params": rest, "lr": opts.lr}]
         optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=opts.lr, weight_decay=1e-4)
         self.model, self.optimizer = setup_trained(fabric, network, optimizer)
-        self.step, self.epoch, self.best, self.window = 0, 0, {"map": -1.0, "epoch": 0}, []
-        self.epochs = budgeted_epochs(TASK, opts.epochs, self.steps_per_epoch(), opts.max_steps,
-                                      announce=fabric.global_rank == 0)  # fmt: skip
+        self.start_epochs()
 
     # ----------------------------------------------------------------- the contract
 
@@ -173,13 +170,10 @@ class DetectRecipe(Recipe):
         data = self.data
         return fingerprint(*data.train.images, *data.train.boxes, *data.val.boxes, data.classes)
 
-    def steps_per_epoch(self) -> int:
-        return max(1, math.ceil(len(self.data.train) / self.opts.batch_size))
+    def train_size(self) -> int:
+        return len(self.data.train)
 
-    def total(self) -> int:
-        return self.epochs * self.steps_per_epoch()
-
-    # ----------------------------------------------------------------- the loop
+    # ----------------------------------------------------------------- a step
 
     def _set_rates(self) -> None:
         """Linear warm-up over the first steps, then cosine decay of --lr; the backbone at
@@ -208,6 +202,11 @@ class DetectRecipe(Recipe):
                             "labels": train.labels[i][keep].to(self.fabric.device)})  # fmt: skip
         return images, targets
 
+    def train_mode(self) -> None:
+        self.model.train()
+        if self.opts.strategy != "scratch":  # pretrained BatchNorm statistics stay (batches are small)
+            unwrap(self.model).encoder.eval()
+
     def train_step(self, session: TrainingSession) -> float:
         self._set_rates()
         images, targets = self.batch(BatchDraw.for_step(self.opts.seed, self.step, self.opts.batch_size, self.fabric))
@@ -221,57 +220,15 @@ class DetectRecipe(Recipe):
         self.step += 1
         return float(loss.detach())
 
-    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
-        opts, per_epoch = self.opts, self.steps_per_epoch()
-        last = self.epochs if stop_after is None else min(self.epochs, self.epoch + stop_after)
-        while self.epoch < last:
-            started, end = time.perf_counter(), (self.epoch + 1) * per_epoch
-            self.model.train()
-            if opts.strategy != "scratch":  # pretrained BatchNorm statistics stay (batches are small)
-                unwrap(self.model).encoder.eval()
-            while self.step < end:
-                self.window.append(self.train_step(session))
-                session.advance(f"epoch {self.epoch + 1}/{self.epochs} loss {self.window[-1]:.3f}")
-                if self.step == end:
-                    self.epoch += 1
-                    self._end_epoch(session, time.perf_counter() - started)
-                session.step_boundary(self.step, self.state, last=self.step == end, log_position=self.epoch)
+    def held_out(self) -> tuple[dict[str, Any], list[dict[str, torch.Tensor]]]:
+        """COCO mAP of the held-out images, and their detections (the report draws them)."""
+        return score(unwrap(self.model), self.data.val, self.data.classes, self.opts.batch_size,
+                     performance=self.performance)  # fmt: skip
 
-    def also_takes(self) -> str:
-        return "held-out scoring"
+    def describe(self, scores: dict[str, Any]) -> str:
+        return f"held-out mAP {scores['map']:.3f} (@.5 {scores['map_50']:.3f})"
 
-    def _end_epoch(self, session: TrainingSession, seconds: float) -> None:
-        row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
-               "lr": self.optimizer.param_groups[-1]["lr"], "seconds": seconds}  # fmt: skip
-        self.window = []
-        due = self.epoch % self.opts.eval_every == 0 or self.epoch == self.epochs
-        if due and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
-            scores, predictions = score(unwrap(self.model), self.data.val, self.data.classes, self.opts.batch_size,
-                                        performance=self.performance)  # fmt: skip
-            row |= {k: scores[k] for k in ("map", "map_50", "map_75", "recall")}
-            if scores["map"] > self.best["map"]:  # its scores are the report's: no second pass
-                self.best = {"map": scores["map"], "epoch": self.epoch, "scores": scores,
-                             "predictions": predictions}  # fmt: skip
-                self.save_run(scores)
-            session.advance(f"epoch {self.epoch} held-out mAP {scores['map']:.3f} (@.5 {scores['map_50']:.3f})",
-                            steps=0)  # fmt: skip
-        session.log(row)
-
-    # ----------------------------------------------------------------- state and outputs
-
-    def state(self) -> dict[str, Any]:
-        best = {k: v for k, v in self.best.items() if k != "predictions"}  # recomputed from the run if needed
-        return capture_state(self.opts, model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch,
-                             best=best, window=self.window)  # fmt: skip
-
-    def restore(self, state: dict[str, Any]) -> None:
-        restore_state(state, model=self.model, optimizer=self.optimizer)
-        self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.best, self.window = dict(state["best"]), list(state["window"])
-
-    @property
-    def complete(self) -> bool:
-        return self.epoch >= self.epochs
+    # ----------------------------------------------------------------- outputs
 
     def model_spec(self) -> dict[str, Any]:
         opts, net = self.opts, unwrap(self.model)

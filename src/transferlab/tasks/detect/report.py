@@ -122,7 +122,7 @@ def write_report(recipe: Any, name: str, seconds: float) -> DetectResult:
     curve = scores["pr_curve"]
     plots.metric_curves({"mean over classes, IoU .5": (curve["recall"], curve["precision"])},
                         run_dir / "pr_curve.png", "precision", "recall")  # fmt: skip
-    predictions = recipe.best.get("predictions")
+    predictions = recipe.best_extra
     if predictions is None:  # a resumed run: the best weights are the run's
         net, _ = load_detector(run_dir, recipe.fabric.device)
         predictions = predict(net, data.val.images[:SHOWN])

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from transferlab.data.images import IMAGE_EXTENSIONS
+from transferlab.data.split import held_out_part
 from transferlab.errors import DataError, UsageError
 
 
@@ -238,26 +239,7 @@ def load_segmentation(
         masks_t = [torch.from_numpy(m) for m in converted[position : position + count]]
         splits[part] = Split([d[0] for d in decoded], masks_t, [p.stem for p in mask_paths])
         position += count
-    train, val = _split(splits, val_fraction if hold_out else 0.0, seed, description)
+    train, val = held_out_part(splits, val_fraction if hold_out else 0.0, seed, description, Split([], [], []),
+                               "images and masks")  # fmt: skip
     colours = list(table) if table else default_colours(len(names))
     return SegmentationData(train, val, names, ignore_index, description, colours)
-
-
-def _split(splits: dict[str, Split], val_fraction: float, seed: int, description: str) -> tuple[Split, Split]:
-    train = splits.get("train")
-    if not train:
-        raise DataError(f"{description} has no training images", "add images and masks to its training part")
-    given = [splits[p] for p in ("val", "test") if p in splits]
-    if given and not len(given[0]):
-        raise DataError(f"the held-out part of {description} is empty", "add images and masks to it")
-    val = given[0] if given else None
-    if val is None and val_fraction == 0.0:  # nothing is held out: everything is for evaluation
-        return train, Split([], [], [])
-    if val is None:
-        if not 0 < val_fraction < 1 or len(train) < 2:
-            raise DataError(f"{description} has {len(train)} image(s) and no held-out part to split off",
-                            "give --val-images/--val-masks, or more images with --val-fraction 0.2")  # fmt: skip
-        order = np.random.default_rng(seed).permutation(len(train)).tolist()
-        held = max(1, round(len(train) * val_fraction))
-        train, val = train.subset(order[held:]), train.subset(order[:held])
-    return train, val

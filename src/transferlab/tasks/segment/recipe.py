@@ -7,7 +7,6 @@ weights are the run."""
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferlab.engine.batches import BatchDraw
-from transferlab.engine.checkpoint import capture_state, restore_state
+from transferlab.engine.epochs import EpochRecipe
 from transferlab.engine.fabric import setup_trained, unwrap
 from transferlab.engine.performance import performance_of
-from transferlab.engine.run import Recipe
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import UsageError
 from transferlab.options.segment import SegmentOptions
@@ -109,10 +107,11 @@ def build_network(opts: SegmentOptions, classes: int, pretrained: bool = True) -
     return DECODERS[opts.decoder](spec, 3, opts.img_size, opts.width, pretrained, classes)
 
 
-class SegmentRecipe(Recipe):
+class SegmentRecipe(EpochRecipe):
     """Epochs of random scaled crops, the strategy's encoder rate, held-out mIoU per epoch."""
 
     task, options, metrics = TASK, SegmentOptions, METRICS
+    best_metric, logged = "miou", ("miou", "pixel_accuracy", "class_accuracy", "mean_dice")
     title_format, name_format = "segmenting ({strategy}, {backbone})", "{decoder}-{strategy}"
     command = "transferlab segment train {data}"
 
@@ -130,7 +129,7 @@ class SegmentRecipe(Recipe):
         self.model, self.optimizer = setup_trained(fabric, network, optimizer)
         weights = self._class_weights() if opts.class_weights == "balanced" else None
         self.loss = SegmentationLoss(opts.loss, opts.ignore_index, weights).to(fabric.device)
-        self.step, self.epoch, self.best, self.window = 0, 0, {"miou": -1.0, "epoch": 0}, []
+        self.start_epochs()
 
     # ----------------------------------------------------------------- the contract
 
@@ -147,11 +146,8 @@ class SegmentRecipe(Recipe):
         data = self.data
         return fingerprint(*data.train.images, *data.train.masks, *data.val.masks, data.classes)
 
-    def steps_per_epoch(self) -> int:
-        return max(1, math.ceil(len(self.data.train) / self.opts.batch_size))
-
-    def total(self) -> int:
-        return self.opts.epochs * self.steps_per_epoch()
+    def train_size(self) -> int:
+        return len(self.data.train)
 
     # ----------------------------------------------------------------- the loop
 
@@ -163,9 +159,7 @@ class SegmentRecipe(Recipe):
         return (inverse / inverse.mean()).float()
 
     def _encoder_frozen(self) -> bool:
-        return self.opts.strategy == "frozen" or (
-            self.opts.strategy == "gradual" and self.epoch < self.opts.epochs // 3
-        )
+        return self.opts.strategy == "frozen" or (self.opts.strategy == "gradual" and self.epoch < self.epochs // 3)
 
     def _set_rates(self) -> None:
         """Cosine decay of --lr; the encoder at --encoder-lr-mult of it (none while frozen)."""
@@ -200,54 +194,21 @@ class SegmentRecipe(Recipe):
         self.step += 1
         return float(loss.detach())
 
-    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
-        opts, per_epoch = self.opts, self.steps_per_epoch()
-        last = opts.epochs if stop_after is None else min(opts.epochs, self.epoch + stop_after)
-        while self.epoch < last:
-            started, end = time.perf_counter(), (self.epoch + 1) * per_epoch
-            self.model.train()
-            if self._encoder_frozen():  # frozen means frozen: BatchNorm statistics too
-                unwrap(self.model).encoder.eval()
-            while self.step < end:
-                self.window.append(self.train_step(session))
-                session.advance(f"epoch {self.epoch + 1}/{opts.epochs} loss {self.window[-1]:.4f}")
-                if self.step == end:
-                    self.epoch += 1
-                    self._end_epoch(session, time.perf_counter() - started)
-                session.step_boundary(self.step, self.state, last=self.step == end, log_position=self.epoch)
+    def train_mode(self) -> None:
+        self.model.train()
+        if self._encoder_frozen():  # frozen means frozen: BatchNorm statistics too
+            unwrap(self.model).encoder.eval()
 
-    def also_takes(self) -> str:
-        return "held-out scoring each epoch"
+    def describe(self, scores: dict[str, Any]) -> str:
+        return f"held-out mIoU {scores['miou']:.3f}"
 
-    def _end_epoch(self, session: TrainingSession, seconds: float) -> None:
-        row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
-               "lr": self.optimizer.param_groups[-1]["lr"], "seconds": seconds}  # fmt: skip
-        self.window = []
-        due = self.epoch % self.opts.eval_every == 0 or self.epoch == self.opts.epochs
-        if due and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
-            scores = score(unwrap(self.model), self.data.val, self.data.classes, self.opts.ignore_index,
-                           self.opts.img_size, self.performance)  # fmt: skip
-            row |= {k: scores[k] for k in ("miou", "pixel_accuracy", "class_accuracy", "mean_dice")}
-            if scores["miou"] > self.best["miou"]:  # its scores are the report's: no second pass
-                self.best = {"miou": scores["miou"], "epoch": self.epoch, "scores": scores}
-                self.save_run(scores)
-            session.advance(f"epoch {self.epoch} held-out mIoU {scores['miou']:.3f}", steps=0)
-        session.log(row)
+    def held_out(self) -> tuple[dict[str, Any], None]:
+        """mIoU, accuracies and Dice of the held-out images, each at its own resolution."""
+        scores = score(unwrap(self.model), self.data.val, self.data.classes, self.opts.ignore_index,
+                       self.opts.img_size, self.performance)  # fmt: skip
+        return scores, None
 
-    # ----------------------------------------------------------------- state and outputs
-
-    def state(self) -> dict[str, Any]:
-        return capture_state(self.opts, model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch,
-                             best=self.best, window=self.window)  # fmt: skip
-
-    def restore(self, state: dict[str, Any]) -> None:
-        restore_state(state, model=self.model, optimizer=self.optimizer)
-        self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.best, self.window = dict(state["best"]), list(state["window"])
-
-    @property
-    def complete(self) -> bool:
-        return self.epoch >= self.opts.epochs
+    # ----------------------------------------------------------------- outputs
 
     def model_spec(self) -> dict[str, Any]:
         opts, net = self.opts, unwrap(self.model)

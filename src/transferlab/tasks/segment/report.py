@@ -82,7 +82,7 @@ def write_report(recipe: Any, name: str, seconds: float) -> SegmentResult:
     report = HtmlReport(f"segment: {opts.strategy} {opts.decoder} on {data.description}")
     report.facts({"data": data.summary(), "encoder": f"{opts.backbone} ({recipe.weights_source})",
                   "decoder": opts.decoder, "strategy": opts.strategy, "best epoch": recipe.best["epoch"],
-                  "crop": f"{opts.img_size} px, batch {opts.batch_size}, {opts.epochs} epochs",
+                  "crop": f"{opts.img_size} px, batch {opts.batch_size}, {recipe.epochs} epochs",
                   "loss": opts.loss, "seconds": round(seconds, 1)})  # fmt: skip
     report.heading("Held-out scores (void pixels excluded)").table([{
         "mIoU": scores["miou"], "pixel accuracy": scores["pixel_accuracy"],

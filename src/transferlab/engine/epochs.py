@@ -1,0 +1,134 @@
+"""The epoch-based recipe with held-out scoring that segment and detect share: epochs of drawn
+batches, a held-out score every ``opts.eval_every`` epochs (and at the last), the best epoch's
+weights kept as the run. A task gives its step, its scoring and its run; the loop, the metrics
+row, the best-epoch bookkeeping, the state and the step budget live here once."""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+from transferlab.engine.run import Recipe
+
+
+def budgeted_epochs(task: str, epochs: int, steps_per_epoch: int, max_steps: int | None, announce: bool) -> int:
+    """The whole epochs to train: ``epochs``, or fewer when they would take more than ``max_steps``
+    steps (a CPU's default budget keeps a large dataset's run within its time); a cut is said once."""
+    if not max_steps or epochs * steps_per_epoch <= max_steps:
+        return epochs
+    kept = max(1, max_steps // steps_per_epoch)
+    if announce:
+        from transferlab.progress import announce as say
+
+        say(f"{task}: {epochs} epochs of {steps_per_epoch} steps exceed --max-steps {max_steps}: training {kept} "
+            f"epochs (set --max-steps 0 for all of them)")  # fmt: skip
+    return kept
+
+
+class EpochRecipe(Recipe):
+    """Epochs over ``train_size()`` examples at ``opts.batch_size``; after each scored epoch,
+    ``held_out()`` gives scores (with ``best_metric`` among them) and whatever the report wants of
+    that epoch; a better epoch is saved as the run (``save_run``) on rank 0."""
+
+    #: The held-out score that picks the best epoch (higher is better).
+    best_metric: ClassVar[str]
+    #: The held-out scores written to ``metrics.csv`` beside the loss.
+    logged: ClassVar[tuple[str, ...]] = ()
+
+    epoch: int = 0
+    epochs: int = 0  # the epochs this run trains (``opts.epochs``, or fewer under ``--max-steps``)
+    best: dict[str, Any]
+    window: list[float]
+
+    def start_epochs(self) -> None:
+        """Call at the end of ``__init__``: the position, the best so far, and the epoch budget."""
+        self.step, self.epoch, self.window = 0, 0, []
+        self.best = {self.best_metric: -1.0, "epoch": 0}
+        self.best_extra: Any = None  # the best epoch's extras (not checkpointed; recomputed if needed)
+        max_steps = getattr(self.opts, "max_steps", None)
+        self.epochs = budgeted_epochs(self.task, self.opts.epochs, self.steps_per_epoch(), max_steps,
+                                      announce=self.fabric.global_rank == 0)  # fmt: skip
+
+    @abstractmethod
+    def train_size(self) -> int:
+        """Training examples in an epoch."""
+
+    @abstractmethod
+    def train_step(self, session: Any) -> float:
+        """One optimiser step (advancing ``self.step``); returns the loss."""
+
+    @abstractmethod
+    def held_out(self) -> tuple[dict[str, Any], Any]:
+        """(scores, extras) of the current weights on the held-out data (rank 0)."""
+
+    @abstractmethod
+    def save_run(self, scores: dict[str, Any]) -> None:
+        """Write the current weights as the run (rank 0)."""
+
+    def train_mode(self) -> None:
+        """The networks' modes for an epoch (a task may hold BatchNorm statistics here)."""
+        self.model.train()
+
+    def describe(self, scores: dict[str, Any]) -> str:
+        return f"held-out {self.best_metric} {scores[self.best_metric]:.3f}"
+
+    # ----------------------------------------------------------------- the loop
+
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(self.train_size() / self.opts.batch_size))
+
+    def total(self) -> int:
+        return self.epochs * self.steps_per_epoch()
+
+    def also_takes(self) -> str:
+        return "held-out scoring"
+
+    def fit(self, session: Any, stop_after: int | None = None) -> None:
+        per_epoch = self.steps_per_epoch()
+        last = self.epochs if stop_after is None else min(self.epochs, self.epoch + stop_after)
+        while self.epoch < last:
+            started, end = time.perf_counter(), (self.epoch + 1) * per_epoch
+            self.train_mode()
+            while self.step < end:
+                self.window.append(self.train_step(session))
+                session.advance(f"epoch {self.epoch + 1}/{self.epochs} loss {self.window[-1]:.4f}")
+                if self.step == end:
+                    self.epoch += 1
+                    self._end_epoch(session, time.perf_counter() - started)
+                session.step_boundary(self.step, self.state, last=self.step == end, log_position=self.epoch)
+
+    def _end_epoch(self, session: Any, seconds: float) -> None:
+        row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
+               "lr": self.optimizer.param_groups[-1]["lr"], "seconds": seconds}  # fmt: skip
+        self.window = []
+        due = self.epoch % self.opts.eval_every == 0 or self.epoch == self.epochs
+        if due and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
+            scores, extra = self.held_out()
+            row |= {k: scores[k] for k in self.logged}
+            if scores[self.best_metric] > self.best[self.best_metric]:  # its scores are the report's
+                self.best = {self.best_metric: scores[self.best_metric], "epoch": self.epoch, "scores": scores}
+                self.best_extra = extra
+                self.save_run(scores)
+            session.advance(f"epoch {self.epoch} {self.describe(scores)}", steps=0)
+        session.log(row)
+
+    # ----------------------------------------------------------------- state
+
+    def state(self) -> dict[str, Any]:
+        from transferlab.engine.checkpoint import capture_state
+
+        return capture_state(self.opts, model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch,
+                             best=self.best, window=self.window)  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        from transferlab.engine.checkpoint import restore_state
+
+        restore_state(state, model=self.model, optimizer=self.optimizer)
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.best, self.window = dict(state["best"]), list(state["window"])
+
+    @property
+    def complete(self) -> bool:
+        return self.epoch >= self.epochs
