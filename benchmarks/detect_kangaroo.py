@@ -46,7 +46,7 @@ def main() -> None:
                     scores.append(result.scores)
                     s = result.scores
                     print(f"{strategy} seed {seed}: mAP@.5 {s['map_50']:.3f}, mAP@[.5:.95] {s['map']:.3f}, "
-                          f"recall {s['recall']:.3f}, best epoch {s.get('epoch', '?')}, {seconds[-1]:.0f} s",
+                          f"recall {s['recall']:.3f}, {seconds[-1]:.0f} s",
                           flush=True)  # fmt: skip
                     if seed == 0 and strategy == "full":  # the README's picture, as JPEG
                         from PIL import Image

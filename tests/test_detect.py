@@ -215,3 +215,17 @@ def test_compare_trains_each_strategy_on_one_split_into_one_table(tmp_path, cli)
     assert [row["strategy"] for row in table["rows"]] == ["scratch", "frozen"]
     assert all(0 <= row["mAP@.5"] <= 1 for row in table["rows"]) and (tmp_path / "cmp" / "report.html").is_file()
     assert_user_error(cli("detect", "train", data, "--compare", "scratch,best"), "unknown best")
+
+
+@pytest.mark.parametrize("name", ["fcos", "retinanet", "fasterrcnn"])
+def test_coco_init_builds_torchvisions_detector_with_a_head_for_our_classes(name):
+    """--init coco's network without its download: torchvision's ResNet-50 FPN detector with a new
+    class layer for 3 classes, trainable and detecting (a saved run is loaded onto this network)."""
+    from transferlab.tasks.detect.models import build_detector
+
+    net = build_detector(name, "unused", 3, 64, pretrained=False, init="coco")
+    losses = net([torch.rand(3, 64, 64)], [{"boxes": torch.tensor([[4.0, 4, 40, 50]]), "labels": torch.tensor([2])}])
+    assert all(torch.isfinite(v) for v in losses.values())
+    found = net.eval()([torch.rand(3, 96, 80)])[0]
+    assert found["labels"].numel() == 0 or found["labels"].max() <= 2
+    assert net.encoder is net.net.backbone.body  # what --strategy frozen freezes

@@ -191,3 +191,14 @@ def test_translate_builds_its_shared_unet_at_32_px_with_a_batchnorm_encoder(tmp_
         perceptual_weight=0.0,
     )
     assert result.scores["psnr"] > 0
+
+
+def test_compare_trains_each_strategy_on_one_split_into_one_table(tmp_path, cli):
+    data = write_segmentation_set(tmp_path / "scenes", 6)
+    code, _, err = cli("segment", "train", data, "--compare", "scratch,frozen", "--img-size", "64", "--epochs", "1",
+                       "--batch-size", "4", "--width", "8", "-o", tmp_path / "cmp")  # fmt: skip
+    assert code == 0, err
+    table = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert [row["strategy"] for row in table["rows"]] == ["scratch", "frozen"] and table["task"] == "segment"
+    assert all(0 <= row["mIoU"] <= 1 for row in table["rows"]) and (tmp_path / "cmp" / "report.html").is_file()
+    assert_user_error(cli("segment", "train", data, "--compare", "scratch,best"), "unknown best")

@@ -50,3 +50,44 @@ def write_comparison(root: Path, comparison: Comparison, pictures: Callable[[Htm
     if pictures is not None:
         pictures(report)
     return report.save(root / "report.html")
+
+
+@dataclass(frozen=True)
+class StrategyStudy:
+    """What a dense task's ``--compare`` needs: its name, training function, data reader, options
+    class, known strategies, the note under its table and the picture each run shows."""
+
+    task: str
+    train: Callable[..., Any]  # train(data, out=, name=, **options) -> a result with .row(), .run_dir, .name
+    read_data: Callable[[Any, Any], Any]  # (DATA, options) -> data with .description and .summary()
+    options_cls: type
+    strategies: tuple[str, ...]
+    note: str
+    picture: str  # a file in each run folder
+    caption: str  # "{name}: ..." under which it is shown
+
+
+def compare_strategies(study: StrategyStudy, data: Any, strategies: list[str], out: Path | None,
+                       options: dict[str, Any]) -> list[Any]:  # fmt: skip
+    """Each strategy trained on one split, budget and seed into ``out/<strategy>``; one table."""
+    from transferlab.errors import UsageError
+    from transferlab.runs import default_run_dir, folder_name
+
+    unknown = [s for s in strategies if s not in study.strategies]
+    if unknown or not strategies:
+        raise UsageError(f"--compare {','.join(strategies)}: unknown {', '.join(unknown)}",
+                         f"use some of: {', '.join(study.strategies)}")  # fmt: skip
+    opts = study.options_cls(**{k: v for k, v in options.items() if v is not None})
+    opts.check()
+    read = study.read_data(data, opts)  # read once: every strategy trains on the same split
+    root = Path(out) if out else default_run_dir(study.task, "compare")
+    results = [study.train(read, out=root / folder_name(s), name=s, **{**options, "strategy": s}) for s in strategies]
+    table = Comparison(study.task, f"{study.task}: strategies compared on {read.description}",
+                       [r.row() for r in results], {"data": read.summary()}, note=study.note)  # fmt: skip
+
+    def pictures(report: HtmlReport) -> None:
+        for r in results:
+            report.heading(study.caption.format(name=r.name)).image(r.run_dir / study.picture, r.name)
+
+    write_comparison(root, table, pictures)
+    return results

@@ -16,7 +16,7 @@ import torch
 
 from transferlab.errors import RunError, UsageError
 from transferlab.options.detect import STRATEGIES, DetectOptions
-from transferlab.runs import default_run_dir, folder_name
+from transferlab.runs import folder_name
 from transferlab.tasks.detect.report import DetectResult
 
 __all__ = ["DetectOptions", "DetectResult", "apply", "compare", "evaluate", "load_detector", "train"]
@@ -42,28 +42,13 @@ def train(
 
 def compare(data: Any, strategies: list[str], *, out: str | Path | None = None, **options: Any) -> list[DetectResult]:
     """Each strategy (scratch, frozen, full) on one split, budget and seed; one table."""
-    from transferlab.reports.comparison import Comparison, write_comparison
+    from transferlab.reports.comparison import StrategyStudy, compare_strategies
     from transferlab.tasks.detect.recipe import read_data
 
-    unknown = [s for s in strategies if s not in STRATEGIES]
-    if unknown or not strategies:
-        raise UsageError(f"--compare {','.join(strategies)}: unknown {', '.join(unknown)}",
-                         f"use some of: {', '.join(STRATEGIES)}")  # fmt: skip
-    opts = DetectOptions(**{k: v for k, v in options.items() if v is not None})
-    opts.check()
-    detection = read_data(data, opts)
-    root = Path(out) if out else default_run_dir("detect", "compare")
-    results = [train(detection, out=root / folder_name(s), name=s, **{**options, "strategy": s}) for s in strategies]
-    note = "Same split, budget and seed for every row; COCO mAP on the held-out images (difficult boxes ignored)."
-    table = Comparison("detect", f"detect: strategies compared on {detection.description}",
-                       [r.row() for r in results], {"data": detection.summary()}, note=note)  # fmt: skip
-
-    def pictures(report: Any) -> None:
-        for r in results:
-            report.heading(f"{r.name}: held-out detections").image(r.run_dir / "detections.png", r.name)
-
-    write_comparison(root, table, pictures)
-    return results
+    study = StrategyStudy("detect", train, read_data, DetectOptions, STRATEGIES,
+                          "Same split, budget and seed for every row; COCO mAP on the held-out images (difficult "
+                          "boxes ignored).", "detections.png", "{name}: held-out detections")  # fmt: skip
+    return compare_strategies(study, data, strategies, Path(out) if out else None, options)
 
 
 def load_detector(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:

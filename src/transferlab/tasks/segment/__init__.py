@@ -16,7 +16,7 @@ import torch
 
 from transferlab.errors import RunError, UsageError
 from transferlab.options.segment import STRATEGIES, SegmentOptions
-from transferlab.runs import default_run_dir, folder_name
+from transferlab.runs import folder_name
 from transferlab.tasks.segment.report import SegmentResult
 
 __all__ = ["SegmentOptions", "SegmentResult", "apply", "compare", "evaluate", "load_segmenter", "train"]
@@ -42,30 +42,14 @@ def train(
 
 def compare(data: Any, strategies: list[str], *, out: str | Path | None = None, **options: Any) -> list[SegmentResult]:
     """Each strategy (scratch, frozen, full, gradual) on one split, budget and seed; one table."""
-    from transferlab.reports.comparison import Comparison, write_comparison
+    from transferlab.reports.comparison import StrategyStudy, compare_strategies
     from transferlab.tasks.segment.recipe import read_data
 
-    unknown = [s for s in strategies if s not in STRATEGIES]
-    if unknown or not strategies:
-        raise UsageError(f"--compare {','.join(strategies)}: unknown {', '.join(unknown)}",
-                         f"use some of: {', '.join(STRATEGIES)}")  # fmt: skip
-    opts = SegmentOptions(**{k: v for k, v in options.items() if v is not None})
-    opts.check()
-    segmentation = read_data(data, opts)
-    root = Path(out) if out else default_run_dir("segment", "compare")
-    results = [train(segmentation, out=root / folder_name(s), name=s, **{**options, "strategy": s}) for s in strategies]
-    rows = [r.row() for r in results]
-    note = ("Same split, budget and seed for every row; scores on the held-out images at their own resolution, "
-            "void pixels excluded.")  # fmt: skip
-    table = Comparison("segment", f"segment: strategies compared on {segmentation.description}", rows,
-                       {"data": segmentation.summary()}, note=note)  # fmt: skip
-
-    def pictures(report: Any) -> None:
-        for r in results:
-            report.heading(f"{r.name}: image | truth | prediction").image(r.run_dir / "overlays.png", r.name)
-
-    write_comparison(root, table, pictures)
-    return results
+    note = "Same split, budget and seed for every row; scores on the held-out images at their own resolution, " \
+           "void pixels excluded."  # fmt: skip
+    study = StrategyStudy("segment", train, read_data, SegmentOptions, STRATEGIES, note, "overlays.png",
+                          "{name}: image | truth | prediction")  # fmt: skip
+    return compare_strategies(study, data, strategies, Path(out) if out else None, options)
 
 
 def load_segmenter(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
