@@ -134,7 +134,7 @@ def test_frozen_strategy_leaves_the_encoder_as_it_was_batchnorm_statistics_inclu
     assert any(not torch.equal(trained[k], initial[k]) for k in decoder), "the decoder did not train"
 
 
-def test_membrane_run_evaluates_applies_and_resumes(membrane, tmp_path, cli):
+def test_membrane_run_evaluates_applies_and_exports(membrane, tmp_path, cli):
     code, out, err = cli("segment", "train", membrane, "--img-size", "64", "--epochs", "2", "--batch-size", "4",
                          "--width", "8", "--accelerator", "cpu", "--out", tmp_path / "run")  # fmt: skip
     assert code == 0, err
@@ -163,12 +163,6 @@ def test_membrane_run_evaluates_applies_and_resumes(membrane, tmp_path, cli):
     onnx_logits = onnxruntime.InferenceSession(str(run / "model.onnx")).run(None, {"images": x.numpy()})[0]
     assert np.abs(onnx_logits - net(x).detach().numpy()).max() < 1e-4
     assert_user_error(cli("export", membrane.parent), "not a transferlab run")
-    part = tmp_path / "part"
-    options = {**TINY, "epochs": 2, "batch_size": 8}
-    segment.train(membrane, out=part, stop_after=1, **options)
-    resumed = segment.train(membrane, resume=part)
-    whole = segment.train(membrane, out=tmp_path / "whole", **options)
-    assert resumed.scores["miou"] == pytest.approx(whole.scores["miou"], abs=1e-6)  # exact continuation
     assert_user_error(cli("segment", "apply", tmp_path / "nope", membrane), "not a transferlab run")
 
 
