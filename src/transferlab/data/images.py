@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported when an image becomes a tensor, not with this module
+    import torch
 from PIL import Image, ImageOps
 
 from transferlab.errors import DataError
@@ -122,6 +126,14 @@ def open_image_or_fail(path: str | Path) -> Image.Image:
         return load_rgb(path)
     except BadImage as bad:
         raise DataError(f"cannot use image {bad.path}: {bad.reason}", "pass a readable image file") from None
+
+
+def image_tensor(path: str | Path) -> torch.Tensor:
+    """One user-named image file as a uint8 3 x H x W tensor (RGB, EXIF orientation applied; a bad
+    file refused): what segment and detect read and apply to."""
+    import torch
+
+    return torch.from_numpy(np.array(open_image_or_fail(path))).permute(2, 0, 1)
 
 
 def array_to_rgb(array: np.ndarray) -> Image.Image:

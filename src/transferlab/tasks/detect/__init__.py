@@ -95,13 +95,12 @@ def apply(
     """For each image (any size) ``NAME_boxes.jpg`` with its detections drawn, and one
     ``detections.json`` in COCO's results format (``image_id`` is the file name; boxes ``x, y, w, h``
     in the image's own pixels). Returns the written files."""
-    from transferlab.data.images import collect_images
+    from transferlab.data.images import collect_images, image_tensor
     from transferlab.devices import resolve_device
     from transferlab.io import atomic_path, write_json
     from transferlab.progress import track
     from transferlab.tasks.detect.recipe import predict
     from transferlab.tasks.detect.report import draw
-    from transferlab.tasks.segment.data import image_tensor
 
     if not 0 <= score_threshold < 1:
         raise UsageError(f"--score-threshold {score_threshold} is not in [0, 1)", "e.g. 0.3")

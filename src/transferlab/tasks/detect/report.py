@@ -4,6 +4,7 @@ predicted boxes, and ``report.html``; and the box drawing ``apply`` and ``serve`
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,7 @@ def draw(
                                font_size=max(12, 6 * width), **filled)  # fmt: skip
 
 
+@functools.cache
 def _fills_labels() -> bool:
     import inspect
 
@@ -74,6 +76,7 @@ def _fills_labels() -> bool:
     return "fill_labels" in inspect.signature(draw_bounding_boxes).parameters
 
 
+@functools.cache
 def _font() -> str:
     """A TrueType font for the labels (matplotlib's DejaVu Sans: installed with it, offline)."""
     from matplotlib import font_manager

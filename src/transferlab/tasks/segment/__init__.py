@@ -100,12 +100,11 @@ def apply(
     import numpy as np
     from PIL import Image
 
-    from transferlab.data.images import collect_images
+    from transferlab.data.images import collect_images, image_tensor
     from transferlab.devices import resolve_device
     from transferlab.engine.performance import for_inference
     from transferlab.io import atomic_path
     from transferlab.progress import track
-    from transferlab.tasks.segment.data import image_tensor
     from transferlab.tasks.segment.recipe import predict_logits
     from transferlab.tasks.segment.report import colour_mask, overlay
 

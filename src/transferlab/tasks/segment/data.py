@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from transferlab.data.images import IMAGE_EXTENSIONS
+from transferlab.data.images import IMAGE_EXTENSIONS, image_tensor
 from transferlab.data.split import held_out_part
 from transferlab.errors import DataError, UsageError
 
@@ -176,13 +176,6 @@ def _read_mask(path: Path, table: dict[tuple[int, int, int], int]) -> np.ndarray
                             "add it to --classes as 'name,r,g,b', or fix the mask")  # fmt: skip
         lookup[i] = table[colour]
     return lookup[inverse.reshape(-1)].reshape(rgb.shape[:2])
-
-
-def image_tensor(path: Path) -> torch.Tensor:
-    """One image file as uint8 3 x H x W (RGB, EXIF orientation applied; a bad file refused)."""
-    from transferlab.data.images import open_image_or_fail
-
-    return torch.from_numpy(np.array(open_image_or_fail(path))).permute(2, 0, 1)
 
 
 def _read_pair(image_path: Path, mask_path: Path, table: dict) -> tuple[torch.Tensor, np.ndarray]:
