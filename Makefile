@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/transferlab demo
 
+# Two workers (pytest-xdist), each with its share of the cores: CI's two cores run the suite
+# about 1.5x faster than one process of two threads. `-n 0` runs it in one process.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks

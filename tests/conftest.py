@@ -13,6 +13,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+# `make test` runs the suite in parallel workers (pytest-xdist): each takes its share of the cores,
+# and so do the processes its tests start (the variable is read by torch when it loads), or two
+# workers of two threads each on two cores run slower than one.
+if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_environment(tmp_path_factory: pytest.TempPathFactory):

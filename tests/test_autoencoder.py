@@ -13,6 +13,9 @@ from conftest import assert_user_error
 from transferlab.tasks import classify
 from transferlab.tasks.autoencoder import ENCODER_FILE, pretrain
 
+# One worker for the module: its trained fixtures are built once (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("autoencoder")
+
 
 @pytest.fixture(scope="module")
 def digits_folder(tmp_path_factory):

@@ -281,7 +281,7 @@ def test_predict_evaluate_and_onnx_give_the_same_logits(tiny, tmp_path, cli):
 def test_two_process_data_parallel_matches_one_process(tmp_path):
     """Real DDP: 2 CPU processes (gloo) launched by the CLI. Linear probing has no BatchNorm in
     training and the gradients of two half-batches average to the full batch's, so the trained
-    head must equal the single-process one; a full fine-tune must also run and learn."""
+    head must equal the single-process one (a full two-process run: test_data_parallel.py)."""
     folder = make_class_folder(tmp_path / "d", {"a": 12, "b": 12, "c": 12})
     exe = str(Path(sys.executable).with_name("transferlab"))
     common = [
@@ -317,13 +317,6 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
     )
     assert torch.allclose(one["classifier.weight"], two["classifier.weight"], atol=1e-5)
     assert torch.allclose(one["classifier.bias"], two["classifier.bias"], atol=1e-5)
-    options = (
-        "--backbone resnet10t --strategy scratch --img-size 32 --epochs 2 --batch-size 8 --accelerator cpu --devices 2"
-    )
-    full = [str(folder), *options.split(), "--out", str(tmp_path / "full2")]
-    done = subprocess.run([exe, "classify", *full], capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.count("validation results") == 1  # only rank 0 reports
 
 
 def test_streaming_path_with_accumulation_and_ema_resumes_exactly(tiny, tmp_path):

@@ -9,6 +9,9 @@ import torch
 from transferlab import metrics
 from transferlab.errors import UsageError
 
+# One worker for the module: its trained fixtures are built once (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("metrics")
+
 
 def test_every_metric_is_registered_and_answers_by_name():
     assert {"classification", "fid_kid", "logme"} <= set(metrics.names())

@@ -90,6 +90,15 @@ def test_bad_input_names_the_file_and_the_remedy(tmp_path, cli):
     assert_user_error(cli("segment", "train", tmp_path / "nothing-here"), "not a folder")
     assert_user_error(cli("segment", "train", data, "--img-size", "50"), "multiple of 32")
     assert_user_error(cli("segment", "train", data, "--decoder", "segformer"), "unknown --decoder")
+    assert_user_error(cli("segment", "train", data, "--max-steps", "-1"), "--max-steps -1", "0 (no cap)")
+
+
+def test_the_cpu_defaults_cap_a_large_set_at_a_step_budget():
+    from transferlab.options.segment import SegmentOptions
+
+    cpu, gpu = SegmentOptions().for_device("cpu"), SegmentOptions().for_device("cuda")
+    assert (cpu.img_size, cpu.max_steps, gpu.max_steps) == (192, 1200, 0)
+    assert SegmentOptions(max_steps=50).for_device("cpu").max_steps == 50  # a given option is kept
 
 
 def test_metrics_are_the_hand_counted_ones_and_void_is_excluded():

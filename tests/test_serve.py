@@ -27,6 +27,9 @@ from conftest import assert_user_error, write_detection_set, write_segmentation_
 from transferlab import backbones
 from transferlab.runs import save_run
 
+# One worker for the module: its trained fixtures are built once (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("serve")
+
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -16,6 +16,9 @@ from transferlab.errors import TrainingError
 from transferlab.tasks.stylize import apply_style, load_style_model, train_style
 from transferlab.tasks.stylize.transformer import StyleTransformer
 
+# One worker for the module: its trained fixtures are built once (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("stylize_feedforward")
+
 TINY = {"train_size": 48, "style_size": 64, "batch_size": 2, "width": 8, "blocks": 1, "lr": 3e-3}
 
 

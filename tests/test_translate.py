@@ -19,6 +19,9 @@ from transferlab.options.translate import TranslateOptions
 from transferlab.tasks import translate
 from transferlab.tasks.translate.data import MAKERS
 
+# One worker for the module: its trained fixtures are built once (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("translate")
+
 FAST = {"steps": 4, "batch_size": 4, "eval_every": 2, "img_size": 64, "decoder_width": 8, "perceptual_weight": 0.1}
 
 

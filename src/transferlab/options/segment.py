@@ -9,12 +9,13 @@ from transferlab.errors import UsageError
 
 STRATEGIES = ("frozen", "full", "gradual", "scratch")
 LOSSES = ("ce+dice", "ce", "dice", "focal", "focal+dice")
-#: Defaults that depend on the device (an option left unset takes them): on a 2-core CPU, about
-#: 400 images of 360x480 at 192 px train 30 epochs in about 15 minutes (BENCHMARKS.md, "segment");
-#: a GPU takes the full resolution class of 512 px and a longer schedule.
+#: Defaults that depend on the device (an option left unset takes them): on a 2-core CPU, a step of
+#: 8 crops of 192 px takes about 0.6 s; 30 epochs, capped at 1,200 steps, keep 400 images of
+#: 360x480 (24 epochs) within 20 minutes with held-out scoring (BENCHMARKS.md, "segment"), and a
+#: small set gets all 30. A GPU takes the full resolution class of 512 px and a longer schedule.
 DEVICE_DEFAULTS: dict[str, dict[str, int]] = {
-    "cpu": {"img_size": 192, "epochs": 30, "batch_size": 8},
-    "gpu": {"img_size": 512, "epochs": 80, "batch_size": 16},
+    "cpu": {"img_size": 192, "epochs": 30, "batch_size": 8, "max_steps": 1200},
+    "gpu": {"img_size": 512, "epochs": 80, "batch_size": 16, "max_steps": 0},
 }
 
 
@@ -37,6 +38,7 @@ class SegmentOptions(TrainOptions):
     encoder_lr_mult: float = option(0.1, "The encoder's learning rate relative to --lr (full, gradual).")
     img_size: int | None = option(None, "Training crop side; images are scaled so their shorter side is this.")
     epochs: int | None = option(None, "Passes over the training images.", resumable=True)
+    max_steps: int | None = option(None, "At most this many steps: fewer epochs when they would take more (0: no cap).")
     batch_size: int | None = option(None, "Crops per step.")
     lr: float = option(1e-3, "AdamW's learning rate (cosine schedule).")
     loss: str = option("ce+dice", "ce, dice, focal, or sums such as ce+dice.", choices=LOSSES)
@@ -50,6 +52,8 @@ class SegmentOptions(TrainOptions):
             raise UsageError("--images/--masks (and --val-images/--val-masks) go in pairs", "pass both folders")
         if self.img_size is not None and (self.img_size < 32 or self.img_size % 32):
             raise UsageError(f"--img-size {self.img_size} is not a multiple of 32", "e.g. --img-size 192")
+        if (self.max_steps or 0) < 0:
+            raise UsageError(f"--max-steps {self.max_steps} is negative", "give 0 (no cap) or a number of steps")
         for name in ("epochs", "batch_size", "eval_every", "width"):
             if (getattr(self, name) or 1) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1", "e.g. 8")

@@ -1,0 +1,146 @@
+"""Multi-class segmentation on scenes assembled from real photos: CIFAR-10 objects (real 32x32
+photos, scaled up and cut out as ellipses) pasted on crops of the kangaroo set's real photos;
+11 classes (background + the 10 CIFAR classes), the mask the pasted ellipses. Held-out scenes use
+CIFAR's held-out images on background photos that training never saw.
+
+Two measurements:
+
+    # scratch vs frozen vs full, the ImageNet Lite0 encoder, one budget, 3 seeds (240x320 scenes)
+    .venv/bin/python benchmarks/segment_scenes.py compare [--seeds 0,1,2] [--strategies scratch,frozen,full]
+    # the CPU defaults on the issue's size: 400 training scenes of 360x480 (+100 held out), no options
+    .venv/bin/python benchmarks/segment_scenes.py defaults
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TRANSFERLAB_QUIET", "1")
+os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
+
+from common import ROOT, SHARED, cifar10_folder
+
+CLASSES = ("background", "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+COMPARE = {"train": 160, "val": 40, "height": 240, "width": 320, "img_size": 192, "epochs": 8, "batch_size": 8}
+
+
+def kangaroo_photos(cache: Path) -> list[Path]:
+    target = cache / "kangaroo"
+    if not (target / "images").is_dir():
+        with tarfile.open(SHARED / "kangaroo.tar.gz") as archive:
+            archive.extractall(cache, filter="data")
+    return sorted((target / "images").glob("*.jpg"))
+
+
+def scenes(cache: Path, n_train: int, n_val: int, height: int, width: int, seed: int = 0) -> Path:
+    """Write ``train/`` and ``val/`` (``images/`` JPEG + ``masks/`` class-index PNG) once."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # the kangaroo set has one truncated JPEG: a fine background
+    root = cache / f"scenes-{n_train}-{n_val}-{height}x{width}-seed{seed}"
+    if (root / "done").is_file():
+        return root
+    rng = np.random.default_rng(seed)
+    photos, cifar = kangaroo_photos(cache), cifar10_folder(cache)
+    cut = int(len(photos) * 0.8)  # held-out scenes sit on photos training never saw
+    for split, count, backgrounds in (("train", n_train, photos[:cut]), ("val", n_val, photos[cut:])):
+        objects = [sorted((cifar / split / name).glob("*.jpg")) for name in CLASSES[1:]]
+        (root / split / "images").mkdir(parents=True, exist_ok=True)
+        (root / split / "masks").mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            photo = Image.open(backgrounds[rng.integers(len(backgrounds))]).convert("RGB")
+            scale = max(width / photo.width, height / photo.height) * rng.uniform(1.0, 1.5)
+            photo = photo.resize((round(photo.width * scale) + 1, round(photo.height * scale) + 1), Image.BICUBIC)
+            x, y = rng.integers(photo.width - width + 1), rng.integers(photo.height - height + 1)
+            scene, mask = photo.crop((x, y, x + width, y + height)), Image.new("L", (width, height), 0)
+            for _ in range(rng.integers(2, 6)):
+                label = int(rng.integers(1, len(CLASSES)))
+                files = objects[label - 1]
+                side = int(rng.uniform(0.25, 0.5) * height)
+                thing = Image.open(files[rng.integers(len(files))]).convert("RGB").resize((side, side), Image.BICUBIC)
+                shape = Image.new("L", (side, side), 0)
+                ImageDraw.Draw(shape).ellipse((0, 0, side - 1, side - 1), fill=255)
+                at = (int(rng.integers(width - side + 1)), int(rng.integers(height - side + 1)))
+                scene.paste(thing, at, shape)
+                mask.paste(label, (*at, at[0] + side, at[1] + side), shape)
+            scene.save(root / split / "images" / f"{i:04d}.jpg", quality=92)
+            mask.save(root / split / "masks" / f"{i:04d}.png")
+    (root / "done").touch()
+    return root
+
+
+def compare(args: argparse.Namespace, cache: Path) -> None:
+    from transferlab.tasks import segment
+
+    budget = {k: COMPARE[k] for k in ("img_size", "epochs", "batch_size")}
+    data = scenes(cache, COMPARE["train"], COMPARE["val"], COMPARE["height"], COMPARE["width"])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for strategy in args.strategies.split(","):
+            scores, seconds = [], []
+            for seed in map(int, args.seeds.split(",")):
+                started = time.perf_counter()
+                result = segment.train(data, out=Path(tmp) / f"{strategy}-{seed}", strategy=strategy, seed=seed,
+                                       classes=",".join(CLASSES), accelerator="cpu", **budget)  # fmt: skip
+                seconds.append(time.perf_counter() - started)
+                scores.append(result.scores)
+                print(f"{strategy} seed {seed}: mIoU {result.scores['miou']:.3f}, pixel accuracy "
+                      f"{result.scores['pixel_accuracy']:.3f}, {seconds[-1]:.0f} s", flush=True)  # fmt: skip
+                if seed == 0 and strategy in ("scratch", "full"):  # the README's pictures, as JPEG
+                    from PIL import Image
+
+                    picture = ROOT / "docs" / "images" / f"segment-scenes-{strategy}.jpg"
+                    Image.open(result.run_dir / "overlays.png").convert("RGB").save(picture, quality=85)
+            spread = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0  # noqa: E731
+            cells = [
+                f"{statistics.mean(v):.3f} +- {spread(v):.3f}"
+                for v in ([s["miou"] for s in scores], [s["pixel_accuracy"] for s in scores])
+            ]
+            rows.append(f"| {strategy} | {cells[0]} | {cells[1]} | {statistics.mean(seconds):.0f} |")
+    print(f"budget: {COMPARE}")
+    print("| strategy | held-out mIoU | pixel accuracy | seconds per run |")
+    print("| --- | --- | --- | --- |")
+    print("\n".join(rows))
+
+
+def defaults(cache: Path) -> None:
+    """`segment train DATA --classes ...` with nothing else, on 400 + 100 scenes of 360x480."""
+    import resource
+
+    from transferlab.tasks import segment
+
+    os.environ["TRANSFERLAB_QUIET"] = "0"  # show what it chose and how long it expects
+    data = scenes(cache, 400, 100, 360, 480, seed=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        result = segment.train(data, out=Path(tmp) / "run", classes=",".join(CLASSES))
+        minutes = (time.perf_counter() - started) / 60
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"defaults: {minutes:.1f} min in all, held-out mIoU {result.scores['miou']:.3f}, pixel accuracy "
+          f"{result.scores['pixel_accuracy']:.3f}, peak RSS {peak:.2f} GB")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("compare", "defaults"))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--strategies", default="scratch,frozen,full")
+    args = parser.parse_args()
+    cache = Path(os.environ.get("TRANSFERLAB_BENCH_CACHE", ROOT / ".bench-cache"))
+    if args.what == "compare":
+        compare(args, cache)
+    else:
+        defaults(cache)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
