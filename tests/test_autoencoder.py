@@ -45,9 +45,9 @@ def test_the_encoder_is_a_plain_timm_state_dict(encoder_run):
 
 
 def test_classify_transfers_the_encoder(encoder_run, digits_folder, tmp_path):
-    result = classify.fit(digits_folder, backbone=f"ae:{encoder_run.run_dir}", strategy="linear", epochs=2,
+    result = classify.fit(digits_folder, backbone=f"ae:{encoder_run.run_dir}", strategy="linear", epochs=10,
                           out=tmp_path / "clf")  # fmt: skip
-    assert result.val_acc > 0.2  # chance is 0.1
+    assert result.val_acc > 0.3  # chance is 0.1
     assert '"backbone": "resnet10t"' in (tmp_path / "clf" / "run.json").read_text()
 
 

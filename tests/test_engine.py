@@ -70,7 +70,7 @@ def _commands(digits: Path, photos: Path, run: Path, scenes: Path) -> dict[str, 
         "autoencoder": (["autoencoder", "pretrain", digits, "--img-size", "32", "--steps", "80", "--batch-size", "16",
                          "--checkpoint-every", "5", "--out", run], "model"),
         "segment": (["segment", "train", scenes, "--img-size", "32", "--epochs", "12", "--batch-size", "2",
-                     "--width", "8", "--accelerator", "cpu", "--out", run], "model"),
+                     "--width", "8", "--backbone", "resnet10t:random", "--accelerator", "cpu", "--out", run], "model"),
     }  # fmt: skip
 
 

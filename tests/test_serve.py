@@ -104,11 +104,14 @@ def runs(tmp_path_factory):
     from transferlab.tasks import segment
 
     scenes = write_segmentation_set(tmp_path_factory.mktemp("scenes"), 6)
-    segment.train(scenes, out=root / "scenes", img_size=64, epochs=1, batch_size=4, width=8)
+    segment.train(
+        scenes, out=root / "scenes", img_size=64, epochs=1, batch_size=4, width=8, backbone="resnet10t:random"
+    )
     from transferlab.tasks import detect
 
     shapes = write_detection_set(tmp_path_factory.mktemp("shapes"), 6)
-    detect.train(shapes, out=root / "shapes", img_size=64, epochs=1, batch_size=4, width=64, accelerator="cpu")
+    detect.train(shapes, out=root / "shapes", img_size=64, epochs=1, batch_size=4, width=64, accelerator="cpu",
+                 backbone="resnet10t:random")  # fmt: skip
     return root
 
 

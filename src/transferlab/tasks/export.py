@@ -43,10 +43,8 @@ def export(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) ->
                 warnings.simplefilter("ignore", DeprecationWarning)
                 warnings.simplefilter("ignore", FutureWarning)
                 torch.jit.trace(model, example).save(str(tmp))
-        elif kind == DETECTOR:
-            _export_detector_onnx(model, example, tmp)
         else:
-            _export_onnx(model, example, tmp)
+            _export_onnx(model, example, tmp, detector=kind == DETECTOR)
     return target
 
 
@@ -83,19 +81,6 @@ def _detector(run: Path) -> tuple[Any, Any]:
     return OneImageDetector(net).eval(), torch.rand(3, size, size * 3 // 4)
 
 
-def _export_detector_onnx(model: Any, example: Any, path: Path) -> None:
-    """torch's TorchScript-based exporter, which torchvision's detection models are written and
-    tested for (dynamic image size, data-dependent box counts); torch.export stops on the latter."""
-    import torch
-
-    _need_onnxscript()
-    with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated upstream, but works here
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=17, input_names=["image"],
-                          output_names=["boxes", "scores", "labels"],
-                          dynamic_axes={"image": [1, 2], "boxes": [0], "scores": [0], "labels": [0]})  # fmt: skip
-
-
 def _need_onnxscript() -> None:
     try:
         import onnxscript  # noqa: F401 - torch's ONNX exporter needs it
@@ -105,19 +90,19 @@ def _need_onnxscript() -> None:
         ) from None
 
 
-def _export_onnx(model, example, path: Path) -> None:
+def _export_onnx(model: Any, example: Any, path: Path, detector: bool = False) -> None:
+    """torch's TorchScript-based exporter: torchvision's detection models are written and tested for
+    it (dynamic image size, data-dependent box counts; torch.export stops on the latter), and it
+    exports a Lite0 classifier in 1.4 s where torch.export's exporter takes 21 s (2-core CPU)."""
     import torch
 
     _need_onnxscript()
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.onnx.export(
-        model,
-        (example,),
-        dynamo=True,
-        input_names=["images"],
-        output_names=["logits"],
-        dynamic_shapes={"x": {0: batch}},
-        external_data=False,
-        verbose=False,
-    )
-    program.save(str(path))
+    if detector:
+        names = {"input_names": ["image"], "output_names": ["boxes", "scores", "labels"],
+                 "dynamic_axes": {"image": [1, 2], "boxes": [0], "scores": [0], "labels": [0]}}  # fmt: skip
+    else:
+        names = {"input_names": ["images"], "output_names": ["logits"],
+                 "dynamic_axes": {"images": [0], "logits": [0]}}  # fmt: skip
+    with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated upstream, but works here
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=17, **names)
