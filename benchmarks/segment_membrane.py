@@ -3,7 +3,7 @@ scratch vs frozen vs full, the ImageNet Lite0 encoder, the CPU defaults `segment
 (192 px crops, 30 epochs, batch 8), three seeds each; mIoU and pixel accuracy on the six held-out
 slices at full resolution, mean +- std.
 
-    .venv/bin/python benchmarks/segment_membrane.py [--seeds 0,1,2] [--strategies scratch,frozen,full]
+    .venv/bin/python benchmarks/segment_membrane.py [--seeds 0,1,2] [--strategies scratch,frozen,full] [--img-size N]
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--strategies", default="scratch,frozen,full")
+    parser.add_argument("--img-size", type=int, help="another crop side than the default's")
     args = parser.parse_args()
+    size = {} if args.img_size is None else {"img_size": args.img_size}
     from transferlab.tasks import segment
 
     data = membrane(Path(os.environ.get("TRANSFERLAB_BENCH_CACHE", ROOT / ".bench-cache")))
@@ -45,12 +47,12 @@ def main() -> None:
             for seed in map(int, args.seeds.split(",")):
                 started = time.perf_counter()
                 result = segment.train(data, out=Path(tmp) / f"{strategy}-{seed}", strategy=strategy, seed=seed,
-                                       accelerator="cpu")  # fmt: skip
+                                       accelerator="cpu", **size)  # fmt: skip
                 seconds.append(time.perf_counter() - started)
                 scores.append(result.scores)
                 print(f"{strategy} seed {seed}: mIoU {result.scores['miou']:.3f}, pixel accuracy "
                       f"{result.scores['pixel_accuracy']:.3f}, {seconds[-1]:.0f} s", flush=True)  # fmt: skip
-                if seed == 0 and strategy == "full":  # the README's picture, as JPEG
+                if seed == 0 and strategy == "full" and not size:  # the README's picture, as JPEG
                     from PIL import Image
 
                     picture = ROOT / "docs" / "images" / "segment-membrane-full.jpg"

@@ -9,6 +9,8 @@ Two measurements:
     .venv/bin/python benchmarks/segment_scenes.py compare [--seeds 0,1,2] [--strategies scratch,frozen,full]
     # the CPU defaults on the issue's size: 400 training scenes of 360x480 (+100 held out), no options
     .venv/bin/python benchmarks/segment_scenes.py defaults
+    # the same with another resolution or step cap (how the defaults were chosen)
+    .venv/bin/python benchmarks/segment_scenes.py defaults --img-size 256 --max-steps 675
 """
 
 from __future__ import annotations
@@ -111,8 +113,9 @@ def compare(args: argparse.Namespace, cache: Path) -> None:
     print("\n".join(rows))
 
 
-def defaults(cache: Path) -> None:
-    """`segment train DATA --classes ...` with nothing else, on 400 + 100 scenes of 360x480."""
+def defaults(cache: Path, overrides: dict[str, int]) -> None:
+    """`segment train DATA --classes ...` with nothing else (or only ``overrides``), on 400 + 100
+    scenes of 360x480."""
     import resource
 
     from transferlab.tasks import segment
@@ -121,11 +124,11 @@ def defaults(cache: Path) -> None:
     data = scenes(cache, 400, 100, 360, 480, seed=1)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        result = segment.train(data, out=Path(tmp) / "run", classes=",".join(CLASSES))
+        result = segment.train(data, out=Path(tmp) / "run", classes=",".join(CLASSES), **overrides)
         minutes = (time.perf_counter() - started) / 60
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"defaults: {minutes:.1f} min in all, held-out mIoU {result.scores['miou']:.3f}, pixel accuracy "
-          f"{result.scores['pixel_accuracy']:.3f}, peak RSS {peak:.2f} GB")  # fmt: skip
+    print(f"defaults {overrides or ''}: {minutes:.1f} min in all, held-out mIoU {result.scores['miou']:.3f}, "
+          f"pixel accuracy {result.scores['pixel_accuracy']:.3f}, peak RSS {peak:.2f} GB")  # fmt: skip
 
 
 def main() -> None:
@@ -133,12 +136,18 @@ def main() -> None:
     parser.add_argument("what", choices=("compare", "defaults"))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--strategies", default="scratch,frozen,full")
+    parser.add_argument("--img-size", type=int, help="defaults: override the chosen crop side")
+    parser.add_argument("--max-steps", type=int, help="defaults: override the chosen step cap")
+    parser.add_argument("--epochs", type=int, help="defaults: override the chosen epochs")
     args = parser.parse_args()
     cache = Path(os.environ.get("TRANSFERLAB_BENCH_CACHE", ROOT / ".bench-cache"))
     if args.what == "compare":
         compare(args, cache)
     else:
-        defaults(cache)
+        overrides = {
+            key: value for key in ("img_size", "max_steps", "epochs") if (value := getattr(args, key)) is not None
+        }
+        defaults(cache, overrides)
     sys.stdout.flush()
 
 

@@ -97,7 +97,7 @@ def test_the_cpu_defaults_cap_a_large_set_at_a_step_budget():
     from transferlab.options.segment import SegmentOptions
 
     cpu, gpu = SegmentOptions().for_device("cpu"), SegmentOptions().for_device("cuda")
-    assert (cpu.img_size, cpu.max_steps, gpu.max_steps) == (192, 1200, 0)
+    assert (cpu.img_size, cpu.max_steps, gpu.max_steps) == (192, 1500, 0)
     assert SegmentOptions(max_steps=50).for_device("cpu").max_steps == 50  # a given option is kept
 
 
