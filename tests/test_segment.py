@@ -101,6 +101,18 @@ def test_the_cpu_defaults_cap_a_large_set_at_a_step_budget():
     assert SegmentOptions(max_steps=50).for_device("cpu").max_steps == 50  # a given option is kept
 
 
+def test_the_start_says_the_choices_and_the_time_scoring_adds(tmp_path, cli, monkeypatch):
+    """The duration announced after the first steps counts training only; the first held-out
+    scoring says what the scorings still to come add."""
+    monkeypatch.setenv("TRANSFERLAB_QUIET", "0")
+    data = write_segmentation_set(tmp_path / "d", 8)
+    code, _, err = cli("segment", "train", data, "--backbone", "resnet10t:random", "--img-size", "32",
+                       "--epochs", "3", "--batch-size", "4", "--width", "8", "--out", tmp_path / "run")  # fmt: skip
+    assert code == 0, err
+    assert "segment: the defaults for a CPU: --max-steps 1500" in err, err
+    assert "segment: held-out scoring takes" in err and "2 more add about" in err, err
+
+
 def test_metrics_are_the_hand_counted_ones_and_void_is_excluded():
     from transferlab import metrics
     from transferlab.metrics.segmentation import confusion

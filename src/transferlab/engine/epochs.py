@@ -47,6 +47,7 @@ class EpochRecipe(Recipe):
         self.step, self.epoch, self.window = 0, 0, []
         self.best = {self.best_metric: -1.0, "epoch": 0}
         self.best_extra: Any = None  # the best epoch's extras (not checkpointed; recomputed if needed)
+        self._scoring_announced = False
         max_steps = getattr(self.opts, "max_steps", None)
         self.epochs = budgeted_epochs(self.task, self.opts.epochs, self.steps_per_epoch(), max_steps,
                                       announce=self.fabric.global_rank == 0)  # fmt: skip
@@ -105,7 +106,9 @@ class EpochRecipe(Recipe):
         self.window = []
         due = self.epoch % self.opts.eval_every == 0 or self.epoch == self.epochs
         if due and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
+            scoring_started = time.perf_counter()
             scores, extra = self.held_out()
+            self._announce_scoring_time(time.perf_counter() - scoring_started)
             row |= {k: scores[k] for k in self.logged}
             if scores[self.best_metric] > self.best[self.best_metric]:  # its scores are the report's
                 self.best = {self.best_metric: scores[self.best_metric], "epoch": self.epoch, "scores": scores}
@@ -113,6 +116,20 @@ class EpochRecipe(Recipe):
                 self.save_run(scores)
             session.advance(f"epoch {self.epoch} {self.describe(scores)}", steps=0)
         session.log(row)
+
+    def _announce_scoring_time(self, seconds: float) -> None:
+        """Once a process: the time the held-out scorings still to come add to the announced
+        duration, which counts training steps only."""
+        if self._scoring_announced:
+            return
+        self._scoring_announced = True
+        every = self.opts.eval_every
+        to_come = sum(1 for e in range(self.epoch + 1, self.epochs + 1) if e % every == 0 or e == self.epochs)
+        if to_come:
+            from transferlab.progress import announce
+
+            announce(f"{self.task}: held-out scoring takes {seconds:.1f} s here; {to_come} more add about "
+                     f"{to_come * seconds / 60:.1f} min")  # fmt: skip
 
     # ----------------------------------------------------------------- state
 
