@@ -104,8 +104,7 @@ class EpochRecipe(Recipe):
         row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
                "lr": self.optimizer.param_groups[-1]["lr"], "seconds": seconds}  # fmt: skip
         self.window = []
-        due = self.epoch % self.opts.eval_every == 0 or self.epoch == self.epochs
-        if due and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
+        if self._scored(self.epoch) and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
             scoring_started = time.perf_counter()
             scores, extra = self.held_out()
             self._announce_scoring_time(time.perf_counter() - scoring_started)
@@ -117,14 +116,17 @@ class EpochRecipe(Recipe):
             session.advance(f"epoch {self.epoch} {self.describe(scores)}", steps=0)
         session.log(row)
 
+    def _scored(self, epoch: int) -> bool:
+        """Whether held-out scoring follows ``epoch``: every ``--eval-every`` epochs and the last."""
+        return epoch % self.opts.eval_every == 0 or epoch == self.epochs
+
     def _announce_scoring_time(self, seconds: float) -> None:
         """Once a process: the time the held-out scorings still to come add to the announced
         duration, which counts training steps only."""
         if self._scoring_announced:
             return
         self._scoring_announced = True
-        every = self.opts.eval_every
-        to_come = sum(1 for e in range(self.epoch + 1, self.epochs + 1) if e % every == 0 or e == self.epochs)
+        to_come = sum(map(self._scored, range(self.epoch + 1, self.epochs + 1)))
         if to_come:
             from transferlab.progress import announce
 
