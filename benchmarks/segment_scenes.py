@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -27,56 +26,11 @@ from pathlib import Path
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
-from common import ROOT, SHARED, cifar10_folder
+from common import ROOT
+from segment_sets import SCENE_CLASSES as CLASSES
+from segment_sets import scenes
 
-CLASSES = ("background", "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 COMPARE = {"train": 160, "val": 40, "height": 240, "width": 320, "img_size": 192, "epochs": 8, "batch_size": 8}
-
-
-def kangaroo_photos(cache: Path) -> list[Path]:
-    target = cache / "kangaroo"
-    if not (target / "images").is_dir():
-        with tarfile.open(SHARED / "kangaroo.tar.gz") as archive:
-            archive.extractall(cache, filter="data")
-    return sorted((target / "images").glob("*.jpg"))
-
-
-def scenes(cache: Path, n_train: int, n_val: int, height: int, width: int, seed: int = 0) -> Path:
-    """Write ``train/`` and ``val/`` (``images/`` JPEG + ``masks/`` class-index PNG) once."""
-    import numpy as np
-    from PIL import Image, ImageDraw, ImageFile
-
-    ImageFile.LOAD_TRUNCATED_IMAGES = True  # the kangaroo set has one truncated JPEG: a fine background
-    root = cache / f"scenes-{n_train}-{n_val}-{height}x{width}-seed{seed}"
-    if (root / "done").is_file():
-        return root
-    rng = np.random.default_rng(seed)
-    photos, cifar = kangaroo_photos(cache), cifar10_folder(cache)
-    cut = int(len(photos) * 0.8)  # held-out scenes sit on photos training never saw
-    for split, count, backgrounds in (("train", n_train, photos[:cut]), ("val", n_val, photos[cut:])):
-        objects = [sorted((cifar / split / name).glob("*.jpg")) for name in CLASSES[1:]]
-        (root / split / "images").mkdir(parents=True, exist_ok=True)
-        (root / split / "masks").mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            photo = Image.open(backgrounds[rng.integers(len(backgrounds))]).convert("RGB")
-            scale = max(width / photo.width, height / photo.height) * rng.uniform(1.0, 1.5)
-            photo = photo.resize((round(photo.width * scale) + 1, round(photo.height * scale) + 1), Image.BICUBIC)
-            x, y = rng.integers(photo.width - width + 1), rng.integers(photo.height - height + 1)
-            scene, mask = photo.crop((x, y, x + width, y + height)), Image.new("L", (width, height), 0)
-            for _ in range(rng.integers(2, 6)):
-                label = int(rng.integers(1, len(CLASSES)))
-                files = objects[label - 1]
-                side = int(rng.uniform(0.25, 0.5) * height)
-                thing = Image.open(files[rng.integers(len(files))]).convert("RGB").resize((side, side), Image.BICUBIC)
-                shape = Image.new("L", (side, side), 0)
-                ImageDraw.Draw(shape).ellipse((0, 0, side - 1, side - 1), fill=255)
-                at = (int(rng.integers(width - side + 1)), int(rng.integers(height - side + 1)))
-                scene.paste(thing, at, shape)
-                mask.paste(label, (*at, at[0] + side, at[1] + side), shape)
-            scene.save(root / split / "images" / f"{i:04d}.jpg", quality=92)
-            mask.save(root / split / "masks" / f"{i:04d}.png")
-    (root / "done").touch()
-    return root
 
 
 def compare(args: argparse.Namespace, cache: Path) -> None:

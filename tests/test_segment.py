@@ -170,6 +170,19 @@ def test_membrane_run_evaluates_applies_and_exports(membrane, tmp_path, cli):
     code, out, err = cli("segment", "evaluate", run, membrane, "--json")
     assert code == 0, err
     assert json.loads(out)["images"] == 30
+    # a test set laid out as two folders of other names is scored as it is, with the blind classes named
+    for folder, source in (("test", "images"), ("testannot", "masks")):
+        (tmp_path / folder).mkdir()
+        for name in ("0.png", "1.png", "2.png"):
+            (tmp_path / folder / name).write_bytes((membrane / source / name).read_bytes())
+    code, out, err = cli("segment", "evaluate", run, "--images", tmp_path / "test", "--masks", tmp_path / "testannot")
+    assert code == 0, err
+    assert "3 images: mIoU" in out and ("below 0.1 IoU" in out or "every class at 0.1 IoU or more" in out), out
+    assert (run / "evaluations" / "test" / "segment.json").is_file()
+    assert_user_error(cli("segment", "evaluate", run), "no data to evaluate on", "--images DIR --masks DIR")
+    assert_user_error(cli("segment", "evaluate", run, membrane, "--images", tmp_path / "test", "--masks", membrane),
+                      "both DATA and --images")  # fmt: skip
+    assert_user_error(cli("segment", "evaluate", run, membrane, "--classes", "a,b,c"), "the run class_0, class_1")
     code, out, err = cli("segment", "apply", run, membrane / "images" / "0.png", "-o", tmp_path / "masks")
     assert code == 0, err
     mask = np.asarray(Image.open(tmp_path / "masks" / "0_mask.png"))
@@ -217,3 +230,41 @@ def test_compare_trains_each_strategy_on_one_split_into_one_table(tmp_path, cli)
     assert [row["strategy"] for row in table["rows"]] == ["scratch", "frozen"] and table["task"] == "segment"
     assert all(0 <= row["mIoU"] <= 1 for row in table["rows"]) and (tmp_path / "cmp" / "report.html").is_file()
     assert_user_error(cli("segment", "train", data, "--compare", "scratch,best"), "unknown best")
+
+
+def test_overlays_keep_the_photo_visible_and_spread_over_the_held_out_set():
+    """Found on a street-scene set: class 0 was drawn black (a "sky" class darkened the sky), and
+    the report showed the first six frames of a video, with none of the rare classes."""
+    from transferlab.tasks.segment.data import default_colours
+    from transferlab.tasks.segment.report import overlay, overlay_picks, weak_classes, weak_line
+
+    colours = default_colours(30)
+    assert len(set(colours)) == 30 and min(sum(c) for c in colours) >= 128  # no class near black
+    image = torch.full((3, 4, 4), 200, dtype=torch.uint8)
+    mask = torch.zeros(4, 4, dtype=torch.long)
+    mask[0] = 255  # void
+    drawn = overlay(image, mask, colours, 255)
+    assert (drawn[0] == 200).all() and drawn[1:].mean() > 100  # void untouched, class 0 not darkened
+    masks = [torch.zeros(8, 8, dtype=torch.long) for _ in range(40)]
+    masks[17][:2, :2], masks[29][:1, :1] = 2, 3  # two rare classes, each in one image
+    picks = overlay_picks(masks, 4, 255, count=6)
+    assert len(picks) == 6 and {17, 29} <= set(picks) and max(picks) >= 30 and picks != list(range(6))
+    scores = {"per_class": [{"class": "sky", "iou": 0.9, "pixels": 900}, {"class": "pole", "iou": 0.0, "pixels": 9},
+                            {"class": "sign", "iou": 0.05, "pixels": 91}]}  # fmt: skip
+    assert [c["class"] for c in weak_classes(scores)] == ["pole", "sign"]
+    assert (
+        weak_line(scores) == "2 class(es) below 0.1 IoU (their share of the pixels): pole 0.00 (0.9%), sign 0.05 (9.1%)"
+    )
+
+
+def test_frame_crops_follow_the_images_aspect_and_bad_scales_are_refused(tmp_path, cli):
+    from transferlab.tasks.segment.recipe import crop_shape, random_crop
+
+    frames = [torch.zeros(3, 360, 480, dtype=torch.uint8)] * 3 + [torch.zeros(3, 100, 100, dtype=torch.uint8)]
+    assert crop_shape(frames, 192, "frame") == (192, 256) and crop_shape(frames, 192, "square") == (192, 192)
+    image, mask = torch.randint(0, 255, (3, 360, 480), dtype=torch.uint8), torch.randint(0, 3, (360, 480))
+    x, y = random_crop(image, mask, (192, 256), 1.0, torch.tensor([0.5, 0.5]), False, 255)
+    assert x.shape == (3, 192, 256) and y.shape == (192, 256) and (y != 255).all()  # scale 1: the whole frame
+    data = write_segmentation_set(tmp_path / "d", 4)
+    for bad in ("2,1", "0,1", "one"):
+        assert_user_error(cli("segment", "train", data, "--scales", bad), f"--scales '{bad}'", "--scales 0.75,1.5")

@@ -25,6 +25,7 @@ def train(
 ) -> None:
     """Train a segmentation network (U-Net or FPN) on a pretrained encoder; --compare strategies."""
     from transferlab.tasks import segment
+    from transferlab.tasks.segment.report import weak_line
 
     options = options or {}
     refuse_compare_with_resume(compare, resume)
@@ -39,19 +40,33 @@ def train(
         s = result.scores
         out.print(f"{result.run_dir}: held-out mIoU {s['miou']:.3f}, pixel accuracy {s['pixel_accuracy']:.3f}, "
                   f"mean Dice {s['mean_dice']:.3f} ({result.seconds:.0f} s)")  # fmt: skip
+        out.print(weak_line(s))
     out.print(f"report: {result.report}")
 
 
 def evaluate(
     run: Path = typer.Argument(..., help="A segment run."),
-    data: str = typer.Argument(..., metavar="DATA", help=DATA_HELP),
+    data: str = typer.Argument(None, metavar="[DATA]", help=DATA_HELP),
+    images: str = typer.Option(None, "--images", help="A folder of images (with --masks), instead of DATA."),
+    masks: str = typer.Option(None, "--masks", help="A folder of masks paired with --images by file name stem."),
+    classes: str = typer.Option(
+        None, "--classes", help="The run's classes as a file of 'name,r,g,b' lines (for colour masks)."
+    ),
+    ignore_index: int = typer.Option(None, "--ignore-index", help="The data's void value (default: the run's)."),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
 ) -> None:
     """mIoU, pixel and class accuracy and Dice of RUN on DATA (its val/test part, else all of it)."""
+    from transferlab.errors import UsageError
     from transferlab.tasks import segment
+    from transferlab.tasks.segment.report import weak_line
 
-    scores = segment.evaluate(run, data, device=device)
+    if data is not None and (images or masks):
+        raise UsageError("both DATA and --images/--masks were given", "pass one of them")
+    if data is None and not (images and masks):
+        raise UsageError("no data to evaluate on", "pass DATA, or --images DIR --masks DIR")
+    scores = segment.evaluate(run, data, device=device, images=images, masks=masks, classes=classes,
+                              ignore_index=ignore_index)  # fmt: skip
     if as_json:
         print(json.dumps(scores, indent=2))
         return
@@ -59,6 +74,7 @@ def evaluate(
               f"class accuracy {scores['class_accuracy']:.3f}, mean Dice {scores['mean_dice']:.3f}")  # fmt: skip
     print_rows([{k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()} for row in scores["per_class"]],
                "per class")  # fmt: skip
+    out.print(weak_line(scores))
 
 
 def apply(

@@ -9,6 +9,8 @@ from transferlab.errors import UsageError
 
 STRATEGIES = ("frozen", "full", "gradual", "scratch")
 LOSSES = ("ce+dice", "ce", "dice", "focal", "focal+dice")
+SCHEDULES = ("cosine", "constant")
+CROPS = ("square", "frame")
 #: Defaults that depend on the device (an option left unset takes them): on a 2-core CPU, a step of
 #: 8 crops of 192 px takes about 0.6 s; 30 epochs, capped at 1,500 steps, train 400 images of
 #: 360x480 in about 17.5 minutes with held-out scoring (within the 20 the defaults aim for), and a
@@ -42,7 +44,12 @@ class SegmentOptions(TrainOptions):
     epochs: int | None = option(None, "Passes over the training images.", resumable=True)
     max_steps: int | None = option(None, "At most this many steps: fewer epochs when they would take more (0: no cap).")
     batch_size: int | None = option(None, "Crops per step.")
-    lr: float = option(1e-3, "AdamW's learning rate (cosine schedule).")
+    lr: float = option(1e-3, "AdamW's learning rate (the decoder's; see --schedule).")
+    schedule: str = option("cosine", "The rate over the run: cosine decay, or constant.", choices=SCHEDULES)
+    crop: str = option("square", "Training crops: square (img-size sides), or frame (the training images' "
+                       "median aspect, so scale 1 is the whole frame).", choices=CROPS)  # fmt: skip
+    scales: str = option("0.75,1.5", "Random crop scales MIN,MAX (log-uniform) relative to the scoring size; "
+                         "1,1: no rescaling.")  # fmt: skip
     loss: str = option("ce+dice", "ce, dice, focal, or sums such as ce+dice.", choices=LOSSES)
     class_weights: str = option("none", "none, or balanced (inverse pixel frequency) for cross-entropy.",
                                 choices=("none", "balanced"))  # fmt: skip
@@ -59,5 +66,16 @@ class SegmentOptions(TrainOptions):
         for name in ("epochs", "batch_size", "eval_every", "width"):
             if (getattr(self, name) or 1) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1", "e.g. 8")
+        self.scale_range()
         if not 0 < self.val_fraction < 1 or self.lr <= 0 or self.encoder_lr_mult < 0:
             raise UsageError("--val-fraction in (0, 1), --lr > 0, --encoder-lr-mult >= 0", "e.g. --lr 1e-3")
+
+    def scale_range(self) -> tuple[float, float]:
+        """--scales as (min, max), refused unless 0 < min <= max."""
+        try:
+            low, high = (float(v) for v in self.scales.split(","))
+        except ValueError:
+            raise UsageError(f"--scales '{self.scales}' is not MIN,MAX", "e.g. --scales 0.75,1.5") from None
+        if not 0 < low <= high:
+            raise UsageError(f"--scales '{self.scales}' needs 0 < MIN <= MAX", "e.g. --scales 0.75,1.5")
+        return low, high

@@ -71,24 +71,37 @@ def load_segmenter(run_dir: str | Path, device: torch.device | str = "cpu") -> t
     return net.to(device).eval(), spec
 
 
-def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto", **where: Any) -> dict[str, Any]:
+def evaluate(
+    run_dir: str | Path, data: Any = None, *, device: str = "auto", images: str | None = None,
+    masks: str | None = None, classes: str | None = None, ignore_index: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """mIoU, pixel and class accuracy, Dice of a run on DATA's held-out part (its val/test split,
-    else all of it), each mask at its own resolution; written to the run's evaluations."""
+    else all of it) or on ``images``/``masks`` folders, each mask at its own resolution; the classes
+    below 0.1 IoU listed with their share of the pixels; written to the run's evaluations.
+    ``classes`` (a colour table for colour masks) must name the run's classes in its order;
+    ``ignore_index`` is the data's void value (default: the run's)."""
     from transferlab.devices import resolve_device
     from transferlab.engine.performance import for_inference
     from transferlab.io import write_json
-    from transferlab.tasks.segment.data import load_segmentation
+    from transferlab.tasks.segment.data import load_segmentation, read_classes
     from transferlab.tasks.segment.recipe import score
+    from transferlab.tasks.segment.report import weak_classes
 
     dev = resolve_device(device)
     net, spec = load_segmenter(run_dir, dev)
-    read = load_segmentation(data, classes=",".join(spec["classes"]), ignore_index=int(spec["ignore_index"]),
-                             hold_out=False, **where)  # fmt: skip
+    names = list(spec["classes"])
+    if classes and read_classes(classes)[0] != names:
+        raise UsageError(f"--classes names {', '.join(read_classes(classes)[0])}, the run {', '.join(names)}",
+                         "give the run's classes in its order, or leave --classes out")  # fmt: skip
+    ignore = int(spec["ignore_index"]) if ignore_index is None else ignore_index
+    read = load_segmentation(data, images=images, masks=masks, classes=classes or ",".join(names),
+                             ignore_index=ignore, hold_out=False)  # fmt: skip
     split = read.val if len(read.val) else read.train  # DATA's own held-out part, else all of it
-    scores = score(net, split, spec["classes"], int(spec["ignore_index"]), int(spec["img_size"]),
-                   for_inference(dev, SegmentOptions.cpu_defaults), progress=True)  # fmt: skip
-    scores = {**scores, "images": len(split), "data": read.description}
-    write_json(Path(run_dir) / "evaluations" / folder_name(Path(str(data)).name) / "segment.json", scores)
+    scores = score(net, split, names, ignore, int(spec["img_size"]), for_inference(dev, SegmentOptions.cpu_defaults),
+                   progress=True)  # fmt: skip
+    scores = {**scores, "images": len(split), "data": read.description, "weak_classes": weak_classes(scores)}
+    where = Path(str(data if data is not None else images)).name
+    write_json(Path(run_dir) / "evaluations" / folder_name(where) / "segment.json", scores)
     return scores
 
 

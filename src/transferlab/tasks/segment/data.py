@@ -81,18 +81,25 @@ def read_classes(spec: str | None) -> tuple[list[str], dict[tuple[int, int, int]
     return names, table
 
 
+#: Bright, distinct colours (matplotlib's tab20, strong shades first): none is black or near it, so
+#: an overlay of any class, the first one too, keeps the photo beneath it visible.
+PALETTE = [
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+    (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
+    (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
+    (219, 219, 141), (158, 218, 229),
+]  # fmt: skip
+
+
 def default_colours(count: int) -> list[tuple[int, int, int]]:
-    """Distinct colours for drawing masks (Pascal VOC's bit-interleaved palette)."""
-    colours = []
-    for index in range(count):
-        r = g = b = 0
-        c = index
-        for bit in range(8):
-            r |= ((c >> 0) & 1) << (7 - bit)
-            g |= ((c >> 1) & 1) << (7 - bit)
-            b |= ((c >> 2) & 1) << (7 - bit)
-            c >>= 3
-        colours.append((r, g, b))
+    """Colours for drawing masks that have no colour table: :data:`PALETTE`, then bright hues a
+    golden angle apart (distinct for any number of classes, none dark)."""
+    import colorsys
+
+    colours = PALETTE[:count]
+    for index in range(count - len(colours)):
+        hue, saturation = (index * 0.618034) % 1.0, (0.9, 0.6, 0.4)[index % 3]
+        colours.append(tuple(round(255 * v) for v in colorsys.hsv_to_rgb(hue, saturation, 1.0)))
     return colours
 
 

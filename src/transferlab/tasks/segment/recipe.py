@@ -28,8 +28,6 @@ from transferlab.tasks.segment.losses import SegmentationLoss
 TASK = "segment"
 MODEL_KIND = "segmenter"
 METRICS = ("epoch", "step", "loss", "miou", "pixel_accuracy", "class_accuracy", "mean_dice", "lr", "seconds")
-#: Random scales of the training crops, relative to the size images are evaluated at.
-SCALES = (0.75, 1.5)
 
 
 def eval_size(height: int, width: int, img_size: int) -> tuple[int, int]:
@@ -38,23 +36,35 @@ def eval_size(height: int, width: int, img_size: int) -> tuple[int, int]:
     return max(32, round(height * factor / 32) * 32), max(32, round(width * factor / 32) * 32)
 
 
+def crop_shape(images: list[torch.Tensor], img_size: int, crop: str) -> tuple[int, int]:
+    """The training crop (height, width): square, or the images' median aspect ("frame") at the
+    scoring size, so that at scale 1 a crop of a typical image is the whole image."""
+    if crop == "square":
+        return img_size, img_size
+    aspects = sorted(img.shape[-1] / img.shape[-2] for img in images)
+    return eval_size(1000, round(1000 * aspects[len(aspects) // 2]), img_size)
+
+
 def random_crop(
-    image: torch.Tensor, mask: torch.Tensor, size: int, scale: float, corner: torch.Tensor, flip: bool, ignore: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A ``size`` x ``size`` crop of the image scaled by ``scale`` (mask alike, nearest; padded with
-    void where the scaled image is smaller), mirrored when ``flip``."""
+    image: torch.Tensor, mask: torch.Tensor, size: int | tuple[int, int], scale: float, corner: torch.Tensor,
+    flip: bool, ignore: int,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """A ``size`` crop (a side, or height and width) of the image scaled by ``scale`` relative to
+    its scoring size (mask alike, nearest; padded with void where the scaled image is smaller),
+    mirrored when ``flip``."""
     from torchvision import tv_tensors
     from torchvision.transforms.v2 import functional as TF
 
-    h, w = eval_size(*image.shape[-2:], round(size * scale))
+    ch, cw = (size, size) if isinstance(size, int) else size
+    h, w = eval_size(*image.shape[-2:], round(min(ch, cw) * scale))
     img = TF.resize(tv_tensors.Image(image), [h, w], antialias=True)
     lab = TF.resize(tv_tensors.Mask(mask[None]), [h, w])  # a Mask is resized with nearest neighbours
-    if h < size or w < size:
-        pad = [0, 0, max(0, size - w), max(0, size - h)]
+    if h < ch or w < cw:
+        pad = [0, 0, max(0, cw - w), max(0, ch - h)]
         img, lab = TF.pad(img, pad, fill=0), TF.pad(lab, pad, fill=ignore)
-        h, w = max(h, size), max(w, size)
-    top, left = int(corner[0] * (h - size + 1)), int(corner[1] * (w - size + 1))
-    img, lab = TF.crop(img, top, left, size, size), TF.crop(lab, top, left, size, size)
+        h, w = max(h, ch), max(w, cw)
+    top, left = int(corner[0] * (h - ch + 1)), int(corner[1] * (w - cw + 1))
+    img, lab = TF.crop(img, top, left, ch, cw), TF.crop(lab, top, left, ch, cw)
     if flip:
         img, lab = TF.horizontal_flip(img), TF.horizontal_flip(lab)
     return img.as_subclass(torch.Tensor), lab.as_subclass(torch.Tensor)[0]
@@ -119,6 +129,7 @@ class SegmentRecipe(EpochRecipe):
         self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
         self.data = data if isinstance(data, SegmentationData) else read_data(data, opts)
         self.performance = performance_of(fabric)
+        self.crop, self.scales = crop_shape(self.data.train.images, opts.img_size, opts.crop), opts.scale_range()
         network = build_network(opts, len(self.data.classes))
         self.weights_source = network.weights_source
         encoder, decoder = network.parameter_groups()
@@ -162,10 +173,14 @@ class SegmentRecipe(EpochRecipe):
         return self.opts.strategy == "frozen" or (self.opts.strategy == "gradual" and self.epoch < self.epochs // 3)
 
     def _set_rates(self) -> None:
-        """Cosine decay of --lr; the encoder at --encoder-lr-mult of it (none while frozen)."""
-        cosine = 0.5 * (1 + math.cos(math.pi * self.step / max(1, self.total())))
+        """--lr (cosine decay or constant); the encoder at --encoder-lr-mult of it (none while frozen)."""
+        decay = (
+            1.0
+            if self.opts.schedule == "constant"
+            else 0.5 * (1 + math.cos(math.pi * self.step / max(1, self.total())))
+        )
         mult = 0.0 if self._encoder_frozen() else 1.0 if self.opts.strategy == "scratch" else self.opts.encoder_lr_mult
-        rates = [self.opts.lr * cosine * mult, self.opts.lr * cosine]
+        rates = [self.opts.lr * decay * mult, self.opts.lr * decay]
         for group, rate in zip(self.optimizer.param_groups, rates[-len(self.optimizer.param_groups) :]):
             group["lr"] = rate
 
@@ -174,8 +189,9 @@ class SegmentRecipe(EpochRecipe):
         train, opts = self.data.train, self.opts
         index, scale = draw.indices(len(train)).tolist(), draw.uniform()
         corners, flips = draw.uniform(2), draw.flips().tolist()
-        scales = (SCALES[0] * (SCALES[1] / SCALES[0]) ** scale).tolist()  # log-uniform
-        pairs = [random_crop(train.images[i], train.masks[i], opts.img_size, s, c, f, opts.ignore_index)
+        low, high = self.scales
+        scales = (low * (high / low) ** scale).tolist()  # log-uniform
+        pairs = [random_crop(train.images[i], train.masks[i], self.crop, s, c, f, opts.ignore_index)
                  for i, s, c, f in zip(index, scales, corners, flips)]  # fmt: skip
         x = torch.stack([p[0] for p in pairs]).float().div_(255)
         return self.performance.inputs(x.to(self.fabric.device)), torch.stack([p[1] for p in pairs]).to(

@@ -17,6 +17,8 @@ from transferlab.reports.html import HtmlReport
 
 #: Held-out images shown as overlays in the report.
 OVERLAYS = 6
+#: A class below this held-out IoU is named as one the model is blind to.
+WEAK_IOU = 0.1
 
 
 @dataclass
@@ -45,10 +47,49 @@ def colour_mask(mask: torch.Tensor, colours: list, ignore: int) -> np.ndarray:
 
 
 def overlay(image: torch.Tensor, mask: torch.Tensor, colours: list, ignore: int, alpha: float = 0.5) -> np.ndarray:
-    """The image (uint8 3 x H x W) with the colour mask blended over it."""
+    """The image (uint8 3 x H x W) with the colour mask blended over it; void pixels left as they are."""
     pixels = image.permute(1, 2, 0).numpy().astype(np.float32)
-    blended = (1 - alpha) * pixels + alpha * colour_mask(mask, colours, ignore)
+    weight = alpha * (mask.numpy() != ignore)[..., None]
+    blended = (1 - weight) * pixels + weight * colour_mask(mask, colours, ignore)
     return blended.clip(0, 255).astype(np.uint8)
+
+
+def weak_classes(scores: dict[str, Any], below: float = WEAK_IOU) -> list[dict[str, Any]]:
+    """The classes scored below ``below`` IoU, with their share of the labelled pixels, rarest first."""
+    total = max(1, sum(c["pixels"] for c in scores["per_class"]))
+    weak = [{"class": c["class"], "iou": c["iou"], "share": c["pixels"] / total}
+            for c in scores["per_class"] if not math.isnan(c["iou"]) and c["iou"] < below]  # fmt: skip
+    return sorted(weak, key=lambda c: c["share"])
+
+
+def weak_line(scores: dict[str, Any], below: float = WEAK_IOU) -> str:
+    """One line naming where the model is blind, e.g. "below 0.1 IoU: pole 0.00 (0.9% of the pixels)"."""
+    weak = weak_classes(scores, below)
+    if not weak:
+        return f"every class at {below} IoU or more"
+    listed = ", ".join(f"{c['class']} {c['iou']:.2f} ({100 * c['share']:.1f}%)" for c in weak)
+    return f"{len(weak)} class(es) below {below} IoU (their share of the pixels): {listed}"
+
+
+def overlay_picks(masks: list[torch.Tensor], classes: int, ignore: int, count: int = OVERLAYS) -> list[int]:
+    """Which held-out images to draw: for each of the rarest classes (up to half of ``count``) the
+    image holding most of its pixels, then images spread evenly over the set (not the first few
+    in file order, which on frames cut from a video look alike)."""
+    if len(masks) <= count:
+        return list(range(len(masks)))
+    counts = torch.stack([torch.bincount(m[m != ignore].flatten(), minlength=classes)[:classes] for m in masks])
+    present = [c for c in counts.sum(0).argsort().tolist() if counts[:, c].sum() > 0]
+    picks: list[int] = []
+    for c in present[: count // 2]:
+        for i in counts[:, c].argsort(descending=True).tolist():
+            if counts[i, c] == 0:
+                break
+            if i not in picks:
+                picks.append(i)
+                break
+    spread = [round(k * (len(masks) - 1) / max(1, count - 1)) for k in range(count)]
+    picks += [i for i in spread if i not in picks][: count - len(picks)]
+    return sorted(picks)
 
 
 def write_report(recipe: Any, name: str, seconds: float) -> SegmentResult:
@@ -72,7 +113,8 @@ def write_report(recipe: Any, name: str, seconds: float) -> SegmentResult:
     plots.bar_chart({c["class"]: c["iou"] for c in scores["per_class"]}, run_dir / "iou.png", "IoU")
     plots.confusion_matrix(scores["confusion_matrix"], data.classes, run_dir / "confusion.png")
     panels, captions = [], []
-    for image, mask, stem in list(zip(data.val.images, data.val.masks, data.val.names))[:OVERLAYS]:
+    val = data.val.subset(overlay_picks(data.val.masks, len(data.classes), opts.ignore_index))
+    for image, mask, stem in zip(val.images, val.masks, val.names):
         predicted = predict_logits(net, image, opts.img_size, recipe.performance).argmax(0)
         panels += [Image.fromarray(image.permute(1, 2, 0).numpy()),
                    Image.fromarray(overlay(image, mask, data.colours, opts.ignore_index)),
@@ -87,7 +129,7 @@ def write_report(recipe: Any, name: str, seconds: float) -> SegmentResult:
     report.heading("Held-out scores (void pixels excluded)").table([{
         "mIoU": scores["miou"], "pixel accuracy": scores["pixel_accuracy"],
         "class accuracy": scores["class_accuracy"], "mean Dice": scores["mean_dice"], "pixels": scores["pixels"],
-    }]).table(scores["per_class"])  # fmt: skip
+    }]).text(weak_line(scores)).table(scores["per_class"])  # fmt: skip
     report.heading("Image | truth | prediction").image(gallery, "overlays")
     report.heading("Per-class IoU").image(run_dir / "iou.png", "per-class IoU")
     report.heading("Confusion matrix (pixels)").image(run_dir / "confusion.png", "confusion")
