@@ -31,17 +31,22 @@ SIZE, BATCH, WARMUP = 320, 8, 3
 def steady_rate(times: list[float]) -> float:
     """Images/s over the steps after WARMUP, leaving out the gaps that held-out scoring or an epoch
     boundary makes (the largest third)."""
-    gaps = sorted(b - a for a, b in zip(times[WARMUP:], times[WARMUP + 1 :]))
+    warmup = min(WARMUP, max(0, len(times) - 2))  # a short (dry) run keeps what it has
+    gaps = sorted(b - a for a, b in zip(times[warmup:], times[warmup + 1 :]))
     return BATCH / statistics.median(gaps[: max(1, int(len(gaps) * 0.66))])
 
 
-def transferlab_rate(data, epochs: int, out: Path) -> float:
+def transferlab_rate(data, epochs: int, out: Path, device: str = "cpu", size: int = SIZE) -> tuple[float, dict]:
+    """(steady training img/s, held-out scores) of `detect train`."""
+    import torch
+
     from transferlab.tasks import detect
 
+    accelerator = "gpu" if torch.device(device).type == "cuda" else "cpu"
     with step_clock() as times:
-        detect.train(data, out=out, epochs=epochs, img_size=SIZE, batch_size=BATCH, eval_every=epochs,
-                     accelerator="cpu")  # fmt: skip
-    return steady_rate(times)
+        result = detect.train(data, out=out, epochs=epochs, img_size=size, batch_size=BATCH, eval_every=epochs,
+                              accelerator=accelerator)  # fmt: skip
+    return steady_rate(times), result.scores
 
 
 class ReferenceDataset:
@@ -66,14 +71,15 @@ class ReferenceDataset:
         return self.transform(image, {"boxes": boxes, "labels": self.split.labels[i]})
 
 
-def reference_rate(data, epochs: int, workers: int) -> float:
+def reference_rate(data, epochs: int, workers: int, device: str = "cpu", size: int = SIZE) -> float:
     """train_one_epoch's body, as torchvision's references write it, timed per step."""
     import torch
 
     from transferlab.tasks.detect.models import build_detector
 
     torch.manual_seed(0)
-    model = build_detector("fcos", "tf_efficientnet_lite0", len(data.classes), SIZE)
+    device = torch.device(device)
+    model = build_detector("fcos", "tf_efficientnet_lite0", len(data.classes), size).to(device)
     model.net.transform._skip_resize = False  # the references let the model resize
     loader = torch.utils.data.DataLoader(ReferenceDataset(data.train), batch_size=BATCH, shuffle=True,
                                          num_workers=workers, collate_fn=lambda b: tuple(zip(*b)))  # fmt: skip
@@ -84,8 +90,8 @@ def reference_rate(data, epochs: int, workers: int) -> float:
     times = []
     for _ in range(epochs):
         for images, targets in loader:
-            images = [image for image in images]
-            targets = [{k: v for k, v in t.items()} for t in targets]
+            images = [image.to(device) for image in images]
+            targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
             loss_dict = model(images, targets)
             losses = sum(loss for loss in loss_dict.values())
             if not math.isfinite(losses.item()):
@@ -94,6 +100,8 @@ def reference_rate(data, epochs: int, workers: int) -> float:
             losses.backward()
             optimizer.step()
             warmup.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
             times.append(time.perf_counter())
     return steady_rate(times)
 
@@ -131,7 +139,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             rates["reference (0 workers)"].append(reference_rate(data, args.epochs, 0))
-            rates["transferlab"].append(transferlab_rate(data, args.epochs, Path(tmp) / f"run{r}"))
+            rates["transferlab"].append(transferlab_rate(data, args.epochs, Path(tmp) / f"run{r}")[0])
             rates["reference (2 workers)"].append(reference_rate(data, args.epochs, 2))
             print({k: [round(v, 2) for v in vals] for k, vals in rates.items()}, flush=True)
     best_reference = max(statistics.median(v) for k, v in rates.items() if k.startswith("reference"))

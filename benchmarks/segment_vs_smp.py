@@ -10,11 +10,9 @@ rate, CE + Dice, bf16 autocast and channels_last; whole epochs while the budget 
 `segment train` gets the data flags and ``--classes`` only. Both are scored on the test scenes, each
 mask at its own resolution (the shared scorer): mIoU, pixel and class-average accuracy, per-class IoU.
 
-smp is not a transferlab dependency: install it beside the venv without its dependencies
-(`python -m venv /work/smp-venv && /work/smp-venv/bin/pip install --no-deps segmentation-models-pytorch`)
-and put its site-packages on PYTHONPATH.
+smp is one of the dev extras (`make test` installs it).
 
-    PYTHONPATH=/work/smp-venv/lib/python3.11/site-packages .venv/bin/python benchmarks/segment_vs_smp.py \\
+    .venv/bin/python benchmarks/segment_vs_smp.py \\
         --set scenes-small --minutes 15 [--only smp|transferlab]
 """
 
@@ -23,11 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
+
+import itertools
 
 from common import ROOT
 from segment_sets import SETS
@@ -67,9 +70,12 @@ class Normalised:
         return Wrapped()
 
 
-def smp_loop(data: Path, classes: tuple[str, ...], seconds: float, seed: int) -> tuple[dict, dict]:
-    """The plain loop: (test scores, facts)."""
-    import torch
+def smp_loop(
+    data: Path, classes: tuple[str, ...], seed: int, seconds: float | None = None, epochs: int | None = None,
+    size: int = SIZE, device: str | torch.device = "cpu", batch: int = BATCH,
+) -> tuple[dict, dict]:  # fmt: skip
+    """The plain loop for ``seconds`` (whole epochs while they fit, 30 s kept for the scoring) or
+    ``epochs``: (test scores, facts)."""
     import torch.nn.functional as F
 
     from transferlab.engine.performance import for_inference
@@ -77,56 +83,76 @@ def smp_loop(data: Path, classes: tuple[str, ...], seconds: float, seed: int) ->
     from transferlab.tasks.segment.losses import SegmentationLoss
     from transferlab.tasks.segment.recipe import eval_size, score
 
-    started = time.perf_counter()
+    started, device = time.perf_counter(), torch.device(device)
     torch.manual_seed(seed)
     train = load_segmentation(images=str(data / "train/images"), masks=str(data / "train/masks"),
                               classes=",".join(classes), hold_out=False).train  # fmt: skip
-    size = eval_size(*train.images[0].shape[-2:], SIZE)  # 240 x 320 for 360 x 480 frames
-    images = torch.stack([F.interpolate(i[None].float(), size=size, mode="bilinear", antialias=True)[0]
-                          for i in train.images]).div_(255).sub_(0.5).div_(0.5)  # fmt: skip
-    masks = torch.stack([F.interpolate(m[None, None].float(), size=size, mode="nearest")[0, 0].long()
-                         for m in train.masks])  # fmt: skip
-    net = lite0_unet(len(classes)).to(memory_format=torch.channels_last)
+    shape = eval_size(*train.images[0].shape[-2:], size)  # 240 x 320 for 360 x 480 frames
+    images = torch.stack([F.interpolate(i[None].float(), size=shape, mode="bilinear", antialias=True)[0]
+                          for i in train.images]).div_(255).sub_(0.5).div_(0.5).to(device)  # fmt: skip
+    masks = torch.stack([F.interpolate(m[None, None].float(), size=shape, mode="nearest")[0, 0].long()
+                         for m in train.masks]).to(device)  # fmt: skip
+    net = lite0_unet(len(classes)).to(device, memory_format=torch.channels_last)
     encoder = {id(p) for p in net.encoder.parameters()}
     optimizer = torch.optim.AdamW(
         [{"params": list(net.encoder.parameters()), "lr": ENCODER_LR},
          {"params": [p for p in net.parameters() if id(p) not in encoder], "lr": DECODER_LR}]
     )  # fmt: skip
-    loss_fn = SegmentationLoss("ce+dice", 255)
-    epochs, epoch_seconds = 0, 0.0
+    loss_fn = SegmentationLoss("ce+dice", 255).to(device)
+    done, epoch_seconds, steps, train_seconds = 0, 0.0, 0, 0.0
     net.train()
-    while time.perf_counter() - started + epoch_seconds < seconds - 30:  # 30 s left for the scoring
+
+    def more() -> bool:
+        if epochs is not None:
+            return done < epochs
+        return time.perf_counter() - started + epoch_seconds < seconds - 30
+
+    while more():
         epoch_started = time.perf_counter()
-        for batch in torch.randperm(len(images)).split(BATCH):
-            x, y = images[batch], masks[batch]
-            flip = torch.rand(len(batch)) < 0.5
+        for chosen in torch.randperm(len(images), device=device).split(batch):
+            x, y = images[chosen], masks[chosen]
+            flip = torch.rand(len(chosen), device=device) < 0.5
             x[flip], y[flip] = x[flip].flip(-1), y[flip].flip(-1)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast(device.type, dtype=torch.bfloat16):
                 logits = net(x.contiguous(memory_format=torch.channels_last))
             loss = loss_fn(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        epochs, epoch_seconds = epochs + 1, time.perf_counter() - epoch_started
+            steps += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        done, epoch_seconds = done + 1, time.perf_counter() - epoch_started
+        train_seconds += epoch_seconds
     test = load_segmentation(images=str(data / "test/images"), masks=str(data / "test/masks"),
                              classes=",".join(classes), hold_out=False).train  # fmt: skip
-    scores = score(Normalised(net), test, list(classes), 255, SIZE, for_inference("cpu"))
-    return scores, {"epochs": epochs, "minutes": (time.perf_counter() - started) / 60}
+    scores = score(Normalised(net), test, list(classes), 255, size, for_inference(device))
+    return scores, {"epochs": done, "minutes": (time.perf_counter() - started) / 60,
+                    "train img/s": round(len(images) * done / max(train_seconds, 1e-9), 1)}  # fmt: skip
 
 
-def transferlab_defaults(data: Path, classes: tuple[str, ...], seed: int, out: Path) -> tuple[dict, dict]:
-    """`segment train` with the data flags and --classes only, then `segment evaluate` on the test scenes."""
+def transferlab_defaults(
+    data: Path, classes: tuple[str, ...], seed: int, out: Path, device: str | torch.device = "cpu", **overrides: object
+) -> tuple[dict, dict]:  # fmt: skip
+    """`segment train` with the data flags and --classes only (and ``overrides``), then `segment
+    evaluate` on the test scenes: (test scores, facts)."""
+    from cpu_speed import step_clock
     from transferlab.tasks import segment
 
+    accelerator = "gpu" if torch.device(device).type == "cuda" else "cpu"
     started = time.perf_counter()
-    segment.train(images=str(data / "train/images"), masks=str(data / "train/masks"),
-                           val_images=str(data / "val/images"), val_masks=str(data / "val/masks"),
-                           classes=",".join(classes), seed=seed, out=out)  # fmt: skip
+    with step_clock() as times:  # the engine's own step boundaries
+        segment.train(images=str(data / "train/images"), masks=str(data / "train/masks"),
+                      val_images=str(data / "val/images"), val_masks=str(data / "val/masks"),
+                      classes=",".join(classes), seed=seed, out=out, accelerator=accelerator, **overrides)  # fmt: skip
     minutes = (time.perf_counter() - started) / 60
-    scores = segment.evaluate(out, images=str(data / "test/images"), masks=str(data / "test/masks"), device="cpu")
-    options = json.loads((out / "run.json").read_text())["extra"]["options"]
+    scores = segment.evaluate(out, images=str(data / "test/images"), masks=str(data / "test/masks"),
+                              device=str(torch.device(device)))  # fmt: skip
+    options = json.loads((out / "run.json").read_text())["options"]
     chosen = {k: options[k] for k in ("img_size", "epochs", "batch_size", "lr", "crop", "scales", "precision")}
-    return scores, {"minutes": minutes, **chosen}
+    gaps = sorted(b - a for a, b in itertools.pairwise(times))[: max(1, int(0.6 * (len(times) - 1)))]
+    rate = options["batch_size"] / statistics.median(gaps) if gaps else float("nan")  # scoring gaps left out
+    return scores, {"minutes": minutes, "steady train img/s": round(rate, 1), **chosen}
 
 
 def main() -> None:
@@ -147,7 +173,7 @@ def main() -> None:
                 ("segment train (defaults)", *transferlab_defaults(data, classes, args.seed, Path(tmp) / "run"))
             )
         if args.only != "transferlab":
-            rows.append(("plain loop over smp.Unet", *smp_loop(data, classes, args.minutes * 60, args.seed)))
+            rows.append(("plain loop over smp.Unet", *smp_loop(data, classes, args.seed, seconds=args.minutes * 60)))
     args.results.parent.mkdir(parents=True, exist_ok=True)
     with args.results.open("a") as handle:
         for name, scores, facts in rows:

@@ -125,8 +125,11 @@ def model_alone(run: Path, batch: int) -> dict:
     return {"batch 1 img/s": round(rates[1], 1), f"batch {batch} img/s": round(rates[batch], 1)}
 
 
-def measure(run: Path, runtime: str, batch: int, args: argparse.Namespace, images: list[bytes]) -> dict:
-    server = Server(str(run), "--runtime", runtime, "--max-batch-size", str(batch), "--batch-timeout-ms", "5")
+def measure(
+    run: Path, runtime: str, batch: int, args: argparse.Namespace, images: list[bytes], device: str = "auto"
+) -> dict:  # fmt: skip
+    server = Server(str(run), "--runtime", runtime, "--max-batch-size", str(batch), "--batch-timeout-ms", "5",
+                    "--accelerator", device)  # fmt: skip
     try:
         url = f"{server.url}/models/lite0/predict"
         asyncio.run(load(url, images, args.clients, 2))  # warm-up at full concurrency: allocator, pools

@@ -57,6 +57,8 @@ class TrainOptions:
     #: Defaults that depend on the device, for fields left ``None``: ``{"cpu": {...}, "gpu": {...}}``
     #: (``engine.run`` fills them once the device is known, and says which it took).
     device_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Why those defaults, in one clause the run prints beside them ("chosen by ... on ...").
+    device_defaults_why: ClassVar[str] = ""
 
     seed: int = option(0, "Seed of every random draw (weights, batches, augmentation).")
     accelerator: str = option(

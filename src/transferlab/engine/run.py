@@ -126,7 +126,9 @@ def _device_defaults(opts: TrainOptions, fabric: Any, task: str, announce: bool)
     opts = opts.for_device(kind)
     if unset and announce and getattr(fabric, "global_rank", 0) == 0:
         chosen = " ".join(f"--{k.replace('_', '-')} {getattr(opts, k)}" for k in unset)
-        say(f"{task}: the defaults for {'a CPU' if kind == 'cpu' else 'a GPU'}: {chosen} (set any of them to override)")
+        why = f"; {opts.device_defaults_why}" if opts.device_defaults_why else ""
+        say(f"{task}: the defaults for {'a CPU' if kind == 'cpu' else 'a GPU'}: {chosen} (set any of them to "
+            f"override{why})")  # fmt: skip
     return opts
 
 
