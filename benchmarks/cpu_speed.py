@@ -88,6 +88,14 @@ def tasks(cache: Path) -> dict[str, tuple[int, Callable[[Path, dict], None]]]:
             accelerator="cpu", **flags,
         )  # fmt: skip
 
+    def segment_run(out: Path, flags: dict) -> None:
+        from segment_sets import SCENE_CLASSES, scenes
+        from transferlab.tasks import segment
+
+        data = scenes(cache, 240, 60, 360, 480, sizes=(0.07, 0.16), count=(4, 12), zipf=True)
+        segment.train(data, out=out, classes=",".join(SCENE_CLASSES), img_size=192, batch_size=8, epochs=1,
+                      eval_every=1000, accelerator="cpu", **flags)  # fmt: skip
+
     def adapt_run(out: Path, flags: dict) -> None:
         from transferlab.tasks.adapt import adapt
 
@@ -107,6 +115,7 @@ def tasks(cache: Path) -> dict[str, tuple[int, Callable[[Path, dict], None]]]:
         "autoencoder 32 px (resnet10t, batch 64)": (64, lambda out, flags: autoencoder.pretrain(
             photos, out=out, steps=40, accelerator="cpu", **flags)),
         "adapt 28 px (LeNet DANN, 2 x 64)": (128, adapt_run),
+        "segment 192 px (Lite0 U-Net, batch 8)": (8, segment_run),
     }  # fmt: skip
 
 

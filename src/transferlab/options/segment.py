@@ -27,6 +27,7 @@ DEVICE_DEFAULTS: dict[str, dict[str, int]] = {
 class SegmentOptions(TrainOptions):
     cpu_defaults = CpuDefaults(bf16=False, why="not yet measured for segmentation: 32-bit until it is")
     device_defaults = DEVICE_DEFAULTS
+    device_defaults_why = "chosen on binary membranes and three many-class sets of real images (BENCHMARKS.md)"
 
     images: str | None = option(None, "A folder of images (paired with --masks by file name stem).")
     masks: str | None = option(None, "A folder of masks: class indices, a palette PNG, 0/255, or colours (--classes).")
@@ -41,10 +42,14 @@ class SegmentOptions(TrainOptions):
     strategy: str = option("full", "frozen, full (encoder at --encoder-lr-mult), gradual, scratch.", choices=STRATEGIES)
     encoder_lr_mult: float = option(0.1, "The encoder's learning rate relative to --lr (full, gradual).")
     img_size: int | None = option(None, "Training crop side; images are scaled so their shorter side is this.")
+    predict_size: int | None = option(
+        None, "The shorter side images are predicted at (held-out scoring, evaluate, apply, serve); default 4/3 of "
+        "--img-size: the crops' random scales show objects larger in training than at --img-size.",
+    )  # fmt: skip
     epochs: int | None = option(None, "Passes over the training images.", resumable=True)
     max_steps: int | None = option(None, "At most this many steps: fewer epochs when they would take more (0: no cap).")
     batch_size: int | None = option(None, "Crops per step.")
-    lr: float = option(1e-3, "AdamW's learning rate (the decoder's; see --schedule).")
+    lr: float = option(2e-3, "AdamW's learning rate (the decoder's; see --schedule).")
     schedule: str = option("cosine", "The rate over the run: cosine decay, or constant.", choices=SCHEDULES)
     crop: str = option("square", "Training crops: square (img-size sides), or frame (the training images' "
                        "median aspect, so scale 1 is the whole frame).", choices=CROPS)  # fmt: skip
@@ -59,8 +64,10 @@ class SegmentOptions(TrainOptions):
         self.check_training()
         if (self.images is None) != (self.masks is None) or (self.val_images is None) != (self.val_masks is None):
             raise UsageError("--images/--masks (and --val-images/--val-masks) go in pairs", "pass both folders")
-        if self.img_size is not None and (self.img_size < 32 or self.img_size % 32):
-            raise UsageError(f"--img-size {self.img_size} is not a multiple of 32", "e.g. --img-size 192")
+        for name in ("img_size", "predict_size"):
+            size = getattr(self, name)
+            if size is not None and (size < 32 or size % 32):
+                raise UsageError(f"--{name.replace('_', '-')} {size} is not a multiple of 32", "e.g. 192 or 256")
         if (self.max_steps or 0) < 0:
             raise UsageError(f"--max-steps {self.max_steps} is negative", "give 0 (no cap) or a number of steps")
         for name in ("epochs", "batch_size", "eval_every", "width"):
@@ -79,3 +86,8 @@ class SegmentOptions(TrainOptions):
         if not 0 < low <= high:
             raise UsageError(f"--scales '{self.scales}' needs 0 < MIN <= MAX", "e.g. --scales 0.75,1.5")
         return low, high
+
+    def prediction_side(self) -> int:
+        """--predict-size, or 4/3 of --img-size in multiples of 32 (192 -> 256), where a model
+        trained on scales 0.75-1.5 of --img-size scored best (BENCHMARKS.md, "segment: the factors")."""
+        return self.predict_size or max(32, round(self.img_size * 4 / 3 / 32) * 32)

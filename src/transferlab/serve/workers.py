@@ -154,7 +154,7 @@ class SegmentWorker(RunWorker):
         outputs, spec = [], self.spec
         for request in requests:  # sizes differ between requests, so each runs on its own
             image = torch.from_numpy(request["pixels"]).permute(2, 0, 1)
-            mask = predict_logits(self.model, image, int(spec["img_size"]), self.performance).argmax(0)
+            mask = predict_logits(self.model, image, spec["predict_size"], self.performance).argmax(0)
             shown = overlay(image, mask, spec["colours"], int(spec["ignore_index"]))
             outputs.append({"mask": mask.numpy().astype(np.uint8), "overlay": shown})
         return _batch_info(outputs, len(requests))

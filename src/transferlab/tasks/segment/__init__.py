@@ -61,6 +61,7 @@ def load_segmenter(run_dir: str | Path, device: torch.device | str = "cpu") -> t
 
     run = read_run(run_dir, model_kind=SEGMENTER)
     spec = {**run.model, "classes": run.class_names}
+    spec["predict_size"] = int(spec.get("predict_size", spec["img_size"]))  # runs before it predicted at img_size
     try:
         net = DECODERS[spec["decoder"]](f"{spec['backbone']}:random", 3, int(spec["img_size"]), int(spec["width"]),
                                         False, int(spec["num_classes"]))  # fmt: skip
@@ -97,10 +98,11 @@ def evaluate(
     read = load_segmentation(data, images=images, masks=masks, classes=classes or ",".join(names),
                              ignore_index=ignore, hold_out=False)  # fmt: skip
     split = read.val if len(read.val) else read.train  # DATA's own held-out part, else all of it
-    scores = score(net, split, names, ignore, int(spec["img_size"]), for_inference(dev, SegmentOptions.cpu_defaults),
+    scores = score(net, split, names, ignore, spec["predict_size"], for_inference(dev, SegmentOptions.cpu_defaults),
                    progress=True)  # fmt: skip
     scores = {**scores, "images": len(split), "data": read.description, "weak_classes": weak_classes(scores)}
-    where = Path(str(data if data is not None else images)).name
+    where = Path(str(data if data is not None else images))
+    where = where.parent.name if where.name == "images" else where.name  # test/images -> "test"
     write_json(Path(run_dir) / "evaluations" / folder_name(where) / "segment.json", scores)
     return scores
 
@@ -131,7 +133,7 @@ def apply(
     colours, ignore, written = spec["colours"], int(spec["ignore_index"]), []
     for path in track(files, "segmenting", len(files)):
         image = image_tensor(path)
-        predicted = predict_logits(net, image, int(spec["img_size"]), performance).argmax(0)
+        predicted = predict_logits(net, image, spec["predict_size"], performance).argmax(0)
         index = predicted.numpy().astype(np.uint8 if len(colours) <= 256 else np.uint16)
         pictures = {"mask": index, "colour": colour_mask(predicted, colours, ignore),
                     "overlay": overlay(image, predicted, colours, ignore)}  # fmt: skip

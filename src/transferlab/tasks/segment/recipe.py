@@ -221,7 +221,7 @@ class SegmentRecipe(EpochRecipe):
     def held_out(self) -> tuple[dict[str, Any], None]:
         """mIoU, accuracies and Dice of the held-out images, each at its own resolution."""
         scores = score(unwrap(self.model), self.data.val, self.data.classes, self.opts.ignore_index,
-                       self.opts.img_size, self.performance)  # fmt: skip
+                       self.opts.prediction_side(), self.performance)  # fmt: skip
         return scores, None
 
     # ----------------------------------------------------------------- outputs
@@ -229,7 +229,8 @@ class SegmentRecipe(EpochRecipe):
     def model_spec(self) -> dict[str, Any]:
         opts, net = self.opts, unwrap(self.model)
         return {"kind": MODEL_KIND, "decoder": opts.decoder, "backbone": net.architecture, "width": opts.width,
-                "img_size": opts.img_size, "num_classes": len(self.data.classes), "ignore_index": opts.ignore_index,
+                "img_size": opts.img_size, "predict_size": opts.prediction_side(),
+                "num_classes": len(self.data.classes), "ignore_index": opts.ignore_index,
                 "colours": [list(c) for c in self.data.colours]}  # fmt: skip
 
     def save_run(self, scores: dict[str, Any]) -> None:
@@ -238,7 +239,7 @@ class SegmentRecipe(EpochRecipe):
         weights = {k: v.detach().cpu().contiguous() for k, v in unwrap(self.model).state_dict().items()}
         save_run(
             self.run_dir, task=TASK, state_dict=weights, model=self.model_spec(), class_names=self.data.classes,
-            preprocessing={"input": "RGB in [0, 1]", "shorter_side": self.opts.img_size},
+            preprocessing={"input": "RGB in [0, 1]", "shorter_side": self.opts.prediction_side()},
             metrics={"epoch": self.epoch, **{k: v for k, v in scores.items() if not isinstance(v, list)}},
             extra={"options": asdict(self.opts), "data": self.data.summary(), "encoder_weights": self.weights_source},
             performance=self.performance,

@@ -115,7 +115,7 @@ def write_report(recipe: Any, name: str, seconds: float) -> SegmentResult:
     panels, captions = [], []
     val = data.val.subset(overlay_picks(data.val.masks, len(data.classes), opts.ignore_index))
     for image, mask, stem in zip(val.images, val.masks, val.names):
-        predicted = predict_logits(net, image, opts.img_size, recipe.performance).argmax(0)
+        predicted = predict_logits(net, image, opts.prediction_side(), recipe.performance).argmax(0)
         panels += [Image.fromarray(image.permute(1, 2, 0).numpy()),
                    Image.fromarray(overlay(image, mask, data.colours, opts.ignore_index)),
                    Image.fromarray(overlay(image, predicted, data.colours, opts.ignore_index))]  # fmt: skip
@@ -125,6 +125,7 @@ def write_report(recipe: Any, name: str, seconds: float) -> SegmentResult:
     report.facts({"data": data.summary(), "encoder": f"{opts.backbone} ({recipe.weights_source})",
                   "decoder": opts.decoder, "strategy": opts.strategy, "best epoch": recipe.best["epoch"],
                   "crop": f"{opts.img_size} px, batch {opts.batch_size}, {recipe.epochs} epochs",
+                  "predicted at": f"{opts.prediction_side()} px (shorter side)",
                   "loss": opts.loss, "seconds": round(seconds, 1)})  # fmt: skip
     report.heading("Held-out scores (void pixels excluded)").table([{
         "mIoU": scores["miou"], "pixel accuracy": scores["pixel_accuracy"],
