@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=("smp", "transferlab"))
+    parser.add_argument("--options", default="", help='segment train options besides the defaults: "KEY=VALUE;..."')
     parser.add_argument("--results", type=Path, default=ROOT / ".bench-cache" / "segment_vs_smp.jsonl")
     args = parser.parse_args()
     build, classes = SETS[args.set]

@@ -53,6 +53,7 @@ def evaluate(
         None, "--classes", help="The run's classes as a file of 'name,r,g,b' lines (for colour masks)."
     ),
     ignore_index: int = typer.Option(None, "--ignore-index", help="The data's void value (default: the run's)."),
+    predict_size: int = typer.Option(None, "--predict-size", help="Predict at this shorter side (default: the run's)."),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
 ) -> None:
@@ -66,7 +67,7 @@ def evaluate(
     if data is None and not (images and masks):
         raise UsageError("no data to evaluate on", "pass DATA, or --images DIR --masks DIR")
     scores = segment.evaluate(run, data, device=device, images=images, masks=masks, classes=classes,
-                              ignore_index=ignore_index)  # fmt: skip
+                              ignore_index=ignore_index, predict_size=predict_size)  # fmt: skip
     if as_json:
         print(json.dumps(scores, indent=2))
         return

@@ -25,7 +25,7 @@ DEVICE_DEFAULTS: dict[str, dict[str, int]] = {
 
 @dataclass
 class SegmentOptions(TrainOptions):
-    cpu_defaults = CpuDefaults(bf16=False, why="not yet measured for segmentation: 32-bit until it is")
+    cpu_defaults = CpuDefaults(bf16=False, why="measured no faster than 32-bit for segmentation on an AMX CPU")
     device_defaults = DEVICE_DEFAULTS
     device_defaults_why = "chosen on binary membranes and three many-class sets of real images (BENCHMARKS.md)"
 

@@ -75,12 +75,14 @@ def load_segmenter(run_dir: str | Path, device: torch.device | str = "cpu") -> t
 def evaluate(
     run_dir: str | Path, data: Any = None, *, device: str = "auto", images: str | None = None,
     masks: str | None = None, classes: str | None = None, ignore_index: int | None = None,
+    predict_size: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """mIoU, pixel and class accuracy, Dice of a run on DATA's held-out part (its val/test split,
     else all of it) or on ``images``/``masks`` folders, each mask at its own resolution; the classes
     below 0.1 IoU listed with their share of the pixels; written to the run's evaluations.
     ``classes`` (a colour table for colour masks) must name the run's classes in its order;
-    ``ignore_index`` is the data's void value (default: the run's)."""
+    ``ignore_index`` is the data's void value (default: the run's); ``predict_size`` the shorter
+    side images are predicted at (default: the run's)."""
     from transferlab.devices import resolve_device
     from transferlab.engine.performance import for_inference
     from transferlab.io import write_json
@@ -95,12 +97,16 @@ def evaluate(
         raise UsageError(f"--classes names {', '.join(read_classes(classes)[0])}, the run {', '.join(names)}",
                          "give the run's classes in its order, or leave --classes out")  # fmt: skip
     ignore = int(spec["ignore_index"]) if ignore_index is None else ignore_index
+    side = spec["predict_size"] if predict_size is None else predict_size
+    if side < 32 or side % 32:
+        raise UsageError(f"--predict-size {side} is not a multiple of 32", "e.g. --predict-size 256")
     read = load_segmentation(data, images=images, masks=masks, classes=classes or ",".join(names),
                              ignore_index=ignore, hold_out=False)  # fmt: skip
     split = read.val if len(read.val) else read.train  # DATA's own held-out part, else all of it
-    scores = score(net, split, names, ignore, spec["predict_size"], for_inference(dev, SegmentOptions.cpu_defaults),
+    scores = score(net, split, names, ignore, side, for_inference(dev, SegmentOptions.cpu_defaults),
                    progress=True)  # fmt: skip
-    scores = {**scores, "images": len(split), "data": read.description, "weak_classes": weak_classes(scores)}
+    scores = {**scores, "images": len(split), "data": read.description, "predict_size": side,
+              "weak_classes": weak_classes(scores)}  # fmt: skip
     where = Path(str(data if data is not None else images))
     where = where.parent.name if where.name == "images" else where.name  # test/images -> "test"
     write_json(Path(run_dir) / "evaluations" / folder_name(where) / "segment.json", scores)

@@ -87,8 +87,9 @@ def overlay_picks(masks: list[torch.Tensor], classes: int, ignore: int, count: i
             if i not in picks:
                 picks.append(i)
                 break
-    spread = [round(k * (len(masks) - 1) / max(1, count - 1)) for k in range(count)]
-    picks += [i for i in spread if i not in picks][: count - len(picks)]
+    rest = [i for i in range(len(masks)) if i not in picks]
+    wanted = count - len(picks)
+    picks += [rest[round(k * (len(rest) - 1) / max(1, wanted - 1))] for k in range(wanted)]
     return sorted(picks)
 
 
