@@ -120,13 +120,14 @@ def test_translate_pairs_are_shared_by_rank(tmp_path):
             assert torch.equal(interleave([t[kind] for t in two]), one[kind]), task
 
 
-def test_segmentation_crops_are_shared_by_rank(tmp_path):
+@pytest.mark.parametrize("crop", [{}, {"crop": "frame", "scales": "1,1"}])
+def test_segmentation_crops_are_shared_by_rank(tmp_path, crop):
     from transferlab.engine.batches import BatchDraw as Draw
     from transferlab.tasks.segment.recipe import SegmentRecipe
 
     recipe = SegmentRecipe.__new__(SegmentRecipe)  # only its batch drawing, without networks
     recipe.data = load_segmentation(write_segmentation_set(tmp_path / "s", 6))
-    recipe.opts = SegmentOptions(img_size=32, batch_size=5)
+    recipe.opts = SegmentOptions(img_size=32, batch_size=5, **crop)
     recipe.fabric = type("CpuFabric", (), {"device": torch.device("cpu")})()
     recipe.performance = for_inference("cpu")
     one = recipe.batch(rank_draws(5, 1)[0])

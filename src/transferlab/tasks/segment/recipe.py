@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,6 @@ class SegmentRecipe(EpochRecipe):
         self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
         self.data = data if isinstance(data, SegmentationData) else read_data(data, opts)
         self.performance = performance_of(fabric)
-        self.crop, self.scales = crop_shape(self.data.train.images, opts.img_size, opts.crop), opts.scale_range()
         network = build_network(opts, len(self.data.classes))
         self.weights_source = network.weights_source
         encoder, decoder = network.parameter_groups()
@@ -189,7 +189,7 @@ class SegmentRecipe(EpochRecipe):
         train, opts = self.data.train, self.opts
         index, scale = draw.indices(len(train)).tolist(), draw.uniform()
         corners, flips = draw.uniform(2), draw.flips().tolist()
-        low, high = self.scales
+        low, high = opts.scale_range()
         scales = (low * (high / low) ** scale).tolist()  # log-uniform
         pairs = [random_crop(train.images[i], train.masks[i], self.crop, s, c, f, opts.ignore_index)
                  for i, s, c, f in zip(index, scales, corners, flips)]  # fmt: skip
@@ -197,6 +197,11 @@ class SegmentRecipe(EpochRecipe):
         return self.performance.inputs(x.to(self.fabric.device)), torch.stack([p[1] for p in pairs]).to(
             self.fabric.device
         )
+
+    @cached_property
+    def crop(self) -> tuple[int, int]:
+        """The training crop's (height, width), from --crop and the training images."""
+        return crop_shape(self.data.train.images, self.opts.img_size, self.opts.crop)
 
     def train_step(self, session: TrainingSession) -> float:
         self._set_rates()
