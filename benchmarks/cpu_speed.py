@@ -55,9 +55,11 @@ def step_clock() -> Iterator[list[float]]:
         engine_session.TrainingSession.advance = original
 
 
-def steady_rate(times: list[float], images_per_step: int) -> float:
-    steady = times[WARMUP:]
-    return images_per_step * (len(steady) - 1) / (steady[-1] - steady[0])
+def steady_rate(times: list[float], images_per_step: int, warmup: int = WARMUP) -> float:
+    """Images/s between the ``warmup``-th step boundary and the last (a short run keeps what it has)."""
+    steady = times[min(warmup, max(0, len(times) - 2)) :]
+    span = steady[-1] - steady[0] if len(steady) > 1 else 0.0
+    return images_per_step * (len(steady) - 1) / span if span > 0 else float("nan")
 
 
 def cifar_subset(cache: Path, classes: tuple[str, ...], per_class: int) -> Path:

@@ -39,6 +39,7 @@ os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 import torch
 
 from common import cifar10_folder
+from cpu_speed import steady_rate, step_clock
 
 
 @dataclass
@@ -67,13 +68,6 @@ def item(name: str) -> Callable:
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def steady(times: list[float], per_step: int, warmup: int = 5) -> float:
-    """Images/s between the ``warmup``-th step boundary and the last one."""
-    warmup = min(warmup, max(0, len(times) - 2))
-    span = times[-1] - times[warmup]
-    return per_step * (len(times) - 1 - warmup) / span if span > 0 else float("nan")
 
 
 def cifar_split(s: Scale, train: int = 6, val: int = 3) -> Path:
@@ -153,13 +147,12 @@ def plain_classify(root: Path, img_size: int, epochs: int, batch: int, cfg: dict
                 count += len(y)
         accuracy = right / count
     return {"wall_s": round(time.perf_counter() - started, 1), "val_acc": round(accuracy, 4),
-            "steady_img_s": round(steady(times, batch), 1)}  # fmt: skip
+            "steady_img_s": round(steady_rate(times, batch, warmup=5), 1)}  # fmt: skip
 
 
 @item("classify")
 def classify_item(s: Scale) -> dict:
     from classify_gpu import CONFIGS
-    from cpu_speed import step_clock
     from transferlab.tasks import classify
 
     root = cifar_split(s)
@@ -171,7 +164,7 @@ def classify_item(s: Scale) -> dict:
         result = classify.fit(str(root), out=s.work / "classify", backbone="tf_efficientnet_lite0",
                               accelerator=accelerator, **cfg)  # fmt: skip
     ours = {"wall_s": round(time.perf_counter() - started, 1), "val_acc": round(result.val_acc, 4),
-            "steady_img_s": round(steady(times, cfg["batch_size"]), 1)}  # fmt: skip
+            "steady_img_s": round(steady_rate(times, cfg["batch_size"], warmup=5), 1)}  # fmt: skip
     plain = plain_classify(root, cfg["img_size"], cfg["epochs"], cfg["batch_size"], cfg, s.device)
     fast_cfg = {**CONFIGS["fast"], **s.pick({}, {"epochs": 1, "img_size": 32, "batch_size": 16, "eval_every": 1})}
     started = time.perf_counter()

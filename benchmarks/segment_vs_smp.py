@@ -53,21 +53,15 @@ def lite0_unet(classes: int):
     return net
 
 
-class Normalised:
+class Normalised(torch.nn.Module):
     """The smp network behind the [0, 1] input the shared scorer gives (Lite0's mean and std 0.5)."""
 
-    def __new__(cls, net):
-        import torch
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
 
-        class Wrapped(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.net = net
-
-            def forward(self, x):
-                return self.net((x - 0.5) / 0.5)
-
-        return Wrapped()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - 0.5) / 0.5)
 
 
 def smp_loop(

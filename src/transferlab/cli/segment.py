@@ -58,14 +58,9 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
 ) -> None:
     """mIoU, pixel and class accuracy and Dice of RUN on DATA (its val/test part, else all of it)."""
-    from transferlab.errors import UsageError
     from transferlab.tasks import segment
     from transferlab.tasks.segment.report import weak_line
 
-    if data is not None and (images or masks):
-        raise UsageError("both DATA and --images/--masks were given", "pass one of them")
-    if data is None and not (images and masks):
-        raise UsageError("no data to evaluate on", "pass DATA, or --images DIR --masks DIR")
     scores = segment.evaluate(run, data, device=device, images=images, masks=masks, classes=classes,
                               ignore_index=ignore_index, predict_size=predict_size)  # fmt: skip
     if as_json:

@@ -23,6 +23,13 @@ DEVICE_DEFAULTS: dict[str, dict[str, int]] = {
 }
 
 
+def check_side(name: str, size: int | None) -> None:
+    """A crop or prediction side (``--img-size``, ``--predict-size``) is a multiple of 32 (the
+    encoder's coarsest stride)."""
+    if size is not None and (size < 32 or size % 32):
+        raise UsageError(f"--{name.replace('_', '-')} {size} is not a multiple of 32", "e.g. 192 or 256")
+
+
 @dataclass
 class SegmentOptions(TrainOptions):
     cpu_defaults = CpuDefaults(bf16=False, why="measured no faster than 32-bit for segmentation on an AMX CPU")
@@ -65,9 +72,7 @@ class SegmentOptions(TrainOptions):
         if (self.images is None) != (self.masks is None) or (self.val_images is None) != (self.val_masks is None):
             raise UsageError("--images/--masks (and --val-images/--val-masks) go in pairs", "pass both folders")
         for name in ("img_size", "predict_size"):
-            size = getattr(self, name)
-            if size is not None and (size < 32 or size % 32):
-                raise UsageError(f"--{name.replace('_', '-')} {size} is not a multiple of 32", "e.g. 192 or 256")
+            check_side(name, getattr(self, name))
         if (self.max_steps or 0) < 0:
             raise UsageError(f"--max-steps {self.max_steps} is negative", "give 0 (no cap) or a number of steps")
         for name in ("epochs", "batch_size", "eval_every", "width"):

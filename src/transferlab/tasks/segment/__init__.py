@@ -86,20 +86,24 @@ def evaluate(
     from transferlab.devices import resolve_device
     from transferlab.engine.performance import for_inference
     from transferlab.io import write_json
+    from transferlab.options.segment import check_side
     from transferlab.tasks.segment.data import load_segmentation, read_classes
     from transferlab.tasks.segment.recipe import score
     from transferlab.tasks.segment.report import weak_classes
 
+    if data is not None and (images or masks):
+        raise UsageError("both DATA and --images/--masks were given", "pass one of them")
+    if data is None and not (images and masks):
+        raise UsageError("no data to evaluate on", "pass DATA, or --images DIR --masks DIR")
+    check_side("predict_size", predict_size)
     dev = resolve_device(device)
     net, spec = load_segmenter(run_dir, dev)
-    names = list(spec["classes"])
-    if classes and read_classes(classes)[0] != names:
-        raise UsageError(f"--classes names {', '.join(read_classes(classes)[0])}, the run {', '.join(names)}",
+    names, given = list(spec["classes"]), read_classes(classes)[0]
+    if given and given != names:
+        raise UsageError(f"--classes names {', '.join(given)}, the run {', '.join(names)}",
                          "give the run's classes in its order, or leave --classes out")  # fmt: skip
     ignore = int(spec["ignore_index"]) if ignore_index is None else ignore_index
     side = spec["predict_size"] if predict_size is None else predict_size
-    if side < 32 or side % 32:
-        raise UsageError(f"--predict-size {side} is not a multiple of 32", "e.g. --predict-size 256")
     read = load_segmentation(data, images=images, masks=masks, classes=classes or ",".join(names),
                              ignore_index=ignore, hold_out=False)  # fmt: skip
     split = read.val if len(read.val) else read.train  # DATA's own held-out part, else all of it

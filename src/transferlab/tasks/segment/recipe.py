@@ -47,16 +47,16 @@ def crop_shape(images: list[torch.Tensor], img_size: int, crop: str) -> tuple[in
 
 
 def random_crop(
-    image: torch.Tensor, mask: torch.Tensor, size: int | tuple[int, int], scale: float, corner: torch.Tensor,
+    image: torch.Tensor, mask: torch.Tensor, size: tuple[int, int], scale: float, corner: torch.Tensor,
     flip: bool, ignore: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """A ``size`` crop (a side, or height and width) of the image scaled by ``scale`` relative to
-    its scoring size (mask alike, nearest; padded with void where the scaled image is smaller),
-    mirrored when ``flip``."""
+    """A crop of ``size`` (height, width) of the image scaled by ``scale`` relative to its scoring
+    size (mask alike, nearest; padded with void where the scaled image is smaller), mirrored when
+    ``flip``."""
     from torchvision import tv_tensors
     from torchvision.transforms.v2 import functional as TF
 
-    ch, cw = (size, size) if isinstance(size, int) else size
+    ch, cw = size
     h, w = eval_size(*image.shape[-2:], round(min(ch, cw) * scale))
     img = TF.resize(tv_tensors.Image(image), [h, w], antialias=True)
     lab = TF.resize(tv_tensors.Mask(mask[None]), [h, w])  # a Mask is resized with nearest neighbours
@@ -174,11 +174,9 @@ class SegmentRecipe(EpochRecipe):
 
     def _set_rates(self) -> None:
         """--lr (cosine decay or constant); the encoder at --encoder-lr-mult of it (none while frozen)."""
-        decay = (
-            1.0
-            if self.opts.schedule == "constant"
-            else 0.5 * (1 + math.cos(math.pi * self.step / max(1, self.total())))
-        )
+        decay = 1.0
+        if self.opts.schedule == "cosine":
+            decay = 0.5 * (1 + math.cos(math.pi * self.step / max(1, self.total())))
         mult = 0.0 if self._encoder_frozen() else 1.0 if self.opts.strategy == "scratch" else self.opts.encoder_lr_mult
         rates = [self.opts.lr * decay * mult, self.opts.lr * decay]
         for group, rate in zip(self.optimizer.param_groups, rates[-len(self.optimizer.param_groups) :]):
