@@ -65,7 +65,10 @@ COMMANDS = {
     "translate apply": (translate_cmd.apply, "transferlab translate apply runs/translate/my-run old.jpg -o coloured/"),
     "gan sample": (gan_cmd.sample, "transferlab gan sample runs/gan/faces -n 64 --seed 1 --interpolate 8"),
     "segment train": (segment_cmd.train, "transferlab segment train membrane/ --compare scratch,frozen,full"),
-    "segment evaluate": (segment_cmd.evaluate, "transferlab segment evaluate runs/segment/my-run more/ --json"),
+    "segment evaluate": (
+        segment_cmd.evaluate,
+        "transferlab segment evaluate runs/segment/my-run --images test/ --masks testannot/ --json",
+    ),
     "segment apply": (segment_cmd.apply, "transferlab segment apply runs/segment/my-run slices/ -o masks/"),
     "detect train": (detect_cmd.train, "transferlab detect train kangaroo/ --compare scratch,frozen,full"),
     "detect evaluate": (detect_cmd.evaluate, "transferlab detect evaluate runs/detect/my-run more/ --json"),
