@@ -35,6 +35,7 @@ FACTORS: dict[str, dict[str, object]] = {
     "frame": {"crop": "frame"},
     "whole": {"crop": "frame", "scales": "1,1"},
     "scales0.75-1.25": {"scales": "0.75,1.25"},
+    "scales1-1.5": {"scales": "1,1.5"},
     "size256": {"img_size": 256},
     "size160": {"img_size": 160},
     "balanced": {"class_weights": "balanced"},
@@ -80,6 +81,7 @@ def run_one(set_name: str, factor: str, base: dict, steps: int, n_train: int, se
         "factor": factor,
         "options": options,
         "seed": seed,
+        "steps": options["epochs"] * -(-n_train // int(options["batch_size"])),
         "miou": s["miou"],
         "class_accuracy": s["class_accuracy"],
         "pixel_accuracy": s["pixel_accuracy"],
@@ -92,12 +94,14 @@ def run_one(set_name: str, factor: str, base: dict, steps: int, n_train: int, se
 def table(results: Path) -> None:
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     for set_name in dict.fromkeys(r["set"] for r in rows):
-        print(f"\n{set_name}\n\n| factor | setting | mIoU | class acc. | pixel acc. | classes < 0.1 IoU | min |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+        print(f"\n{set_name}\n")
+        print("| steps | factor | setting | mIoU | class acc. | pixel acc. | classes < 0.1 IoU | min |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for r in (r for r in rows if r["set"] == set_name):
             setting = ", ".join(f"{k}={v}" for k, v in r["options"].items() if k not in ("epochs",)) or "-"
             blind = ", ".join(f"{c} {v:.2f}" for c, v in r["per_class"].items() if v < 0.1) or "none"
-            print(f"| {r['factor']} | {setting} | {r['miou']:.3f} | {r['class_accuracy']:.3f} | "
+            steps = r.get("steps") or r["options"]["epochs"] * -(-240 // int(r["options"]["batch_size"]))
+            print(f"| {steps} | {r['factor']} | {setting} | {r['miou']:.3f} | {r['class_accuracy']:.3f} | "
                   f"{r['pixel_accuracy']:.3f} | {blind} | {r['minutes']:.1f} |")  # fmt: skip
 
 

@@ -107,7 +107,8 @@ def test_the_start_says_the_choices_and_the_time_scoring_adds(tmp_path, cli, mon
     monkeypatch.setenv("TRANSFERLAB_QUIET", "0")
     data = write_segmentation_set(tmp_path / "d", 8)
     code, _, err = cli("segment", "train", data, "--backbone", "resnet10t:random", "--img-size", "32",
-                       "--epochs", "3", "--batch-size", "4", "--width", "8", "--out", tmp_path / "run")  # fmt: skip
+                       "--epochs", "3", "--eval-every", "1", "--batch-size", "4", "--width", "8",
+                       "--out", tmp_path / "run")  # fmt: skip
     assert code == 0, err
     assert "segment: the defaults for a CPU: --max-steps 1500" in err, err
     assert "segment: held-out scoring takes" in err and "2 more add about" in err, err
@@ -270,3 +271,11 @@ def test_frame_crops_follow_the_images_aspect_and_bad_scales_are_refused(tmp_pat
     data = write_segmentation_set(tmp_path / "d", 4)
     for bad in ("2,1", "0,1", "one"):
         assert_user_error(cli("segment", "train", data, "--scales", bad), f"--scales '{bad}'", "--scales 0.75,1.5")
+
+
+def test_zero_counts_are_refused_not_divided_by(tmp_path, cli):
+    """--eval-every 0 passed the old check (0 read as unset) and then divided by zero in the loop."""
+    data = write_segmentation_set(tmp_path / "d", 4)
+    for flag in ("--eval-every", "--epochs", "--batch-size"):
+        assert_user_error(cli("segment", "train", data, flag, "0"), f"{flag} 0 must be at least 1", f"e.g. {flag}")
+    assert_user_error(cli("detect", "train", data, "--eval-every", "0"), "--eval-every 0 must be at least 1", "e.g.")

@@ -54,10 +54,7 @@ class ClassifyOptions(TrainOptions):
 
     def check(self) -> None:
         self.check_training()
-        for name in ("epochs", "batch_size", "accumulate", "eval_every"):
-            if getattr(self, name) < 1:
-                flag = f"--{name.replace('_', '-')}"
-                raise UsageError(f"{flag} must be at least 1", f"e.g. {flag} 10")
+        self.check_counts("epochs", "batch_size", "accumulate", "eval_every")
         if self.lr <= 0:
             raise UsageError("--lr must be positive", "e.g. --lr 1e-3")
         if self.img_size is not None and self.img_size < 16:

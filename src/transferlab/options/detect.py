@@ -59,9 +59,7 @@ class DetectOptions(TrainOptions):
             raise UsageError(f"--img-size {self.img_size} is not a multiple of 32 of at least 64", "e.g. 320")
         if (self.max_steps or 0) < 0:
             raise UsageError(f"--max-steps {self.max_steps} is negative", "give 0 (no cap) or a number of steps")
-        for name in ("epochs", "batch_size", "eval_every", "width"):
-            if (getattr(self, name) or 1) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be at least 1", "e.g. 8")
+        self.check_counts("epochs", "batch_size", "eval_every", "width")
         if not 0 < self.val_fraction < 1 or self.lr <= 0 or self.encoder_lr_mult < 0:
             raise UsageError("--val-fraction in (0, 1), --lr > 0, --encoder-lr-mult >= 0", "e.g. --lr 1e-3")
         if self.width % 32 or self.width < 64:  # FCOS's head normalises 32 groups, also on a 1x1 P7

@@ -12,9 +12,9 @@ LOSSES = ("ce+dice", "ce", "dice", "focal", "focal+dice")
 SCHEDULES = ("cosine", "constant")
 CROPS = ("square", "frame")
 #: Defaults that depend on the device (an option left unset takes them): on a 2-core CPU, a step of
-#: 8 crops of 192 px takes about 0.6 s; 30 epochs, capped at 1,500 steps, train 400 images of
-#: 360x480 in about 17.5 minutes with held-out scoring (within the 20 the defaults aim for), and a
-#: larger set no longer. 160 px scored higher on scenes of upscaled 32 px objects but lost 2 mIoU
+#: 8 crops of 192 px takes 0.6-0.8 s (the VM's speed varies); 30 epochs, capped at 1,500 steps,
+#: train 400 images of 360x480 in 17-20 minutes with held-out scoring every 5 epochs (the 20 the
+#: defaults aim for), and a larger set no longer. 160 px scored higher on scenes of upscaled 32 px objects but lost 2 mIoU
 #: points on thin membranes, so 192 it is (BENCHMARKS.md, "How the defaults were chosen").
 #: A GPU takes the full resolution class of 512 px and a longer schedule.
 DEVICE_DEFAULTS: dict[str, dict[str, int]] = {
@@ -65,7 +65,10 @@ class SegmentOptions(TrainOptions):
     loss: str = option("ce+dice", "ce, dice, focal, or sums such as ce+dice.", choices=LOSSES)
     class_weights: str = option("none", "none, or balanced (inverse pixel frequency) for cross-entropy.",
                                 choices=("none", "balanced"))  # fmt: skip
-    eval_every: int = option(1, "Held-out mIoU every N epochs (and at the end).", resumable=True)
+    eval_every: int = option(
+        5, "Held-out mIoU every N epochs (and at the last); every epoch took a fifth of a CPU run's time at the "
+        "4/3 prediction size.", resumable=True,
+    )  # fmt: skip
 
     def check(self) -> None:
         self.check_training()
@@ -75,9 +78,7 @@ class SegmentOptions(TrainOptions):
             check_side(name, getattr(self, name))
         if (self.max_steps or 0) < 0:
             raise UsageError(f"--max-steps {self.max_steps} is negative", "give 0 (no cap) or a number of steps")
-        for name in ("epochs", "batch_size", "eval_every", "width"):
-            if (getattr(self, name) or 1) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be at least 1", "e.g. 8")
+        self.check_counts("epochs", "batch_size", "eval_every", "width")
         self.scale_range()
         if not 0 < self.val_fraction < 1 or self.lr <= 0 or self.encoder_lr_mult < 0:
             raise UsageError("--val-fraction in (0, 1), --lr > 0, --encoder-lr-mult >= 0", "e.g. --lr 1e-3")
