@@ -33,6 +33,7 @@ os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 import itertools
 
 from common import ROOT
+from segment_factors import parse
 from segment_sets import SETS
 
 SIZE, BATCH, DECODER_LR, ENCODER_LR = 240, 8, 2e-3, 2e-4
@@ -165,7 +166,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.only != "smp":
             rows.append(
-                ("segment train (defaults)", *transferlab_defaults(data, classes, args.seed, Path(tmp) / "run"))
+                (
+                    "segment train (defaults)" if not args.options else f"segment train ({args.options})",
+                    *transferlab_defaults(data, classes, args.seed, Path(tmp) / "run", **parse(args.options)),
+                )
             )
         if args.only != "transferlab":
             rows.append(("plain loop over smp.Unet", *smp_loop(data, classes, args.seed, seconds=args.minutes * 60)))
