@@ -14,8 +14,8 @@ CROPS = ("square", "frame")
 #: Defaults that depend on the device (an option left unset takes them): on a 2-core CPU, a step of
 #: 8 crops of 192 px takes 0.6-0.8 s (the VM's speed varies); 30 epochs, capped at 1,500 steps,
 #: train 400 images of 360x480 in 17-20 minutes with held-out scoring every 5 epochs (the 20 the
-#: defaults aim for), and a larger set no longer. 160 px scored higher on scenes of upscaled 32 px objects but lost 2 mIoU
-#: points on thin membranes, so 192 it is (BENCHMARKS.md, "How the defaults were chosen").
+#: defaults aim for), and a larger set no longer. 160 px scored higher on scenes of upscaled 32 px
+#: objects but lost 2 mIoU points on thin membranes, so 192 it is (BENCHMARKS.md, "How the defaults were chosen").
 #: A GPU takes the full resolution class of 512 px and a longer schedule.
 DEVICE_DEFAULTS: dict[str, dict[str, int]] = {
     "cpu": {"img_size": 192, "epochs": 30, "batch_size": 8, "max_steps": 1500},
