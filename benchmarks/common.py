@@ -116,3 +116,19 @@ def side_by_side(images: list[Path], labels: list[str], out: Path) -> None:
         draw.text((x + 4, 4), label, fill="black")
         x += image.width + 12
     canvas.save(out)
+
+
+def parse_options(pairs: str) -> dict[str, object]:
+    """Options as ``KEY=VALUE;...`` (a benchmark's --options/--base) with numbers as numbers."""
+    out: dict[str, object] = {}
+    for pair in filter(None, pairs.split(";")):
+        key, value = pair.split("=", 1)
+        for kind in (int, float):
+            try:
+                out[key] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out

@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
-from common import ROOT
+from common import ROOT, parse_options
 from segment_sets import SETS
 
 #: The factors: name -> options changed from the base (segment train's options, Python names).
@@ -47,22 +47,7 @@ FACTORS: dict[str, dict[str, object]] = {
     "batch4": {"batch_size": 4},
 }
 BASE = {"img_size": 192, "batch_size": 8, "precision": "32-true"}
-
-
-def parse(pairs: str) -> dict[str, object]:
-    """KEY=VALUE,... with numbers as numbers."""
-    out: dict[str, object] = {}
-    for pair in filter(None, pairs.split(";")):
-        key, value = pair.split("=", 1)
-        for kind in (int, float):
-            try:
-                out[key] = kind(value)
-                break
-            except ValueError:
-                continue
-        else:
-            out[key] = value
-    return out
+TRAIN = 240  # training scenes a run (60 held out); rows written before "steps" was kept all used it
 
 
 def run_one(set_name: str, factor: str, base: dict, steps: int, n_train: int, seed: int, tmp: Path) -> dict:
@@ -100,7 +85,7 @@ def table(results: Path) -> None:
         for r in (r for r in rows if r["set"] == set_name):
             setting = ", ".join(f"{k}={v}" for k, v in r["options"].items() if k not in ("epochs",)) or "-"
             blind = ", ".join(f"{c} {v:.2f}" for c, v in r["per_class"].items() if v < 0.1) or "none"
-            steps = r.get("steps") or r["options"]["epochs"] * -(-240 // int(r["options"]["batch_size"]))
+            steps = r.get("steps") or r["options"]["epochs"] * -(-TRAIN // int(r["options"]["batch_size"]))
             print(f"| {steps} | {r['factor']} | {setting} | {r['miou']:.3f} | {r['class_accuracy']:.3f} | "
                   f"{r['pixel_accuracy']:.3f} | {blind} | {r['minutes']:.1f} |")  # fmt: skip
 
@@ -111,7 +96,7 @@ def main() -> None:
     parser.add_argument("--factors", default=",".join(FACTORS))
     parser.add_argument("--base", default="", help="KEY=VALUE;... changed from the base for every row")
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--train", type=int, default=240, help="training scenes (60 held out)")
+    parser.add_argument("--train", type=int, default=TRAIN, help="training scenes (60 held out)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=Path, default=ROOT / ".bench-cache" / "segment_factors.jsonl")
     parser.add_argument("--table", action="store_true")
@@ -122,7 +107,7 @@ def main() -> None:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for factor in args.factors.split(","):
-            row = run_one(args.set, factor, parse(args.base), args.steps, args.train, args.seed, Path(tmp))
+            row = run_one(args.set, factor, parse_options(args.base), args.steps, args.train, args.seed, Path(tmp))
             row["base"] = args.base
             with args.results.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")

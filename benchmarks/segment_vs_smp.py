@@ -32,8 +32,7 @@ os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
 import itertools
 
-from common import ROOT
-from segment_factors import parse
+from common import ROOT, parse_options
 from segment_sets import SETS
 
 SIZE, BATCH, DECODER_LR, ENCODER_LR = 240, 8, 2e-3, 2e-4
@@ -168,7 +167,7 @@ def main() -> None:
             rows.append(
                 (
                     "segment train (defaults)" if not args.options else f"segment train ({args.options})",
-                    *transferlab_defaults(data, classes, args.seed, Path(tmp) / "run", **parse(args.options)),
+                    *transferlab_defaults(data, classes, args.seed, Path(tmp) / "run", **parse_options(args.options)),
                 )
             )
         if args.only != "transferlab":

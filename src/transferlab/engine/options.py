@@ -48,10 +48,6 @@ class CpuDefaults:
 PRECISIONS = ("32", "32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64")
 
 
-#: The example a refused count names in its remedy.
-DEFAULT_COUNTS = {"epochs": 10, "eval_every": 1, "accumulate": 1, "batch_size": 8, "width": 32}
-
-
 @dataclass
 class TrainOptions:
     """Inherited by each task's options dataclass; the CLI offers every field as a flag."""
@@ -116,12 +112,16 @@ class TrainOptions:
             raise UsageError("--devices and --num-nodes must be at least 1", "e.g. --devices 4 --num-nodes 2")
 
     def check_counts(self, *names: str) -> None:
-        """Each named count is at least 1 where set (an unset device default is filled later)."""
+        """Each named count is at least 1 where set (an unset device default is filled later); the
+        remedy's example is the option's own default, so it is one the task accepts."""
+        defaults = {f.name: f.default for f in fields(self)}
         for name in names:
             value = getattr(self, name)
             if value is not None and value < 1:
-                flag = f"--{name.replace('_', '-')}"
-                raise UsageError(f"{flag} {value} must be at least 1", f"e.g. {flag} {DEFAULT_COUNTS.get(name, 8)}")
+                flag, example = f"--{name.replace('_', '-')}", defaults[name]
+                if example is None:  # a device default: the CPU's
+                    example = self.device_defaults.get("cpu", {}).get(name, 1)
+                raise UsageError(f"{flag} {value} must be at least 1", f"e.g. {flag} {example}")
 
 
 def fabric_for(opts: TrainOptions) -> Any:

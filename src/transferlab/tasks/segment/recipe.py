@@ -187,7 +187,7 @@ class SegmentRecipe(EpochRecipe):
         train, opts = self.data.train, self.opts
         index, scale = draw.indices(len(train)).tolist(), draw.uniform()
         corners, flips = draw.uniform(2), draw.flips().tolist()
-        low, high = opts.scale_range()
+        low, high = self.scales
         scales = (low * (high / low) ** scale).tolist()  # log-uniform
         pairs = [random_crop(train.images[i], train.masks[i], self.crop, s, c, f, opts.ignore_index)
                  for i, s, c, f in zip(index, scales, corners, flips)]  # fmt: skip
@@ -200,6 +200,11 @@ class SegmentRecipe(EpochRecipe):
     def crop(self) -> tuple[int, int]:
         """The training crop's (height, width), from --crop and the training images."""
         return crop_shape(self.data.train.images, self.opts.img_size, self.opts.crop)
+
+    @cached_property
+    def scales(self) -> tuple[float, float]:
+        """--scales parsed once, not at every step."""
+        return self.opts.scale_range()
 
     def train_step(self, session: TrainingSession) -> float:
         self._set_rates()
