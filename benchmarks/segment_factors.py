@@ -22,6 +22,7 @@ from pathlib import Path
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
+import unet_variants  # registers the decoder study's U-Nets
 from common import ROOT, parse_options
 from segment_sets import SETS
 
@@ -43,6 +44,8 @@ FACTORS: dict[str, dict[str, object]] = {
     "width64": {"width": 64},
     "width16": {"width": 16},
     "bf16": {"precision": "bf16-mixed"},
+    "wd1e-2": {"weight_decay": 1e-2},
+    **{name: {"decoder": name} for name in unet_variants.VARIANTS},
     "batch16": {"batch_size": 16},
     "batch4": {"batch_size": 4},
 }

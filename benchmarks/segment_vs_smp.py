@@ -14,6 +14,11 @@ smp is one of the dev extras (`make test` installs it).
 
     .venv/bin/python benchmarks/segment_vs_smp.py \\
         --set scenes-small --minutes 15 [--only smp|transferlab]
+
+``--smp-epochs N`` trains the loop N epochs instead of a wall clock (both sides may then run at once,
+one core each, for the scores; not for the times); ``--smp-decoder NAME`` puts a transferlab decoder in
+the loop in smp's U-Net's place (the decoder study); ``--options "KEY=VALUE;..."`` changes `segment
+train`'s options.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
 import itertools
 
+import unet_variants  # noqa: F401  (registers the decoder study's U-Nets)
 from common import ROOT, parse_options
 from segment_sets import SETS
 
@@ -53,6 +59,21 @@ def lite0_unet(classes: int):
     return net
 
 
+class OwnDecoder(torch.nn.Module):
+    """A transferlab decoder (``dense.DECODERS``, or a study variant) in the smp network's place in the
+    loop: it takes [0, 1] and normalises itself, the loop feeds (x - 0.5) / 0.5."""
+
+    def __init__(self, decoder: str, classes: int) -> None:
+        super().__init__()
+        from transferlab.dense import DECODERS
+
+        self.net = DECODERS[decoder]("tf_efficientnet_lite0", 3, 224, 32, True, classes)
+        self.encoder = self.net.encoder  # the loop's encoder rate finds it here
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * 0.5 + 0.5)
+
+
 class Normalised(torch.nn.Module):
     """The smp network behind the [0, 1] input the shared scorer gives (Lite0's mean and std 0.5)."""
 
@@ -66,10 +87,10 @@ class Normalised(torch.nn.Module):
 
 def smp_loop(
     data: Path, classes: tuple[str, ...], seed: int, seconds: float | None = None, epochs: int | None = None,
-    size: int = SIZE, device: str | torch.device = "cpu", batch: int = BATCH,
+    size: int = SIZE, device: str | torch.device = "cpu", batch: int = BATCH, decoder: str | None = None,
 ) -> tuple[dict, dict]:  # fmt: skip
     """The plain loop for ``seconds`` (whole epochs while they fit, 30 s kept for the scoring) or
-    ``epochs``: (test scores, facts)."""
+    ``epochs``: (test scores, facts). ``decoder``: a transferlab decoder in smp's U-Net's place."""
     import torch.nn.functional as F
 
     from transferlab.engine.performance import for_inference
@@ -86,7 +107,9 @@ def smp_loop(
                           for i in train.images]).div_(255).sub_(0.5).div_(0.5).to(device)  # fmt: skip
     masks = torch.stack([F.interpolate(m[None, None].float(), size=shape, mode="nearest")[0, 0].long()
                          for m in train.masks]).to(device)  # fmt: skip
-    net = lite0_unet(len(classes)).to(device, memory_format=torch.channels_last)
+    net = (OwnDecoder(decoder, len(classes)) if decoder else lite0_unet(len(classes))).to(
+        device, memory_format=torch.channels_last
+    )
     encoder = {id(p) for p in net.encoder.parameters()}
     optimizer = torch.optim.AdamW(
         [{"params": list(net.encoder.parameters()), "lr": ENCODER_LR},
@@ -155,6 +178,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=("smp", "transferlab"))
+    parser.add_argument(
+        "--smp-epochs",
+        type=int,
+        help="the loop trains this many epochs, not --minutes of them "
+        "(to run both sides at once on one core each: 15 is what 15 minutes fitted at the VM's best)",
+    )
+    parser.add_argument("--smp-decoder", help="a transferlab decoder (e.g. unet-transposed) in the loop, not smp's")
     parser.add_argument("--options", default="", help='segment train options besides the defaults: "KEY=VALUE;..."')
     parser.add_argument("--results", type=Path, default=ROOT / ".bench-cache" / "segment_vs_smp.jsonl")
     args = parser.parse_args()
@@ -171,7 +201,9 @@ def main() -> None:
                 )
             )
         if args.only != "transferlab":
-            rows.append(("plain loop over smp.Unet", *smp_loop(data, classes, args.seed, seconds=args.minutes * 60)))
+            budget = {"epochs": args.smp_epochs} if args.smp_epochs else {"seconds": args.minutes * 60}
+            name = f"plain loop over transferlab {args.smp_decoder}" if args.smp_decoder else "plain loop over smp.Unet"
+            rows.append((name, *smp_loop(data, classes, args.seed, decoder=args.smp_decoder, **budget)))
     args.results.parent.mkdir(parents=True, exist_ok=True)
     with args.results.open("a") as handle:
         for name, scores, facts in rows:

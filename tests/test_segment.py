@@ -157,7 +157,8 @@ def test_frozen_strategy_leaves_the_encoder_as_it_was_batchnorm_statistics_inclu
 
 
 def test_membrane_run_evaluates_applies_and_exports(membrane, tmp_path, cli):
-    code, out, err = cli("segment", "train", membrane, "--img-size", "64", "--epochs", "2", "--batch-size", "4",
+    # 5 epochs (30 steps): smp's U-Net layout finds both classes later than the layout before (2 epochs)
+    code, out, err = cli("segment", "train", membrane, "--img-size", "64", "--epochs", "5", "--batch-size", "4",
                          "--width", "8", "--accelerator", "cpu", "--out", tmp_path / "run")  # fmt: skip
     assert code == 0, err
     assert "held-out mIoU" in out
@@ -279,3 +280,23 @@ def test_zero_counts_are_refused_not_divided_by(tmp_path, cli):
     for flag in ("--eval-every", "--epochs", "--batch-size"):
         assert_user_error(cli("segment", "train", data, flag, "0"), f"{flag} 0 must be at least 1", f"e.g. {flag}")
     assert_user_error(cli("detect", "train", data, "--eval-every", "0"), "--eval-every 0 must be at least 1", "e.g.")
+
+
+def test_runs_saved_before_the_smp_layout_still_load_with_their_own_unet(tmp_path):
+    """``unet`` took smp's layout (nearest upsampling, no stride-32 block, no input skip); a run
+    saved before, whose ``run.json`` names ``unet`` without a decoder version, loads its own layout."""
+    from torch import nn
+
+    data = write_segmentation_set(tmp_path / "d", 6)
+    new = segment.train(data, out=tmp_path / "new", **TINY)
+    net, spec = segment.load_segmenter(new.run_dir)
+    assert spec["decoder"] == "unet" and not any(isinstance(m, nn.ConvTranspose2d) for m in net.modules())
+    old = segment.train(data, out=tmp_path / "old", decoder="unet-transposed", **TINY)
+    run_json = old.run_dir / "run.json"
+    saved = json.loads(run_json.read_text())
+    saved["model"]["decoder"] = "unet"
+    del saved["model"]["decoder_version"]
+    run_json.write_text(json.dumps(saved))
+    net, spec = segment.load_segmenter(old.run_dir)
+    assert spec["decoder"] == "unet-transposed" and any(isinstance(m, nn.ConvTranspose2d) for m in net.modules())
+    assert segment.evaluate(old.run_dir, data)["miou"] >= 0

@@ -3,8 +3,10 @@
 ``forward_intermediates``, and decoders over those levels. Shared by ``translate`` (image outputs)
 and ``segment`` (class logits); a new decoder is a class here and an entry in :data:`DECODERS`.
 
-- ``unet``: U-Net (Ronneberger et al. 2015): learned x2 upsampling, joined with each encoder level
-  (skip connections), then with the input itself at full resolution.
+- ``unet``: U-Net (Ronneberger et al. 2015) as smp lays it out for class logits: nearest x2
+  upsampling joined with each encoder level (skip connections), no block at stride 32, no input skip.
+- ``unet-transposed``: the earlier layout (``translate``'s, for image outputs): learned x2
+  upsampling, a block at stride 32, and the input itself joined at full resolution.
 - ``fpn``: Feature Pyramid Network head (Lin et al. 2017; the semantic FPN of Kirillov et al. 2019):
   every level to one width, top-down sums, each level brought to stride 4, summed, upsampled.
 """
@@ -105,15 +107,21 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class UpBlock(nn.Module):
-    """x2 learned upsampling of the coarser level, joined with the skip, then two convolutions."""
+    """x2 upsampling of the coarser level (learned, or nearest as smp's U-Net does), joined with the
+    skip (if any), then two convolutions."""
 
-    def __init__(self, cin: int, skip: int, cout: int) -> None:
+    def __init__(self, cin: int, skip: int, cout: int, upsample: str = "transposed") -> None:
         super().__init__()
-        self.up = nn.ConvTranspose2d(cin, cout, 2, stride=2)
-        self.conv = _block(cout + skip, cout)
+        if upsample == "transposed":
+            self.up: nn.Module = nn.ConvTranspose2d(cin, cout, 2, stride=2)
+            self.conv = _block(cout + skip, cout)
+        else:
+            self.up = nn.Upsample(scale_factor=2, mode="nearest")
+            self.conv = _block(cin + skip, cout)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        return self.conv(torch.cat([self.up(x), skip], dim=1))
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.up(x)
+        return self.conv(x if skip is None else torch.cat([x, skip], dim=1))
 
 
 class UNet(PyramidModel):
@@ -125,18 +133,21 @@ class UNet(PyramidModel):
     def __init__(
         self, backbone: str, in_channels: int, img_size: int, width: int = 32, pretrained: bool = True,
         out_channels: int = 3, activation: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        full_width: int | None = None,
+        full_width: int | None = None, upsample: str = "transposed", centre: bool = True, input_skip: bool = True,
     ) -> None:  # fmt: skip
         super().__init__(backbone, in_channels, img_size, pretrained)
-        self.activation = activation
+        self.activation, self.input_skip = activation, input_skip
         channels = self.level_channels
         widths = [min(width * 2**i, 8 * width) for i in range(len(channels))]  # finest (stride 2) to coarsest
-        self.bottom = _block(channels[-1], widths[-1])
+        self.bottom = _block(channels[-1], widths[-1]) if centre else nn.Identity()
+        coarsest = widths[-1] if centre else channels[-1]
+        ins = [*widths[1:-1], coarsest]  # what each up block receives, finest first
         self.ups = nn.ModuleList(
-            UpBlock(widths[i + 1], channels[i], widths[i]) for i in reversed(range(len(channels) - 1))
+            UpBlock(ins[i], channels[i], widths[i], upsample) for i in reversed(range(len(channels) - 1))
         )
         full_width = full_width or width
-        self.full = UpBlock(widths[0], in_channels, full_width)  # stride 2 -> the input's resolution
+        # stride 2 -> the input's resolution, joined with the input itself or not
+        self.full = UpBlock(widths[0], in_channels if input_skip else 0, full_width, upsample)
         self.out = nn.Conv2d(full_width, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -144,7 +155,7 @@ class UNet(PyramidModel):
         h = self.bottom(feats[-1])
         for up, skip in zip(self.ups, reversed(feats[:-1])):
             h = up(h, skip)
-        out = self.out(self.full(h, x))
+        out = self.out(self.full(h, x if self.input_skip else None))
         return out if self.activation is None else self.activation(out)
 
 
@@ -179,8 +190,19 @@ class FPN(PyramidModel):
 
 @decoder("unet")
 def unet(backbone: str, in_channels: int, img_size: int, width: int, pretrained: bool, out_channels: int) -> UNet:
-    """Class logits: half the width at full resolution (as smp's U-Net has), which measured
-    1.0x+ its speed at no loss of mIoU (BENCHMARKS.md, "segment against ... smp")."""
+    """Class logits on smp's layout (nearest upsampling, no stride-32 block, no input skip, half the
+    width at full resolution): on thin digit strokes it found the classes the learned-upsampling
+    layout left at 0.00 IoU, in either training loop (BENCHMARKS.md, "segment: the decoder")."""
+    return UNet(backbone, in_channels, img_size, width, pretrained, out_channels, full_width=max(8, width // 2),
+                upsample="nearest", centre=False, input_skip=False)  # fmt: skip
+
+
+@decoder("unet-transposed")
+def unet_transposed(
+    backbone: str, in_channels: int, img_size: int, width: int, pretrained: bool, out_channels: int
+) -> UNet:  # fmt: skip
+    """The earlier segment U-Net (``translate``'s layout, half the width at full resolution): runs
+    saved before ``decoder_version`` 2 load with it."""
     return UNet(backbone, in_channels, img_size, width, pretrained, out_channels, full_width=max(8, width // 2))
 
 

@@ -12,10 +12,11 @@ LOSSES = ("ce+dice", "ce", "dice", "focal", "focal+dice")
 SCHEDULES = ("cosine", "constant")
 CROPS = ("square", "frame")
 #: Defaults that depend on the device (an option left unset takes them): on a 2-core CPU, a step of
-#: 8 crops of 192 px takes 0.6-0.8 s (the VM's speed varies); 30 epochs, capped at 1,500 steps,
-#: train 400 images of 360x480 in 17-20 minutes with held-out scoring every 5 epochs (the 20 the
-#: defaults aim for), and a larger set no longer. 160 px scored higher on scenes of upscaled 32 px
-#: objects but lost 2 mIoU points on thin membranes, so 192 it is (BENCHMARKS.md, "How the defaults were chosen").
+#: 8 crops of 192 px takes 0.6-0.9 s (the VM's speed varies); 30 epochs, capped at 1,500 steps,
+#: train 400 images of 360x480 in 17-22 minutes with held-out scoring every 5 epochs (21.6 with
+#: smp's U-Net layout: over the 20 the defaults aim for), and a larger set no longer. 160 px scored
+#: higher on scenes of upscaled 32 px objects but lost 2 mIoU points on thin membranes, so 192 it is
+#: (BENCHMARKS.md, "How the defaults were chosen").
 #: A GPU takes the full resolution class of 512 px and a longer schedule.
 DEVICE_DEFAULTS: dict[str, dict[str, int]] = {
     "cpu": {"img_size": 192, "epochs": 30, "batch_size": 8, "max_steps": 1500},
@@ -44,7 +45,8 @@ class SegmentOptions(TrainOptions):
     ignore_index: int = option(255, "Mask value of void pixels, which no loss or metric counts.")
     val_fraction: float = option(0.2, "Held-out part when the data has none (seeded).")
     backbone: str = option("tf_efficientnet_lite0", "The encoder: any backbone spec (`transferlab backbones`).")
-    decoder: str = option("unet", "unet or fpn (registry in transferlab/dense.py).")
+    decoder: str = option("unet", "unet (smp's layout), unet-transposed (the layout before) or fpn "
+                          "(registry in transferlab/dense.py).")  # fmt: skip
     width: int = option(32, "The decoder's base width.")
     strategy: str = option("full", "frozen, full (encoder at --encoder-lr-mult), gradual, scratch.", choices=STRATEGIES)
     encoder_lr_mult: float = option(0.1, "The encoder's learning rate relative to --lr (full, gradual).")
@@ -57,6 +59,7 @@ class SegmentOptions(TrainOptions):
     max_steps: int | None = option(None, "At most this many steps: fewer epochs when they would take more (0: no cap).")
     batch_size: int | None = option(None, "Crops per step.")
     lr: float = option(2e-3, "AdamW's learning rate (the decoder's; see --schedule).")
+    weight_decay: float = option(1e-4, "AdamW's weight decay.")
     schedule: str = option("cosine", "The rate over the run: cosine decay, or constant.", choices=SCHEDULES)
     crop: str = option("square", "Training crops: square (img-size sides), or frame (the training images' "
                        "median aspect, so scale 1 is the whole frame).", choices=CROPS)  # fmt: skip
@@ -80,8 +83,9 @@ class SegmentOptions(TrainOptions):
             raise UsageError(f"--max-steps {self.max_steps} is negative", "give 0 (no cap) or a number of steps")
         self.check_counts("epochs", "batch_size", "eval_every", "width")
         self.scale_range()
-        if not 0 < self.val_fraction < 1 or self.lr <= 0 or self.encoder_lr_mult < 0:
-            raise UsageError("--val-fraction in (0, 1), --lr > 0, --encoder-lr-mult >= 0", "e.g. --lr 1e-3")
+        if not 0 < self.val_fraction < 1 or self.lr <= 0 or self.encoder_lr_mult < 0 or self.weight_decay < 0:
+            raise UsageError("--val-fraction in (0, 1), --lr > 0, --encoder-lr-mult >= 0, --weight-decay >= 0",
+                             "e.g. --lr 1e-3")  # fmt: skip
 
     def scale_range(self) -> tuple[float, float]:
         """--scales as (min, max), refused unless 0 < min <= max."""

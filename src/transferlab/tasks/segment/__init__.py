@@ -62,6 +62,8 @@ def load_segmenter(run_dir: str | Path, device: torch.device | str = "cpu") -> t
     run = read_run(run_dir, model_kind=SEGMENTER)
     spec = {**run.model, "classes": run.class_names}
     spec["predict_size"] = int(spec.get("predict_size", spec["img_size"]))  # runs before it predicted at img_size
+    if spec["decoder"] == "unet" and spec.get("decoder_version", 1) < 2:  # saved before unet took smp's layout
+        spec["decoder"] = "unet-transposed"
     try:
         net = DECODERS[spec["decoder"]](f"{spec['backbone']}:random", 3, int(spec["img_size"]), int(spec["width"]),
                                         False, int(spec["num_classes"]))  # fmt: skip

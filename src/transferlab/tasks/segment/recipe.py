@@ -28,6 +28,8 @@ from transferlab.tasks.segment.losses import SegmentationLoss
 
 TASK = "segment"
 MODEL_KIND = "segmenter"
+#: 2: ``unet`` is smp's layout; runs saved before (no version) name the layout now ``unet-transposed``.
+DECODER_VERSION = 2
 METRICS = ("epoch", "step", "loss", "miou", "pixel_accuracy", "class_accuracy", "mean_dice", "lr", "seconds")
 
 
@@ -136,7 +138,7 @@ class SegmentRecipe(EpochRecipe):
         if opts.strategy == "frozen":
             network.encoder.requires_grad_(False)
         groups = [{"params": [p for p in encoder if p.requires_grad], "lr": 0.0}, {"params": decoder, "lr": opts.lr}]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=opts.lr, weight_decay=1e-4)
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=opts.lr, weight_decay=opts.weight_decay)
         self.model, self.optimizer = setup_trained(fabric, network, optimizer)
         weights = self._class_weights() if opts.class_weights == "balanced" else None
         self.loss = SegmentationLoss(opts.loss, opts.ignore_index, weights).to(fabric.device)
@@ -236,7 +238,8 @@ class SegmentRecipe(EpochRecipe):
 
     def model_spec(self) -> dict[str, Any]:
         opts, net = self.opts, unwrap(self.model)
-        return {"kind": MODEL_KIND, "decoder": opts.decoder, "backbone": net.architecture, "width": opts.width,
+        return {"kind": MODEL_KIND, "decoder": opts.decoder, "decoder_version": DECODER_VERSION,
+                "backbone": net.architecture, "width": opts.width,
                 "img_size": opts.img_size, "predict_size": opts.prediction_side(),
                 "num_classes": len(self.data.classes), "ignore_index": opts.ignore_index,
                 "colours": [list(c) for c in self.data.colours]}  # fmt: skip
