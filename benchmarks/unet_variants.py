@@ -5,24 +5,17 @@ decoders of this process. Importing this module registers them."""
 
 from __future__ import annotations
 
-from transferlab.dense import DECODERS, UNet
+from functools import partial
+
+from transferlab.dense import DECODERS, SMP_LAYOUT, logits_unet
 
 #: name -> the U-Net's arguments that differ from the earlier layout (``unet-transposed``).
 VARIANTS: dict[str, dict[str, object]] = {
     "unet-nearest": {"upsample": "nearest"},
     "unet-nocentre": {"centre": False},
     "unet-noinput": {"input_skip": False},
-    "unet-smp": {"upsample": "nearest", "centre": False, "input_skip": False},
+    "unet-smp": SMP_LAYOUT,
 }
 
-
-def _register(name: str, changes: dict[str, object]) -> None:
-    def build(backbone, in_channels, img_size, width, pretrained, out_channels):
-        return UNet(backbone, in_channels, img_size, width, pretrained, out_channels,
-                    full_width=max(8, width // 2), **changes)  # fmt: skip
-
-    DECODERS.setdefault(name, build)
-
-
-for _name, _changes in VARIANTS.items():
-    _register(_name, _changes)
+for _name, _layout in VARIANTS.items():
+    DECODERS.setdefault(_name, partial(logits_unet, **_layout))

@@ -14,6 +14,7 @@ and ``segment`` (class logits); a new decoder is a class here and an entry in :d
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -188,22 +189,34 @@ class FPN(PyramidModel):
         return F.interpolate(self.out(fused), size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+#: smp's U-Net layout, which segment's ``unet`` takes (the ``UNet`` defaults are translate's layout).
+SMP_LAYOUT: dict[str, Any] = {"upsample": "nearest", "centre": False, "input_skip": False}
+
+
+def logits_unet(
+    backbone: str, in_channels: int, img_size: int, width: int, pretrained: bool, out_channels: int, **layout: Any
+) -> UNet:  # fmt: skip
+    """A U-Net for class logits: half the width at full resolution (as smp's has), ``layout`` the
+    ``UNet`` arguments that choose its layout."""
+    return UNet(backbone, in_channels, img_size, width, pretrained, out_channels, full_width=max(8, width // 2),
+                **layout)  # fmt: skip
+
+
 @decoder("unet")
 def unet(backbone: str, in_channels: int, img_size: int, width: int, pretrained: bool, out_channels: int) -> UNet:
-    """Class logits on smp's layout (nearest upsampling, no stride-32 block, no input skip, half the
-    width at full resolution): on thin digit strokes it found the classes the learned-upsampling
-    layout left at 0.00 IoU, in either training loop (BENCHMARKS.md, "segment: the decoder")."""
-    return UNet(backbone, in_channels, img_size, width, pretrained, out_channels, full_width=max(8, width // 2),
-                upsample="nearest", centre=False, input_skip=False)  # fmt: skip
+    """Class logits on smp's layout (nearest upsampling, no stride-32 block, no input skip): on thin
+    digit strokes it found the classes the learned-upsampling layout left at 0.00 IoU, in either
+    training loop (BENCHMARKS.md, "segment: the decoder")."""
+    return logits_unet(backbone, in_channels, img_size, width, pretrained, out_channels, **SMP_LAYOUT)
 
 
 @decoder("unet-transposed")
 def unet_transposed(
     backbone: str, in_channels: int, img_size: int, width: int, pretrained: bool, out_channels: int
 ) -> UNet:  # fmt: skip
-    """The earlier segment U-Net (``translate``'s layout, half the width at full resolution): runs
-    saved before ``decoder_version`` 2 load with it."""
-    return UNet(backbone, in_channels, img_size, width, pretrained, out_channels, full_width=max(8, width // 2))
+    """The earlier segment U-Net (``translate``'s layout): runs saved before ``decoder_version`` 2
+    load with it."""
+    return logits_unet(backbone, in_channels, img_size, width, pretrained, out_channels)
 
 
 @decoder("fpn")
