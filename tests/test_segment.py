@@ -300,3 +300,10 @@ def test_runs_saved_before_the_smp_layout_still_load_with_their_own_unet(tmp_pat
     net, spec = segment.load_segmenter(old.run_dir)
     assert spec["decoder"] == "unet-transposed" and any(isinstance(m, nn.ConvTranspose2d) for m in net.modules())
     assert segment.evaluate(old.run_dir, data)["miou"] >= 0
+
+
+def test_a_negative_weight_decay_is_refused(tmp_path, cli):
+    data = write_segmentation_set(tmp_path / "d", 4)
+    assert_user_error(
+        cli("segment", "train", data, "--weight-decay", "-0.1"), "--weight-decay >= 0", "--weight-decay 1e-4"
+    )

@@ -85,7 +85,7 @@ class SegmentOptions(TrainOptions):
         self.scale_range()
         if not 0 < self.val_fraction < 1 or self.lr <= 0 or self.encoder_lr_mult < 0 or self.weight_decay < 0:
             raise UsageError("--val-fraction in (0, 1), --lr > 0, --encoder-lr-mult >= 0, --weight-decay >= 0",
-                             "e.g. --lr 1e-3")  # fmt: skip
+                             "e.g. --lr 1e-3 --weight-decay 1e-4")  # fmt: skip
 
     def scale_range(self) -> tuple[float, float]:
         """--scales as (min, max), refused unless 0 < min <= max."""
