@@ -189,7 +189,8 @@ COMMANDS = {
     "--width 8 --blocks 1",
     "autoencoder": "autoencoder pretrain {classes} --img-size 32 --steps 4 --batch-size 8 --checkpoint-every 2",
     "adapt": "adapt --source {classes} --target {target} --method dann --epochs 1 --iters-per-epoch 4 --batch-size 8",
-    "segment": "segment train {scenes} --img-size 64 --epochs 2 --batch-size 4 --width 8",
+    # a time budget the first epoch spends: rank 0's cut must reach rank 1, or it waits in epoch 2
+    "segment": "segment train {scenes} --img-size 64 --epochs 3 --batch-size 4 --width 8 --time-budget 0.0001",
     "detect": "detect train {shapes} --img-size 64 --epochs 2 --batch-size 4 --width 64 --eval-every 1",
 }
 
@@ -217,6 +218,8 @@ def test_a_two_process_run_trains_and_only_rank_0_writes(task, tmp_path):
     assert list(out.rglob("run.json")), f"no run written: {sorted(out.rglob('*'))}"
     said = [line for line in done.stdout.splitlines() if line.startswith("report:")]
     assert len(said) <= 1, done.stdout  # the result is printed once, by rank 0
+    if "--time-budget" in args:
+        assert len((out / "metrics.csv").read_text().splitlines()) == 2  # one epoch of the three, on both ranks
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find rank 1")

@@ -13,6 +13,8 @@ import torch
 from PIL import Image
 
 from conftest import assert_user_error, scene, write_segmentation_set
+from transferlab.engine.checkpoint import load_checkpoint
+from transferlab.engine.session import checkpoint_path
 from transferlab.tasks import segment
 from transferlab.tasks.segment.data import load_segmentation
 
@@ -93,12 +95,52 @@ def test_bad_input_names_the_file_and_the_remedy(tmp_path, cli):
     assert_user_error(cli("segment", "train", data, "--max-steps", "-1"), "--max-steps -1", "0 (no cap)")
 
 
-def test_the_cpu_defaults_cap_a_large_set_at_a_step_budget():
+def test_the_cpu_defaults_cap_a_large_set_at_a_step_and_a_time_budget():
     from transferlab.options.segment import SegmentOptions
 
     cpu, gpu = SegmentOptions().for_device("cpu"), SegmentOptions().for_device("cuda")
     assert (cpu.img_size, cpu.max_steps, gpu.max_steps) == (192, 1500, 0)
+    assert (cpu.time_budget, gpu.time_budget) == (18, 0)
     assert SegmentOptions(max_steps=50).for_device("cpu").max_steps == 50  # a given option is kept
+
+
+def test_a_time_budget_cuts_whole_epochs_scores_the_last_and_carries_over_a_resume(tmp_path, cli, monkeypatch):
+    """A budget the first epoch already spends ends the run there, scored and reported; a resumed
+    run counts the time spent before it (here: a budget lowered on resume ends it one epoch later)."""
+    monkeypatch.setenv("TRANSFERLAB_QUIET", "0")
+    data = write_segmentation_set(tmp_path / "d", 8)
+    args = ("--backbone", "resnet10t:random", "--img-size", "32", "--epochs", "4", "--batch-size", "4",
+            "--width", "8", "--eval-every", "3")  # fmt: skip
+    code, _, err = cli("segment", "train", data, *args, "--time-budget", "0.0001", "--out", tmp_path / "cut")
+    assert code == 0, err
+    assert "4 epochs would take more than --time-budget 0.0001 min: training 1" in err, err
+    rows = (tmp_path / "cut" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].split(",")[rows[0].split(",").index("miou")], rows  # epoch 1, scored
+    assert (tmp_path / "cut" / "report.html").exists()
+
+    options = {"backbone": "resnet10t:random", "img_size": 32, "epochs": 4, "batch_size": 4, "width": 8}
+    segment.train(data, out=tmp_path / "part", stop_after=1, time_budget=60, **options)
+    segment.train(data, resume=tmp_path / "part", time_budget=0.0001)
+    state = load_checkpoint(checkpoint_path(tmp_path / "part"))
+    assert (state["epoch"], state["epochs"], len(state["clock"]["epochs"])) == (2, 2, 2)
+    assert (tmp_path / "part" / "report.html").exists()
+
+
+def test_the_time_budget_fits_the_most_epochs_its_pace_and_scorings_allow():
+    from transferlab.engine.epochs import TimeBudget
+
+    def every(k):
+        return lambda epoch, last: epoch % k == 0 or epoch == last
+
+    clock = TimeBudget(100)
+    clock.epochs, clock.scorings = [12.0, 10.0], [5.0]  # spent 27 s; the pace now 10 s an epoch
+    # n epochs: 27 + (n - 2) * 10 + 5 * scorings in epochs 2..n (every 3rd and the last)
+    # 8 epochs: 27 + 60 + 5 * 3 (after 3, 6, 8) = 102 > 100; 7 epochs: 27 + 50 + 5 * 3 (3, 6, 7) = 92
+    assert clock.epochs_within(2, 30, every(3)) == 7
+    assert clock.epochs_within(2, 5, every(3)) == 5  # the plan fits: 27 + 30 + 10 (3, 5) = 67
+    assert clock.epochs_within(2, 30, every(1)) == 6  # every epoch scored: 27 + 15 * (n - 2) + 5 <= 100
+    clock.epochs.append(80.0)  # a slow epoch: spent 107, already over
+    assert clock.epochs_within(3, 30, every(3)) == 3  # stop now (and score it)
 
 
 def test_the_start_says_the_choices_and_the_time_scoring_adds(tmp_path, cli, monkeypatch):

@@ -117,6 +117,14 @@ class StepProgress:
     def note(self, info: str) -> None:
         self.advance(info, steps=0)
 
+    def retotal(self, total: int) -> None:
+        """A new total (a time budget changed the epochs to come)."""
+        self.total = total
+        if self._plain is not None:
+            self._plain.total = total
+        elif self._bar is not None:
+            self._bar.update(self._task, total=total)
+
     def __exit__(self, *exc: object) -> None:
         if self._plain is not None and exc[0] is None:
             self._plain.update(force=True)

@@ -1,7 +1,7 @@
 """The epoch-based recipe with held-out scoring that segment and detect share: epochs of drawn
 batches, a held-out score every ``opts.eval_every`` epochs (and at the last), the best epoch's
 weights kept as the run. A task gives its step, its scoring and its run; the loop, the metrics
-row, the best-epoch bookkeeping, the state and the step budget live here once."""
+row, the best-epoch bookkeeping, the state and the budgets (steps and minutes) live here once."""
 
 from __future__ import annotations
 
@@ -27,6 +27,52 @@ def budgeted_epochs(task: str, epochs: int, steps_per_epoch: int, max_steps: int
     return kept
 
 
+class TimeBudget:
+    r"""Seconds of training and held-out scoring a run may take (0: no limit), and what its epochs
+    and scorings took so far (carried across a resume, so the budget is the whole run's).
+
+    The most epochs that fit: :math:`\max n \le N` with
+    :math:`s + (n - e)\,t_{epoch} + k(n)\,t_{score} \le B`, where :math:`s` is the time spent,
+    :math:`e` the epochs done, :math:`t_{epoch}` the last epoch's time (the pace now: a machine's
+    speed drifts), :math:`t_{score}` the mean scoring time and :math:`k(n)` the scorings still to
+    come in a run of :math:`n` epochs (the current epoch's included)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.epochs: list[float] = []
+        self.scorings: list[float] = []
+        self.announced = False
+
+    @property
+    def spent(self) -> float:
+        return sum(self.epochs) + sum(self.scorings)
+
+    def add_epoch(self, seconds: float) -> None:
+        self.epochs.append(seconds)
+
+    def add_scoring(self, seconds: float) -> None:
+        self.scorings.append(seconds)
+
+    def epochs_within(self, done: int, planned: int, scored: Any) -> int:
+        """The most epochs, between ``done`` and ``planned``, whose projected time fits;
+        ``scored(epoch, last)`` says whether an epoch is scored in a run of ``last`` epochs."""
+        pace = self.epochs[-1]
+        scoring = sum(self.scorings) / len(self.scorings) if self.scorings else 0.0
+        for last in range(planned, done, -1):
+            to_score = sum(scored(e, last) for e in range(done, last + 1))
+            if self.spent + (last - done) * pace + to_score * scoring <= self.seconds:
+                return last
+        return max(done, 1)
+
+    def state(self) -> dict[str, Any]:
+        return {"epochs": list(self.epochs), "scorings": list(self.scorings), "announced": self.announced}
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        if state:
+            self.epochs, self.scorings = list(state["epochs"]), list(state["scorings"])
+            self.announced = bool(state["announced"])
+
+
 class EpochRecipe(Recipe):
     """Epochs over ``train_size()`` examples at ``opts.batch_size``; after each scored epoch,
     ``held_out()`` gives scores (with ``best_metric`` among them) and whatever the report wants of
@@ -38,7 +84,7 @@ class EpochRecipe(Recipe):
     logged: ClassVar[tuple[str, ...]] = ()
 
     epoch: int = 0
-    epochs: int = 0  # the epochs this run trains (``opts.epochs``, or fewer under ``--max-steps``)
+    epochs: int = 0  # the epochs this run trains (``opts.epochs``, or fewer under its budgets)
     best: dict[str, Any]
     window: list[float]
 
@@ -49,8 +95,10 @@ class EpochRecipe(Recipe):
         self.best_extra: Any = None  # the best epoch's extras (not checkpointed; recomputed if needed)
         self._scoring_announced = False
         max_steps = getattr(self.opts, "max_steps", None)
-        self.epochs = budgeted_epochs(self.task, self.opts.epochs, self.steps_per_epoch(), max_steps,
-                                      announce=self.fabric.global_rank == 0)  # fmt: skip
+        self.planned = budgeted_epochs(self.task, self.opts.epochs, self.steps_per_epoch(), max_steps,
+                                       announce=self.fabric.global_rank == 0)  # fmt: skip
+        self.epochs = self.planned
+        self.clock = TimeBudget(60 * float(getattr(self.opts, "time_budget", None) or 0))
 
     @abstractmethod
     def train_size(self) -> int:
@@ -88,8 +136,8 @@ class EpochRecipe(Recipe):
 
     def fit(self, session: Any, stop_after: int | None = None) -> None:
         per_epoch = self.steps_per_epoch()
-        last = self.epochs if stop_after is None else min(self.epochs, self.epoch + stop_after)
-        while self.epoch < last:
+        last = self.epoch + stop_after if stop_after is not None else None
+        while self.epoch < (self.epochs if last is None else min(self.epochs, last)):  # the budget may cut epochs
             started, end = time.perf_counter(), (self.epoch + 1) * per_epoch
             self.train_mode()
             while self.step < end:
@@ -104,10 +152,13 @@ class EpochRecipe(Recipe):
         row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
                "lr": self.optimizer.param_groups[-1]["lr"], "seconds": seconds}  # fmt: skip
         self.window = []
+        self.clock.add_epoch(seconds)
+        self._fit_time_budget(session)  # before scoring: an epoch the budget makes the last is scored
         if self._scored(self.epoch) and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
             scoring_started = time.perf_counter()
             scores, extra = self.held_out()
-            self._announce_scoring_time(time.perf_counter() - scoring_started)
+            self.clock.add_scoring(time.perf_counter() - scoring_started)
+            self._announce_scoring_time(self.clock.scorings[-1])
             row |= {k: scores[k] for k in self.logged}
             if scores[self.best_metric] > self.best[self.best_metric]:  # its scores are the report's
                 self.best = {self.best_metric: scores[self.best_metric], "epoch": self.epoch, "scores": scores}
@@ -116,9 +167,32 @@ class EpochRecipe(Recipe):
             session.advance(f"epoch {self.epoch} {self.describe(scores)}", steps=0)
         session.log(row)
 
-    def _scored(self, epoch: int) -> bool:
+    def _scored(self, epoch: int, last: int | None = None) -> bool:
         """Whether held-out scoring follows ``epoch``: every ``--eval-every`` epochs and the last."""
-        return epoch % self.opts.eval_every == 0 or epoch == self.epochs
+        return epoch % self.opts.eval_every == 0 or epoch == (last or self.epochs)
+
+    def _fit_time_budget(self, session: Any) -> None:
+        """Under ``--time-budget``: the most epochs (up to the planned ones) that the pace measured
+        so far fits, rank 0's choice for every rank; said when it first cuts."""
+        if not self.clock.seconds:
+            return
+        epochs = self.epochs
+        if self.fabric.global_rank == 0:
+            epochs = self.clock.epochs_within(self.epoch, self.planned, self._scored)
+        if getattr(self.fabric, "world_size", 1) > 1:
+            epochs = int(self.fabric.broadcast(epochs, src=0))
+        if epochs == self.epochs:
+            return
+        settled = len(self.clock.epochs) > 1 or epochs == self.epoch  # the first epoch's pace includes warm-up
+        if epochs < self.planned and settled and not self.clock.announced and self.fabric.global_rank == 0:
+            from transferlab.progress import announce
+
+            self.clock.announced = True
+            announce(f"{self.task}: at {self.clock.epochs[-1]:.1f} s an epoch here, {self.planned} epochs would "
+                     f"take more than --time-budget {self.clock.seconds / 60:g} min: training {epochs} (it is "
+                     f"re-measured every epoch; --time-budget 0 for no limit)")  # fmt: skip
+        self.epochs = epochs
+        session.retotal(self.total())
 
     def _announce_scoring_time(self, seconds: float) -> None:
         """Once a process: the time the held-out scorings still to come add to the announced
@@ -139,7 +213,8 @@ class EpochRecipe(Recipe):
         from transferlab.engine.checkpoint import capture_state
 
         return capture_state(self.opts, model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch,
-                             best=self.best, window=self.window)  # fmt: skip
+                             best=self.best, window=self.window, epochs=self.epochs,
+                             clock=self.clock.state())  # fmt: skip
 
     def restore(self, state: dict[str, Any]) -> None:
         from transferlab.engine.checkpoint import restore_state
@@ -147,6 +222,9 @@ class EpochRecipe(Recipe):
         restore_state(state, model=self.model, optimizer=self.optimizer)
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.best, self.window = dict(state["best"]), list(state["window"])
+        self.clock.restore(state.get("clock"))
+        if self.clock.seconds and "epochs" in state:  # the budget's cut so far stands (the same schedule)
+            self.epochs = min(self.planned, max(self.epoch, int(state["epochs"])))
 
     @property
     def complete(self) -> bool:

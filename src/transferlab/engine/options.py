@@ -124,6 +124,26 @@ class TrainOptions:
                 raise UsageError(f"{flag} {value} must be at least 1", f"e.g. {flag} {example}")
 
 
+@dataclass
+class EpochOptions(TrainOptions):
+    """The options of an epoch recipe (``engine/epochs.py``): its budgets, in steps and in minutes.
+    Both cut whole epochs; the minutes are measured as the run goes, so a slow machine (or a slow
+    hour of one) trains fewer epochs rather than overrunning."""
+
+    max_steps: int | None = option(None, "At most this many steps: fewer epochs when they would take more (0: no cap).")
+    time_budget: float | None = option(
+        None, "Minutes of training and held-out scoring: fewer epochs when the measured pace says they would take "
+        "more (0: no limit; the run says what it cut). For a repeatable run give --time-budget 0.", resumable=True,
+    )  # fmt: skip
+
+    def check_budgets(self) -> None:
+        for name, remedy in (("max_steps", "a number of steps"), ("time_budget", "a number of minutes")):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                flag = f"--{name.replace('_', '-')}"
+                raise UsageError(f"{flag} {value} is negative", f"give 0 (no cap) or {remedy}")
+
+
 def fabric_for(opts: TrainOptions) -> Any:
     """A launched Fabric for these options (the one place a training task gets its devices), with
     the memory format and precision chosen for its device (``engine.performance``)."""

@@ -385,6 +385,11 @@ class TrainingSession:
 
     # -------------------------------------------------------------- progress, logs, divergence
 
+    def retotal(self, total: int) -> None:
+        """The run's new length in units of progress (a time budget cut or restored epochs)."""
+        self.total = total
+        self._progress.retotal(total)
+
     def advance(self, info: str | None = None, steps: int = 1) -> None:
         self._progress.advance(info, steps)
         if steps:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transferlab.engine.options import CpuDefaults, TrainOptions, option
+from transferlab.engine.options import CpuDefaults, EpochOptions, option
 from transferlab.errors import UsageError
 
 STRATEGIES = ("frozen", "full", "scratch")
@@ -12,15 +12,16 @@ INITS = ("imagenet", "coco")
 #: Defaults that depend on the device (an option left unset takes them): on a 2-core CPU, FCOS over
 #: Lite0 at 320 px takes about 1.4 s a step of 8 (BENCHMARKS.md, "detect"): 30 epochs of 160
 #: training photos are 600 steps, about 15 minutes with held-out scoring; more photos train fewer
-#: epochs within the same 600 steps. A GPU takes 640 px and a longer schedule, without a step cap.
-DEVICE_DEFAULTS: dict[str, dict[str, int]] = {
-    "cpu": {"img_size": 320, "epochs": 30, "batch_size": 8, "max_steps": 600},
-    "gpu": {"img_size": 640, "epochs": 60, "batch_size": 16, "max_steps": 0},
+#: epochs within the same 600 steps, and a slower machine fewer within 18 minutes of training and
+#: scoring. A GPU takes 640 px and a longer schedule, without a step or time cap.
+DEVICE_DEFAULTS: dict[str, dict[str, float]] = {
+    "cpu": {"img_size": 320, "epochs": 30, "batch_size": 8, "max_steps": 600, "time_budget": 18},
+    "gpu": {"img_size": 640, "epochs": 60, "batch_size": 16, "max_steps": 0, "time_budget": 0},
 }
 
 
 @dataclass
-class DetectOptions(TrainOptions):
+class DetectOptions(EpochOptions):
     # channels_last measured 1.14-1.24x faster for FCOS on Lite0 at 320 px (BENCHMARKS.md, "detect");
     # 32-bit everywhere: boxes decoded in bf16 land on a grid of 2-4 pixels at 320-640 px.
     cpu_defaults = CpuDefaults(channels_last=True, bf16=False, gpu_bf16=False,
@@ -43,7 +44,6 @@ class DetectOptions(TrainOptions):
     encoder_lr_mult: float = option(0.1, "The backbone's learning rate relative to --lr (full).")
     img_size: int | None = option(None, "The longer image side trained and detected at (a multiple of 32, >= 64).")
     epochs: int | None = option(None, "Passes over the training images.", resumable=True)
-    max_steps: int | None = option(None, "At most this many steps: fewer epochs when they would take more (0: no cap).")
     batch_size: int | None = option(None, "Images per step.")
     lr: float = option(1e-3, "AdamW's learning rate (linear warm-up, then cosine).")
     score_threshold: float = option(0.05, "Detections below this score are dropped (mAP wants them low).")
@@ -57,8 +57,7 @@ class DetectOptions(TrainOptions):
             raise UsageError("--val-images and --val-annotations go together", "pass both")
         if self.img_size is not None and (self.img_size < 64 or self.img_size % 32):
             raise UsageError(f"--img-size {self.img_size} is not a multiple of 32 of at least 64", "e.g. 320")
-        if (self.max_steps or 0) < 0:
-            raise UsageError(f"--max-steps {self.max_steps} is negative", "give 0 (no cap) or a number of steps")
+        self.check_budgets()
         self.check_counts("epochs", "batch_size", "eval_every", "width")
         if not 0 < self.val_fraction < 1 or self.lr <= 0 or self.encoder_lr_mult < 0:
             raise UsageError("--val-fraction in (0, 1), --lr > 0, --encoder-lr-mult >= 0", "e.g. --lr 1e-3")
