@@ -133,14 +133,16 @@ def test_the_time_budget_fits_the_most_epochs_its_pace_and_scorings_allow():
         return lambda epoch, last: epoch % k == 0 or epoch == last
 
     clock = TimeBudget(100)
-    clock.epochs, clock.scorings = [12.0, 10.0], [5.0]  # spent 27 s; the pace now 10 s an epoch
+    clock.epochs, clock.scorings = [12.0, 10.0], [5.0]  # spent 27 s; the pace 10 s (the warm-up epoch left out)
     # n epochs: 27 + (n - 2) * 10 + 5 * scorings in epochs 2..n (every 3rd and the last)
     # 8 epochs: 27 + 60 + 5 * 3 (after 3, 6, 8) = 102 > 100; 7 epochs: 27 + 50 + 5 * 3 (3, 6, 7) = 92
     assert clock.epochs_within(2, 30, every(3)) == 7
     assert clock.epochs_within(2, 5, every(3)) == 5  # the plan fits: 27 + 30 + 10 (3, 5) = 67
     assert clock.epochs_within(2, 30, every(1)) == 6  # every epoch scored: 27 + 15 * (n - 2) + 5 <= 100
-    clock.epochs.append(80.0)  # a slow epoch: spent 107, already over
-    assert clock.epochs_within(3, 30, every(3)) == 3  # stop now (and score it)
+    clock.epochs += [30.0, 11.0]  # one slow epoch is not the pace: the median of the last three is
+    assert clock.pace == 11.0
+    clock.epochs.append(50.0)  # spent 118, already over
+    assert clock.epochs_within(5, 30, every(3)) == 5  # stop now (and score it)
 
 
 def test_the_start_says_the_choices_and_the_time_scoring_adds(tmp_path, cli, monkeypatch):

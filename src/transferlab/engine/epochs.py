@@ -6,6 +6,7 @@ row, the best-epoch bookkeeping, the state and the budgets (steps and minutes) l
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from abc import abstractmethod
 from typing import Any, ClassVar
@@ -33,9 +34,10 @@ class TimeBudget:
 
     The most epochs that fit: :math:`\max n \le N` with
     :math:`s + (n - e)\,t_{epoch} + k(n)\,t_{score} \le B`, where :math:`s` is the time spent,
-    :math:`e` the epochs done, :math:`t_{epoch}` the last epoch's time (the pace now: a machine's
-    speed drifts), :math:`t_{score}` the mean scoring time and :math:`k(n)` the scorings still to
-    come in a run of :math:`n` epochs (the current epoch's included)."""
+    :math:`e` the epochs done, :math:`t_{epoch}` the median of the last three epochs' times (the
+    pace now, as a machine's speed drifts, without one slow epoch's jolt; the first epoch, which
+    includes warm-up, left out once there are others), :math:`t_{score}` the mean scoring time and
+    :math:`k(n)` the scorings still to come in a run of :math:`n` epochs (the current one's included)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -53,10 +55,15 @@ class TimeBudget:
     def add_scoring(self, seconds: float) -> None:
         self.scorings.append(seconds)
 
+    @property
+    def pace(self) -> float:
+        """Seconds an epoch takes now (see above)."""
+        return statistics.median((self.epochs[1:] or self.epochs)[-3:])
+
     def epochs_within(self, done: int, planned: int, scored: Any) -> int:
         """The most epochs, between ``done`` and ``planned``, whose projected time fits;
         ``scored(epoch, last)`` says whether an epoch is scored in a run of ``last`` epochs."""
-        pace = self.epochs[-1]
+        pace = self.pace
         scoring = sum(self.scorings) / len(self.scorings) if self.scorings else 0.0
         for last in range(planned, done, -1):
             to_score = sum(scored(e, last) for e in range(done, last + 1))
@@ -188,7 +195,7 @@ class EpochRecipe(Recipe):
             from transferlab.progress import announce
 
             self.clock.announced = True
-            announce(f"{self.task}: at {self.clock.epochs[-1]:.1f} s an epoch here, {self.planned} epochs would "
+            announce(f"{self.task}: at {self.clock.pace:.1f} s an epoch here, {self.planned} epochs would "
                      f"take more than --time-budget {self.clock.seconds / 60:g} min: training {epochs} (it is "
                      f"re-measured every epoch; --time-budget 0 for no limit)")  # fmt: skip
         self.epochs = epochs
