@@ -100,7 +100,7 @@ def test_the_cpu_defaults_cap_a_large_set_at_a_step_and_a_time_budget():
 
     cpu, gpu = SegmentOptions().for_device("cpu"), SegmentOptions().for_device("cuda")
     assert (cpu.img_size, cpu.max_steps, gpu.max_steps) == (192, 1500, 0)
-    assert (cpu.time_budget, gpu.time_budget) == (18, 0)
+    assert (cpu.time_budget, gpu.time_budget) == (19, 0)
     assert SegmentOptions(max_steps=50).for_device("cpu").max_steps == 50  # a given option is kept
 
 
