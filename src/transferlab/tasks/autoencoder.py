@@ -171,7 +171,7 @@ def pretrain(
 
 
 def _write_run(recipe: AutoencoderRecipe, losses: list[float], seconds: float) -> Path:
-    from transferlab.engine.fabric import unwrap
+    from transferlab.engine.performance import unwrap
     from transferlab.io import save_grid, save_safetensors
     from transferlab.reports import plots
     from transferlab.reports.html import HtmlReport

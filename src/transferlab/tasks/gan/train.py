@@ -19,8 +19,8 @@ from torch import nn
 
 from transferlab.engine.batches import BatchDraw, flip_where
 from transferlab.engine.checkpoint import capture_state, restore_state
-from transferlab.engine.fabric import setup_trained, unwrap
-from transferlab.engine.performance import performance_of
+from transferlab.engine.fabric import setup_trained
+from transferlab.engine.performance import performance_of, unwrap
 from transferlab.engine.rng import step_generator
 from transferlab.engine.run import Recipe
 from transferlab.engine.session import TrainingSession, fingerprint

@@ -101,8 +101,8 @@ class StyleRecipe(Recipe):
     title_format = "training style network"
 
     def __init__(self, data: tuple[Path, Any], opts: StyleTrainOptions, fabric: Any, run_dir: Path) -> None:
-        from transferlab.tasks.stylize import load_image_tensor
         from transferlab.tasks.stylize.features import feature_network
+        from transferlab.tasks.stylize.images import load_image_tensor
         from transferlab.tasks.stylize.losses import PerceptualLoss, mixed_grams, smooth
         from transferlab.tasks.stylize.optimize import resize_long_side
 
@@ -177,7 +177,7 @@ class StyleRecipe(Recipe):
         return float(total.detach()), float(style.detach()), float(content.detach())
 
     def samples(self, count: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-        from transferlab.engine.fabric import unwrap
+        from transferlab.engine.performance import unwrap
 
         x = torch.stack([self.content.stored(i) for i in range(min(count, len(self.content)))]).float() / 255
         model = unwrap(self.model)
@@ -211,11 +211,11 @@ def default_style_dir(style: str | Path) -> Path:
 
 
 def _write_run(trainer: StyleRecipe, style: Path, content: str, seconds: float) -> StyleTrainResult:
-    from transferlab.engine.fabric import unwrap
+    from transferlab.engine.performance import unwrap
     from transferlab.reports import plots
     from transferlab.reports.html import HtmlReport
     from transferlab.runs import save_run
-    from transferlab.tasks.stylize import to_pil
+    from transferlab.tasks.stylize.images import to_pil
 
     run_dir, opts = trainer.run_dir, trainer.opts
     model = unwrap(trainer.model)
@@ -278,7 +278,7 @@ def load_style_model(run_dir: str | Path) -> StyleTransformer:
 
 
 def _prepared(path: Path, size: int | None) -> torch.Tensor:
-    from transferlab.tasks.stylize import load_image_tensor
+    from transferlab.tasks.stylize.images import load_image_tensor
     from transferlab.tasks.stylize.optimize import resize_long_side
 
     image = load_image_tensor(path, "content", MIN_SIDE)
@@ -317,7 +317,7 @@ def apply_style(
     from transferlab.engine.performance import for_inference
     from transferlab.io import atomic_path
     from transferlab.progress import StepProgress
-    from transferlab.tasks.stylize import to_pil
+    from transferlab.tasks.stylize.images import to_pil
 
     if size is not None and not MIN_SIDE <= size <= MAX_SIDE:
         raise UsageError(f"--size {size} is outside {MIN_SIDE}..{MAX_SIDE}", "e.g. --size 1024")

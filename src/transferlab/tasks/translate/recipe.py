@@ -11,8 +11,8 @@ import torch
 
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
-from transferlab.engine.fabric import setup_trained, unwrap
-from transferlab.engine.performance import performance_of
+from transferlab.engine.fabric import setup_trained
+from transferlab.engine.performance import performance_of, unwrap
 from transferlab.engine.run import Recipe
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import UsageError

@@ -10,8 +10,7 @@ from typing import Any
 
 import torch
 
-from transferlab.engine.fabric import unwrap
-from transferlab.engine.performance import performance_of
+from transferlab.engine.performance import performance_of, unwrap
 from transferlab.reports import plots
 from transferlab.reports.html import HtmlReport
 
