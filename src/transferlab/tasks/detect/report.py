@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from transferlab.engine.session import read_metrics
-from transferlab.io import write_json
+from transferlab.io import atomic_path, write_json
 from transferlab.reports import plots
 from transferlab.reports.html import HtmlReport
 from transferlab.tasks.detect.inference import load_detector, predict
@@ -92,8 +92,6 @@ def grid(images: list[torch.Tensor], captions: list[str], path: Path, cell: tupl
     """Drawn images, each fitted into a ``cell`` (width, height) with its caption, ``columns`` a row:
     large enough to read the boxes' labels (a matplotlib gallery shrinks them away)."""
     from PIL import Image, ImageDraw, ImageFont
-
-    from transferlab.io import atomic_path
 
     width, height, text = cell[0], cell[1], 22
     rows = max(1, -(-len(images) // columns))

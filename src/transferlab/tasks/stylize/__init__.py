@@ -16,7 +16,11 @@ import torch
 from PIL import Image
 
 from transferlab.data.images import open_image_or_fail
+from transferlab.devices import resolve_device
 from transferlab.errors import UsageError
+from transferlab.io import atomic_path, write_json
+from transferlab.reports import plots
+from transferlab.reports.html import HtmlReport
 from transferlab.tasks.stylize import color
 from transferlab.tasks.stylize.features import NETWORKS, feature_network
 from transferlab.tasks.stylize.images import load_image_tensor, to_pil
@@ -39,7 +43,6 @@ def stylize(
 ) -> StylizeResult:
     """Stylise ``content`` with one or more ``styles`` (mixed by ``style_mix``); write the
     image, a content | style | result panel, loss curves and ``report.html`` into ``out``."""
-    from transferlab.devices import resolve_device
 
     opts = StylizeOptions(**options)
     opts.check()
@@ -64,9 +67,6 @@ def stylize(
 def _write_outputs(
     out: Path, content: str | Path, styles: list[str | Path], result: torch.Tensor, trace: Trace, opts: StylizeOptions
 ) -> StylizeResult:
-    from transferlab.io import atomic_path, write_json
-    from transferlab.reports import plots
-    from transferlab.reports.html import HtmlReport
 
     out.mkdir(parents=True, exist_ok=True)
     image_path = out / "stylized.png"
