@@ -108,8 +108,8 @@ def reference_rate(data, epochs: int, workers: int, device: str = "cpu", size: i
 
 def latency(data) -> dict[int, float]:
     """Milliseconds per image at 512 px (eval: resize, network, NMS), batch 1 and batch 8."""
+    from transferlab.tasks.detect.inference import predict
     from transferlab.tasks.detect.models import build_detector
-    from transferlab.tasks.detect.recipe import predict
 
     model = build_detector("fcos", "tf_efficientnet_lite0", len(data.classes), 512).eval()
     images = data.val.images[:16]

@@ -98,8 +98,8 @@ def smp_loop(
 
     from transferlab.engine.performance import for_inference
     from transferlab.tasks.segment.data import load_segmentation
+    from transferlab.tasks.segment.inference import eval_size, score
     from transferlab.tasks.segment.losses import SegmentationLoss
-    from transferlab.tasks.segment.recipe import eval_size, score
 
     started, device = time.perf_counter(), torch.device(device)
     torch.manual_seed(seed)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transferlab import backbones
 from transferlab.errors import UsageError
 
 #: Decoders by name: ``(backbone, in_channels, img_size, width, pretrained, out_channels) -> module``.
@@ -51,7 +52,6 @@ class PyramidModel(nn.Module):
 
     def __init__(self, backbone: str, in_channels: int, img_size: int, pretrained: bool = True) -> None:
         super().__init__()
-        from transferlab import backbones
 
         built = backbones.create(backbone, pretrained=pretrained, num_classes=0, img_size=img_size)
         self.encoder, self.weights_source = built.model, built.weights_source

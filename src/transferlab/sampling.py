@@ -10,8 +10,10 @@ from typing import Any
 
 import torch
 
-from transferlab.errors import UsageError
+from transferlab.devices import resolve_device
+from transferlab.errors import RunError, UsageError
 from transferlab.pixels import channels_last_array, signed_to_uint8
+from transferlab.runs import GAN, KINDS, read_run
 
 
 def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -72,10 +74,6 @@ def generate(run_dir: Any, per_class: dict[str, int], *, seed: int = 0, device: 
     """Images of the named classes from a class-conditional GAN run, as (N x H x W x C uint8 array,
     N class names): synthetic training data for a classifier (``classify --augment-with``)."""
     import numpy as np
-
-    from transferlab.devices import resolve_device
-    from transferlab.errors import RunError
-    from transferlab.runs import GAN, KINDS, read_run
 
     generator, spec = KINDS[GAN].load(run_dir, resolve_device(device))
     names = read_run(run_dir, model_kind=GAN).class_names

@@ -21,6 +21,7 @@ from transferlab.backbones.builtin import BUILTIN, convert_by_order, is_efficien
 from transferlab.backbones.weight_files import fit_state_dict, read_state_dict
 from transferlab.errors import WeightsError
 from transferlab.io import save_safetensors
+from transferlab.paths import downloads_off
 
 
 def cache_file(name: str) -> Path:
@@ -62,8 +63,6 @@ def _not_found(name: str, why: str) -> WeightsError:
 
 def _from_hub(name: str, model: nn.Module) -> dict[str, torch.Tensor]:
     import timm
-
-    from transferlab.paths import downloads_off
 
     if downloads_off():
         raise _not_found(name, f"downloads are off ({downloads_off()})")

@@ -26,8 +26,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from transferlab.data.collections import LabeledImages
+from transferlab.data.transforms import TransformedImages, eval_transform, split_eval_transform, train_transform
 from transferlab.engine.batches import share
 from transferlab.engine.rng import step_generator
+from transferlab.progress import track
 
 #: Datasets whose decoded tensor would exceed this many bytes are streamed instead.
 RESIDENT_LIMIT_BYTES = 6 * 1024**3
@@ -63,7 +65,6 @@ def decode_all(images: LabeledImages, size: int, interpolation: str = "bicubic")
 
 def _decode(images: LabeledImages, size: int, to_pixels: Any) -> torch.Tensor:
     """``to_pixels`` (PIL image -> size x size x 3 uint8 array) over every image, in threads."""
-    from transferlab.progress import track
 
     out = torch.empty((len(images), 3, size, size), dtype=torch.uint8)
 
@@ -240,7 +241,6 @@ class StreamingBatches(Batches):
         workers: int,
         channels_last: bool = False,
     ) -> None:
-        from transferlab.data.transforms import TransformedImages, eval_transform, train_transform
 
         self.train_set = TransformedImages(images, train_transform(config))
         self.eval_set = TransformedImages(images, eval_transform(config))
@@ -272,7 +272,6 @@ class StreamingBatches(Batches):
 def decode_for_evaluation(images: LabeledImages, config: dict[str, Any]) -> torch.Tensor:
     """All images through the image half of the run's eval transform (PIL resize + centre crop, as
     ``predict`` and the server do), so evaluation sees exactly the pixels prediction sees."""
-    from transferlab.data.transforms import split_eval_transform
 
     to_pixels, _ = split_eval_transform(config)
     return _decode(images, int(config["input_size"][-1]), to_pixels)

@@ -6,8 +6,11 @@
 - ``session``: the run folder and its lock, atomic rotated checkpoints, ``metrics.csv``,
   progress, divergence stops, preemption and the stop watchdog;
 - ``batches``: the one batch drawer, (seed, step, rank, world size) -> this process's share;
-- ``options``: ``TrainOptions``, ``option()`` fields (help, choices, resumable), ``fabric_for``;
-- ``fabric``: Lightning Fabric set-up, ``setup_trained``, ranks (``is_main_process``);
-- ``performance``: memory format and precision per device and task;
+- ``options``: ``TrainOptions`` (``EpochOptions``: step and time budgets), ``option()`` fields (help,
+  choices, resumable);
+- ``fabric``: Lightning Fabric set-up (``fabric_for`` the options), ``setup_trained``, ranks
+  (``is_main_process``);
+- ``performance``: memory format and precision per device and task, ``unwrap`` (the module inside
+  Fabric's and torch.compile's wrappers);
 - ``checkpoint``, ``rng``: pickle-free checkpoints and every random state.
 """

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from transferlab.engine import rng
 from transferlab.errors import RunError
 from transferlab.io import save_safetensors
 
@@ -95,15 +96,12 @@ def capture_state(options: Any, **parts: Any) -> dict[str, Any]:
     ``state_dict()`` (modules, optimizers, schedulers) or value (counters, histories)."""
     from dataclasses import asdict
 
-    from transferlab.engine import rng
-
     state = {key: part.state_dict() if hasattr(part, "state_dict") else part for key, part in parts.items()}
     return {"options": asdict(options), "rng": rng.capture(), **state}
 
 
 def restore_state(state: dict[str, Any], **stateful: Any) -> None:
     """Load each given part from ``state`` (by its ``load_state_dict``) and restore every RNG."""
-    from transferlab.engine import rng
 
     for key, part in stateful.items():
         part.load_state_dict(state[key])

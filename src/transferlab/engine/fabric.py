@@ -6,7 +6,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from transferlab.engine.options import PRECISIONS, CpuDefaults
+from transferlab.engine.options import PRECISIONS, CpuDefaults, TrainOptions
+from transferlab.engine.performance import choose, device_type, performance_of
 from transferlab.errors import UsageError
 
 
@@ -55,8 +56,6 @@ def make_fabric(
     """A launched Fabric whose precision and memory format follow ``engine.performance.choose``
     for its device (``None``: the measured default); ``performance_of(fabric)`` returns the choice."""
     import torch
-
-    from transferlab.engine.performance import choose, device_type
 
     if precision is not None and precision not in PRECISIONS:
         raise UsageError(f"unknown precision '{precision}'", f"use one of: {', '.join(PRECISIONS)}")
@@ -109,21 +108,28 @@ def inner_gradients() -> Iterator[None]:
         wrappers._in_fabric_backward = before
 
 
-def unwrap(module: Any) -> Any:
-    """The user's module inside Fabric's and torch.compile's wrappers (for state dicts, EMA)."""
-    module = getattr(module, "module", module)
-    return getattr(module, "_orig_mod", module)
-
-
 def setup_trained(fabric: Any, module: Any, optimizer: Any) -> tuple[Any, Any]:
     """The one set-up of a network being trained: the memory format chosen for the device,
     ``torch.compile`` when chosen, then Fabric (device, precision, DDP)."""
     import torch
-
-    from transferlab.engine.performance import performance_of
 
     chosen = performance_of(fabric)
     module = chosen.prepare(module.to(fabric.device))
     if chosen.compile:
         module = torch.compile(module)
     return fabric.setup(module, optimizer)
+
+
+def fabric_for(opts: TrainOptions) -> Any:
+    """A launched Fabric for these options (the one place a training task gets its devices), with
+    the memory format and precision chosen for its device (``engine.performance``)."""
+    opts.check_training()
+    return make_fabric(
+        opts.accelerator,
+        opts.devices,
+        opts.num_nodes,
+        opts.precision,
+        channels_last=opts.channels_last,
+        compile_module=opts.compile,
+        cpu_defaults=type(opts).cpu_defaults,
+    )

@@ -142,20 +142,3 @@ class EpochOptions(TrainOptions):
             if value is not None and value < 0:
                 flag = f"--{name.replace('_', '-')}"
                 raise UsageError(f"{flag} {value} is negative", f"give 0 (no cap) or {remedy}")
-
-
-def fabric_for(opts: TrainOptions) -> Any:
-    """A launched Fabric for these options (the one place a training task gets its devices), with
-    the memory format and precision chosen for its device (``engine.performance``)."""
-    from transferlab.engine.fabric import make_fabric
-
-    opts.check_training()
-    return make_fabric(
-        opts.accelerator,
-        opts.devices,
-        opts.num_nodes,
-        opts.precision,
-        channels_last=opts.channels_last,
-        compile_module=opts.compile,
-        cpu_defaults=type(opts).cpu_defaults,
-    )

@@ -102,8 +102,6 @@ class Performance:
         mode is restored afterwards. Yields the module."""
         import torch
 
-        from transferlab.engine.fabric import unwrap
-
         was_training = module.training
         module.eval()
         self.prepare(unwrap(module))  # Fabric's wrapper refuses .to(); the module inside takes it
@@ -180,3 +178,9 @@ def performance_of(fabric: Any) -> Performance:
     device when the Fabric was made elsewhere."""
     chosen = getattr(fabric, "transferlab_performance", None)
     return chosen if chosen is not None else for_inference(fabric.device)
+
+
+def unwrap(module: Any) -> Any:
+    """The user's module inside Fabric's and torch.compile's wrappers (for state dicts, EMA)."""
+    module = getattr(module, "module", module)
+    return getattr(module, "_orig_mod", module)

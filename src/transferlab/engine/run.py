@@ -146,7 +146,7 @@ def run(
     """Train ``recipe_cls`` on DATA into ``out`` (or continue the run ``resume`` exactly) and return
     what its ``finish`` returns. Options left ``None`` take their defaults."""
     from transferlab.engine import rng
-    from transferlab.engine.options import fabric_for
+    from transferlab.engine.fabric import fabric_for
     from transferlab.engine.session import RunSpec, TrainingSession, read_checkpoint, resumed_options
     from transferlab.runs import default_run_dir
 

@@ -16,8 +16,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from transferlab import backbones
+from transferlab.engine.performance import for_inference
+from transferlab.errors import TransferlabError, UsageError, WeightsError
 from transferlab.metrics import register
+from transferlab.paths import downloads_off
 from transferlab.pixels import signed_to_uint8
+from transferlab.runs import CLASSIFIER, read_run
 
 if TYPE_CHECKING:
     from transferlab.engine.performance import Performance
@@ -40,7 +45,6 @@ class Lite0Features(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from transferlab import backbones
 
         built = backbones.create("tf_efficientnet_lite0", num_classes=0)
         self.net = built.model.eval().requires_grad_(False)
@@ -60,7 +64,6 @@ def lite0() -> nn.Module:
 
 @extractor("inception")
 def inception() -> int:
-    from transferlab.errors import UsageError, WeightsError
 
     try:
         import torch_fidelity  # noqa: F401 - torchmetrics' Inception lives there
@@ -69,7 +72,6 @@ def inception() -> int:
             "the Inception extractor needs torch-fidelity",
             "pip install 'transferlab[fid]', or use --fid-features lite0",
         ) from None
-    from transferlab.paths import downloads_off
 
     if downloads_off():
         raise WeightsError(
@@ -105,8 +107,6 @@ class RunFeatures(nn.Module):
 
     def __init__(self, run_dir: str) -> None:
         super().__init__()
-        from transferlab import backbones
-        from transferlab.runs import CLASSIFIER, read_run
 
         self.run = read_run(run_dir, model_kind=CLASSIFIER)
         self.net = backbones.from_run(self.run).model.eval().requires_grad_(False)
@@ -130,7 +130,6 @@ class RunFeatures(nn.Module):
 
 
 def resolve_extractor(name: str) -> tuple[str, nn.Module | int]:
-    from transferlab.errors import TransferlabError, UsageError
 
     if name.startswith("run:"):
         return name, RunFeatures(name.removeprefix("run:"))
@@ -176,8 +175,6 @@ class GenerationMetric:
     ):
         from torchmetrics.image.fid import FrechetInceptionDistance
         from torchmetrics.image.kid import KernelInceptionDistance
-
-        from transferlab.engine.performance import for_inference
 
         self.extractor, feature = resolve_extractor(extractor_name)
         self.features = feature  # the network (or Inception's dimension) the scores are taken on
@@ -258,7 +255,6 @@ def class_consistency(
     """How a classifier run (a folder, or its loaded :class:`RunFeatures`) reads generated images:
     the share read as the class that was asked for (``labels`` index ``names``, matched to the
     classifier's classes by name), per class, and the share of classes it reads at least once."""
-    from transferlab.errors import UsageError
 
     judge = classifier if isinstance(classifier, RunFeatures) else RunFeatures(classifier)
     known = judge.run.class_names

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from transferlab import backbones
+from transferlab.engine.performance import for_inference
 from transferlab.metrics import register
 
 if TYPE_CHECKING:
@@ -26,7 +28,6 @@ class Lite0Distance(nn.Module):
 
     def __init__(self, stages: int = 4) -> None:
         super().__init__()
-        from transferlab import backbones
 
         built = backbones.create("tf_efficientnet_lite0", num_classes=0)
         self.net = built.model.eval().requires_grad_(False)
@@ -59,8 +60,6 @@ def image_quality(
     of a whole set at once held five float copies of it: gigabytes for a few thousand images);
     the Lite0 network runs in ``performance``'s memory format (default: the rule for the CPU)."""
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
-
-    from transferlab.engine.performance import for_inference
 
     # a score compared across runs and devices: 32-bit always, in the memory format the run chose
     performance = replace(performance or for_inference("cpu"), precision="32-true")

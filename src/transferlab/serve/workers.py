@@ -148,7 +148,7 @@ class SegmentWorker(RunWorker):
     def predict_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         import torch
 
-        from transferlab.tasks.segment.recipe import predict_logits
+        from transferlab.tasks.segment.inference import predict_logits
         from transferlab.tasks.segment.report import overlay
 
         outputs, spec = [], self.spec
@@ -175,7 +175,7 @@ class DetectWorker(RunWorker):
     def predict_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         import torch
 
-        from transferlab.tasks.detect.recipe import predict
+        from transferlab.tasks.detect.inference import predict
 
         images = [torch.from_numpy(r["pixels"]).permute(2, 0, 1) for r in requests]
         found = predict(self.model, images, batch_size=max(1, len(images)))

@@ -20,16 +20,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transferlab import backbones
 from transferlab.backbones import ENCODER_FILE
+from transferlab.data import load_images
+from transferlab.data.loaders import decode_all
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
-from transferlab.engine.performance import performance_of
-from transferlab.engine.run import Recipe
-from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.engine.performance import performance_of, unwrap
+from transferlab.engine.run import Recipe, run
+from transferlab.engine.session import TrainingSession, fingerprint, read_metrics
 from transferlab.errors import DataError, UsageError
+from transferlab.io import save_grid, save_safetensors
 from transferlab.options.autoencoder import AutoencoderOptions
-from transferlab.runs import TrainingResult
+from transferlab.reports import plots
+from transferlab.reports.html import HtmlReport
+from transferlab.runs import TrainingResult, save_run
 
 MODEL_KIND = "autoencoder"
 TASK = "autoencoder"
@@ -77,7 +83,6 @@ class Autoencoder(nn.Module):
 
 
 def _build(opts: AutoencoderOptions) -> tuple[Autoencoder, dict[str, Any]]:
-    from transferlab import backbones
 
     built = backbones.create(opts.encoder, pretrained=False, num_classes=0, img_size=opts.img_size)
     return Autoencoder(built.model, opts.img_size), built.data_config
@@ -91,8 +96,6 @@ class AutoencoderRecipe(Recipe):
     command = "transferlab autoencoder pretrain {data}"
 
     def __init__(self, data: Any, opts: AutoencoderOptions, fabric: Any, run_dir: Path) -> None:
-        from transferlab.data import load_images
-        from transferlab.data.loaders import decode_all
 
         self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
         images, _, self.description = load_images(data)
@@ -145,7 +148,6 @@ class AutoencoderRecipe(Recipe):
 
     def losses(self) -> list[float]:
         """The reconstruction loss of every step so far, from the run's metrics.csv."""
-        from transferlab.engine.session import read_metrics
 
         return [row["loss"] for row in read_metrics(self.run_dir)]
 
@@ -165,17 +167,11 @@ def pretrain(
 ) -> AutoencoderResult:
     """Train the autoencoder on DATA's images (labels, if any, are ignored); write the run,
     reconstructions, the loss curve and ``report.html``. ``resume=RUN`` continues a stopped run."""
-    from transferlab.engine.run import run
 
     return run(AutoencoderRecipe, data, out=out, resume=resume, stop_after=stop_after, **options)
 
 
 def _write_run(recipe: AutoencoderRecipe, losses: list[float], seconds: float) -> Path:
-    from transferlab.engine.fabric import unwrap
-    from transferlab.io import save_grid, save_safetensors
-    from transferlab.reports import plots
-    from transferlab.reports.html import HtmlReport
-    from transferlab.runs import save_run
 
     run_dir, opts, config = recipe.run_dir, recipe.opts, recipe.config
     model, description = unwrap(recipe.model), recipe.description

@@ -73,8 +73,7 @@ def _segmenter(run: Path) -> tuple[Any, Any]:
 def _detector(run: Path) -> tuple[Any, Any]:
     import torch
 
-    from transferlab.tasks.detect import load_detector
-    from transferlab.tasks.detect.models import OneImageDetector
+    from transferlab.tasks.detect import OneImageDetector, load_detector
 
     net, spec = load_detector(run)
     size = int(spec["img_size"])

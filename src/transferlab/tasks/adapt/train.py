@@ -18,15 +18,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transferlab import backbones, metrics
+from transferlab.backbones import Normalize
 from transferlab.data import DatasetSplits
+from transferlab.data.loaders import decode_for_evaluation
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
-from transferlab.engine.fabric import setup_trained, unwrap
-from transferlab.engine.performance import performance_of
-from transferlab.engine.run import Recipe
-from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.engine.fabric import setup_trained
+from transferlab.engine.performance import performance_of, unwrap
+from transferlab.engine.run import Recipe, run
+from transferlab.engine.session import TrainingSession, fingerprint, read_metrics
 from transferlab.errors import DataError
 from transferlab.options.adapt import AdaptOptions
+from transferlab.runs import CLASSIFIER, save_run
 from transferlab.tasks.adapt.losses import (
     ConditionalDomainAdversarialLoss,
     CorrelationAlignmentLoss,
@@ -56,7 +60,6 @@ class Domain:
 
 def prepare(splits: DatasetSplits, config: dict[str, Any]) -> Domain:
     """Both parts decoded once at the classifier's input size, as its eval preprocessing does."""
-    from transferlab.data.loaders import decode_for_evaluation
 
     return Domain(
         decode_for_evaluation(splits.train, config),
@@ -99,7 +102,6 @@ class AdaptationNetwork(nn.Module):
 
     def __init__(self, classifier: nn.Module, align: nn.Module | None, config: dict[str, Any]) -> None:
         super().__init__()
-        from transferlab.backbones import Normalize
 
         self.classifier, self.align = classifier, align
         self.normalize = Normalize(config["mean"], config["std"])
@@ -131,7 +133,6 @@ class AdaptRecipe(Recipe):
 
     def __init__(self, data: tuple[Domain, Domain, tuple[DatasetSplits, DatasetSplits]], opts: AdaptOptions,
                  fabric: Any, run_dir: Path) -> None:  # fmt: skip
-        from transferlab import backbones
 
         source, target, self.splits = data
         self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
@@ -181,8 +182,6 @@ class AdaptRecipe(Recipe):
         self.window.append((float(loss.detach()), float(extra.detach())))
 
     def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        from transferlab import metrics
-        from transferlab.engine.performance import performance_of
 
         net = unwrap(self.network)
         with performance_of(self.fabric).inference(net):
@@ -223,9 +222,6 @@ class AdaptRecipe(Recipe):
             session.step_boundary(self.step, self.state, last=self.step % opts.iters_per_epoch == 0)
 
     def finish(self, seconds: float, write: bool, name: str = "") -> AdaptOutcome:
-        from transferlab import backbones
-        from transferlab.engine.session import read_metrics
-        from transferlab.runs import CLASSIFIER, save_run
 
         source_acc = self.accuracy(self.source.val_x, self.source.val_y)
         history = read_metrics(self.run_dir) if self.fabric.global_rank == 0 else []
@@ -249,7 +245,6 @@ class AdaptRecipe(Recipe):
 def train_one(source: Domain, target: Domain, splits: tuple[DatasetSplits, DatasetSplits], opts: AdaptOptions,
               run_dir: Path, resume: bool) -> AdaptOutcome:  # fmt: skip
     """Train one method with one seed as a run (continuing its checkpoint with ``resume``)."""
-    from transferlab.engine.run import run
 
     data = (source, target, splits)
     return run(AdaptRecipe, data, out=run_dir, resume=run_dir if resume else None, **asdict(opts))

@@ -103,7 +103,7 @@ def compare_entries(
     extra_rows: list[dict] | None = None,
 ) -> list[ClassifyResult]:
     """Train each labelled configuration on the same ``splits``; write the table and the report."""
-    from transferlab.engine.options import fabric_for
+    from transferlab.engine.fabric import fabric_for
     from transferlab.reports.comparison import Comparison, write_comparison
     from transferlab.tasks.classify.report import comparison_pictures
 

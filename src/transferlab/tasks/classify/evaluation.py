@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from transferlab import backbones, metrics
 from transferlab.data.collections import LabeledImages
 from transferlab.data.loaders import make_batches
+from transferlab.engine.performance import for_inference
 from transferlab.io import write_json
+from transferlab.options.classify import ClassifyOptions
 from transferlab.reports import plots
 from transferlab.runs import RunInfo
 
@@ -20,8 +22,6 @@ def run_logits(
     run: RunInfo, images: LabeledImages, device: torch.device, batch_size: int = 128
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits of the run's classifier for every image, in order (run as training ran on this device)."""
-    from transferlab.engine.performance import for_inference
-    from transferlab.options.classify import ClassifyOptions
 
     performance = for_inference(device, ClassifyOptions.cpu_defaults)
     model = backbones.from_run(run).model.to(device)

@@ -18,17 +18,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from transferlab import backbones, metrics
-from transferlab.data import DatasetSplits
+from transferlab.data import DatasetSplits, load_data
+from transferlab.data.collections import ArrayImages, ConcatImages
 from transferlab.data.loaders import TensorBatches, make_batches
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
 from transferlab.engine.performance import Performance, performance_of
 from transferlab.engine.run import Recipe
-from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.engine.session import TrainingSession, fingerprint, read_metrics
 from transferlab.errors import TrainingError, UsageError
 from transferlab.options.classify import ClassifyOptions
-from transferlab.runs import CLASSIFIER, save_run
+from transferlab.runs import CLASSIFIER, read_run, save_run
+from transferlab.sampling import generate
+from transferlab.tasks.classify.evaluation import run_logits, write_evaluation
 from transferlab.tasks.classify.l2sp import L2SP
+from transferlab.tasks.classify.report import write_run_report
 from transferlab.tasks.classify.strategies import (
     Strategy,
     apply_freezing,
@@ -68,7 +72,6 @@ class ClassifyResult:
 
 def load_splits(data: Any, opts: ClassifyOptions) -> DatasetSplits:
     """DATA (a path, a built-in name or :class:`DatasetSplits`) split, few-shot and augmented as asked."""
-    from transferlab.data import load_data
 
     splits = (
         data
@@ -85,9 +88,6 @@ def with_synthetic(splits: DatasetSplits, opts: ClassifyOptions) -> DatasetSplit
     """Add ``synthetic_ratio`` generated images per real training image, class by class, from the
     class-conditional GAN run ``augment_with``; validation stays real."""
     import numpy as np
-
-    from transferlab.data.collections import ArrayImages, ConcatImages
-    from transferlab.sampling import generate
 
     if opts.synthetic_ratio <= 0:
         raise UsageError("--synthetic-ratio must be positive", "e.g. --synthetic-ratio 1 (as many as the real ones)")
@@ -441,10 +441,6 @@ class ClassifyRecipe(Recipe):
     def finish(self, seconds: float, write: bool, name: str = "") -> ClassifyResult:
         """Rank 0 of a complete run: metrics and pictures of the best weights on the validation
         set, and the report (the run itself was written at its best epoch)."""
-        from transferlab.engine.session import read_metrics
-        from transferlab.runs import CLASSIFIER, read_run
-        from transferlab.tasks.classify.evaluation import run_logits, write_evaluation
-        from transferlab.tasks.classify.report import write_run_report
 
         metrics: dict[str, Any] = {}
         history = read_metrics(self.run_dir) if self.fabric.global_rank == 0 else []

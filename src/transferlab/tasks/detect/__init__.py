@@ -13,13 +13,33 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
-from transferlab.errors import RunError, UsageError
+from transferlab.data.images import collect_images, image_tensor
+from transferlab.devices import resolve_device
+from transferlab.engine.run import run
+from transferlab.errors import UsageError
+from transferlab.io import atomic_path, write_json
 from transferlab.options.detect import STRATEGIES, DetectOptions
+from transferlab.progress import track
+from transferlab.reports.comparison import StrategyStudy, compare_strategies
 from transferlab.runs import folder_name
-from transferlab.tasks.detect.report import DetectResult
+from transferlab.tasks.detect.data import load_detection
+from transferlab.tasks.detect.inference import load_detector, predict, score
+from transferlab.tasks.detect.models import OneImageDetector
+from transferlab.tasks.detect.recipe import DetectRecipe, read_data
+from transferlab.tasks.detect.report import DetectResult, draw
 
-__all__ = ["DetectOptions", "DetectResult", "apply", "compare", "evaluate", "load_detector", "train"]
+__all__ = [
+    "DetectOptions",
+    "DetectResult",
+    "OneImageDetector",
+    "apply",
+    "compare",
+    "evaluate",
+    "load_detector",
+    "train",
+]
 
 
 def train(
@@ -34,51 +54,20 @@ def train(
 ) -> DetectResult:
     """Train a detector on DATA (or ``images=``/``annotations=``); write the run, drawn held-out
     images, curves and ``report.html``. ``resume=RUN`` continues a stopped run exactly."""
-    from transferlab.engine.run import run
-    from transferlab.tasks.detect.recipe import DetectRecipe
-
     return run(DetectRecipe, data, out=out, resume=resume, stop_after=stop_after, fabric=fabric, name=name, **options)
 
 
 def compare(data: Any, strategies: list[str], *, out: str | Path | None = None, **options: Any) -> list[DetectResult]:
     """Each strategy (scratch, frozen, full) on one split, budget and seed; one table."""
-    from transferlab.reports.comparison import StrategyStudy, compare_strategies
-    from transferlab.tasks.detect.recipe import read_data
-
     study = StrategyStudy("detect", train, read_data, DetectOptions, STRATEGIES,
                           "Same split, budget and seed for every row; COCO mAP on the held-out images (difficult "
                           "boxes ignored).", "detections.png", "{name}: held-out detections")  # fmt: skip
     return compare_strategies(study, data, strategies, Path(out) if out else None, options)
 
 
-def load_detector(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The network of a detect run and its spec (with ``classes``); other runs are refused."""
-    from safetensors.torch import load_file
-
-    from transferlab.runs import DETECTOR, read_run
-    from transferlab.tasks.detect.models import build_detector
-
-    run = read_run(run_dir, model_kind=DETECTOR)
-    spec = {**run.model, "classes": run.class_names}
-    try:
-        net = build_detector(spec["detector"], f"{spec['backbone']}:random", int(spec["num_classes"]),
-                             int(spec["img_size"]), int(spec["width"]), False, spec.get("init", "imagenet"),
-                             float(spec.get("score_threshold", 0.05)))  # fmt: skip
-        net.load_state_dict(load_file(str(run.weights_path)))
-    except (KeyError, RuntimeError) as exc:
-        raise RunError(f"the weights of {run_dir} do not fit its network ({str(exc).splitlines()[0][:100]})",
-                       "retrain it with `transferlab detect train`") from None  # fmt: skip
-    return net.to(device).eval(), spec
-
-
 def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto", **where: Any) -> dict[str, Any]:
     """COCO mAP of a run on DATA's held-out part (its val/test split, else all of it); written to
     the run's evaluations."""
-    from transferlab.devices import resolve_device
-    from transferlab.io import write_json
-    from transferlab.tasks.detect.data import load_detection
-    from transferlab.tasks.detect.recipe import score
-
     net, spec = load_detector(run_dir, resolve_device(device))
     read = load_detection(data, classes=",".join(spec["classes"]), hold_out=False, **where)
     split = read.val if len(read.val) else read.train  # DATA's own held-out part, else all of it
@@ -95,13 +84,6 @@ def apply(
     """For each image (any size) ``NAME_boxes.jpg`` with its detections drawn, and one
     ``detections.json`` in COCO's results format (``image_id`` is the file name; boxes ``x, y, w, h``
     in the image's own pixels). Returns the written files."""
-    from transferlab.data.images import collect_images, image_tensor
-    from transferlab.devices import resolve_device
-    from transferlab.io import atomic_path, write_json
-    from transferlab.progress import track
-    from transferlab.tasks.detect.recipe import predict
-    from transferlab.tasks.detect.report import draw
-
     if not 0 <= score_threshold < 1:
         raise UsageError(f"--score-threshold {score_threshold} is not in [0, 1)", "e.g. 0.3")
     net, spec = load_detector(run_dir, resolve_device(device))
@@ -131,6 +113,5 @@ def apply(
 
 
 def _save_jpeg(image: torch.Tensor, path: Path) -> None:
-    from PIL import Image
 
     Image.fromarray(image.permute(1, 2, 0).numpy()).save(path, format="JPEG", quality=92)

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from transferlab.data.images import IMAGE_EXTENSIONS
+from transferlab.data import archives
+from transferlab.data.images import IMAGE_EXTENSIONS, BadImage, load_rgb, warn_skipped
 from transferlab.data.split import held_out_part
 from transferlab.errors import DataError, UsageError
 
@@ -252,7 +253,6 @@ def _part(folder: Path) -> tuple[list[Annotation], list[str]] | None:
 
 def find_layout(data: str | Path) -> tuple[dict[str, tuple[list[Annotation], list[str]]], str]:
     """Split name -> (annotations, class names the format declares) of DATA, and a description."""
-    from transferlab.data import archives
 
     path = Path(data)
     if archives.is_archive(path):
@@ -299,8 +299,6 @@ def _load_image(path: Path) -> tuple[torch.Tensor, float]:
     (raises ``BadImage`` for a file that is no readable image)."""
     from PIL import Image
 
-    from transferlab.data.images import load_rgb
-
     image = load_rgb(path)
     scale = min(1.0, MAX_SIDE / max(image.size))
     if scale < 1:
@@ -310,7 +308,6 @@ def _load_image(path: Path) -> tuple[torch.Tensor, float]:
 
 def _to_split(annotations: list[Annotation], classes: list[str], dropped: list[str], bad: list) -> Split:
     """The annotations as tensors; an unreadable image is skipped (listed in ``bad``), as classify does."""
-    from transferlab.data.images import BadImage
 
     index = {name: i for i, name in enumerate(classes)}
     out = Split([], [], [], [], [])
@@ -371,7 +368,6 @@ def load_detection(
         raise UsageError("no data was given", "pass DATA, or --images DIR --annotations DIR|FILE.json")
     declared = next((names for _, names in parts.values() if names), [])
     names = _check_classes({p: anns for p, (anns, _) in parts.items()}, read_classes(classes), declared)
-    from transferlab.data.images import warn_skipped
 
     dropped: list[str] = []
     bad: list = []

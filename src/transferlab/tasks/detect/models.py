@@ -25,6 +25,7 @@ from torch import nn
 
 from transferlab.dense import PyramidModel
 from transferlab.errors import UsageError, WeightsError
+from transferlab.paths import downloads_off
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,6 @@ def _coco_detector(kind: DetectorKind, classes: int, settings: dict[str, Any], d
     """torchvision's COCO detector (ResNet-50 FPN) with its class layer made for ``classes``;
     ``download=False`` builds the same network without weights (a saved run's are loaded on it)."""
     import torchvision.models.detection as detection
-
-    from transferlab.paths import downloads_off
 
     if download and downloads_off():
         raise WeightsError(f"--init coco downloads torchvision's {kind.coco} weights, and {downloads_off()} is set",

@@ -12,18 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torchvision import tv_tensors
+from torchvision.transforms.v2 import functional as TF
 
+from transferlab import backbones
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.epochs import EpochRecipe
-from transferlab.engine.fabric import setup_trained, unwrap
-from transferlab.engine.performance import performance_of
+from transferlab.engine.fabric import setup_trained
+from transferlab.engine.performance import performance_of, unwrap
 from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.errors import UsageError
 from transferlab.options.detect import DetectOptions
+from transferlab.runs import DETECTOR, save_run
 from transferlab.tasks.detect.data import DetectionData, Split, load_detection
-from transferlab.tasks.detect.models import Detector, build_detector
+from transferlab.tasks.detect.inference import score
+from transferlab.tasks.detect.models import DETECTORS, Detector, build_detector
+from transferlab.tasks.detect.report import DetectResult, write_report
 
 TASK = "detect"
-MODEL_KIND = "detector"
 METRICS = ("epoch", "step", "loss", "map", "map_50", "map_75", "recall", "lr", "seconds")
 #: Random scales of the training images' longer side, relative to ``img_size``.
 SCALES = (0.75, 1.25)
@@ -41,9 +47,6 @@ def jittered(
     """The image resized so its longer side is ``size * scale``, cropped to at most ``size`` square
     at ``corner``, mirrored when ``flip``, colour-jittered by the factors ``colour``; its boxes moved
     alike (those mostly cut away dropped). Returns (uint8 image, kept box indices and boxes)."""
-    from torchvision import tv_tensors
-    from torchvision.transforms.v2 import functional as TF
-
     h, w = image.shape[-2:]
     factor = size * scale / max(h, w)
     h2, w2 = max(1, round(h * factor)), max(1, round(w * factor))
@@ -65,8 +68,6 @@ def shrunk(split: Split, longest: int) -> tuple[list[torch.Tensor], list[torch.T
     """The training images (and their boxes) with the longer side at most ``longest``, once: each
     step then resizes from a small picture, not from a photo (measured: the step's augmentation
     took as long as its resize from 1024 px)."""
-    from torchvision.transforms.v2 import functional as TF
-
     images, boxes = [], []
     for image, box in zip(split.images, split.boxes):
         factor = min(1.0, longest / max(image.shape[-2:]))
@@ -78,40 +79,6 @@ def shrunk(split: Split, longest: int) -> tuple[list[torch.Tensor], list[torch.T
     return images, boxes
 
 
-def predict(
-    net: Detector, images: list[torch.Tensor], batch_size: int = 8, progress: bool = False, performance: Any = None
-) -> list[dict[str, torch.Tensor]]:
-    """Detections (on CPU) for uint8 images of any sizes, in their own pixels, ``batch_size`` at a
-    time, run as ``performance`` says (default: the task's rule for the network's device); with
-    ``progress``, under a progress bar (outside training, whose own bar is live)."""
-    from transferlab.engine.performance import for_inference
-    from transferlab.progress import track
-
-    device = next(net.parameters()).device
-    performance = performance or for_inference(device, DetectOptions.cpu_defaults)
-    out: list[dict[str, torch.Tensor]] = []
-    starts = range(0, len(images), batch_size)
-    with performance.inference(net):
-        for start in track(starts, "detecting", len(starts)) if progress else starts:
-            batch = [im.to(device).float().div(255) for im in images[start : start + batch_size]]
-            out += [{"boxes": d["boxes"].float().cpu(), "scores": d["scores"].float().cpu(),
-                     "labels": d["labels"].cpu()} for d in net(batch)]  # fmt: skip
-    return out
-
-
-def score(
-    net: Detector, split: Split, classes: list[str], batch_size: int = 8, progress: bool = False,
-    performance: Any = None,
-) -> tuple[dict, list[dict]]:  # fmt: skip
-    """``metrics.compute("detection")`` over every image of ``split`` (difficult boxes ignored), and
-    the detections themselves."""
-    from transferlab import metrics
-
-    predictions = predict(net, split.images, batch_size, progress, performance)
-    targets = [split.target(i) for i in range(len(split))]
-    return metrics.compute("detection", predictions=predictions, targets=targets, classes=classes), predictions
-
-
 def read_data(data: Any, opts: DetectOptions) -> DetectionData:
     """DATA (or the ``--images/--annotations`` pair) as the options say to read and split it."""
     return load_detection(
@@ -121,8 +88,6 @@ def read_data(data: Any, opts: DetectOptions) -> DetectionData:
 
 
 def build_network(opts: DetectOptions, classes: int, pretrained: bool = True) -> Detector:
-    from transferlab import backbones
-
     spec = opts.backbone
     if opts.strategy == "scratch" and not spec.endswith(":random"):
         spec = f"{backbones.resolve(spec).name}:random"
@@ -157,9 +122,6 @@ class DetectRecipe(EpochRecipe):
 
     @classmethod
     def check(cls, opts: DetectOptions) -> None:
-        from transferlab import backbones
-        from transferlab.errors import UsageError
-        from transferlab.tasks.detect.models import DETECTORS
 
         if opts.detector not in DETECTORS:
             raise UsageError(f"unknown --detector '{opts.detector}'", f"use one of: {', '.join(DETECTORS)}")
@@ -232,13 +194,11 @@ class DetectRecipe(EpochRecipe):
 
     def model_spec(self) -> dict[str, Any]:
         opts, net = self.opts, unwrap(self.model)
-        return {"kind": MODEL_KIND, "detector": opts.detector, "backbone": net.net.architecture, "init": opts.init,
+        return {"kind": DETECTOR, "detector": opts.detector, "backbone": net.net.architecture, "init": opts.init,
                 "width": opts.width, "img_size": opts.img_size, "num_classes": len(self.data.classes),
                 "score_threshold": opts.score_threshold}  # fmt: skip
 
     def save_run(self, scores: dict[str, Any]) -> None:
-        from transferlab.runs import save_run
-
         weights = {k: v.detach().cpu().contiguous() for k, v in unwrap(self.model).state_dict().items()}
         save_run(
             self.run_dir, task=TASK, state_dict=weights, model=self.model_spec(), class_names=self.data.classes,
@@ -249,8 +209,6 @@ class DetectRecipe(EpochRecipe):
         )  # fmt: skip
 
     def finish(self, seconds: float, write: bool, name: str = "") -> Any:
-        from transferlab.tasks.detect.report import DetectResult, write_report
-
         if not write:
             return DetectResult(name or self.opts.strategy, self.run_dir, self.run_dir / "report.html", {}, seconds)
         return write_report(self, name or self.opts.strategy, seconds)

@@ -12,8 +12,11 @@ from typing import Any
 
 import torch
 
+from transferlab.engine.session import read_metrics
+from transferlab.io import atomic_path, write_json
 from transferlab.reports import plots
 from transferlab.reports.html import HtmlReport
+from transferlab.tasks.detect.inference import load_detector, predict
 
 #: Held-out images drawn in the report.
 SHOWN = 8
@@ -90,8 +93,6 @@ def grid(images: list[torch.Tensor], captions: list[str], path: Path, cell: tupl
     large enough to read the boxes' labels (a matplotlib gallery shrinks them away)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from transferlab.io import atomic_path
-
     width, height, text = cell[0], cell[1], 22
     rows = max(1, -(-len(images) // columns))
     canvas = Image.new("RGB", (columns * width, rows * (height + text)), "white")
@@ -109,11 +110,6 @@ def grid(images: list[torch.Tensor], captions: list[str], path: Path, cell: tupl
 
 def write_report(recipe: Any, name: str, seconds: float) -> DetectResult:
     """The held-out scores of the best epoch with every picture and the report."""
-    from transferlab.engine.session import read_metrics
-    from transferlab.io import write_json
-    from transferlab.tasks.detect import load_detector
-    from transferlab.tasks.detect.recipe import predict
-
     run_dir, data, opts, scores = recipe.run_dir, recipe.data, recipe.opts, recipe.best["scores"]
     write_json(run_dir / "evaluation.json", scores)
     history = read_metrics(run_dir)

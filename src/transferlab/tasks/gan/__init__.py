@@ -15,12 +15,17 @@ from typing import Any
 
 import torch
 
+from transferlab.devices import resolve_device
+from transferlab.engine.run import run
 from transferlab.errors import RunError, UsageError
+from transferlab.io import save_grid
 from transferlab.options.gan import GanOptions
 from transferlab.runs import default_run_dir, read_run
 from transferlab.sampling import generate, interpolation_images, sample_images
-from transferlab.tasks.gan.report import GanResult
-from transferlab.tasks.gan.train import ARCH_KEYS, TASK, GanRecipe, load_prefixed
+from transferlab.tasks.gan.networks import ARCHITECTURES
+from transferlab.tasks.gan.projected import ProjectedDiscriminator
+from transferlab.tasks.gan.report import GanResult, write_comparison
+from transferlab.tasks.gan.train import ARCH_KEYS, TASK, GanRecipe, build_networks, load_prefixed
 
 __all__ = [
     "GanOptions",
@@ -50,7 +55,6 @@ def train(
     blocks); ``d_features="lite0"`` trains against frozen ImageNet features. ``resume=RUN``
     continues a stopped run exactly. Writes samples, curves, ``report.html`` and the run.
     """
-    from transferlab.engine.run import run
 
     return run(GanRecipe, data, out=out, resume=resume, stop_after=stop_after, fabric=fabric, name=name, **options)
 
@@ -58,7 +62,6 @@ def train(
 def compare(data: Any, *, out: str | Path | None = None, **options: Any) -> list[GanResult]:
     """The transfer run asked for (``init``/``freeze_d`` or ``d_features``) and the same target and
     step budget from scratch, side by side in one table and report (same extractor, same counts)."""
-    from transferlab.tasks.gan.report import write_comparison
 
     opts = GanOptions(**{k: v for k, v in options.items() if v is not None})
     if not (opts.init or opts.d_features != "none"):
@@ -82,8 +85,6 @@ def load_generator(run_dir: str | Path, device: torch.device) -> tuple[torch.nn.
     """The sampling generator of a GAN run (its EMA where kept); runs of other tasks are refused."""
     from safetensors.torch import load_file
 
-    from transferlab.tasks.gan.networks import ARCHITECTURES
-
     run = read_run(run_dir, model_kind="gan")
     spec = run.model
     arch = ARCHITECTURES.get(spec.get("arch", ""))
@@ -105,8 +106,6 @@ def load_discriminator(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, 
     images in [-1, 1] at the run's size and channels and returns one logit per image."""
     from safetensors.torch import load_file
 
-    from transferlab.tasks.gan.train import build_networks
-
     run = read_run(run_dir, model_kind="gan")
     spec = run.model
     opts = GanOptions(**{k: spec[k] for k in ARCH_KEYS if k in spec})
@@ -117,7 +116,6 @@ def load_discriminator(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, 
 
 def feature_discriminator(channels: int) -> torch.nn.Module:
     """A discriminator on frozen ImageNet Lite0 features (projected, as ``--d-features lite0``)."""
-    from transferlab.tasks.gan.projected import ProjectedDiscriminator
 
     return ProjectedDiscriminator(channels, num_classes=0)
 
@@ -134,8 +132,6 @@ def sample(
 ) -> list[Path]:
     """Write ``count`` images, ``grid.png``, and with ``interpolate=K`` K rows of latent
     interpolation (``interpolation.png``). The same seed gives the same images."""
-    from transferlab.devices import resolve_device
-    from transferlab.io import save_grid
 
     if count < 1 or interpolate < 0:
         raise UsageError("-n must be at least 1 and --interpolate 0 or more", "e.g. -n 64 --interpolate 8")

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from transferlab.engine.batches import BatchDraw
+from transferlab.errors import UsageError
 
 POLICIES = ("color", "translation", "cutout")
 
@@ -72,7 +73,6 @@ class DiffAugment(torch.nn.Module):
 
 
 def parse_policy(policy: str) -> list[str]:
-    from transferlab.errors import UsageError
 
     names = [p.strip() for p in policy.split(",") if p.strip() and p.strip() != "none"]
     unknown = [n for n in names if n not in OPS]

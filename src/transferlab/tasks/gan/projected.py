@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from transferlab import backbones
 from transferlab.tasks.gan.networks import Projection
 
 STAGES = (1, 2, 3, 4)  # lite0 stages at strides 4, 8, 16, 32
@@ -41,7 +42,6 @@ class ScaleHead(nn.Module):
 class ProjectedDiscriminator(nn.Module):
     def __init__(self, channels: int, width: int = 64, num_classes: int = 0, weights: str | None = None) -> None:
         super().__init__()
-        from transferlab import backbones
 
         built = backbones.create("tf_efficientnet_lite0", num_classes=0, weights=weights)
         self.features = built.model.eval().requires_grad_(False)

@@ -17,20 +17,27 @@ from typing import Any
 import torch
 from torch import nn
 
+from transferlab import metrics
+from transferlab.data import load_images
+from transferlab.data.loaders import decode_all
 from transferlab.engine.batches import BatchDraw, flip_where
 from transferlab.engine.checkpoint import capture_state, restore_state
-from transferlab.engine.fabric import setup_trained, unwrap
-from transferlab.engine.performance import performance_of
+from transferlab.engine.fabric import setup_trained
+from transferlab.engine.performance import performance_of, unwrap
 from transferlab.engine.rng import step_generator
 from transferlab.engine.run import Recipe
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import DataError, RunError, UsageError
+from transferlab.io import save_grid
+from transferlab.metrics.generation import GenerationMetric
 from transferlab.options.gan import GanOptions
 from transferlab.pixels import signed_to_uint8
+from transferlab.runs import CLASSIFIER, GAN, read_run, save_run
 from transferlab.sampling import class_labels, sample_images
 from transferlab.tasks.gan.augment import DiffAugment, parse_policy
 from transferlab.tasks.gan.losses import AdversarialLoss
-from transferlab.tasks.gan.networks import ARCHITECTURES, dcgan_init
+from transferlab.tasks.gan.networks import ARCHITECTURES, RESOLUTIONS, dcgan_init
+from transferlab.tasks.gan.report import GanResult, write_report
 
 TASK = "gan"
 LOG_EVERY = 25
@@ -47,8 +54,6 @@ class RealImages:
     """The training images, decoded once, resident on the device as uint8."""
 
     def __init__(self, data: Any, opts: GanOptions, device: torch.device) -> None:
-        from transferlab.data import load_images
-        from transferlab.data.loaders import decode_all
 
         images, self.classes, self.description = load_images(data)
         if len(images) < MIN_IMAGES:
@@ -162,9 +167,6 @@ class GanRecipe(Recipe):
 
     @classmethod
     def check(cls, opts: GanOptions) -> None:
-        from transferlab.runs import CLASSIFIER, read_run
-        from transferlab.tasks.gan.augment import parse_policy
-        from transferlab.tasks.gan.networks import RESOLUTIONS
 
         if opts.arch is not None and opts.arch not in ARCHITECTURES:
             raise UsageError(f"unknown --arch '{opts.arch}'", f"use one of: {', '.join(ARCHITECTURES)}")
@@ -178,7 +180,6 @@ class GanRecipe(Recipe):
     def configure(cls, opts: GanOptions, fabric: Any, resumed: bool) -> GanOptions:
         """Fine-tuning keeps the source's networks unless told otherwise (before the device's
         defaults fill what is left unset)."""
-        from transferlab.runs import GAN, read_run
 
         if not opts.init:
             return opts
@@ -279,7 +280,6 @@ class GanRecipe(Recipe):
     # ------------------------------------------------------------------ outputs
 
     def save_samples(self) -> None:
-        from transferlab.io import save_grid
 
         if self.fabric.global_rank != 0 or (self.snapshots and self.snapshots[-1] == self.step):
             return
@@ -291,7 +291,6 @@ class GanRecipe(Recipe):
         self.snapshots.append(self.step)
 
     def evaluate(self) -> None:
-        from transferlab.metrics.generation import GenerationMetric
 
         if self.fabric.global_rank != 0 or (self.evaluations and self.evaluations[-1]["step"] == self.step):
             return
@@ -316,7 +315,6 @@ class GanRecipe(Recipe):
 
     def _class_consistency(self, count: int) -> dict[str, float]:
         """The classifier run of ``--fid-features run:RUN`` reads images made for each class in turn."""
-        from transferlab import metrics
 
         images, labels = self.generate(count, seed_offset=777)
         pixels = signed_to_uint8(images)
@@ -334,7 +332,6 @@ class GanRecipe(Recipe):
         return {k: v.detach().cpu().clone() for k, v in out.items()}
 
     def save_run(self) -> None:
-        from transferlab.runs import save_run
 
         save_run(
             self.run_dir,
@@ -356,7 +353,6 @@ class GanRecipe(Recipe):
         )
 
     def finish(self, seconds: float, write: bool, name: str = "") -> Any:
-        from transferlab.tasks.gan.report import GanResult, write_report
 
         label = name or str(self.opts.arch)
         timing = {"seconds": seconds, "loop_seconds": self.loop_seconds}
@@ -407,8 +403,6 @@ def load_prefixed(module: nn.Module, weights: dict[str, torch.Tensor], prefix: s
 def load_source_weights(run_dir: str | Path, generator: nn.Module, discriminator: nn.Module, opts: GanOptions) -> None:
     """``--init RUN``: start G and D from a GAN trained on a source domain (same architecture)."""
     from safetensors.torch import load_file
-
-    from transferlab.runs import read_run
 
     run = read_run(run_dir, model_kind="gan")
     for key in ("arch", "img_size", "d_features", "width"):

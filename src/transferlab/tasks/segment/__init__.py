@@ -12,12 +12,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
+from PIL import Image
 
-from transferlab.errors import RunError, UsageError
-from transferlab.options.segment import STRATEGIES, SegmentOptions
+from transferlab.data.images import collect_images, image_tensor
+from transferlab.devices import resolve_device
+from transferlab.engine.performance import for_inference
+from transferlab.engine.run import run
+from transferlab.errors import UsageError
+from transferlab.io import atomic_path, write_json
+from transferlab.options.segment import STRATEGIES, SegmentOptions, check_side
+from transferlab.progress import track
+from transferlab.reports.comparison import StrategyStudy, compare_strategies
 from transferlab.runs import folder_name
-from transferlab.tasks.segment.report import SegmentResult
+from transferlab.tasks.segment.data import load_segmentation, read_classes
+from transferlab.tasks.segment.inference import load_segmenter, predict_logits, score
+from transferlab.tasks.segment.recipe import SegmentRecipe, read_data
+from transferlab.tasks.segment.report import SegmentResult, colour_mask, overlay, weak_classes
 
 __all__ = ["SegmentOptions", "SegmentResult", "apply", "compare", "evaluate", "load_segmenter", "train"]
 
@@ -34,44 +45,16 @@ def train(
 ) -> SegmentResult:
     """Train a segmentation network on DATA (or ``images=``/``masks=`` folders); write the run,
     overlays, curves and ``report.html``. ``resume=RUN`` continues a stopped run exactly."""
-    from transferlab.engine.run import run
-    from transferlab.tasks.segment.recipe import SegmentRecipe
-
     return run(SegmentRecipe, data, out=out, resume=resume, stop_after=stop_after, fabric=fabric, name=name, **options)
 
 
 def compare(data: Any, strategies: list[str], *, out: str | Path | None = None, **options: Any) -> list[SegmentResult]:
     """Each strategy (scratch, frozen, full, gradual) on one split, budget and seed; one table."""
-    from transferlab.reports.comparison import StrategyStudy, compare_strategies
-    from transferlab.tasks.segment.recipe import read_data
-
     note = "Same split, budget and seed for every row; scores on the held-out images at their own resolution, " \
            "void pixels excluded."  # fmt: skip
     study = StrategyStudy("segment", train, read_data, SegmentOptions, STRATEGIES, note, "overlays.png",
                           "{name}: image | truth | prediction")  # fmt: skip
     return compare_strategies(study, data, strategies, Path(out) if out else None, options)
-
-
-def load_segmenter(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The network of a segment run and its spec (with ``classes``); other runs are refused."""
-    from safetensors.torch import load_file
-
-    from transferlab.dense import DECODERS
-    from transferlab.runs import SEGMENTER, read_run
-
-    run = read_run(run_dir, model_kind=SEGMENTER)
-    spec = {**run.model, "classes": run.class_names}
-    spec["predict_size"] = int(spec.get("predict_size", spec["img_size"]))  # runs before it predicted at img_size
-    if spec["decoder"] == "unet" and spec.get("decoder_version", 1) < 2:  # saved before unet took smp's layout
-        spec["decoder"] = "unet-transposed"
-    try:
-        net = DECODERS[spec["decoder"]](f"{spec['backbone']}:random", 3, int(spec["img_size"]), int(spec["width"]),
-                                        False, int(spec["num_classes"]))  # fmt: skip
-        net.load_state_dict(load_file(str(run.weights_path)))
-    except (KeyError, RuntimeError) as exc:
-        raise RunError(f"the weights of {run_dir} do not fit its network ({str(exc).splitlines()[0][:100]})",
-                       "retrain it with `transferlab segment train`") from None  # fmt: skip
-    return net.to(device).eval(), spec
 
 
 def evaluate(
@@ -85,14 +68,6 @@ def evaluate(
     ``classes`` (a colour table for colour masks) must name the run's classes in its order;
     ``ignore_index`` is the data's void value (default: the run's); ``predict_size`` the shorter
     side images are predicted at (default: the run's)."""
-    from transferlab.devices import resolve_device
-    from transferlab.engine.performance import for_inference
-    from transferlab.io import write_json
-    from transferlab.options.segment import check_side
-    from transferlab.tasks.segment.data import load_segmentation, read_classes
-    from transferlab.tasks.segment.recipe import score
-    from transferlab.tasks.segment.report import weak_classes
-
     if data is not None and (images or masks):
         raise UsageError("both DATA and --images/--masks were given", "pass one of them")
     if data is None and not (images and masks):
@@ -124,17 +99,6 @@ def apply(
 ) -> list[Path]:
     """For each image (any size): ``NAME_mask.png`` (class indices), ``NAME_colour.png`` and
     ``NAME_overlay.png``. Returns the written files."""
-    import numpy as np
-    from PIL import Image
-
-    from transferlab.data.images import collect_images, image_tensor
-    from transferlab.devices import resolve_device
-    from transferlab.engine.performance import for_inference
-    from transferlab.io import atomic_path
-    from transferlab.progress import track
-    from transferlab.tasks.segment.recipe import predict_logits
-    from transferlab.tasks.segment.report import colour_mask, overlay
-
     dev = resolve_device(device)
     net, spec = load_segmenter(run_dir, dev)
     files = collect_images(inputs)

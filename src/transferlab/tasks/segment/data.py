@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from transferlab.data import archives
 from transferlab.data.images import IMAGE_EXTENSIONS, image_tensor
 from transferlab.data.split import held_out_part
 from transferlab.errors import DataError, UsageError
@@ -139,7 +140,6 @@ def _voc(root: Path, part: str) -> list[tuple[Path, Path]]:
 
 def find_layout(data: str | Path) -> tuple[dict[str, list[tuple[Path, Path]]], str]:
     """Split name -> (image, mask) pairs of DATA, and a description."""
-    from transferlab.data import archives
 
     path = Path(data)
     if archives.is_archive(path):

@@ -13,30 +13,29 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torchvision import tv_tensors
+from torchvision.transforms.v2 import functional as TF
 
+from transferlab import backbones
+from transferlab.dense import DECODERS
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.epochs import EpochRecipe
-from transferlab.engine.fabric import setup_trained, unwrap
-from transferlab.engine.performance import performance_of
+from transferlab.engine.fabric import setup_trained
+from transferlab.engine.performance import performance_of, unwrap
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import UsageError
 from transferlab.options.segment import SegmentOptions
-from transferlab.tasks.segment.data import SegmentationData, Split, load_segmentation
+from transferlab.runs import SEGMENTER, save_run
+from transferlab.tasks.segment.data import SegmentationData, load_segmentation
+from transferlab.tasks.segment.inference import eval_size, score
 from transferlab.tasks.segment.losses import SegmentationLoss
+from transferlab.tasks.segment.report import SegmentResult, write_report
 
 TASK = "segment"
-MODEL_KIND = "segmenter"
 #: 2: ``unet`` is smp's layout; runs saved before (no version) name the layout now ``unet-transposed``.
 DECODER_VERSION = 2
 METRICS = ("epoch", "step", "loss", "miou", "pixel_accuracy", "class_accuracy", "mean_dice", "lr", "seconds")
-
-
-def eval_size(height: int, width: int, img_size: int) -> tuple[int, int]:
-    """The size an image is run at: its shorter side ``img_size``, both sides multiples of 32."""
-    factor = img_size / min(height, width)
-    return max(32, round(height * factor / 32) * 32), max(32, round(width * factor / 32) * 32)
 
 
 def crop_shape(images: list[torch.Tensor], img_size: int, crop: str) -> tuple[int, int]:
@@ -55,9 +54,6 @@ def random_crop(
     """A crop of ``size`` (height, width) of the image scaled by ``scale`` relative to its scoring
     size (mask alike, nearest; padded with void where the scaled image is smaller), mirrored when
     ``flip``."""
-    from torchvision import tv_tensors
-    from torchvision.transforms.v2 import functional as TF
-
     ch, cw = size
     h, w = eval_size(*image.shape[-2:], round(min(ch, cw) * scale))
     img = TF.resize(tv_tensors.Image(image), [h, w], antialias=True)
@@ -73,35 +69,6 @@ def random_crop(
     return img.as_subclass(torch.Tensor), lab.as_subclass(torch.Tensor)[0]
 
 
-def predict_logits(net: nn.Module, image: torch.Tensor, img_size: int, performance: Any) -> torch.Tensor:
-    """Class logits (C x H x W, float, CPU) of one uint8 image at its own resolution."""
-    device = next(net.parameters()).device
-    h, w = image.shape[-2:]
-    x = F.interpolate(image[None].float().div(255), size=eval_size(h, w, img_size), mode="bilinear",
-                      antialias=True, align_corners=False)  # fmt: skip
-    with performance.inference(net):
-        logits = net(performance.inputs(x.to(device))).float()
-    return F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)[0].cpu()
-
-
-def score(
-    net: nn.Module, split: Split, classes: list[str], ignore: int, img_size: int, performance: Any,
-    progress: bool = False,
-) -> dict:  # fmt: skip
-    """``metrics.compute("segmentation")`` over every image of ``split`` (void excluded); with
-    ``progress``, under a progress bar (outside training, whose own bar is live)."""
-    from transferlab import metrics
-    from transferlab.metrics.segmentation import confusion
-    from transferlab.progress import track
-
-    total = torch.zeros(len(classes), len(classes), dtype=torch.long)
-    pairs = zip(split.images, split.masks)
-    for image, mask in track(pairs, "scoring", len(split)) if progress else pairs:
-        prediction = predict_logits(net, image, img_size, performance).argmax(0)
-        total += confusion(prediction, mask, len(classes), ignore)
-    return metrics.compute("segmentation", matrix=total, classes=classes)
-
-
 def read_data(data: Any, opts: SegmentOptions) -> SegmentationData:
     """DATA (or the ``--images/--masks`` folders) as the options say to read and split it."""
     return load_segmentation(
@@ -111,8 +78,6 @@ def read_data(data: Any, opts: SegmentOptions) -> SegmentationData:
 
 
 def build_network(opts: SegmentOptions, classes: int, pretrained: bool = True) -> nn.Module:
-    from transferlab import backbones
-    from transferlab.dense import DECODERS
 
     spec = opts.backbone
     if opts.strategy == "scratch" and not spec.endswith(":random"):
@@ -148,9 +113,6 @@ class SegmentRecipe(EpochRecipe):
 
     @classmethod
     def check(cls, opts: SegmentOptions) -> None:
-        from transferlab import backbones
-        from transferlab.dense import DECODERS
-
         if opts.decoder not in DECODERS:
             raise UsageError(f"unknown --decoder '{opts.decoder}'", f"use one of: {', '.join(DECODERS)}")
         backbones.check_name(backbones.resolve(opts.backbone).name)
@@ -238,15 +200,13 @@ class SegmentRecipe(EpochRecipe):
 
     def model_spec(self) -> dict[str, Any]:
         opts, net = self.opts, unwrap(self.model)
-        return {"kind": MODEL_KIND, "decoder": opts.decoder, "decoder_version": DECODER_VERSION,
+        return {"kind": SEGMENTER, "decoder": opts.decoder, "decoder_version": DECODER_VERSION,
                 "backbone": net.architecture, "width": opts.width,
                 "img_size": opts.img_size, "predict_size": opts.prediction_side(),
                 "num_classes": len(self.data.classes), "ignore_index": opts.ignore_index,
                 "colours": [list(c) for c in self.data.colours]}  # fmt: skip
 
     def save_run(self, scores: dict[str, Any]) -> None:
-        from transferlab.runs import save_run
-
         weights = {k: v.detach().cpu().contiguous() for k, v in unwrap(self.model).state_dict().items()}
         save_run(
             self.run_dir, task=TASK, state_dict=weights, model=self.model_spec(), class_names=self.data.classes,
@@ -257,8 +217,6 @@ class SegmentRecipe(EpochRecipe):
         )  # fmt: skip
 
     def finish(self, seconds: float, write: bool, name: str = "") -> Any:
-        from transferlab.tasks.segment.report import SegmentResult, write_report
-
         if not write:
             return SegmentResult(name or self.opts.strategy, self.run_dir, self.run_dir / "report.html", {}, seconds)
         return write_report(self, name or self.opts.strategy, seconds)

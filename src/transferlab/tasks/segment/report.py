@@ -11,9 +11,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
+from transferlab.engine.session import read_metrics
+from transferlab.io import write_json
 from transferlab.reports import plots
 from transferlab.reports.html import HtmlReport
+from transferlab.tasks.segment.inference import load_segmenter, predict_logits
 
 #: Held-out images shown as overlays in the report.
 OVERLAYS = 6
@@ -96,13 +100,6 @@ def overlay_picks(masks: list[torch.Tensor], classes: int, ignore: int, count: i
 def write_report(recipe: Any, name: str, seconds: float) -> SegmentResult:
     """The held-out scores of the run's (best) weights, taken at their epoch, and every picture and
     the report; the best network is loaded once for the overlays."""
-    from PIL import Image
-
-    from transferlab.engine.session import read_metrics
-    from transferlab.io import write_json
-    from transferlab.tasks.segment import load_segmenter
-    from transferlab.tasks.segment.recipe import predict_logits
-
     run_dir, data, opts, scores = recipe.run_dir, recipe.data, recipe.opts, recipe.best["scores"]
     net, _ = load_segmenter(run_dir, recipe.fabric.device)
     write_json(run_dir / "evaluation.json", scores)

@@ -8,19 +8,22 @@ stylize.apply_style(run, ["holiday/"], out="styled/")
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
 from transferlab.data.images import open_image_or_fail
-from transferlab.errors import DataError, UsageError
+from transferlab.devices import resolve_device
+from transferlab.errors import UsageError
+from transferlab.io import atomic_path, write_json
+from transferlab.reports import plots
+from transferlab.reports.html import HtmlReport
 from transferlab.tasks.stylize import color
 from transferlab.tasks.stylize.features import NETWORKS, feature_network
+from transferlab.tasks.stylize.images import load_image_tensor, to_pil
 from transferlab.tasks.stylize.optimize import StylizeOptions, Trace, relative_drop, run
 
 __all__ = ["NETWORKS", "StylizeOptions", "StylizeResult", "apply_style", "stylize", "train_style"]
@@ -35,41 +38,11 @@ class StylizeResult:
     loss_drop: float  # share of the final level's loss removed by the optimisation
 
 
-def to_tensor(image: Image.Image) -> torch.Tensor:
-    """RGB PIL image -> 1 x 3 x H x W float tensor in [0, 1]."""
-    return torch.from_numpy(np.array(image, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
-
-
-def to_pil(tensor: torch.Tensor) -> Image.Image:
-    """1 x 3 x H x W tensor in [0, 1] -> RGB PIL image."""
-    from transferlab.pixels import channels_last_array, unit_to_uint8
-
-    return Image.fromarray(channels_last_array(unit_to_uint8(tensor[0])))
-
-
-def load_image_tensor(path: str | Path, role: str, min_size: int, size: int | None = None) -> torch.Tensor:
-    """An image as a [0, 1] tensor; too small for the network is an error, larger than ``size`` a warning."""
-    image = open_image_or_fail(path)
-    if min(image.size) < min_size:
-        raise DataError(
-            f"the {role} image {path} is {image.width}x{image.height}; the network needs at least {min_size} px a side",
-            "use a larger image",
-        )
-    if size is not None and max(image.size) > size:
-        warnings.warn(
-            f"the {role} image {path} ({image.width}x{image.height}) is resized to {size} px "
-            "on its longer side (--size)",
-            stacklevel=3,
-        )
-    return to_tensor(image)
-
-
 def stylize(
     content: str | Path, styles: list[str | Path], *, out: str | Path = "stylized", device: str = "auto", **options: Any
 ) -> StylizeResult:
     """Stylise ``content`` with one or more ``styles`` (mixed by ``style_mix``); write the
     image, a content | style | result panel, loss curves and ``report.html`` into ``out``."""
-    from transferlab.devices import resolve_device
 
     opts = StylizeOptions(**options)
     opts.check()
@@ -94,9 +67,6 @@ def stylize(
 def _write_outputs(
     out: Path, content: str | Path, styles: list[str | Path], result: torch.Tensor, trace: Trace, opts: StylizeOptions
 ) -> StylizeResult:
-    from transferlab.io import atomic_path, write_json
-    from transferlab.reports import plots
-    from transferlab.reports.html import HtmlReport
 
     out.mkdir(parents=True, exist_ok=True)
     image_path = out / "stylized.png"

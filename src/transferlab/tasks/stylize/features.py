@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from transferlab import backbones
+from transferlab.backbones import Normalize
 from transferlab.data.builtin import offline
 from transferlab.errors import UsageError, WeightsError
 from transferlab.paths import downloads_off
@@ -54,7 +56,6 @@ def _frozen(net: nn.Module) -> nn.Module:
 @register("lite0")
 def lite0(weights: str | Path | None = None) -> FeatureNetwork:
     """EfficientNet-Lite0's five stages (strides 2..32) via timm's ``forward_intermediates``."""
-    from transferlab import backbones
 
     model, config, _ = backbones.create("tf_efficientnet_lite0", num_classes=0, weights=weights)
     model = _frozen(model)
@@ -95,7 +96,6 @@ def _vgg(depth: int, weights: str | Path | None) -> FeatureNetwork:
     # conv1_1, conv2_1, conv3_1, conv4_1, conv5_1 (after ReLU) for style; conv4_2 for content.
     starts = [0, 5, 10, 17, 24] if depth == 16 else [0, 5, 10, 19, 28]
     taps = sorted({s + 1 for s in starts} | {starts[3] + 3})
-    from transferlab.backbones import Normalize
 
     prepare = Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 

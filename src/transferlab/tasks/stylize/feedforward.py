@@ -22,15 +22,27 @@ from typing import Any
 import numpy as np
 import torch
 
+from transferlab.data import load_images
+from transferlab.data.images import collect_images
+from transferlab.data.loaders import fit_square
+from transferlab.devices import resolve_device
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
-from transferlab.engine.performance import performance_of
-from transferlab.engine.run import Recipe
-from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.engine.performance import for_inference, performance_of, unwrap
+from transferlab.engine.run import Recipe, run
+from transferlab.engine.session import TrainingSession, fingerprint, metric_columns, read_metrics
 from transferlab.errors import RunError, UsageError
+from transferlab.io import atomic_path
 from transferlab.options.stylize import StyleTrainOptions
-from transferlab.runs import TrainingResult
+from transferlab.progress import StepProgress
+from transferlab.reports import plots
+from transferlab.reports.html import HtmlReport
+from transferlab.runs import TrainingResult, default_run_dir, read_run, save_run
+from transferlab.tasks.stylize.features import feature_network
+from transferlab.tasks.stylize.images import load_image_tensor, to_pil
+from transferlab.tasks.stylize.losses import PerceptualLoss, mixed_grams, smooth
+from transferlab.tasks.stylize.optimize import resize_long_side
 from transferlab.tasks.stylize.transformer import StyleTransformer
 
 MODEL_KIND = "style-transformer"
@@ -53,7 +65,6 @@ class ContentBatches:
     """Random crops (with flips) of the content images, as float batches in [0, 1]."""
 
     def __init__(self, data: str | Path, size: int) -> None:
-        from transferlab.data import load_images
 
         self.images, _, self.description = load_images(data)
         self.size = size
@@ -74,7 +85,6 @@ class ContentBatches:
     def stored(self, index: int) -> torch.Tensor:
         if self.pixels is not None:
             return self.pixels[index]
-        from transferlab.data.loaders import fit_square
 
         return torch.from_numpy(fit_square(self.images.image(index), self.store, "bicubic")).permute(2, 0, 1)
 
@@ -101,10 +111,6 @@ class StyleRecipe(Recipe):
     title_format = "training style network"
 
     def __init__(self, data: tuple[Path, Any], opts: StyleTrainOptions, fabric: Any, run_dir: Path) -> None:
-        from transferlab.tasks.stylize import load_image_tensor
-        from transferlab.tasks.stylize.features import feature_network
-        from transferlab.tasks.stylize.losses import PerceptualLoss, mixed_grams, smooth
-        from transferlab.tasks.stylize.optimize import resize_long_side
 
         self.style = Path(data[0])
         self.opts, self.run_dir, self.fabric = opts, run_dir, fabric
@@ -149,7 +155,6 @@ class StyleRecipe(Recipe):
 
     def losses(self) -> dict[str, list[float]]:
         """The loss curves so far, from the run's metrics.csv (rank 0's record)."""
-        from transferlab.engine.session import metric_columns, read_metrics
 
         return metric_columns(read_metrics(self.run_dir), "total", "style", "content")
 
@@ -177,7 +182,6 @@ class StyleRecipe(Recipe):
         return float(total.detach()), float(style.detach()), float(content.detach())
 
     def samples(self, count: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-        from transferlab.engine.fabric import unwrap
 
         x = torch.stack([self.content.stored(i) for i in range(min(count, len(self.content)))]).float() / 255
         model = unwrap(self.model)
@@ -198,24 +202,17 @@ def train_style(
     """Train a style network for ``style`` on the images of ``content`` (a folder, archive or
     built-in dataset); write the run (``model.safetensors`` + ``run.json``), loss curves, sample
     panels and ``report.html``. ``resume=RUN`` continues a stopped run with its own options."""
-    from transferlab.engine.run import run
 
     out = out if out or resume else default_style_dir(style)
     return run(StyleRecipe, (Path(style), content), out=out, resume=resume, stop_after=stop_after, **options)
 
 
 def default_style_dir(style: str | Path) -> Path:
-    from transferlab.runs import default_run_dir
 
     return default_run_dir("stylize", Path(style).stem)
 
 
 def _write_run(trainer: StyleRecipe, style: Path, content: str, seconds: float) -> StyleTrainResult:
-    from transferlab.engine.fabric import unwrap
-    from transferlab.reports import plots
-    from transferlab.reports.html import HtmlReport
-    from transferlab.runs import save_run
-    from transferlab.tasks.stylize import to_pil
 
     run_dir, opts = trainer.run_dir, trainer.opts
     model = unwrap(trainer.model)
@@ -263,8 +260,6 @@ def load_style_model(run_dir: str | Path) -> StyleTransformer:
     """The trained network of a style run; a run of another kind is refused."""
     from safetensors.torch import load_file
 
-    from transferlab.runs import read_run
-
     run = read_run(run_dir, model_kind=MODEL_KIND)
     try:
         model = StyleTransformer(int(run.model["width"]), int(run.model["blocks"]))
@@ -278,8 +273,6 @@ def load_style_model(run_dir: str | Path) -> StyleTransformer:
 
 
 def _prepared(path: Path, size: int | None) -> torch.Tensor:
-    from transferlab.tasks.stylize import load_image_tensor
-    from transferlab.tasks.stylize.optimize import resize_long_side
 
     image = load_image_tensor(path, "content", MIN_SIDE)
     longest = max(image.shape[-2:])
@@ -312,12 +305,6 @@ def apply_style(
     device: str = "auto",
 ) -> list[Path]:
     """Stylise images or folders with a trained style network; returns the written files."""
-    from transferlab.data.images import collect_images
-    from transferlab.devices import resolve_device
-    from transferlab.engine.performance import for_inference
-    from transferlab.io import atomic_path
-    from transferlab.progress import StepProgress
-    from transferlab.tasks.stylize import to_pil
 
     if size is not None and not MIN_SIDE <= size <= MAX_SIDE:
         raise UsageError(f"--size {size} is outside {MIN_SIDE}..{MAX_SIDE}", "e.g. --size 1024")

@@ -15,10 +15,20 @@ from typing import Any
 
 import torch
 
+from transferlab.data.images import collect_images
+from transferlab.devices import resolve_device
+from transferlab.engine.performance import for_inference
+from transferlab.engine.run import run
 from transferlab.errors import RunError, UsageError
+from transferlab.io import write_json
 from transferlab.options.translate import TranslateOptions
-from transferlab.runs import default_run_dir, folder_name
-from transferlab.tasks.translate.report import TranslateResult
+from transferlab.progress import track
+from transferlab.runs import default_run_dir, folder_name, read_run
+from transferlab.tasks.translate.data import load_pairs
+from transferlab.tasks.translate.networks import GENERATORS
+from transferlab.tasks.translate.recipe import MODEL_KIND, TranslateRecipe, score, translate_batches
+from transferlab.tasks.translate.report import TranslateResult, write_comparison
+from transferlab.tasks.translate.tiles import translate_file
 
 __all__ = ["TranslateOptions", "TranslateResult", "apply", "compare", "evaluate", "load_translator", "train"]
 
@@ -33,8 +43,6 @@ def train(
     **options: Any,
 ) -> TranslateResult:
     """Train a translation network on DATA; write the run, grids, curves and ``report.html``."""
-    from transferlab.engine.run import run
-    from transferlab.tasks.translate.recipe import TranslateRecipe
 
     return run(TranslateRecipe, data, out=out, resume=resume, stop_after=stop_after, name=name, **options)
 
@@ -49,8 +57,6 @@ def encoder_specs(entries: list[str], backbone: str) -> dict[str, str]:
 def compare(data: Any, entries: list[str], *, out: str | Path | None = None, **options: Any) -> list[TranslateResult]:
     """The same task, budget and seed with each encoder; one table (``comparison.csv/json``) and
     one report with the held-out grids side by side."""
-    from transferlab.tasks.translate.recipe import TranslateRecipe
-    from transferlab.tasks.translate.report import write_comparison
 
     opts = TranslateOptions(**{k: v for k, v in options.items() if v is not None})
     opts.check()
@@ -70,10 +76,6 @@ def load_translator(run_dir: str | Path, device: torch.device | str = "cpu") -> 
     """The trained network of a translate run and its spec; a run of another kind is refused."""
     from safetensors.torch import load_file
 
-    from transferlab.runs import read_run
-    from transferlab.tasks.translate.networks import GENERATORS
-    from transferlab.tasks.translate.recipe import MODEL_KIND
-
     run = read_run(run_dir, model_kind=MODEL_KIND)
     spec = run.model
     try:
@@ -91,11 +93,6 @@ def load_translator(run_dir: str | Path, device: torch.device | str = "cpu") -> 
 def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto") -> dict[str, Any]:
     """PSNR, SSIM and the Lite0 perceptual distance of a run on DATA (every image is held out):
     photos for the self-supervised tasks, A/B pairs for ``paired``. Written to the run's evaluations."""
-    from transferlab.devices import resolve_device
-    from transferlab.engine.performance import for_inference
-    from transferlab.io import write_json
-    from transferlab.tasks.translate.data import load_pairs
-    from transferlab.tasks.translate.recipe import score, translate_batches
 
     dev = resolve_device(device)
     net, spec = load_translator(run_dir, dev)
@@ -121,9 +118,6 @@ def apply(
 ) -> list[Path]:
     """Translate images of any size: each is padded to the encoder's stride, and one larger than
     ``tile`` is done in overlapping tiles blended together. Returns the written files."""
-    from transferlab.data.images import collect_images
-    from transferlab.devices import resolve_device
-    from transferlab.tasks.translate.tiles import translate_file
 
     if tile < 64 or tile % 32:
         raise UsageError(f"--tile {tile} is not a multiple of 32 of at least 64", "e.g. --tile 256")
@@ -132,6 +126,5 @@ def apply(
     if not files:
         raise UsageError("no images among the inputs", "give image files or folders of them")
     out = Path(out)
-    from transferlab.progress import track
 
     return [translate_file(net, spec, path, out, tile, batch_size) for path in track(files, "translating", len(files))]

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from transferlab.data.images import BadImage, collect_images, load_rgb
+from transferlab.data.loaders import decode_all, fit_square
 from transferlab.engine.batches import BatchDraw, flip_where
 from transferlab.errors import DataError
 
@@ -120,7 +122,6 @@ class Pairs:
 
 
 def load_pairs(data: Any, task: str, img_size: int, seed: int, val_fraction: float) -> Pairs:
-    from transferlab.data.loaders import decode_all
 
     if task == "paired":
         inputs, targets, names, description = _read_paired(Path(data), img_size)
@@ -149,8 +150,6 @@ def _all_grey(pixels: torch.Tensor) -> bool:
 
 def _read_paired(root: Path, img_size: int) -> tuple[torch.Tensor, torch.Tensor, list[str], str]:
     """``root/A`` + ``root/B`` by file name, or side-by-side AB images in ``root``."""
-    from transferlab.data.images import BadImage, collect_images, load_rgb
-    from transferlab.data.loaders import fit_square
 
     if not root.is_dir():
         raise DataError(f"paired DATA {root} is not a folder", "give DATA/A/ and DATA/B/, or a folder of AB images")

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transferlab.metrics.image import Lite0Distance
+
 
 class TranslationLoss(nn.Module):
     r"""pix2pix's objective with a perceptual term (DeOldify's recipe without the separate phases):
@@ -21,7 +23,6 @@ class TranslationLoss(nn.Module):
 
     def __init__(self, l1: float, perceptual: float, adversarial: float, discriminator: nn.Module | None) -> None:
         super().__init__()
-        from transferlab.metrics.image import Lite0Distance
 
         self.l1, self.perceptual, self.adversarial = l1, perceptual, adversarial
         self.distance = Lite0Distance() if perceptual > 0 else None

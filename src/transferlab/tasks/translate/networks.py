@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from transferlab.dense import UNet
+from transferlab.tasks import gan
 
 GENERATORS: dict[str, Callable[..., nn.Module]] = {}
 DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {}
@@ -74,7 +75,6 @@ def patchgan(in_channels: int, **_: Any) -> nn.Module:
 @register(DISCRIMINATORS, "gan-run")
 def gan_run(in_channels: int, run: str, **_: Any) -> nn.Module:
     """Transfer from generation: the discriminator of a ``gan train`` run (its public loader)."""
-    from transferlab.tasks import gan
 
     net, spec = gan.load_discriminator(run)
     return ImageDiscriminator(net, int(spec["channels"]), int(spec["img_size"]))
@@ -82,6 +82,5 @@ def gan_run(in_channels: int, run: str, **_: Any) -> nn.Module:
 
 @register(DISCRIMINATORS, "lite0")
 def lite0(in_channels: int, **_: Any) -> nn.Module:
-    from transferlab.tasks import gan
 
     return ImageDiscriminator(gan.feature_discriminator(3))

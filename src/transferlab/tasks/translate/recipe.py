@@ -9,17 +9,19 @@ from typing import Any
 
 import torch
 
+from transferlab import metrics
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
-from transferlab.engine.fabric import setup_trained, unwrap
-from transferlab.engine.performance import performance_of
+from transferlab.engine.fabric import setup_trained
+from transferlab.engine.performance import for_inference, performance_of, unwrap
 from transferlab.engine.run import Recipe
-from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.engine.session import TrainingSession, fingerprint, read_metrics
 from transferlab.errors import UsageError
 from transferlab.options.translate import TranslateOptions
 from transferlab.tasks.translate.data import input_channels, load_pairs
 from transferlab.tasks.translate.losses import TranslationLoss
 from transferlab.tasks.translate.networks import DISCRIMINATORS, GENERATORS
+from transferlab.tasks.translate.report import TranslateResult, evaluations, write_run
 
 TASK = "translate"
 MODEL_KIND = "translator"
@@ -34,8 +36,6 @@ EVAL_IMAGES = 256
 def score(output: torch.Tensor, target: torch.Tensor, task: str = "", performance: Any = None) -> dict[str, float]:
     """PSNR, SSIM, Lite0 distance; with a generative ``task``, also FID/KID on Lite0 features.
     The feature networks run as ``performance`` says (default: translate's rule for the CPU)."""
-    from transferlab import metrics
-    from transferlab.engine.performance import for_inference
 
     performance = performance or for_inference("cpu", TranslateOptions.cpu_defaults)
     scores = metrics.compute("image_quality", output=output, target=target, performance=performance)
@@ -153,8 +153,6 @@ class TranslateRecipe(Recipe):
             session.step_boundary(self.step, self.state, last=self.step == last)
 
     def finish(self, seconds: float, write: bool, name: str = "") -> Any:
-        from transferlab.engine.session import read_metrics
-        from transferlab.tasks.translate.report import TranslateResult, evaluations, write_run
 
         label = name or self.opts.backbone
         if not write:

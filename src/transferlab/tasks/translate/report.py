@@ -10,10 +10,14 @@ from typing import Any
 
 import torch
 
-from transferlab.engine.fabric import unwrap
-from transferlab.engine.performance import performance_of
+from transferlab.engine.performance import performance_of, unwrap
+from transferlab.engine.session import metric_columns
+from transferlab.io import save_grid
 from transferlab.reports import plots
+from transferlab.reports.comparison import Comparison
+from transferlab.reports.comparison import write_comparison as write_table
 from transferlab.reports.html import HtmlReport
+from transferlab.runs import save_run
 
 DISTANCE_NAME = "Lite0 perceptual distance"  # never "LPIPS": no learned weights here
 
@@ -31,7 +35,6 @@ class TranslateResult:
 
 def held_out_grid(translator: Any, path: Path, count: int = 8) -> Path:
     """Rows of (input, output, target) for the first ``count`` held-out images."""
-    from transferlab.io import save_grid
 
     x, y = translator.pairs.held_out(translator.opts.task, translator.opts, count)
     out = translator.translate(x)
@@ -47,8 +50,6 @@ def evaluations(rows: list[dict[str, float]]) -> list[dict[str, float]]:
 
 def write_run(translator: Any, run_dir: Path, label: str, seconds: float, rows: list[dict[str, float]]) -> Path:
     """The run, its pictures and report.html; ``rows``: its metrics.csv (``read_metrics``)."""
-    from transferlab.engine.session import metric_columns
-    from transferlab.runs import save_run
 
     opts, final = translator.opts, translator.final
     save_run(
@@ -103,8 +104,6 @@ def comparison_rows(results: list[Any]) -> list[dict[str, Any]]:
 
 
 def write_comparison(root: Path, results: list[Any], opts: Any) -> Path:
-    from transferlab.reports.comparison import Comparison
-    from transferlab.reports.comparison import write_comparison as write_table
 
     note = (
         f"Same task, data, seed and budget ({opts.steps} steps x batch {opts.batch_size} at {opts.img_size} px) "

@@ -12,8 +12,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from transferlab.data.images import BadImage, load_rgb
 from transferlab.errors import DataError
+from transferlab.io import atomic_path
 from transferlab.pixels import channels_last_array, unit_to_uint8
+from transferlab.tasks.translate.data import MAKERS
 
 STRIDE = 32  # the encoder's coarsest stride
 OVERLAP = 32
@@ -23,8 +26,6 @@ def prepare(path: Path, spec: dict[str, Any]) -> torch.Tensor:
     """The network's input for one file (1 x C x H x W in [0, 1]), made as in training: grey for
     colorize, bicubic-upscaled by the run's factor for superres; for inpaint the holes are the
     transparent pixels of an RGBA image."""
-    from transferlab.data.images import BadImage, load_rgb
-    from transferlab.tasks.translate.data import MAKERS
 
     image = load_rgb(path)
     if isinstance(image, BadImage):
@@ -81,7 +82,6 @@ def run_tiled(net: torch.nn.Module, x: torch.Tensor, tile: int, batch_size: int)
 
 
 def translate_file(net: torch.nn.Module, spec: dict[str, Any], path: Path, out: Path, tile: int, batch: int) -> Path:
-    from transferlab.io import atomic_path
 
     result = run_tiled(net, prepare(path, spec), tile, batch)[0].clamp(0, 1)
     pixels = channels_last_array(unit_to_uint8(result))
