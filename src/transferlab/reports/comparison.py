@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from transferlab.reports.html import HtmlReport
 
@@ -50,6 +50,25 @@ def write_comparison(root: Path, comparison: Comparison, pictures: Callable[[Htm
     if pictures is not None:
         pictures(report)
     return report.save(root / "report.html")
+
+
+@dataclass
+class StrategyResult:
+    """One run of a task whose ``--compare`` sets strategies side by side (segment, detect): the
+    best epoch's held-out scores, and its table row of the columns the task names."""
+
+    name: str
+    run_dir: Path
+    report: Path
+    scores: dict[str, Any]  # the best epoch's held-out metrics
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    #: The table's columns: label -> key of ``scores``.
+    columns: ClassVar[dict[str, str]] = {}
+
+    def row(self) -> dict[str, Any]:
+        scores = {label: self.scores.get(key) for label, key in self.columns.items()}
+        return {"strategy": self.name, **scores, "seconds": round(self.seconds, 1)}
 
 
 @dataclass(frozen=True)

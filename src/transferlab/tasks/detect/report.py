@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from transferlab.engine.session import read_metrics
 from transferlab.io import atomic_path, write_json
 from transferlab.reports import plots
+from transferlab.reports.comparison import StrategyResult
 from transferlab.reports.html import HtmlReport
 from transferlab.tasks.detect.inference import load_detector, predict
 
@@ -25,19 +25,15 @@ DRAWN_SCORE = 0.3
 TRUTH_COLOUR = (40, 200, 80)
 
 
-@dataclass
-class DetectResult:
-    name: str
-    run_dir: Path
-    report: Path
-    scores: dict[str, Any]  # the best epoch's held-out metrics
-    seconds: float
-    history: list[dict[str, float]] = field(default_factory=list)
+class DetectResult(StrategyResult):
+    """What `detect train` returns: the run, its report and the best epoch's held-out scores."""
 
-    def row(self) -> dict[str, Any]:
-        s = self.scores
-        return {"strategy": self.name, "mAP@[.5:.95]": s.get("map"), "mAP@.5": s.get("map_50"),
-                "mAP@.75": s.get("map_75"), "recall": s.get("recall"), "seconds": round(self.seconds, 1)}  # fmt: skip
+    columns: ClassVar[dict[str, str]] = {
+        "mAP@[.5:.95]": "map",
+        "mAP@.5": "map_50",
+        "mAP@.75": "map_75",
+        "recall": "recall",
+    }
 
 
 def colour_of(label: int) -> tuple[int, int, int]:

@@ -5,9 +5,7 @@ prediction overlays of fixed held-out images, and ``report.html``; and colour ma
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -16,6 +14,7 @@ from PIL import Image
 from transferlab.engine.session import read_metrics
 from transferlab.io import write_json
 from transferlab.reports import plots
+from transferlab.reports.comparison import StrategyResult
 from transferlab.reports.html import HtmlReport
 from transferlab.tasks.segment.inference import load_segmenter, predict_logits
 
@@ -25,20 +24,15 @@ OVERLAYS = 6
 WEAK_IOU = 0.1
 
 
-@dataclass
-class SegmentResult:
-    name: str
-    run_dir: Path
-    report: Path
-    scores: dict[str, Any]  # the best epoch's held-out metrics
-    seconds: float
-    history: list[dict[str, float]] = field(default_factory=list)
+class SegmentResult(StrategyResult):
+    """What `segment train` returns: the run, its report and the best epoch's held-out scores."""
 
-    def row(self) -> dict[str, Any]:
-        s = self.scores
-        return {"strategy": self.name, "mIoU": s.get("miou"), "pixel accuracy": s.get("pixel_accuracy"),
-                "class accuracy": s.get("class_accuracy"), "mean Dice": s.get("mean_dice"),
-                "seconds": round(self.seconds, 1)}  # fmt: skip
+    columns: ClassVar[dict[str, str]] = {
+        "mIoU": "miou",
+        "pixel accuracy": "pixel_accuracy",
+        "class accuracy": "class_accuracy",
+        "mean Dice": "mean_dice",
+    }
 
 
 def colour_mask(mask: torch.Tensor, colours: list, ignore: int) -> np.ndarray:
