@@ -132,8 +132,9 @@ class EpochOptions(TrainOptions):
 
     max_steps: int | None = option(None, "At most this many steps: fewer epochs when they would take more (0: no cap).")
     time_budget: float | None = option(
-        None, "Minutes of training and held-out scoring: fewer epochs when the measured pace says they would take "
-        "more (0: no limit; the run says what it cut). For a repeatable run give --time-budget 0.", resumable=True,
+        None, "Minutes of training and held-out scoring: fewer epochs when the pace measured as it goes says they "
+        "would take more (the run says what it cut). Default: on a CPU the task's (said at the start), on a GPU "
+        "none; 0: no limit, for a run that repeats exactly elsewhere.", resumable=True,
     )  # fmt: skip
 
     def check_budgets(self) -> None:
