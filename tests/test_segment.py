@@ -93,6 +93,7 @@ def test_bad_input_names_the_file_and_the_remedy(tmp_path, cli):
     assert_user_error(cli("segment", "train", data, "--img-size", "50"), "multiple of 32")
     assert_user_error(cli("segment", "train", data, "--decoder", "segformer"), "unknown --decoder")
     assert_user_error(cli("segment", "train", data, "--max-steps", "-1"), "--max-steps -1", "0 (no cap)")
+    assert_user_error(cli("segment", "train", data, "--time-budget", "-5"), "--time-budget -5", "number of minutes")
 
 
 def test_the_cpu_defaults_cap_a_large_set_at_a_step_and_a_time_budget():
