@@ -146,6 +146,16 @@ def test_the_time_budget_fits_the_most_epochs_its_pace_and_scorings_allow():
     assert clock.epochs_within(5, 30, every(3)) == 5  # stop now (and score it)
 
 
+def test_the_announced_duration_says_the_budget_may_cut_it():
+    from types import SimpleNamespace
+
+    from transferlab.engine.epochs import EpochRecipe, TimeBudget
+
+    said = EpochRecipe.also_takes(SimpleNamespace(clock=TimeBudget(19 * 60)))
+    assert said == "held-out scoring; --time-budget 19 min trains fewer epochs if they do not fit"
+    assert EpochRecipe.also_takes(SimpleNamespace(clock=TimeBudget(0))) == "held-out scoring"
+
+
 def test_the_start_says_the_choices_and_the_time_scoring_adds(tmp_path, cli, monkeypatch):
     """The duration announced after the first steps counts training only; the first held-out
     scoring says what the scorings still to come add."""
@@ -155,7 +165,7 @@ def test_the_start_says_the_choices_and_the_time_scoring_adds(tmp_path, cli, mon
                        "--epochs", "3", "--eval-every", "1", "--batch-size", "4", "--width", "8",
                        "--out", tmp_path / "run")  # fmt: skip
     assert code == 0, err
-    assert "segment: the defaults for a CPU: --max-steps 1500" in err, err
+    assert "segment: the defaults for a CPU: --max-steps 1500 --time-budget 19" in err, err
     assert "segment: held-out scoring takes" in err and "2 more add about" in err, err
 
 

@@ -139,7 +139,9 @@ class EpochRecipe(Recipe):
         return self.epochs * self.steps_per_epoch()
 
     def also_takes(self) -> str:
-        return "held-out scoring"
+        if not self.clock.seconds:
+            return "held-out scoring"
+        return f"held-out scoring; --time-budget {self.clock.seconds / 60:g} min trains fewer epochs if they do not fit"
 
     def fit(self, session: Any, stop_after: int | None = None) -> None:
         per_epoch = self.steps_per_epoch()
