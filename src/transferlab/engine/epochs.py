@@ -49,12 +49,6 @@ class TimeBudget:
     def spent(self) -> float:
         return sum(self.epochs) + sum(self.scorings)
 
-    def add_epoch(self, seconds: float) -> None:
-        self.epochs.append(seconds)
-
-    def add_scoring(self, seconds: float) -> None:
-        self.scorings.append(seconds)
-
     @property
     def pace(self) -> float:
         """Seconds an epoch takes now (see above)."""
@@ -63,11 +57,11 @@ class TimeBudget:
     def epochs_within(self, done: int, planned: int, scored: Any) -> int:
         """The most epochs, between ``done`` and ``planned``, whose projected time fits;
         ``scored(epoch, last)`` says whether an epoch is scored in a run of ``last`` epochs."""
-        pace = self.pace
+        pace, spent = self.pace, self.spent
         scoring = sum(self.scorings) / len(self.scorings) if self.scorings else 0.0
         for last in range(planned, done, -1):
             to_score = sum(scored(e, last) for e in range(done, last + 1))
-            if self.spent + (last - done) * pace + to_score * scoring <= self.seconds:
+            if spent + (last - done) * pace + to_score * scoring <= self.seconds:
                 return last
         return max(done, 1)
 
@@ -161,12 +155,12 @@ class EpochRecipe(Recipe):
         row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
                "lr": self.optimizer.param_groups[-1]["lr"], "seconds": seconds}  # fmt: skip
         self.window = []
-        self.clock.add_epoch(seconds)
+        self.clock.epochs.append(seconds)
         self._fit_time_budget(session)  # before scoring: an epoch the budget makes the last is scored
         if self._scored(self.epoch) and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
             scoring_started = time.perf_counter()
             scores, extra = self.held_out()
-            self.clock.add_scoring(time.perf_counter() - scoring_started)
+            self.clock.scorings.append(time.perf_counter() - scoring_started)
             self._announce_scoring_time(self.clock.scorings[-1])
             row |= {k: scores[k] for k in self.logged}
             if scores[self.best_metric] > self.best[self.best_metric]:  # its scores are the report's
