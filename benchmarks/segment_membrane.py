@@ -4,6 +4,7 @@ scratch vs frozen vs full, the ImageNet Lite0 encoder, the CPU defaults `segment
 slices at full resolution, mean +- std.
 
     .venv/bin/python benchmarks/segment_membrane.py [--seeds 0,1,2] [--strategies scratch,frozen,full] [--img-size N]
+        [--options "KEY=VALUE;..."]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
-from common import ROOT, SHARED
+from common import ROOT, SHARED, parse_options
 
 
 def membrane(cache: Path) -> Path:
@@ -35,8 +36,10 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--strategies", default="scratch,frozen,full")
     parser.add_argument("--img-size", type=int, help="another crop side than the default's")
+    parser.add_argument("--options", default="", help='segment train options besides the defaults: "KEY=VALUE;..."')
     args = parser.parse_args()
     size = {} if args.img_size is None else {"img_size": args.img_size}
+    size |= parse_options(args.options)
     from transferlab.tasks import segment
 
     data = membrane(Path(os.environ.get("TRANSFERLAB_BENCH_CACHE", ROOT / ".bench-cache")))

@@ -13,7 +13,8 @@ import torch
 from transferlab.devices import resolve_device
 from transferlab.errors import RunError, UsageError
 from transferlab.pixels import channels_last_array, signed_to_uint8
-from transferlab.runs import GAN, KINDS, read_run
+from transferlab.registry import GAN, load_run
+from transferlab.runs import read_run
 
 
 def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -75,7 +76,7 @@ def generate(run_dir: Any, per_class: dict[str, int], *, seed: int = 0, device: 
     N class names): synthetic training data for a classifier (``classify --augment-with``)."""
     import numpy as np
 
-    generator, spec = KINDS[GAN].load(run_dir, resolve_device(device))
+    generator, spec = load_run(GAN, run_dir, resolve_device(device))
     names = read_run(run_dir, model_kind=GAN).class_names
     missing = sorted(set(per_class) - set(names))
     if not spec["num_classes"] or missing:

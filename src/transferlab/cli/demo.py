@@ -33,11 +33,11 @@ def demo(
 
 
 def export(
-    run: Path = typer.Argument(..., help="A classify run directory."),
+    run: Path = typer.Argument(..., help="A classify, adapt, segment or detect run directory."),
     fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or torchscript."),
     out_file: Path = typer.Option(None, "--out", "-o", help="Output file (default: RUN/model.onnx or RUN/model.pt)."),
 ) -> None:
-    """Export a trained classifier for deployment (inputs: normalised N x 3 x H x W images)."""
+    """Export a trained classifier, segmenter (ONNX, TorchScript) or detector (ONNX) for deployment."""
     from transferlab.tasks.export import export as run_export
 
     out.print(f"wrote {run_export(run, fmt, out_file)}")

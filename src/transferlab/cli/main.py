@@ -8,22 +8,14 @@ import sys
 import typer
 
 from transferlab import __version__
-from transferlab.cli import adapt as adapt_cmd
-from transferlab.cli import autoencoder as autoencoder_cmd
 from transferlab.cli import backbones as backbones_cmd
-from transferlab.cli import classify as classify_cmd
 from transferlab.cli import data as data_cmd
 from transferlab.cli import demo as demo_cmd
-from transferlab.cli import detect as detect_cmd
-from transferlab.cli import features as features_cmd
-from transferlab.cli import gan as gan_cmd
-from transferlab.cli import predict as predict_cmd
-from transferlab.cli import segment as segment_cmd
 from transferlab.cli import serve as serve_cmd
-from transferlab.cli import stylize as stylize_cmd
-from transferlab.cli import translate as translate_cmd
+from transferlab.cli import tasks as tasks_cmd
 from transferlab.cli.console import err, escape, show_warnings_on_console
 from transferlab.errors import TransferlabError
+from transferlab.registry import TASKS
 
 app = typer.Typer(
     name="transferlab",
@@ -33,54 +25,21 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=False,
 )
-# Each command with an example shown under its --help.
-COMMANDS = {
-    "classify": (classify_cmd.classify, "transferlab classify photos/ --compare scratch,linear,full --img-size 128"),
-    "evaluate": (classify_cmd.evaluate, "transferlab evaluate runs/classify/my-run more_photos/"),
-    "predict": (predict_cmd.predict, "transferlab predict cat.jpg photos/ --model tf_efficientnet_lite0 --topk 3"),
+# The commands that are not a task's (each with the example its --help shows); the tasks' own
+# commands, examples and group help come from their records (transferlab.registry).
+TOOLS = {
     "export": (demo_cmd.export, "transferlab export runs/classify/my-run --format onnx"),
     "serve": (serve_cmd.serve, "transferlab serve runs/classify/my-run runs/gan/faces --port 8000 --token $SECRET"),
     "data": (data_cmd.data, "transferlab data photos.zip --val-fraction 0.2"),
     "backbones": (backbones_cmd.backbones, "transferlab backbones --all --filter 'resnet*'"),
+    "tasks": (tasks_cmd.tasks, "transferlab tasks --json"),
     "demo": (demo_cmd.demo, "transferlab demo --out runs/demo"),
-    "stylize": (
-        stylize_cmd.stylize,
-        "transferlab stylize photo.jpg --style starry_night.jpg --size 512 | "
-        "transferlab stylize photos/ --model runs/stylize/my-style (train one: transferlab stylize train --help)",
-    ),
-    "stylize train": (stylize_cmd.train, "transferlab stylize train starry_night.jpg --content photos/ --steps 2000"),
-    "features": (features_cmd.features, "transferlab features photos/ --backbone tf_efficientnet_lite0 -o f.npz"),
-    "rank": (features_cmd.rank, "transferlab rank photos/ --backbones tf_efficientnet_lite0,tf_efficientnet_lite2"),
-    "adapt": (adapt_cmd.adapt, "transferlab adapt --source mnist_folder/ --target usps_folder/ --method dann,cdan"),
-    "autoencoder pretrain": (
-        autoencoder_cmd.pretrain,
-        "transferlab autoencoder pretrain unlabelled/ --img-size 32 (then: classify DATA --backbone ae:RUN)",
-    ),
-    "gan train": (gan_cmd.train, "transferlab gan train faces.zip --init runs/gan/source --freeze-d 2 --steps 3000"),
-    "translate train": (
-        translate_cmd.train,
-        "transferlab translate train photos/ --task colorize --compare scratch,imagenet --steps 2000",
-    ),
-    "translate evaluate": (translate_cmd.evaluate, "transferlab translate evaluate runs/translate/my-run photos/"),
-    "translate apply": (translate_cmd.apply, "transferlab translate apply runs/translate/my-run old.jpg -o coloured/"),
-    "gan sample": (gan_cmd.sample, "transferlab gan sample runs/gan/faces -n 64 --seed 1 --interpolate 8"),
-    "segment train": (segment_cmd.train, "transferlab segment train membrane/ --compare scratch,frozen,full"),
-    "segment evaluate": (
-        segment_cmd.evaluate,
-        "transferlab segment evaluate runs/segment/my-run --images test/ --masks testannot/ --json",
-    ),
-    "segment apply": (segment_cmd.apply, "transferlab segment apply runs/segment/my-run slices/ -o masks/"),
-    "detect train": (detect_cmd.train, "transferlab detect train kangaroo/ --compare scratch,frozen,full"),
-    "detect evaluate": (detect_cmd.evaluate, "transferlab detect evaluate runs/detect/my-run more/ --json"),
-    "detect apply": (detect_cmd.apply, "transferlab detect apply runs/detect/my-run photos/ -o boxes/"),
 }
-GROUP_HELP = {
-    "autoencoder": "Pretrain an autoencoder on unlabelled images; transfer its encoder with --backbone ae:RUN.",
-    "gan": "Train GANs, transfer into them (--init/--freeze-d, --d-features lite0), sample from them.",
-    "translate": "Image-to-image translation on U-Nets with pretrained encoders: train, evaluate, apply.",
-    "segment": "Semantic segmentation on pretrained encoders (U-Net, FPN): train, evaluate, apply.",
-    "detect": "Object detection on pretrained backbones (FCOS, RetinaNet, Faster R-CNN): train, evaluate, apply.",
+COMMANDS = {
+    **{c.name: (getattr(t.cli(), c.function_name), c.example) for t in TASKS.values() for c in t.commands},
+    **TOOLS,
 }
+GROUP_HELP = {task.group: task.summary for task in TASKS.values() if task.group}
 # Multi-word commands: "gan train" lives in a sub-app. Click cannot mix a positional argument
 # (stylize CONTENT) with subcommands (stylize train), so such a one is registered hidden under a
 # joined name, and ``route`` rewrites argv.

@@ -21,6 +21,17 @@ from typing import Any
 
 from transferlab.errors import RunError
 from transferlab.io import save_safetensors, write_json
+from transferlab.registry import (  # noqa: F401 - the kinds' names, for runs' readers
+    AUTOENCODER,
+    CLASSIFIER,
+    DETECTOR,
+    GAN,
+    SEGMENTER,
+    STYLE,
+    TASKS,
+    TRANSLATOR,
+    RunKind,
+)
 
 RUN_FORMAT = "transferlab-run"
 FORMAT_VERSION = 1
@@ -28,47 +39,9 @@ RUN_FILE = "run.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
-@dataclass(frozen=True)
-class RunKind:
-    """A kind of model a run holds (``run.json`` model.kind): who makes it, which commands take
-    it, and the function that loads its model (``module:function``, imported when asked)."""
-
-    name: str
-    made_by: str
-    accepted_by: tuple[str, ...]
-    loader: str
-    description: str
-
-    def load(self, run_dir: str | Path, *args: Any, **kwargs: Any) -> Any:
-        import importlib
-
-        module, function = self.loader.split(":")
-        return getattr(importlib.import_module(module), function)(run_dir, *args, **kwargs)
-
-
-CLASSIFIER, GAN, STYLE = "timm-classifier", "gan", "style-transformer"
-TRANSLATOR, AUTOENCODER, SEGMENTER, DETECTOR = "translator", "autoencoder", "segmenter", "detector"
-#: The registry of run kinds: the one place that says what each kind of run is and where it goes.
-KINDS = {
-    kind.name: kind
-    for kind in (
-        RunKind(CLASSIFIER, "transferlab classify (or adapt)", ("predict", "evaluate", "export", "serve",
-                "classify --backbone run:RUN", "translate --backbone run:RUN", "gan --fid-features run:RUN"),
-                "transferlab.backbones:load_run_model", "an image classifier (any timm backbone and its head)"),
-        RunKind(GAN, "transferlab gan train", ("gan sample", "serve", "gan --init", "classify --augment-with",
-                "translate --d-init"), "transferlab.tasks.gan:load_generator", "a generator and its discriminator"),
-        RunKind(STYLE, "transferlab stylize train", ("stylize --model", "serve"),
-                "transferlab.tasks.stylize.feedforward:load_style_model", "a feed-forward style network"),
-        RunKind(TRANSLATOR, "transferlab translate train", ("translate apply", "translate evaluate"),
-                "transferlab.tasks.translate:load_translator", "an image-to-image U-Net"),
-        RunKind(SEGMENTER, "transferlab segment train", ("segment evaluate", "segment apply", "export", "serve"),
-                "transferlab.tasks.segment:load_segmenter", "a semantic segmentation network"),
-        RunKind(DETECTOR, "transferlab detect train", ("detect evaluate", "detect apply", "serve"),
-                "transferlab.tasks.detect:load_detector", "an object detector"),
-        RunKind(AUTOENCODER, "transferlab autoencoder pretrain", ("classify --backbone ae:RUN",
-                "translate --backbone ae:RUN"), "transferlab.backbones:load_run_model", "a pretrained encoder"),
-    )
-}  # fmt: skip
+#: The registry of run kinds, from the task records (``transferlab.registry``): what each kind of
+#: run is, which command makes it and which take it. Its model loads with ``registry.load_run``.
+KINDS: dict[str, RunKind] = {kind.name: kind for task in TASKS.values() for kind in task.makes}
 
 
 def folder_name(label: str, fallback: str = "run") -> str:

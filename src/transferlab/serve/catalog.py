@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from transferlab.errors import RunError, TransferlabError, UsageError
+from transferlab.registry import TASKS, load_run
 from transferlab.runs import CLASSIFIER, DETECTOR, GAN, RUN_FILE, SEGMENTER, STYLE, RunInfo, folder_name, read_run
 from transferlab.runs import KINDS as RUN_KINDS
 from transferlab.serve.workers import (
@@ -29,10 +30,11 @@ class Kind:
     worker: type[RunWorker]
     describe: Callable[[RunInfo], dict[str, Any]]  # builds the model (raising if it cannot) -> metadata
     batched: bool  # whether concurrent requests are worth batching (same-shaped inputs)
+    endpoints: tuple[str, ...] = ()  # from the task record, with {name} for the served model's name
 
 
 def _describe_classifier(run: RunInfo) -> dict[str, Any]:
-    built = RUN_KINDS[CLASSIFIER].load(run.path)
+    built = load_run(CLASSIFIER, run.path)
     config = {k: list(v) if isinstance(v, tuple) else v for k, v in built.data_config.items()}
     return {
         "backbone": run.model["backbone"],
@@ -43,39 +45,45 @@ def _describe_classifier(run: RunInfo) -> dict[str, Any]:
 
 
 def _describe_style(run: RunInfo) -> dict[str, Any]:
-    RUN_KINDS[STYLE].load(run.path)
+    load_run(STYLE, run.path)
     return {"style": run.extra.get("style", ""), "width": run.model.get("width"), "blocks": run.model.get("blocks")}
 
 
 def _describe_gan(run: RunInfo) -> dict[str, Any]:
     import torch
 
-    _, spec = RUN_KINDS[GAN].load(run.path, torch.device("cpu"))
+    _, spec = load_run(GAN, run.path, torch.device("cpu"))
     keys = ("arch", "img_size", "channels", "z_dim")
     return {**{k: spec[k] for k in keys}, "classes": run.class_names if spec["num_classes"] else []}
 
 
 def _describe_segmenter(run: RunInfo) -> dict[str, Any]:
-    _, spec = RUN_KINDS[SEGMENTER].load(run.path)
+    _, spec = load_run(SEGMENTER, run.path)
     return {"backbone": spec["backbone"], "decoder": spec["decoder"], "classes": spec["classes"],
             "colours": spec["colours"], "img_size": spec["img_size"]}  # fmt: skip
 
 
 def _describe_detector(run: RunInfo) -> dict[str, Any]:
-    _, spec = RUN_KINDS[DETECTOR].load(run.path)
+    _, spec = load_run(DETECTOR, run.path)
     return {"backbone": spec["backbone"], "detector": spec["detector"], "classes": spec["classes"],
             "img_size": spec["img_size"]}  # fmt: skip
 
 
-#: How the server serves each run kind of the registry (``RUN_KINDS``) whose runs ``serve`` accepts.
-KINDS = {
-    CLASSIFIER: Kind("classifier", ClassifierWorker, _describe_classifier, batched=True),
-    STYLE: Kind("style", StyleWorker, _describe_style, batched=False),
-    GAN: Kind("gan", GanWorker, _describe_gan, batched=False),
-    SEGMENTER: Kind("segmenter", SegmentWorker, _describe_segmenter, batched=False),
-    DETECTOR: Kind("detector", DetectWorker, _describe_detector, batched=True),  # lists of any sizes batch
+#: How the server runs each kind a task record serves (``Task.serves``, by its served name):
+#: (worker, describe, whether concurrent requests are worth batching).
+_WORKERS: dict[str, tuple[type[RunWorker], Callable[[RunInfo], dict[str, Any]], bool]] = {
+    "classifier": (ClassifierWorker, _describe_classifier, True),
+    "style": (StyleWorker, _describe_style, False),
+    "gan": (GanWorker, _describe_gan, False),
+    "segmenter": (SegmentWorker, _describe_segmenter, False),
+    "detector": (DetectWorker, _describe_detector, True),  # lists of images of any sizes batch
 }
-assert set(KINDS) == {k for k, kind in RUN_KINDS.items() if "serve" in kind.accepted_by}, "RUN_KINDS disagrees"
+#: Run kind -> how the server serves it, for every kind a task record says is served.
+KINDS = {
+    kind: Kind(served.name, *_WORKERS[served.name], endpoints=served.endpoints)
+    for task in TASKS.values()
+    for kind, served in task.serves.items()
+}
 
 
 @dataclass

@@ -182,14 +182,7 @@ class Routes:
         return ImageRequest([u.name for u in uploads], await decode_images(uploads), options)
 
     def endpoints(self, served: ServedModel) -> list[str]:
-        base = f"/models/{served.name}"
-        return {
-            "classifier": [f"POST {base}/predict", f"POST /v2/models/{served.name}/infer"],
-            "style": [f"POST {base}/stylize"],
-            "segmenter": [f"POST {base}/segment"],
-            "detector": [f"POST {base}/detect"],
-            "gan": [f"GET|POST {base}/generate", f"GET|POST {base}/interpolate"],
-        }[served.kind.name]
+        return [endpoint.format(name=served.name) for endpoint in served.kind.endpoints]
 
     def register(self) -> None:
         both = ["GET", "POST"]

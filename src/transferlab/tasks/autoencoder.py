@@ -157,7 +157,7 @@ class AutoencoderRecipe(Recipe):
         return AutoencoderResult(self.run_dir, report, losses, seconds)
 
 
-def pretrain(
+def train(
     data: Any,
     *,
     out: str | Path | None = None,
@@ -169,6 +169,15 @@ def pretrain(
     reconstructions, the loss curve and ``report.html``. ``resume=RUN`` continues a stopped run."""
 
     return run(AutoencoderRecipe, data, out=out, resume=resume, stop_after=stop_after, **options)
+
+
+#: ``train``'s first name, kept: users call ``autoencoder.pretrain``.
+pretrain = train
+
+
+def load_run(run_dir: str | Path) -> backbones.Backbone:
+    """The registry's loader of this task's runs (``registry.load_run``): the pretrained encoder."""
+    return backbones.load_run_model(run_dir)
 
 
 def _write_run(recipe: AutoencoderRecipe, losses: list[float], seconds: float) -> Path:

@@ -14,28 +14,36 @@ from transferlab.errors import UsageError
 from transferlab.io import atomic_path
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+#: The ONNX graph's names for a network from a batch of images to one output per image (a task's
+#: ``exportable`` gives its own where it differs, as detect does).
+IMAGES_TO_LOGITS = {
+    "input_names": ["images"],
+    "output_names": ["logits"],
+    "dynamic_axes": {"images": [0], "logits": [0]},
+}
 
 
 def export(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) -> Path:
-    """Write the run's model in ``fmt``; returns the file."""
+    """Write the run's model in ``fmt``; returns the file. The task that made the run says which
+    formats it exports (``Task.exports``) and gives the network (its API's ``exportable``)."""
     import torch
 
     from transferlab.errors import RunError
-    from transferlab.runs import CLASSIFIER, DETECTOR, KINDS, SEGMENTER, read_run
+    from transferlab.registry import OWNERS, TASKS
+    from transferlab.runs import KINDS, read_run
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'", f"use one of: {', '.join(FORMATS)}")
-    info = read_run(run)
-    builders = {CLASSIFIER: _classifier, SEGMENTER: _segmenter, DETECTOR: _detector}
-    kind = info.model.get("kind")
-    if kind not in builders:
+    kind = read_run(run).model.get("kind")
+    task = OWNERS.get(kind)
+    if task is None or not task.exports:
         have = KINDS[kind].description if kind in KINDS else repr(kind)
-        raise RunError(f"{run} holds {have}, which cannot be exported",
-                       "export a classify, adapt, segment or detect run")  # fmt: skip
-    if kind == DETECTOR and fmt != "onnx":
-        raise UsageError("a detector is exported to ONNX only (tracing cannot keep its per-image box counts)",
-                         "use --format onnx")  # fmt: skip
-    model, example = builders[kind](Path(run))
+        exporters = ", ".join(t.name for t in TASKS.values() if t.exports)
+        raise RunError(f"{run} holds {have}, which cannot be exported", f"export a run of: {exporters}")
+    if fmt not in task.exports:
+        only = " or ".join(f.upper() if f == "onnx" else f for f in task.exports)
+        raise UsageError(f"a {task.name} run is exported to {only} only", f"use --format {task.exports[0]}")
+    model, example, names = task.api().exportable(Path(run))
     target = Path(out) if out else Path(run) / f"model{FORMATS[fmt]}"
     with atomic_path(target) as tmp, torch.no_grad():
         if fmt == "torchscript":
@@ -44,40 +52,8 @@ def export(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) ->
                 warnings.simplefilter("ignore", FutureWarning)
                 torch.jit.trace(model, example).save(str(tmp))
         else:
-            _export_onnx(model, example, tmp, detector=kind == DETECTOR)
+            _export_onnx(model, example, tmp, names or IMAGES_TO_LOGITS)
     return target
-
-
-def _classifier(run: Path) -> tuple[Any, Any]:
-    import torch
-
-    from transferlab import backbones
-    from transferlab.runs import CLASSIFIER, read_run
-
-    info = read_run(run, model_kind=CLASSIFIER)
-    return backbones.from_run(info).model.eval(), torch.randn(2, *tuple(info.preprocessing["input_size"]))
-
-
-def _segmenter(run: Path) -> tuple[Any, Any]:
-    """At the run's training size: torch.export with free height and width did not finish here
-    (minutes, then stopped), while a fixed size exports in seconds and matches to 1e-7."""
-    import torch
-
-    from transferlab.tasks.segment import load_segmenter
-
-    net, spec = load_segmenter(run)
-    size = int(spec["img_size"])
-    return net, torch.rand(2, 3, size, size)
-
-
-def _detector(run: Path) -> tuple[Any, Any]:
-    import torch
-
-    from transferlab.tasks.detect import OneImageDetector, load_detector
-
-    net, spec = load_detector(run)
-    size = int(spec["img_size"])
-    return OneImageDetector(net).eval(), torch.rand(3, size, size * 3 // 4)
 
 
 def _need_onnxscript() -> None:
@@ -89,19 +65,13 @@ def _need_onnxscript() -> None:
         ) from None
 
 
-def _export_onnx(model: Any, example: Any, path: Path, detector: bool = False) -> None:
+def _export_onnx(model: Any, example: Any, path: Path, names: dict[str, Any]) -> None:
     """torch's TorchScript-based exporter: torchvision's detection models are written and tested for
     it (dynamic image size, data-dependent box counts; torch.export stops on the latter), and it
     exports a Lite0 classifier in 1.4 s where torch.export's exporter takes 21 s (2-core CPU)."""
     import torch
 
     _need_onnxscript()
-    if detector:
-        names = {"input_names": ["image"], "output_names": ["boxes", "scores", "labels"],
-                 "dynamic_axes": {"image": [1, 2], "boxes": [0], "scores": [0], "labels": [0]}}  # fmt: skip
-    else:
-        names = {"input_names": ["images"], "output_names": ["logits"],
-                 "dynamic_axes": {"images": [0], "logits": [0]}}  # fmt: skip
     with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated upstream, but works here
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=17, **names)

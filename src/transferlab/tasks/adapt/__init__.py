@@ -16,7 +16,7 @@ import numpy as np
 from transferlab.errors import UsageError
 from transferlab.tasks.adapt.train import METHODS, AdaptOptions, AdaptOutcome, check_classes, prepare, train_one
 
-__all__ = ["METHODS", "AdaptOptions", "adapt"]
+__all__ = ["METHODS", "AdaptOptions", "adapt", "train"]
 
 STUDY_FILE = "study.json"
 
@@ -85,6 +85,10 @@ def adapt(
     rows = [_row(name, runs) for name, runs in outcomes.items()]
     _write_outputs(folder, rows, outcomes, source_splits, target_splits, base)
     return rows
+
+
+#: The one training entry every task has (``transferlab.TASK.train``): here, the study of methods.
+train = adapt
 
 
 def _row(name: str, runs: list[AdaptOutcome]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 network trained from scratch.
 
     from transferlab import classify
-    result = classify.fit("photos/", backbone="tf_efficientnet_lite0", strategy="full", epochs=5)
+    result = classify.train("photos/", backbone="tf_efficientnet_lite0", strategy="full", epochs=5)
     table = classify.compare("photos/", ["scratch", "linear", "full"], epochs=5)
 """
 
@@ -21,7 +21,8 @@ from transferlab.runs import default_run_dir, folder_name
 from transferlab.tasks.classify.strategies import STRATEGIES, get_strategy
 from transferlab.tasks.classify.train import ClassifyRecipe, ClassifyResult, load_splits
 
-__all__ = ["STRATEGIES", "ClassifyOptions", "ClassifyResult", "compare", "compare_entries", "evaluate", "fit"]
+__all__ = ["STRATEGIES", "ClassifyOptions", "ClassifyResult", "compare", "compare_entries", "evaluate", "exportable",
+           "fit", "load_run", "train"]  # fmt: skip
 
 
 def _check(opts: ClassifyOptions) -> None:
@@ -58,7 +59,7 @@ def augmentation_study(data: Any, seeds: list[int], *, out: str | Path | None = 
     return summary
 
 
-def fit(
+def train(
     data: Any,
     *,
     out: str | Path | None = None,
@@ -75,6 +76,29 @@ def fit(
     from transferlab.engine.run import run
 
     return run(ClassifyRecipe, data, out=out, resume=resume, fabric=fabric, stop_after=stop_after, **options)
+
+
+#: ``train``'s first name, kept: users call ``classify.fit``.
+fit = train
+
+
+def load_run(run_dir: str | Path) -> Any:
+    """The registry's loader of this task's runs (``registry.load_run``): the classifier as a
+    :class:`~transferlab.backbones.Backbone` (model, data config, class names)."""
+    from transferlab.backbones import load_run_model
+
+    return load_run_model(run_dir)
+
+
+def exportable(run_dir: str | Path) -> tuple[Any, Any, None]:
+    """The classifier to export (N x 3 x H x W normalised images -> logits) and an example batch."""
+    import torch
+
+    from transferlab import backbones
+    from transferlab.runs import CLASSIFIER, read_run
+
+    info = read_run(run_dir, model_kind=CLASSIFIER)
+    return backbones.from_run(info).model.eval(), torch.randn(2, *tuple(info.preprocessing["input_size"])), None
 
 
 def compare(

@@ -37,9 +37,26 @@ __all__ = [
     "apply",
     "compare",
     "evaluate",
+    "exportable",
     "load_detector",
+    "load_run",
     "train",
 ]
+
+#: The registry's loader of this task's runs (``registry.load_run``): (network, its spec).
+load_run = load_detector
+#: The ONNX graph's names: one image of any size in, the boxes kept after non-maximum suppression out.
+ONNX_NAMES = {"input_names": ["image"], "output_names": ["boxes", "scores", "labels"],
+              "dynamic_axes": {"image": [1, 2], "boxes": [0], "scores": [0], "labels": [0]}}  # fmt: skip
+
+
+def exportable(run_dir: str | Path) -> tuple[torch.nn.Module, torch.Tensor, dict[str, Any]]:
+    """The detector to export (one 3 x H x W image in [0, 1] of any size -> boxes K x 4 in its
+    pixels, scores K, labels K from 0; resizing and non-maximum suppression inside), an example
+    image, and the graph's names."""
+    net, spec = load_detector(run_dir)
+    size = int(spec["img_size"])
+    return OneImageDetector(net).eval(), torch.rand(3, size, size * 3 // 4), ONNX_NAMES
 
 
 def train(

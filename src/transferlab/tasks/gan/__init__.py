@@ -34,6 +34,7 @@ __all__ = [
     "feature_discriminator",
     "generate",
     "load_discriminator",
+    "load_run",
     "sample",
     "train",
 ]
@@ -99,6 +100,10 @@ def load_generator(run_dir: str | Path, device: torch.device) -> tuple[torch.nn.
     prefix = "G_ema." if spec.get("ema") else "G."
     load_prefixed(generator, weights, prefix)
     return generator.to(device).eval(), spec
+
+
+#: The registry's loader of this task's runs (``registry.load_run``): (generator, its spec).
+load_run = load_generator
 
 
 def load_discriminator(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:

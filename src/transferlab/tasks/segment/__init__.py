@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from transferlab.data.images import collect_images, image_tensor
@@ -30,7 +31,20 @@ from transferlab.tasks.segment.inference import load_segmenter, predict_logits, 
 from transferlab.tasks.segment.recipe import SegmentRecipe, read_data
 from transferlab.tasks.segment.report import SegmentResult, colour_mask, overlay, weak_classes
 
-__all__ = ["SegmentOptions", "SegmentResult", "apply", "compare", "evaluate", "load_segmenter", "train"]
+__all__ = ["SegmentOptions", "SegmentResult", "apply", "compare", "evaluate", "exportable", "load_run",
+           "load_segmenter", "train"]  # fmt: skip
+
+#: The registry's loader of this task's runs (``registry.load_run``): (network, its spec).
+load_run = load_segmenter
+
+
+def exportable(run_dir: str | Path) -> tuple[torch.nn.Module, torch.Tensor, None]:
+    """The network to export and an example input, at the run's training size (N x 3 x S x S in
+    [0, 1] -> N x C x S x S logits): torch.export with free height and width did not finish here
+    (minutes, then stopped), while a fixed size exports in seconds and matches to 1e-7."""
+    net, spec = load_segmenter(run_dir)
+    size = int(spec["img_size"])
+    return net, torch.rand(2, 3, size, size), None
 
 
 def train(

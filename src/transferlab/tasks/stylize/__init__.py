@@ -26,7 +26,7 @@ from transferlab.tasks.stylize.features import NETWORKS, feature_network
 from transferlab.tasks.stylize.images import load_image_tensor, to_pil
 from transferlab.tasks.stylize.optimize import StylizeOptions, Trace, relative_drop, run
 
-__all__ = ["NETWORKS", "StylizeOptions", "StylizeResult", "apply_style", "stylize", "train_style"]
+__all__ = ["NETWORKS", "StylizeOptions", "StylizeResult", "apply_style", "load_run", "stylize", "train", "train_style"]
 
 
 @dataclass
@@ -111,8 +111,11 @@ def _write_outputs(
 
 def __getattr__(name: str) -> Any:
     # The feed-forward half loads lazily: the optimisation path does not need it.
-    if name in ("train_style", "apply_style", "StyleTrainOptions", "load_style_model"):
+    # ``train`` (the one training entry of every task) and ``load_run`` (the registry's loader of
+    # this task's runs) are the feed-forward half's train_style and load_style_model.
+    aliases = {"train": "train_style", "load_run": "load_style_model"}
+    if name in ("train_style", "apply_style", "StyleTrainOptions", "load_style_model", *aliases):
         from transferlab.tasks.stylize import feedforward
 
-        return getattr(feedforward, name)
+        return getattr(feedforward, aliases.get(name, name))
     raise AttributeError(name)

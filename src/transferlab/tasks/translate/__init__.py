@@ -30,7 +30,8 @@ from transferlab.tasks.translate.recipe import MODEL_KIND, TranslateRecipe, scor
 from transferlab.tasks.translate.report import TranslateResult, write_comparison
 from transferlab.tasks.translate.tiles import translate_file
 
-__all__ = ["TranslateOptions", "TranslateResult", "apply", "compare", "evaluate", "load_translator", "train"]
+__all__ = ["TranslateOptions", "TranslateResult", "apply", "compare", "evaluate", "load_run", "load_translator",
+           "train"]  # fmt: skip
 
 
 def train(
@@ -88,6 +89,10 @@ def load_translator(run_dir: str | Path, device: torch.device | str = "cpu") -> 
             "retrain it with `transferlab translate train`",
         ) from None
     return net.to(device).eval(), spec
+
+
+#: The registry's loader of this task's runs (``registry.load_run``): (network, its spec).
+load_run = load_translator
 
 
 def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto") -> dict[str, Any]:

@@ -1,0 +1,91 @@
+"""The task registry: every record leads where it says (API, commands, loader, server, export),
+the CLI, the run kinds, the server and ``transferlab.TASK`` are generated from it, and
+``transferlab tasks`` shows it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import transferlab
+from transferlab.registry import OWNERS, TASKS
+
+TRAINING = [task for task in TASKS.values() if task.options is not None]
+
+
+@pytest.mark.parametrize("task", TASKS.values(), ids=list(TASKS))
+def test_every_record_leads_to_its_api_and_commands(task):
+    api = task.api()
+    assert getattr(transferlab, task.name) is api
+    cli = task.cli()
+    for command in task.commands:
+        assert callable(getattr(cli, command.function_name)), command.name
+    if task.options is not None:
+        assert callable(api.train), f"transferlab.{task.name}.train is the one training entry"
+    if task.makes:
+        assert callable(api.load_run), f"{task.name} makes runs, so its API loads them"
+    if task.exports:
+        assert callable(api.exportable)
+
+
+def test_old_entry_names_stay_as_aliases():
+    assert transferlab.classify.fit is transferlab.classify.train
+    assert transferlab.autoencoder.pretrain is transferlab.autoencoder.train
+    assert transferlab.stylize.train is transferlab.stylize.train_style
+
+
+def test_run_kinds_server_and_export_agree_with_the_records():
+    from transferlab.runs import KINDS
+    from transferlab.serve.catalog import KINDS as SERVED
+
+    assert set(KINDS) == set(OWNERS)
+    assert set(SERVED) == {kind for task in TASKS.values() for kind in task.serves}
+    for kind, run_kind in KINDS.items():
+        owner = OWNERS[kind]
+        assert ("serve" in run_kind.accepted_by) == (kind in owner.serves), kind
+        assert ("export" in run_kind.accepted_by) == bool(owner.exports), kind
+        assert kind not in owner.serves or SERVED[kind].endpoints == owner.serves[kind].endpoints
+
+
+def test_the_cli_is_generated_from_the_records():
+    from transferlab.cli.main import COMMANDS, GROUP_HELP
+
+    for task in TASKS.values():
+        for command in task.commands:
+            function, example = COMMANDS[command.name]
+            assert function is getattr(task.cli(), command.function_name) and example == command.example
+        if task.group:
+            assert GROUP_HELP[task.group] == task.summary
+
+
+def test_a_run_of_a_kind_loads_through_its_task(tmp_path, monkeypatch):
+    from transferlab import registry
+
+    seen = []
+    monkeypatch.setattr(TASKS["segment"].api(), "load_run", lambda run_dir, *a: seen.append((run_dir, a)) or "net")
+    assert registry.load_run(registry.SEGMENTER, tmp_path, 1) == "net" and seen == [(tmp_path, (1,))]
+
+
+def test_tasks_lists_the_registry_as_json(cli):
+    code, out, _ = cli("tasks", "--json")
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert code == 0 and list(rows) == list(TASKS)
+    segment = rows["segment"]
+    assert segment["commands"] == ["segment train", "segment evaluate", "segment apply"]
+    assert segment["run_kinds"] == ["segmenter"] and segment["export_formats"] == ["onnx", "torchscript"]
+    assert segment["serve_endpoints"] == ["POST /models/{name}/segment"] and segment["options"] == "SegmentOptions"
+    assert rows["detect"]["export_formats"] == ["onnx"] and rows["predict"]["options"] is None
+
+
+def test_tasks_table_names_every_task(cli):
+    code, out, _ = cli("tasks")
+    assert code == 0 and all(name in out for name in TASKS) and "segment train" in out
+
+
+def test_the_cli_and_the_registry_stay_torch_free():
+    """``transferlab --help`` and ``transferlab tasks`` read the records without importing torch."""
+    probe = "import sys, transferlab.cli.main, transferlab.registry; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "False\n"
