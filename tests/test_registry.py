@@ -89,3 +89,22 @@ def test_the_cli_and_the_registry_stay_torch_free():
     """``transferlab --help`` and ``transferlab tasks`` read the records without importing torch."""
     probe = "import sys, transferlab.cli.main, transferlab.registry; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_one_strategy_registry_serves_classify_and_the_dense_tasks():
+    from transferlab.errors import UsageError
+    from transferlab.options.detect import STRATEGIES as DETECT_CHOICES
+    from transferlab.options.segment import STRATEGIES as SEGMENT_CHOICES
+    from transferlab.strategies import get_strategy, names_for
+
+    assert SEGMENT_CHOICES == names_for("segment") == ("frozen", "full", "gradual", "scratch")
+    assert DETECT_CHOICES == ("frozen", "full", "scratch")
+    assert names_for("classify") == ("linear", "full", "gradual", "llrd", "scratch")
+    mult = {"body_lr_mult": 0.1}
+    scale = {name: [get_strategy(name, "segment").encoder_scale(e, 30, mult) for e in (0, 9, 10, 29)]
+             for name in SEGMENT_CHOICES}  # fmt: skip
+    assert scale == {"frozen": [0.0] * 4, "full": [0.1] * 4, "gradual": [0.0, 0.0, 0.1, 0.1], "scratch": [1.0] * 4}
+    assert not get_strategy("scratch", "detect").pretrained and get_strategy("frozen", "detect").body_frozen(29, 30, 2)
+    with pytest.raises(UsageError, match="unknown strategy 'gradual' for detect") as refused:
+        get_strategy("gradual", "detect")
+    assert refused.value.remedy == "use one of: frozen, full, scratch"

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from transferlab.engine.options import CpuDefaults, EpochOptions, option
 from transferlab.errors import UsageError
+from transferlab.strategies import DETECT, names_for
 
-STRATEGIES = ("frozen", "full", "scratch")
+STRATEGIES = names_for(DETECT)  # the shared registry (transferlab/strategies.py)
 INITS = ("imagenet", "coco")
 #: Defaults that depend on the device (an option left unset takes them): on a 2-core CPU, FCOS over
 #: Lite0 at 320 px takes about 1.4 s a step of 8 (BENCHMARKS.md, "detect"): 30 epochs of 160

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from transferlab.engine.options import CpuDefaults, EpochOptions, option
 from transferlab.errors import UsageError
+from transferlab.strategies import SEGMENT, names_for
 
-STRATEGIES = ("frozen", "full", "gradual", "scratch")
+STRATEGIES = names_for(SEGMENT)  # the shared registry (transferlab/strategies.py)
 LOSSES = ("ce+dice", "ce", "dice", "focal", "focal+dice")
 SCHEDULES = ("cosine", "constant")
 CROPS = ("square", "frame")

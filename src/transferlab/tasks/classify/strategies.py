@@ -1,95 +1,24 @@
-"""Transfer strategies: which stages of the network train, and at what learning rate.
-
-The network is cut into timm's coarse parameter groups (``model.group_matcher(coarse=True)``):
-stem, the stages of blocks, and last the classifier head. A strategy answers two questions per
-group: its learning-rate scale, and from which epoch on it trains. A new strategy is one more
-registered :class:`Strategy`.
-"""
+"""Classify's side of the transfer strategies (``transferlab/strategies.py``, the registry every
+task shares): its parameter groups (timm's coarse groups: stem, the stages of blocks, and last the
+classifier head) and the freezing a strategy asks for."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from torch import nn
 
-from transferlab.errors import UsageError
+from transferlab.strategies import CLASSIFY, Strategy, names_for
+from transferlab.strategies import STRATEGIES as ALL
+from transferlab.strategies import get_strategy as get_any
 
+__all__ = ["STRATEGIES", "Strategy", "apply_freezing", "freeze_batchnorm_of_frozen", "get_strategy",
+           "parameter_groups"]  # fmt: skip
 
-@dataclass(frozen=True)
-class Strategy:
-    name: str
-    description: str
-    pretrained: bool
-    lr_scales: Callable[[int, dict], list[float]]  # (number of groups, options) -> scale per group
-    trainable_groups: Callable[[int, int, int], int]  # (epoch, epochs, groups) -> how many top groups train
-    cached_features: bool = False
-
-
-STRATEGIES: dict[str, Strategy] = {}
-
-
-def register(strategy: Strategy) -> Strategy:
-    STRATEGIES[strategy.name] = strategy
-    return strategy
+#: The strategies classify offers (those of the shared registry that name it).
+STRATEGIES: dict[str, Strategy] = {name: ALL[name] for name in names_for(CLASSIFY)}
 
 
 def get_strategy(name: str) -> Strategy:
-    if name not in STRATEGIES:
-        raise UsageError(f"unknown strategy '{name}'", f"use one of: {', '.join(STRATEGIES)}")
-    return STRATEGIES[name]
-
-
-def _all(epoch: int, epochs: int, groups: int) -> int:
-    return groups
-
-
-def _head_only(epoch: int, epochs: int, groups: int) -> int:
-    return 1
-
-
-def _body_lower(groups: int, options: dict) -> list[float]:
-    return [options["body_lr_mult"]] * (groups - 1) + [1.0]
-
-
-def _gradual(epoch: int, epochs: int, groups: int) -> int:
-    """Head alone for the first share of epochs, then one more stage (top down) per share."""
-    share = max(1, epochs // groups)
-    return min(groups, 1 + epoch // share)
-
-
-register(
-    Strategy(
-        "linear",
-        "frozen pretrained body, head trained on cached features",
-        True,
-        lambda g, o: [1.0] * g,
-        _head_only,
-        True,
-    )
-)
-register(Strategy("full", "all layers; the body at --body-lr-mult x the head's learning rate", True, _body_lower, _all))
-register(
-    Strategy("gradual", "head first, then stages unfrozen top-down at equal intervals", True, _body_lower, _gradual)
-)
-register(
-    Strategy(
-        "llrd",
-        "layer-wise learning-rate decay: stage k from the top trains at --layer-decay^k x the rate",
-        True,
-        lambda g, o: [o["layer_decay"] ** (g - 1 - i) for i in range(g)],
-        _all,
-    )
-)
-register(
-    Strategy(
-        "scratch",
-        "the same network from random initialisation, same budget (the baseline)",
-        False,
-        lambda g, o: [1.0] * g,
-        _all,
-    )
-)
+    return get_any(name, CLASSIFY)
 
 
 def parameter_groups(model: nn.Module) -> list[list[str]]:

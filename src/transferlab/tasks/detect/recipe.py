@@ -24,6 +24,7 @@ from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import UsageError
 from transferlab.options.detect import DetectOptions
 from transferlab.runs import DETECTOR, save_run
+from transferlab.strategies import DETECT, Strategy, get_strategy
 from transferlab.tasks.detect.data import DetectionData, Split, load_detection
 from transferlab.tasks.detect.inference import score
 from transferlab.tasks.detect.models import DETECTORS, Detector, build_detector
@@ -89,7 +90,7 @@ def read_data(data: Any, opts: DetectOptions) -> DetectionData:
 
 def build_network(opts: DetectOptions, classes: int, pretrained: bool = True) -> Detector:
     spec = opts.backbone
-    if opts.strategy == "scratch" and not spec.endswith(":random"):
+    if not get_strategy(opts.strategy, DETECT).pretrained and not spec.endswith(":random"):
         spec = f"{backbones.resolve(spec).name}:random"
     return build_detector(opts.detector, spec, classes, opts.img_size, opts.width, pretrained, opts.init,
                           opts.score_threshold)  # fmt: skip
@@ -111,7 +112,8 @@ class DetectRecipe(EpochRecipe):
         network = build_network(opts, len(self.data.classes))
         self.weights_source = network.net.weights_source
         encoder, rest = network.parameter_groups()
-        if opts.strategy == "frozen":
+        self.strategy: Strategy = get_strategy(opts.strategy, DETECT)
+        if self.strategy.body_frozen(opts.epochs - 1, opts.epochs, 2):  # for the whole run: left as it was
             network.encoder.requires_grad_(False)
         groups = [{"params": [p for p in encoder if p.requires_grad], "lr": 0.0}, {"params": rest, "lr": opts.lr}]
         optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=opts.lr, weight_decay=1e-4)
@@ -138,12 +140,11 @@ class DetectRecipe(EpochRecipe):
     # ----------------------------------------------------------------- a step
 
     def _set_rates(self) -> None:
-        """Linear warm-up over the first steps, then cosine decay of --lr; the backbone at
-        --encoder-lr-mult of it (none when frozen; the full rate from scratch)."""
+        """Linear warm-up over the first steps, then cosine decay of --lr; the backbone at the
+        strategy's scale of it (--encoder-lr-mult; none when frozen, the full rate from scratch)."""
         warmup = min(1.0, (self.step + 1) / min(WARMUP_STEPS, max(1, self.total() // 5)))
         rate = self.opts.lr * warmup * 0.5 * (1 + math.cos(math.pi * self.step / max(1, self.total())))
-        strategy = self.opts.strategy
-        mult = 0.0 if strategy == "frozen" else 1.0 if strategy == "scratch" else self.opts.encoder_lr_mult
+        mult = self.strategy.encoder_scale(self.epoch, self.epochs, {"body_lr_mult": self.opts.encoder_lr_mult})
         for group, r in zip(self.optimizer.param_groups, [rate * mult, rate][-len(self.optimizer.param_groups) :]):
             group["lr"] = r
 
@@ -166,7 +167,7 @@ class DetectRecipe(EpochRecipe):
 
     def train_mode(self) -> None:
         self.model.train()
-        if self.opts.strategy != "scratch":  # pretrained BatchNorm statistics stay (batches are small)
+        if self.strategy.pretrained:  # pretrained BatchNorm statistics stay (batches are small)
             unwrap(self.model).encoder.eval()
 
     def train_step(self, session: TrainingSession) -> float:

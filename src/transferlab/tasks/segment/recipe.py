@@ -27,6 +27,7 @@ from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import UsageError
 from transferlab.options.segment import SegmentOptions
 from transferlab.runs import SEGMENTER, save_run
+from transferlab.strategies import SEGMENT, Strategy, get_strategy
 from transferlab.tasks.segment.data import SegmentationData, load_segmentation
 from transferlab.tasks.segment.inference import eval_size, score
 from transferlab.tasks.segment.losses import SegmentationLoss
@@ -80,7 +81,7 @@ def read_data(data: Any, opts: SegmentOptions) -> SegmentationData:
 def build_network(opts: SegmentOptions, classes: int, pretrained: bool = True) -> nn.Module:
 
     spec = opts.backbone
-    if opts.strategy == "scratch" and not spec.endswith(":random"):
+    if not get_strategy(opts.strategy, SEGMENT).pretrained and not spec.endswith(":random"):
         spec = f"{backbones.resolve(spec).name}:random"
     return DECODERS[opts.decoder](spec, 3, opts.img_size, opts.width, pretrained, classes)
 
@@ -100,7 +101,8 @@ class SegmentRecipe(EpochRecipe):
         network = build_network(opts, len(self.data.classes))
         self.weights_source = network.weights_source
         encoder, decoder = network.parameter_groups()
-        if opts.strategy == "frozen":
+        self.strategy: Strategy = get_strategy(opts.strategy, SEGMENT)
+        if self.strategy.body_frozen(opts.epochs - 1, opts.epochs, 2):  # for the whole run: left as it was
             network.encoder.requires_grad_(False)
         groups = [{"params": [p for p in encoder if p.requires_grad], "lr": 0.0}, {"params": decoder, "lr": opts.lr}]
         optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=opts.lr, weight_decay=opts.weight_decay)
@@ -133,15 +135,13 @@ class SegmentRecipe(EpochRecipe):
         inverse = 1 / counts.double().clamp(min=1)
         return (inverse / inverse.mean()).float()
 
-    def _encoder_frozen(self) -> bool:
-        return self.opts.strategy == "frozen" or (self.opts.strategy == "gradual" and self.epoch < self.epochs // 3)
-
     def _set_rates(self) -> None:
-        """--lr (cosine decay or constant); the encoder at --encoder-lr-mult of it (none while frozen)."""
+        """--lr (cosine decay or constant); the encoder at the strategy's scale of it (--encoder-lr-mult;
+        none while frozen)."""
         decay = 1.0
         if self.opts.schedule == "cosine":
             decay = 0.5 * (1 + math.cos(math.pi * self.step / max(1, self.total())))
-        mult = 0.0 if self._encoder_frozen() else 1.0 if self.opts.strategy == "scratch" else self.opts.encoder_lr_mult
+        mult = self.strategy.encoder_scale(self.epoch, self.epochs, {"body_lr_mult": self.opts.encoder_lr_mult})
         rates = [self.opts.lr * decay * mult, self.opts.lr * decay]
         for group, rate in zip(self.optimizer.param_groups, rates[-len(self.optimizer.param_groups) :]):
             group["lr"] = rate
@@ -184,7 +184,7 @@ class SegmentRecipe(EpochRecipe):
 
     def train_mode(self) -> None:
         self.model.train()
-        if self._encoder_frozen():  # frozen means frozen: BatchNorm statistics too
+        if self.strategy.body_frozen(self.epoch, self.epochs, 2):  # frozen means frozen: BatchNorm statistics too
             unwrap(self.model).encoder.eval()
 
     def describe(self, scores: dict[str, Any]) -> str:
