@@ -9,9 +9,12 @@ import math
 import statistics
 import time
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
-from transferlab.engine.run import Recipe
+from transferlab.engine.run import OptionsT, Recipe, ResultT
+
+if TYPE_CHECKING:
+    from transferlab.engine.session import TrainingSession
 
 
 def budgeted_epochs(task: str, epochs: int, steps_per_epoch: int, max_steps: int | None, announce: bool) -> int:
@@ -74,7 +77,7 @@ class TimeBudget:
             self.announced = bool(state["announced"])
 
 
-class EpochRecipe(Recipe):
+class EpochRecipe(Recipe[OptionsT, ResultT], Generic[OptionsT, ResultT]):
     """Epochs over ``train_size()`` examples at ``opts.batch_size``; after each scored epoch,
     ``held_out()`` gives scores (with ``best_metric`` among them) and whatever the report wants of
     that epoch; a better epoch is saved as the run (``save_run``) on rank 0."""
@@ -106,7 +109,7 @@ class EpochRecipe(Recipe):
         """Training examples in an epoch."""
 
     @abstractmethod
-    def train_step(self, session: Any) -> float:
+    def train_step(self, session: TrainingSession) -> float:
         """One optimiser step (advancing ``self.step``); returns the loss."""
 
     @abstractmethod
@@ -137,7 +140,7 @@ class EpochRecipe(Recipe):
             return "held-out scoring"
         return f"held-out scoring; --time-budget {self.clock.seconds / 60:g} min trains fewer epochs if they do not fit"
 
-    def fit(self, session: Any, stop_after: int | None = None) -> None:
+    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
         per_epoch = self.steps_per_epoch()
         last = self.epoch + stop_after if stop_after is not None else None
         while self.epoch < (self.epochs if last is None else min(self.epochs, last)):  # the budget may cut epochs
@@ -151,7 +154,7 @@ class EpochRecipe(Recipe):
                     self._end_epoch(session, time.perf_counter() - started)
                 session.step_boundary(self.step, self.state, last=self.step == end, log_position=self.epoch)
 
-    def _end_epoch(self, session: Any, seconds: float) -> None:
+    def _end_epoch(self, session: TrainingSession, seconds: float) -> None:
         row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
                "lr": self.optimizer.param_groups[-1]["lr"], "seconds": seconds}  # fmt: skip
         self.window = []
@@ -174,7 +177,7 @@ class EpochRecipe(Recipe):
         """Whether held-out scoring follows ``epoch``: every ``--eval-every`` epochs and the last."""
         return epoch % self.opts.eval_every == 0 or epoch == (last or self.epochs)
 
-    def _fit_time_budget(self, session: Any) -> None:
+    def _fit_time_budget(self, session: TrainingSession) -> None:
         """Under ``--time-budget``: the most epochs (up to the planned ones) that the pace measured
         so far fits, rank 0's choice for every rank; said when it first cuts."""
         if not self.clock.seconds:

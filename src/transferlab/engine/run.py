@@ -24,13 +24,23 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from transferlab.engine.options import TrainOptions
 
+if TYPE_CHECKING:
+    from lightning.fabric import Fabric
 
-class Recipe(ABC):
-    """One training task's loop and state; :func:`run` builds it and drives it."""
+    from transferlab.engine.session import TrainingSession
+
+#: A recipe's options dataclass and the result its ``finish`` returns (what ``run`` returns).
+OptionsT = TypeVar("OptionsT", bound=TrainOptions)
+ResultT = TypeVar("ResultT")
+
+
+class Recipe(ABC, Generic[OptionsT, ResultT]):
+    """One training task's loop and state; :func:`run` builds it and drives it. Step-counted
+    recipes build on ``engine.steps.StepRecipe``, epoch recipes on ``engine.epochs.EpochRecipe``."""
 
     #: The task's name: checkpoints carry it, and ``runs/<task>/`` holds its runs by default.
     task: ClassVar[str]
@@ -44,28 +54,28 @@ class Recipe(ABC):
     title_format: ClassVar[str] = "training"
     name_format: ClassVar[str] = "run"
 
-    opts: Any
-    fabric: Any
+    opts: OptionsT
+    fabric: Fabric
     run_dir: Path
     step: int = 0
 
     @abstractmethod
-    def __init__(self, data: Any, opts: Any, fabric: Any, run_dir: Path) -> None:
+    def __init__(self, data: Any, opts: OptionsT, fabric: Fabric, run_dir: Path) -> None:
         """Read the data, build the networks and optimisers on ``fabric``."""
 
     @classmethod
-    def check(cls, opts: Any) -> None:
+    def check(cls, opts: OptionsT) -> None:
         """Refuse names the task's registries do not know (architectures, strategies, runs named
         by the options), before any process starts; the options class checks plain values."""
         return None  # a task whose options name nothing from a registry has nothing to check
 
     @classmethod
-    def configure(cls, opts: Any, fabric: Any, resumed: bool) -> Any:
+    def configure(cls, opts: OptionsT, fabric: Fabric, resumed: bool) -> OptionsT:
         """The options completed for this device (defaults that depend on it); unchanged by default."""
         return opts
 
     @classmethod
-    def run_name(cls, opts: Any) -> str:
+    def run_name(cls, opts: OptionsT) -> str:
         """The default run folder's name, before its time stamp."""
         return cls.name_format.format(**asdict(opts))
 
@@ -89,7 +99,7 @@ class Recipe(ABC):
         return int(self.opts.steps)
 
     @abstractmethod
-    def fit(self, session: Any, stop_after: int | None = None) -> None:
+    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
         """The loop, from the restored position; ``stop_after`` ends early (as if interrupted)."""
 
     @abstractmethod
@@ -105,7 +115,7 @@ class Recipe(ABC):
         return int(self.step) >= self.total()
 
     @abstractmethod
-    def finish(self, seconds: float, write: bool, name: str = "") -> Any:
+    def finish(self, seconds: float, write: bool, name: str = "") -> ResultT:
         """The task's result; with ``write`` (rank 0, complete) also the run and its report."""
 
 
@@ -133,7 +143,7 @@ def _device_defaults(opts: TrainOptions, fabric: Any, task: str, announce: bool)
 
 
 def run(
-    recipe_cls: type[Recipe],
+    recipe_cls: type[Recipe[OptionsT, ResultT]],
     data: Any,
     *,
     out: str | Path | None = None,
@@ -142,7 +152,7 @@ def run(
     fabric: Any = None,
     name: str = "",
     **options: Any,
-) -> Any:
+) -> ResultT:
     """Train ``recipe_cls`` on DATA into ``out`` (or continue the run ``resume`` exactly) and return
     what its ``finish`` returns. Options left ``None`` take their defaults."""
     from transferlab.engine import rng

@@ -28,8 +28,9 @@ from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
 from transferlab.engine.performance import performance_of, unwrap
-from transferlab.engine.run import Recipe, run
+from transferlab.engine.run import run
 from transferlab.engine.session import TrainingSession, fingerprint, read_metrics
+from transferlab.engine.steps import StepRecipe
 from transferlab.errors import DataError, UsageError
 from transferlab.io import save_grid, save_safetensors
 from transferlab.options.autoencoder import AutoencoderOptions
@@ -88,7 +89,7 @@ def _build(opts: AutoencoderOptions) -> tuple[Autoencoder, dict[str, Any]]:
     return Autoencoder(built.model, opts.img_size), built.data_config
 
 
-class AutoencoderRecipe(Recipe):
+class AutoencoderRecipe(StepRecipe[AutoencoderOptions, AutoencoderResult]):
     """The autoencoder's training: resident uint8 images, a seeded batch per step, AdamW + cosine."""
 
     task, options, metrics = TASK, AutoencoderOptions, ("step", "loss")
@@ -116,7 +117,7 @@ class AutoencoderRecipe(Recipe):
     def fingerprint(self) -> str:
         return fingerprint(self.pixels)
 
-    def train_step(self, session: TrainingSession) -> float:
+    def train_step(self, session: TrainingSession) -> dict[str, float]:
         opts, fabric = self.opts, self.fabric
         draw = BatchDraw.for_step(opts.seed, self.step, opts.batch_size, fabric)  # this process's share
         x = (self.pixels[draw.indices(len(self.pixels)).to(fabric.device)].float() / 255 - self.mean) / self.std
@@ -128,15 +129,7 @@ class AutoencoderRecipe(Recipe):
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return float(loss.detach())
-
-    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
-        last = self.opts.steps if stop_after is None else min(self.step + stop_after, self.opts.steps)
-        while self.step < last:
-            loss = self.train_step(session)
-            session.advance(f"loss {loss:.4f}")
-            session.log({"step": self.step, "loss": loss})
-            session.step_boundary(self.step, self.state, last=self.step == last)
+        return {"loss": float(loss.detach())}
 
     def state(self) -> dict[str, Any]:
         parts = {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler}

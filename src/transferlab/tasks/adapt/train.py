@@ -26,8 +26,9 @@ from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
 from transferlab.engine.performance import performance_of, unwrap
-from transferlab.engine.run import Recipe, run
+from transferlab.engine.run import run
 from transferlab.engine.session import TrainingSession, fingerprint, read_metrics
+from transferlab.engine.steps import StepRecipe
 from transferlab.errors import DataError
 from transferlab.options.adapt import AdaptOptions
 from transferlab.runs import CLASSIFIER, save_run
@@ -122,7 +123,7 @@ class AdaptationNetwork(nn.Module):
         return logits[:n], logits[n:], self.align(f[:n], f[n:], logits[:n], logits[n:])
 
 
-class AdaptRecipe(Recipe):
+class AdaptRecipe(StepRecipe[AdaptOptions, AdaptOutcome]):
     """One method with one seed. DATA is (source domain, target domain, (source splits, target
     splits)), prepared once for a whole study; the run holds the adapted classifier, which
     ``predict``, ``evaluate``, ``export`` and ``serve`` take."""
@@ -161,7 +162,7 @@ class AdaptRecipe(Recipe):
     def total(self) -> int:
         return self.opts.epochs * self.opts.iters_per_epoch
 
-    def train_step(self, session: TrainingSession) -> None:
+    def train_step(self, session: TrainingSession) -> dict[str, float]:
         opts, total = self.opts, self.total()
         draw = BatchDraw.for_step(opts.seed, self.step, opts.batch_size, self.fabric)  # this process's share
         s_idx, t_idx = (draw.indices(len(d.train_x)).to(self.fabric.device) for d in (self.source, self.target))
@@ -180,6 +181,7 @@ class AdaptRecipe(Recipe):
         self.optimizer.step()
         self.step += 1
         self.window.append((float(loss.detach()), float(extra.detach())))
+        return {}  # an epoch's mean losses are logged at its end, with the target accuracy
 
     def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
 
@@ -209,17 +211,16 @@ class AdaptRecipe(Recipe):
         self.step = int(state["step"])
         self.window = [tuple(w) for w in state["window"]]
 
-    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
-        opts = self.opts
-        total = self.total() if stop_after is None else min(self.total(), self.step + stop_after)
-        while self.step < total:
-            self.train_step(session)
-            session.advance()
-            if self.step % opts.iters_per_epoch == 0:
-                row = self.end_epoch()
-                session.log(row)
-                session.advance(f"target acc {row['target_acc']:.1%}", steps=0)
-            session.step_boundary(self.step, self.state, last=self.step % opts.iters_per_epoch == 0)
+    def after_step(self, session: TrainingSession) -> dict[str, float]:
+        if self.step % self.opts.iters_per_epoch:
+            return {}
+        row = self.end_epoch()
+        session.advance(f"target acc {row['target_acc']:.1%}", steps=0)
+        return row
+
+    def checkpoint_due(self) -> bool:
+        """At an epoch's end: the loss window is whole there."""
+        return self.step % self.opts.iters_per_epoch == 0
 
     def finish(self, seconds: float, write: bool, name: str = "") -> AdaptOutcome:
 

@@ -143,7 +143,7 @@ def predict_batches(
     return torch.cat(logits), torch.cat(labels)
 
 
-class ClassifyRecipe(Recipe):
+class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
     """Epochs of (freeze per strategy, train, validate, checkpoint); the best weights are the run."""
 
     task, options, metrics = TASK, ClassifyOptions, METRICS_FIELDS

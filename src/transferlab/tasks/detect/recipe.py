@@ -96,7 +96,7 @@ def build_network(opts: DetectOptions, classes: int, pretrained: bool = True) ->
                           opts.score_threshold)  # fmt: skip
 
 
-class DetectRecipe(EpochRecipe):
+class DetectRecipe(EpochRecipe[DetectOptions, DetectResult]):
     """Epochs of jittered images, the strategy's backbone rate, held-out mAP every few epochs."""
 
     task, options, metrics = TASK, DetectOptions, METRICS

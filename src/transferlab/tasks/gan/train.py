@@ -25,8 +25,8 @@ from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
 from transferlab.engine.performance import performance_of, unwrap
 from transferlab.engine.rng import step_generator
-from transferlab.engine.run import Recipe
 from transferlab.engine.session import TrainingSession, fingerprint
+from transferlab.engine.steps import StepRecipe
 from transferlab.errors import DataError, RunError, UsageError
 from transferlab.io import save_grid
 from transferlab.metrics.generation import GenerationMetric
@@ -113,7 +113,7 @@ def freeze_lowest_blocks(discriminator: nn.Module, count: int) -> None:
         block.requires_grad_(False)
 
 
-class GanRecipe(Recipe):
+class GanRecipe(StepRecipe[GanOptions, GanResult]):
     """One D and one G step per iteration on resident real images; EMA, samples, FID/KID."""
 
     task, options, metrics = TASK, GanOptions, METRICS
@@ -214,7 +214,7 @@ class GanRecipe(Recipe):
 
     # ------------------------------------------------------------------ the loop
 
-    def train_step(self) -> None:
+    def train_step(self, session: TrainingSession) -> dict[str, float]:
         opts = self.opts
         draw = BatchDraw.for_step(opts.seed, self.step, opts.batch_size, self.fabric)  # this rank's share
         real, real_labels = self.real.batch(draw)
@@ -233,6 +233,7 @@ class GanRecipe(Recipe):
             self.ema.update_parameters(unwrap(self.generator))
         self._pending.append(torch.stack([d_loss.detach().float(), g_loss.detach().float(), *stats.values()]))
         self.step += 1
+        return {}  # the losses stay on the device and are logged LOG_EVERY steps at a time (_flush)
 
     def _flush(self) -> None:
         """Read the pending losses (one device sync), stop on divergence, log them."""
@@ -253,21 +254,21 @@ class GanRecipe(Recipe):
         self.session.advance(f"D {rows[-1]['d_loss']:.3f} G {rows[-1]['g_loss']:.3f}", steps=0)
 
     def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
-        """Train to ``opts.steps``; flush losses, draw samples, score FID/KID and checkpoint as due."""
-        opts, self.session = self.opts, session
-        last = opts.steps if stop_after is None else min(opts.steps, self.step + stop_after)
-        started = time.perf_counter()
-        while self.step < last:
-            self.train_step()
-            session.advance()
-            if self.step % LOG_EVERY == 0 or self.step == last:
-                self._flush()
-            if self._due(opts.sample_every) or self.step == opts.steps:
-                self.save_samples()
-            if self._due(opts.eval_every) or (self.step == opts.steps and opts.eval_every):
-                self.evaluate()
-            session.step_boundary(self.step, self.state, last=self.step == last)
+        """The shared step loop, timed: benchmarks budget steps by the loop's own time."""
+        self.session, started = session, time.perf_counter()
+        super().fit(session, stop_after)
         self.loop_seconds = time.perf_counter() - started
+
+    def after_step(self, session: TrainingSession) -> dict[str, float]:
+        """Flush the losses, draw samples and score FID/KID as due."""
+        opts = self.opts
+        if self.step % LOG_EVERY == 0 or self.step == self.last_step:
+            self._flush()
+        if self._due(opts.sample_every) or self.step == opts.steps:
+            self.save_samples()
+        if self._due(opts.eval_every) or (self.step == opts.steps and opts.eval_every):
+            self.evaluate()
+        return {}
 
     def also_takes(self) -> str:
         every, steps = self.opts.eval_every, self.opts.steps

@@ -86,7 +86,7 @@ def build_network(opts: SegmentOptions, classes: int, pretrained: bool = True) -
     return DECODERS[opts.decoder](spec, 3, opts.img_size, opts.width, pretrained, classes)
 
 
-class SegmentRecipe(EpochRecipe):
+class SegmentRecipe(EpochRecipe[SegmentOptions, SegmentResult]):
     """Epochs of random scaled crops, the strategy's encoder rate, held-out mIoU per epoch."""
 
     task, options, metrics = TASK, SegmentOptions, METRICS

@@ -30,8 +30,9 @@ from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
 from transferlab.engine.performance import for_inference, performance_of, unwrap
-from transferlab.engine.run import Recipe, run
+from transferlab.engine.run import run
 from transferlab.engine.session import TrainingSession, fingerprint, metric_columns, read_metrics
+from transferlab.engine.steps import StepRecipe
 from transferlab.errors import RunError, UsageError
 from transferlab.io import atomic_path
 from transferlab.options.stylize import StyleTrainOptions
@@ -103,7 +104,7 @@ class ContentBatches:
 # --------------------------------------------------------------------------- training
 
 
-class StyleRecipe(Recipe):
+class StyleRecipe(StepRecipe[StyleTrainOptions, StyleTrainResult]):
     """A style network for one style image, trained on crops of the content images (DATA is the
     pair (style image, content images))."""
 
@@ -158,17 +159,10 @@ class StyleRecipe(Recipe):
 
         return metric_columns(read_metrics(self.run_dir), "total", "style", "content")
 
-    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
-        """Train up to ``opts.steps`` (or ``stop_after`` more steps), checkpointing as it goes."""
-        last = self.opts.steps if stop_after is None else min(self.opts.steps, self.step + stop_after)
-        while self.step < last:
-            losses = self.train_step(session)
-            self.step += 1
-            session.advance(f"loss {losses[0]:.4f}")
-            session.log({"step": self.step, "total": losses[0], "style": losses[1], "content": losses[2]})
-            session.step_boundary(self.step, self.state, last=self.step == last)
+    def progress(self, row: dict[str, float]) -> str:
+        return f"loss {row['total']:.4f}"
 
-    def train_step(self, session: TrainingSession) -> tuple[float, float, float]:
+    def train_step(self, session: TrainingSession) -> dict[str, float]:
         draw = BatchDraw.for_step(self.opts.seed, self.step, self.opts.batch_size, self.fabric)
         x = self.performance.inputs(self.content.batch(draw).to(self.fabric.device))
         with self.fabric.autocast():  # the frozen loss network in the run's precision too
@@ -179,7 +173,8 @@ class StyleRecipe(Recipe):
         self.optimizer.zero_grad(set_to_none=True)
         self.fabric.backward(total)
         self.optimizer.step()
-        return float(total.detach()), float(style.detach()), float(content.detach())
+        self.step += 1
+        return {"total": float(total.detach()), "style": float(style.detach()), "content": float(content.detach())}
 
     def samples(self, count: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
 

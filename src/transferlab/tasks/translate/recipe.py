@@ -14,8 +14,8 @@ from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
 from transferlab.engine.performance import for_inference, performance_of, unwrap
-from transferlab.engine.run import Recipe
 from transferlab.engine.session import TrainingSession, fingerprint, read_metrics
+from transferlab.engine.steps import StepRecipe
 from transferlab.errors import UsageError
 from transferlab.options.translate import TranslateOptions
 from transferlab.tasks.translate.data import input_channels, load_pairs
@@ -62,7 +62,7 @@ def discriminator_name(opts: TranslateOptions) -> str:
     return "gan-run" if opts.d_init else "lite0" if opts.d_features == "lite0" else "patchgan"
 
 
-class TranslateRecipe(Recipe):
+class TranslateRecipe(StepRecipe[TranslateOptions, TranslateResult]):
     """A U-Net (pretrained encoder) trained on pairs made from photos, or given as A/B pairs."""
 
     task, options, metrics = TASK, TranslateOptions, METRICS
@@ -138,19 +138,15 @@ class TranslateRecipe(Recipe):
             self.final = {"step": self.step, **scores}
         return scores
 
-    def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
+    def after_step(self, session: TrainingSession) -> dict[str, float]:
+        """Held-out scores every ``--eval-every`` steps and at the last (rank 0's, as are the logs)."""
         opts = self.opts
-        last = opts.steps if stop_after is None else min(opts.steps, self.step + stop_after)
-        while self.step < last:
-            row = {**self.train_step(session), "step": self.step}
-            loss = row["loss"]
-            session.advance(f"loss {loss:.4f}")
-            due = (opts.eval_every and self.step % opts.eval_every == 0) or self.step == opts.steps
-            if due and self.is_writer:  # held-out scores are rank 0's, as are the logs they go to
-                row.update(self.evaluate(final=self.step == opts.steps))
-                session.advance(f"loss {loss:.4f} | held-out PSNR {row['psnr']:.2f} dB", steps=0)
-            session.log(row)
-            session.step_boundary(self.step, self.state, last=self.step == last)
+        due = (opts.eval_every and self.step % opts.eval_every == 0) or self.step == opts.steps
+        if not (due and self.is_writer):
+            return {}
+        scores = self.evaluate(final=self.step == opts.steps)
+        session.advance(f"held-out PSNR {scores['psnr']:.2f} dB", steps=0)
+        return scores
 
     def finish(self, seconds: float, write: bool, name: str = "") -> Any:
 
