@@ -108,3 +108,20 @@ def test_one_strategy_registry_serves_classify_and_the_dense_tasks():
     with pytest.raises(UsageError, match="unknown strategy 'gradual' for detect") as refused:
         get_strategy("gradual", "detect")
     assert refused.value.remedy == "use one of: frozen, full, scratch"
+
+
+def test_every_served_endpoint_a_record_names_is_a_route_of_the_server():
+    from fastapi import FastAPI
+
+    from transferlab.options.serve import ServeOptions
+    from transferlab.serve.http import Routes
+
+    app = FastAPI()
+    Routes(app, {}, ServeOptions(), lambda: True).register()
+    routes = {(method, route.path) for route in app.routes for method in getattr(route, "methods", ())}
+    for task in TASKS.values():
+        for served in task.serves.values():
+            for endpoint in served.endpoints:
+                methods, path = endpoint.split()
+                for method in methods.split("|"):
+                    assert (method, path) in routes, f"{task.name}: {endpoint}"

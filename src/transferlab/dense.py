@@ -95,9 +95,26 @@ class PyramidModel(nn.Module):
 
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(encoder, decoder) parameters: the pretrained encoder trains at a lower rate."""
-        encoder = list(self.encoder.parameters())
-        ids = {id(p) for p in encoder}
-        return encoder, [p for p in self.parameters() if id(p) not in ids]
+        return encoder_and_rest(self)
+
+
+def encoder_and_rest(network: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """A dense network's two parameter groups, bottom to top: its ``encoder``'s, then the rest
+    (decoder or detection head), as the transfer strategies (``transferlab/strategies.py``) see it."""
+    encoder = list(network.encoder.parameters())
+    ids = {id(p) for p in encoder}
+    return encoder, [p for p in network.parameters() if id(p) not in ids]
+
+
+def strategy_optimizer(network: nn.Module, strategy: Any, epochs: int, lr: float, weight_decay: float) -> Any:
+    """AdamW over a dense network's (encoder, rest) for a transfer strategy. An encoder the strategy
+    never trains is frozen outright (left exactly as it was); otherwise its rate starts at 0 and the
+    recipe sets it every step (``Strategy.encoder_scale``: 0 while frozen, the scale after)."""
+    if strategy.body_frozen(epochs - 1, epochs, 2):
+        network.encoder.requires_grad_(False)
+    encoder, rest = encoder_and_rest(network)
+    groups = [{"params": [p for p in encoder if p.requires_grad], "lr": 0.0}, {"params": rest, "lr": lr}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=weight_decay)
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

@@ -109,8 +109,9 @@ class EpochRecipe(Recipe[OptionsT, ResultT], Generic[OptionsT, ResultT]):
         """Training examples in an epoch."""
 
     @abstractmethod
-    def train_step(self, session: TrainingSession) -> float:
-        """One optimiser step (advancing ``self.step``); returns the loss."""
+    def train_step(self, session: TrainingSession) -> dict[str, float]:
+        """One optimiser step (advancing ``self.step``); returns its numbers, the ``loss`` among them
+        (an epoch's row in ``metrics.csv`` holds its mean)."""
 
     @abstractmethod
     def held_out(self) -> tuple[dict[str, Any], Any]:
@@ -147,7 +148,7 @@ class EpochRecipe(Recipe[OptionsT, ResultT], Generic[OptionsT, ResultT]):
             started, end = time.perf_counter(), (self.epoch + 1) * per_epoch
             self.train_mode()
             while self.step < end:
-                self.window.append(self.train_step(session))
+                self.window.append(self.train_step(session)["loss"])
                 session.advance(f"epoch {self.epoch + 1}/{self.epochs} loss {self.window[-1]:.4f}")
                 if self.step == end:
                     self.epoch += 1

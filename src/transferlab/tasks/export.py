@@ -10,8 +10,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from transferlab.errors import UsageError
+import torch
+
+from transferlab.errors import RunError, UsageError
 from transferlab.io import atomic_path
+from transferlab.registry import OWNERS, TASKS
+from transferlab.runs import KINDS, read_run
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 #: The ONNX graph's names for a network from a batch of images to one output per image (a task's
@@ -26,11 +30,6 @@ IMAGES_TO_LOGITS = {
 def export(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) -> Path:
     """Write the run's model in ``fmt``; returns the file. The task that made the run says which
     formats it exports (``Task.exports``) and gives the network (its API's ``exportable``)."""
-    import torch
-
-    from transferlab.errors import RunError
-    from transferlab.registry import OWNERS, TASKS
-    from transferlab.runs import KINDS, read_run
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'", f"use one of: {', '.join(FORMATS)}")
@@ -69,7 +68,6 @@ def _export_onnx(model: Any, example: Any, path: Path, names: dict[str, Any]) ->
     """torch's TorchScript-based exporter: torchvision's detection models are written and tested for
     it (dynamic image size, data-dependent box counts; torch.export stops on the latter), and it
     exports a Lite0 classifier in 1.4 s where torch.export's exporter takes 21 s (2-core CPU)."""
-    import torch
 
     _need_onnxscript()
     with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated upstream, but works here

@@ -13,8 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from transferlab import backbones, metrics
+from transferlab.data import load_images
+from transferlab.data.collections import FileImages
+from transferlab.data.loaders import make_batches
+from transferlab.data.split import stratified_split
+from transferlab.devices import resolve_device
+from transferlab.engine.performance import for_inference
 from transferlab.errors import DataError, UsageError
+from transferlab.io import atomic_path, write_json
+from transferlab.options.classify import ClassifyOptions
+from transferlab.reports import plots
+from transferlab.reports.html import HtmlReport
 
 
 @dataclass
@@ -30,12 +42,9 @@ class Features:
 
 def load_subset(data: Any, max_images: int | None = None, seed: int = 0) -> tuple[Any, list[str]]:
     """DATA's images (all of them, or a stratified ``max_images``) and class names."""
-    from transferlab.data import load_images
 
     images, classes, _ = load_images(data)
     if max_images and len(images) > max_images:
-        from transferlab.data.split import stratified_split
-
         _, keep = stratified_split(images.labels, max_images / len(images), seed)
         images = images.subset(np.sort(keep))
     return images, classes
@@ -55,14 +64,6 @@ def compute_features(
 ) -> Features:
     """Pooled features of DATA's images (all of them, or a stratified ``max_images``) under
     ``backbone``; ``loaded`` passes images already read by :func:`load_subset`."""
-    import torch
-
-    from transferlab import backbones
-    from transferlab.data.collections import FileImages
-    from transferlab.data.loaders import make_batches
-    from transferlab.devices import resolve_device
-    from transferlab.engine.performance import for_inference
-    from transferlab.options.classify import ClassifyOptions
 
     start = time.perf_counter()
     images, classes = loaded or load_subset(data, max_images, seed)
@@ -82,7 +83,6 @@ def compute_features(
 
 def export_features(data: Any, backbone: str, out: str | Path, **options: Any) -> Features:
     """Write the features to ``out``: ``.npz`` (features, labels, classes, paths) or ``.parquet``."""
-    from transferlab.io import atomic_path
 
     out = Path(out)
     if out.suffix not in (".npz", ".parquet"):
@@ -126,8 +126,6 @@ def linear_probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from transferlab.data.split import stratified_split
-
     train, val = stratified_split(labels, 0.3, seed)
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, C=0.1))
     probe.fit(features[train], labels[train])
@@ -140,7 +138,6 @@ def rank(
     """Score each candidate backbone on DATA with LogME (higher is better), best first; with
     ``probe``, also measure a linear probe's accuracy to check the ranking. Writes rank.json,
     a bar chart and report.html into ``out``."""
-    from transferlab import metrics
 
     if len(candidates) < 1:
         raise UsageError("no backbones to rank", "e.g. --backbones tf_efficientnet_lite0,tf_efficientnet_lite2")
@@ -166,9 +163,6 @@ def rank(
 
 
 def _write_rank_report(out: Path, rows: list[dict[str, Any]], data: str) -> None:
-    from transferlab.io import write_json
-    from transferlab.reports import plots
-    from transferlab.reports.html import HtmlReport
 
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "rank.json", {"data": data, "rows": rows})

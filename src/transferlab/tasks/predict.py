@@ -6,8 +6,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from transferlab import backbones
 from transferlab.data.images import BadImage, collect_images, load_rgb, warn_skipped
+from transferlab.data.transforms import eval_transform
+from transferlab.devices import resolve_device
+from transferlab.engine.performance import for_inference
 from transferlab.errors import DataError, UsageError
+from transferlab.options.classify import ClassifyOptions
+from transferlab.progress import track
+from transferlab.runs import CLASSIFIER, read_run
 
 
 @dataclass
@@ -44,8 +53,6 @@ def imagenet_names(model) -> list[str]:
 def load_classifier(
     model: str | None = None, checkpoint: str | Path | None = None, weights: str | Path | None = None
 ) -> Classifier:
-    from transferlab import backbones
-    from transferlab.runs import CLASSIFIER, read_run
 
     if (model is None) == (checkpoint is None):
         raise UsageError("give exactly one of --model NAME and --checkpoint RUN", "e.g. --model tf_efficientnet_lite0")
@@ -77,13 +84,6 @@ def predict(
     device: str = "auto",
 ) -> list[Prediction]:
     """Top-``topk`` classes for every image; unreadable files are skipped with one warning."""
-    import torch
-
-    from transferlab.data.transforms import eval_transform
-    from transferlab.devices import resolve_device
-    from transferlab.engine.performance import for_inference
-    from transferlab.options.classify import ClassifyOptions
-    from transferlab.progress import track
 
     if topk < 1 or batch_size < 1:
         raise UsageError("--topk and --batch-size must be at least 1", "e.g. --topk 5 --batch-size 32")

@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from transferlab import backbones
+from transferlab.data import DatasetSplits, load_data
+from transferlab.engine.fabric import is_main_process
+from transferlab.engine.session import read_metrics
 from transferlab.errors import UsageError
+from transferlab.io import write_json
+from transferlab.reports import plots
+from transferlab.reports.comparison import Comparison, write_comparison
+from transferlab.runs import CLASSIFIER, default_run_dir, read_run
 from transferlab.tasks.adapt.train import METHODS, AdaptOptions, AdaptOutcome, check_classes, prepare, train_one
 
 __all__ = ["METHODS", "AdaptOptions", "adapt", "train"]
@@ -22,7 +30,6 @@ STUDY_FILE = "study.json"
 
 
 def _splits(data: Any, seed: int) -> Any:
-    from transferlab.data import DatasetSplits, load_data
 
     return data if isinstance(data, DatasetSplits) else load_data(data, seed=seed)
 
@@ -42,11 +49,6 @@ def adapt(
     take it); return one row per method with the target accuracy (mean, std over seeds) on target
     labels never used in training. Writes ``comparison.json``/``.csv``, ``curves.png`` and ``report.html``.
     ``resume=True`` continues a stopped study in ``out``: finished runs are kept, a stopped one resumes."""
-    from transferlab import backbones
-    from transferlab.engine.fabric import is_main_process
-    from transferlab.engine.session import read_metrics
-    from transferlab.io import write_json
-    from transferlab.runs import CLASSIFIER, default_run_dir, read_run
 
     methods = ["source-only", *[m for m in methods if m != "source-only"]]
     for name in methods:
@@ -107,8 +109,6 @@ def _write_outputs(
     folder: Path, rows: list[dict[str, Any]], outcomes: dict[str, list[AdaptOutcome]], source: Any, target: Any,
     opts: AdaptOptions,
 ) -> None:  # fmt: skip
-    from transferlab.reports import plots
-    from transferlab.reports.comparison import Comparison, write_comparison
 
     curves = {
         name: ([h["epoch"] for h in runs[0].history], [h["target_acc"] for h in runs[0].history])

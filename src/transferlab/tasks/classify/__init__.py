@@ -13,11 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from transferlab.data import DatasetSplits
+from transferlab import backbones
+from transferlab.backbones import load_run_model
+from transferlab.data import DatasetSplits, load_labeled
+from transferlab.devices import resolve_device
+from transferlab.engine.fabric import fabric_for
+from transferlab.engine.run import run
 from transferlab.errors import UsageError
+from transferlab.io import write_json
 from transferlab.options.classify import ClassifyOptions
-from transferlab.runs import default_run_dir, folder_name
+from transferlab.reports.comparison import Comparison, write_comparison
+from transferlab.runs import CLASSIFIER, default_run_dir, folder_name, read_run
+from transferlab.tasks.classify.evaluation import run_logits, write_evaluation
+from transferlab.tasks.classify.report import comparison_pictures
 from transferlab.tasks.classify.strategies import STRATEGIES, get_strategy
 from transferlab.tasks.classify.train import ClassifyRecipe, ClassifyResult, load_splits
 
@@ -52,7 +62,6 @@ def augmentation_study(data: Any, seeds: list[int], *, out: str | Path | None = 
         else f"Generated images did not help: {mean['with']:.1%} with vs {mean['without']:.1%} without "
         f"({gain:+.1%}, within the seed-to-seed spread of {spread:.1%})."
     )
-    from transferlab.io import write_json
 
     summary = {"accuracy": accuracy, "mean": mean, "gain": gain, "verdict": verdict, "seeds": seeds}
     write_json(root / "augmentation.json", summary)
@@ -73,7 +82,6 @@ def train(
     ``resume=RUN`` continues a stopped run exactly, with the options it was started with.
     ``stop_after`` ends after that many more epochs (as if interrupted); used to test resuming.
     """
-    from transferlab.engine.run import run
 
     return run(ClassifyRecipe, data, out=out, resume=resume, fabric=fabric, stop_after=stop_after, **options)
 
@@ -85,17 +93,12 @@ fit = train
 def load_run(run_dir: str | Path) -> Any:
     """The registry's loader of this task's runs (``registry.load_run``): the classifier as a
     :class:`~transferlab.backbones.Backbone` (model, data config, class names)."""
-    from transferlab.backbones import load_run_model
 
     return load_run_model(run_dir)
 
 
 def exportable(run_dir: str | Path) -> tuple[Any, Any, None]:
     """The classifier to export (N x 3 x H x W normalised images -> logits) and an example batch."""
-    import torch
-
-    from transferlab import backbones
-    from transferlab.runs import CLASSIFIER, read_run
 
     info = read_run(run_dir, model_kind=CLASSIFIER)
     return backbones.from_run(info).model.eval(), torch.randn(2, *tuple(info.preprocessing["input_size"])), None
@@ -127,9 +130,6 @@ def compare_entries(
     extra_rows: list[dict] | None = None,
 ) -> list[ClassifyResult]:
     """Train each labelled configuration on the same ``splits``; write the table and the report."""
-    from transferlab.engine.fabric import fabric_for
-    from transferlab.reports.comparison import Comparison, write_comparison
-    from transferlab.tasks.classify.report import comparison_pictures
 
     fabric = fabric_for(ClassifyOptions(**next(iter(entries.values()))))
     results = []
@@ -148,9 +148,6 @@ def compare_entries(
 
 def evaluate(run: str | Path, data: Any, *, device: str = "auto", data_root: str | None = None) -> dict[str, Any]:
     """Metrics of a trained run on DATA: its validation/test part if it has one, else all of it."""
-    from transferlab.devices import resolve_device
-    from transferlab.runs import CLASSIFIER, read_run
-    from transferlab.tasks.classify.evaluation import run_logits, write_evaluation
 
     info = read_run(run, model_kind=CLASSIFIER)
     images, _ = _evaluation_images(data, info.class_names, data_root)
@@ -162,7 +159,6 @@ def evaluate(run: str | Path, data: Any, *, device: str = "auto", data_root: str
 
 def _evaluation_images(data: Any, run_classes: list[str], data_root: str | None):
     """DATA's images with labels renumbered to the run's classes (names must be known to it)."""
-    from transferlab.data import load_labeled
 
     images, classes = load_labeled(data, data_root=data_root)
     unknown = [c for c in classes if c not in run_classes]

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from transferlab.dense import PyramidModel
+from transferlab.dense import PyramidModel, encoder_and_rest
 from transferlab.errors import UsageError, WeightsError
 from transferlab.paths import downloads_off
 
@@ -104,9 +104,7 @@ class Detector(nn.Module):
 
     def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(encoder, the rest): a pretrained encoder trains at a lower rate."""
-        encoder = list(self.encoder.parameters())
-        ids = {id(p) for p in encoder}
-        return encoder, [p for p in self.parameters() if id(p) not in ids]
+        return encoder_and_rest(self)
 
     def forward(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None) -> Any:
         if targets is not None:

@@ -16,6 +16,7 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
 from transferlab import backbones
+from transferlab.dense import strategy_optimizer
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.epochs import EpochRecipe
 from transferlab.engine.fabric import setup_trained
@@ -111,12 +112,8 @@ class DetectRecipe(EpochRecipe[DetectOptions, DetectResult]):
         self.performance = performance_of(fabric)
         network = build_network(opts, len(self.data.classes))
         self.weights_source = network.net.weights_source
-        encoder, rest = network.parameter_groups()
         self.strategy: Strategy = get_strategy(opts.strategy, DETECT)
-        if self.strategy.body_frozen(opts.epochs - 1, opts.epochs, 2):  # for the whole run: left as it was
-            network.encoder.requires_grad_(False)
-        groups = [{"params": [p for p in encoder if p.requires_grad], "lr": 0.0}, {"params": rest, "lr": opts.lr}]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=opts.lr, weight_decay=1e-4)
+        optimizer = strategy_optimizer(network, self.strategy, opts.epochs, opts.lr, weight_decay=1e-4)
         self.model, self.optimizer = setup_trained(fabric, network, optimizer)
         self.start_epochs()
 
@@ -170,7 +167,7 @@ class DetectRecipe(EpochRecipe[DetectOptions, DetectResult]):
         if self.strategy.pretrained:  # pretrained BatchNorm statistics stay (batches are small)
             unwrap(self.model).encoder.eval()
 
-    def train_step(self, session: TrainingSession) -> float:
+    def train_step(self, session: TrainingSession) -> dict[str, float]:
         self._set_rates()
         images, targets = self.batch(BatchDraw.for_step(self.opts.seed, self.step, self.opts.batch_size, self.fabric))
         with self.fabric.autocast():
@@ -181,7 +178,7 @@ class DetectRecipe(EpochRecipe[DetectOptions, DetectResult]):
         self.fabric.backward(loss)
         self.optimizer.step()
         self.step += 1
-        return float(loss.detach())
+        return {"loss": float(loss.detach())}
 
     def held_out(self) -> tuple[dict[str, Any], list[dict[str, torch.Tensor]]]:
         """COCO mAP of the held-out images, and their detections (the report draws them)."""

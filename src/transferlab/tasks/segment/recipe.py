@@ -18,7 +18,7 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
 from transferlab import backbones
-from transferlab.dense import DECODERS
+from transferlab.dense import DECODERS, strategy_optimizer
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.epochs import EpochRecipe
 from transferlab.engine.fabric import setup_trained
@@ -100,12 +100,8 @@ class SegmentRecipe(EpochRecipe[SegmentOptions, SegmentResult]):
         self.performance = performance_of(fabric)
         network = build_network(opts, len(self.data.classes))
         self.weights_source = network.weights_source
-        encoder, decoder = network.parameter_groups()
         self.strategy: Strategy = get_strategy(opts.strategy, SEGMENT)
-        if self.strategy.body_frozen(opts.epochs - 1, opts.epochs, 2):  # for the whole run: left as it was
-            network.encoder.requires_grad_(False)
-        groups = [{"params": [p for p in encoder if p.requires_grad], "lr": 0.0}, {"params": decoder, "lr": opts.lr}]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=opts.lr, weight_decay=opts.weight_decay)
+        optimizer = strategy_optimizer(network, self.strategy, opts.epochs, opts.lr, opts.weight_decay)
         self.model, self.optimizer = setup_trained(fabric, network, optimizer)
         weights = self._class_weights() if opts.class_weights == "balanced" else None
         self.loss = SegmentationLoss(opts.loss, opts.ignore_index, weights).to(fabric.device)
@@ -170,7 +166,7 @@ class SegmentRecipe(EpochRecipe[SegmentOptions, SegmentResult]):
         """--scales parsed once, not at every step."""
         return self.opts.scale_range()
 
-    def train_step(self, session: TrainingSession) -> float:
+    def train_step(self, session: TrainingSession) -> dict[str, float]:
         self._set_rates()
         x, y = self.batch(BatchDraw.for_step(self.opts.seed, self.step, self.opts.batch_size, self.fabric))
         with self.fabric.autocast():
@@ -180,7 +176,7 @@ class SegmentRecipe(EpochRecipe[SegmentOptions, SegmentResult]):
         self.fabric.backward(loss)
         self.optimizer.step()
         self.step += 1
-        return float(loss.detach())
+        return {"loss": float(loss.detach())}
 
     def train_mode(self) -> None:
         self.model.train()
