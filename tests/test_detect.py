@@ -139,18 +139,6 @@ def test_every_detector_trains_and_detects_in_input_pixels(name):
         assert found["labels"].min() >= 0 and found["labels"].max() <= 1
 
 
-def test_frozen_leaves_the_backbone_exactly_as_it_was(tmp_path):
-    data = write_detection_set(tmp_path / "d", 8, "voc")
-    from transferlab.tasks.detect.models import build_detector
-
-    before = build_detector("fcos", "tf_efficientnet_lite0", 2, 64, width=64).encoder.state_dict()
-    run = detect.train(data, out=tmp_path / "run", strategy="frozen", **TINY)
-    net, _ = detect.load_detector(run.run_dir)
-    after = net.encoder.state_dict()
-    assert before.keys() == after.keys()
-    assert all(torch.equal(before[k], after[k]) for k in before), "the frozen backbone changed (BatchNorm included?)"
-
-
 def test_train_evaluate_apply_on_a_real_photo_set(shared_data, tmp_path, cli):
     """Kangaroo photos (VOC XML; one is a truncated JPEG, skipped with a warning): a short run
     through the CLI, then evaluate --json and apply with drawn images and COCO results."""
@@ -229,3 +217,23 @@ def test_coco_init_builds_torchvisions_detector_with_a_head_for_our_classes(name
     found = net.eval()([torch.rand(3, 96, 80)])[0]
     assert found["labels"].numel() == 0 or found["labels"].max() <= 2
     assert net.encoder is net.net.backbone.body  # what --strategy frozen freezes
+
+
+def test_evaluate_takes_the_data_flags_train_takes(tmp_path, cli):
+    """A test set laid out as two folders is scored with --images/--annotations, as train reads it,
+    with the same scores as the folder given as DATA."""
+    data = write_detection_set(tmp_path / "shapes", 6)
+    run = detect.train(data, out=tmp_path / "run", backbone="resnet10t:random", **{**TINY, "eval_every": 1}).run_dir
+    code, out, err = cli("detect", "evaluate", run, "--images", data / "images", "--annotations",
+                         data / "annotations", "--json")  # fmt: skip
+    assert code == 0, err
+    by_flags = json.loads(out)
+    code, out, err = cli("detect", "evaluate", run, data, "--json")
+    assert code == 0, err
+    assert {k: by_flags[k] for k in ("map", "map_50", "images")} == {
+        k: json.loads(out)[k] for k in ("map", "map_50", "images")
+    }
+    assert (run / "evaluations" / "shapes" / "detect.json").is_file()
+    assert_user_error(cli("detect", "evaluate", run, data, "--images", data / "images", "--annotations",
+                          data / "annotations"), "both DATA and --images/--annotations")  # fmt: skip
+    assert_user_error(cli("detect", "evaluate", run), "no data to evaluate on", "--images DIR --annotations")

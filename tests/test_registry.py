@@ -99,7 +99,7 @@ def test_one_strategy_registry_serves_classify_and_the_dense_tasks():
 
     assert SEGMENT_CHOICES == names_for("segment") == ("frozen", "full", "gradual", "scratch")
     assert DETECT_CHOICES == ("frozen", "full", "scratch")
-    assert names_for("classify") == ("linear", "full", "gradual", "llrd", "scratch")
+    assert names_for("classify") == ("linear", "frozen", "full", "gradual", "llrd", "scratch")
     mult = {"body_lr_mult": 0.1}
     scale = {name: [get_strategy(name, "segment").encoder_scale(e, 30, mult) for e in (0, 9, 10, 29)]
              for name in SEGMENT_CHOICES}  # fmt: skip

@@ -88,8 +88,9 @@ def _gradual(epoch: int, epochs: int, groups: int) -> int:
 
 register(Strategy("linear", "frozen pretrained body, head trained on cached features", True, _same, _head_only,
                   (CLASSIFY,), cached_features=True))  # fmt: skip
-register(Strategy("frozen", "the pretrained encoder left exactly as it was (BatchNorm statistics included); "
-                  "the decoder or head trains", True, _same, _head_only, (SEGMENT, DETECT)))  # fmt: skip
+register(Strategy("frozen", "the pretrained body (encoder) left exactly as it was, BatchNorm statistics included; "
+                  "the head (decoder) trains on augmented images through it", True, _same, _head_only,
+                  (CLASSIFY, SEGMENT, DETECT)))  # fmt: skip
 register(Strategy("full", "all layers; the body (encoder) at --body-lr-mult (--encoder-lr-mult) x the head's rate",
                   True, _body_lower, _all, (CLASSIFY, SEGMENT, DETECT)))  # fmt: skip
 register(Strategy("gradual", "the head (decoder) first, then the body's stages unfrozen top-down at equal intervals",

@@ -44,14 +44,18 @@ def train(
 
 def evaluate(
     run: Path = typer.Argument(..., help="A detect run."),
-    data: str = typer.Argument(..., metavar="DATA", help=DATA_HELP),
+    data: str = typer.Argument(None, metavar="[DATA]", help=DATA_HELP),
+    images: str = typer.Option(None, "--images", help="A folder of images (with --annotations), instead of DATA."),
+    annotations: str = typer.Option(
+        None, "--annotations", help="VOC XML or YOLO txt files paired with --images by name, or a COCO JSON."
+    ),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
 ) -> None:
     """COCO mAP@[.5:.95], mAP@.5, mAP@.75, recall and AP per class of RUN on DATA (its val part, else all of it)."""
     from transferlab.tasks import detect
 
-    scores = detect.evaluate(run, data, device=device)
+    scores = detect.evaluate(run, data, device=device, images=images, annotations=annotations)
     if as_json:
         print(json.dumps(scores, indent=2))
         return

@@ -19,7 +19,7 @@ class ClassifyOptions(TrainOptions):
         "tf_efficientnet_lite0", "A backbone spec (`transferlab backbones`).", flags=("--backbone", "-b")
     )
     strategy: str = option(
-        "full", "linear, full, gradual, llrd or scratch (see the README).", flags=("--strategy", "-s")
+        "full", "linear, frozen, full, gradual, llrd or scratch (see the README).", flags=("--strategy", "-s")
     )
     weights: str | None = option(None, "Pretrained weights file (.safetensors/.pth) or run directory.")
     epochs: int = option(10, "Training epochs.", flags=("--epochs", "-e"), resumable=True)

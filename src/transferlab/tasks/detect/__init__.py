@@ -82,15 +82,25 @@ def compare(data: Any, strategies: list[str], *, out: str | Path | None = None, 
     return compare_strategies(study, data, strategies, Path(out) if out else None, options)
 
 
-def evaluate(run_dir: str | Path, data: Any, *, device: str = "auto", **where: Any) -> dict[str, Any]:
-    """COCO mAP of a run on DATA's held-out part (its val/test split, else all of it); written to
-    the run's evaluations."""
+def evaluate(
+    run_dir: str | Path, data: Any = None, *, device: str = "auto", images: str | None = None,
+    annotations: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """COCO mAP of a run on DATA's held-out part (its val/test split, else all of it) or on
+    ``images``/``annotations`` (the layouts ``train`` reads); written to the run's evaluations."""
+    if data is not None and (images or annotations):
+        raise UsageError("both DATA and --images/--annotations were given", "pass one of them")
+    if data is None and not (images and annotations):
+        raise UsageError("no data to evaluate on", "pass DATA, or --images DIR --annotations DIR|FILE.json")
     net, spec = load_detector(run_dir, resolve_device(device))
-    read = load_detection(data, classes=",".join(spec["classes"]), hold_out=False, **where)
+    read = load_detection(data, images=images, annotations=annotations, classes=",".join(spec["classes"]),
+                          hold_out=False)  # fmt: skip
     split = read.val if len(read.val) else read.train  # DATA's own held-out part, else all of it
     scores, _ = score(net, split, spec["classes"], progress=True)
     scores = {**scores, "data": read.description}
-    write_json(Path(run_dir) / "evaluations" / folder_name(Path(str(data)).name) / "detect.json", scores)
+    where = Path(str(data if data is not None else images))
+    where = where.parent.name if where.name == "images" else where.name  # test/images -> "test"
+    write_json(Path(run_dir) / "evaluations" / folder_name(where) / "detect.json", scores)
     return scores
 
 
