@@ -7,11 +7,13 @@ refuses classes with a single image; a few-shot dataset has those, and they belo
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
-from transferlab.errors import DataError
+from transferlab.errors import DataError, UsageError
 
 Part = TypeVar("Part")  # a split of a dense task: has len() and subset(indices)
 
@@ -33,6 +35,25 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     train = np.sort(np.concatenate(train_parts))
     val = np.sort(np.concatenate(val_parts))
     return train, val
+
+
+def dense_parts(
+    data: Any, images: str | None, targets: str | None, val_images: str | None, val_targets: str | None, *,
+    pair: Callable[[Path, Path], Any], find_layout: Callable[[Any], tuple[dict[str, Any], str]], flag: str,
+) -> tuple[dict[str, Any], str]:  # fmt: skip
+    """(parts, description) of a dense task's data: ``train`` (and ``val``) from ``--images`` with
+    their targets (``flag``: ``--masks``, ``--annotations``; ``pair`` reads one such pair of
+    folders), or DATA's own layout (``find_layout``)."""
+    if images or targets:
+        if not (images and targets):
+            raise UsageError(f"--images and {flag} go together", "pass both")
+        parts = {"train": pair(Path(images), Path(targets))}
+        if val_images and val_targets:
+            parts["val"] = pair(Path(val_images), Path(val_targets))
+        return parts, Path(images).parent.name or str(images)
+    if data is not None:
+        return find_layout(data)
+    raise UsageError("no data was given", f"pass DATA, or --images DIR {flag} DIR")
 
 
 def held_out_part(parts: dict[str, Part], val_fraction: float, seed: int, description: str, empty: Part,

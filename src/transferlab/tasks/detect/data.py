@@ -28,7 +28,7 @@ import torch
 
 from transferlab.data import archives
 from transferlab.data.images import IMAGE_EXTENSIONS, BadImage, load_rgb, warn_skipped
-from transferlab.data.split import held_out_part
+from transferlab.data.split import dense_parts, held_out_part
 from transferlab.errors import DataError, UsageError
 
 #: The longer side images are kept at in memory (they are trained and scored far smaller).
@@ -355,17 +355,8 @@ def load_detection(
 ) -> DetectionData:  # fmt: skip
     """Read DATA (or ``--images/--annotations``) into memory; split off a held-out part if none is
     given (``hold_out=False``: none is split off and ``val`` is empty unless DATA has one)."""
-    if images or annotations:
-        if not (images and annotations):
-            raise UsageError("--images and --annotations go together", "pass both")
-        parts = {"train": _given(Path(images), Path(annotations))}
-        if val_images and val_annotations:
-            parts["val"] = _given(Path(val_images), Path(val_annotations))
-        description = Path(images).parent.name or str(images)
-    elif data is not None:
-        parts, description = find_layout(data)
-    else:
-        raise UsageError("no data was given", "pass DATA, or --images DIR --annotations DIR|FILE.json")
+    parts, description = dense_parts(data, images, annotations, val_images, val_annotations, pair=_given,
+                                     find_layout=find_layout, flag="--annotations")  # fmt: skip
     declared = next((names for _, names in parts.values() if names), [])
     names = _check_classes({p: anns for p, (anns, _) in parts.items()}, read_classes(classes), declared)
 

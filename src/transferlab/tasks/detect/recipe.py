@@ -7,7 +7,6 @@ rate; held-out mAP (COCO's definition) every few epochs; the best epoch's weight
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,13 @@ from torchvision.transforms.v2 import functional as TF
 from transferlab import backbones
 from transferlab.dense import strategy_optimizer
 from transferlab.engine.batches import BatchDraw
-from transferlab.engine.epochs import EpochRecipe
+from transferlab.engine.dense import DenseRecipe
 from transferlab.engine.fabric import setup_trained
 from transferlab.engine.performance import performance_of, unwrap
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import UsageError
 from transferlab.options.detect import DetectOptions
-from transferlab.runs import DETECTOR, save_run
+from transferlab.runs import DETECTOR
 from transferlab.strategies import DETECT, Strategy, get_strategy
 from transferlab.tasks.detect.data import DetectionData, Split, load_detection
 from transferlab.tasks.detect.inference import score
@@ -97,10 +96,10 @@ def build_network(opts: DetectOptions, classes: int, pretrained: bool = True) ->
                           opts.score_threshold)  # fmt: skip
 
 
-class DetectRecipe(EpochRecipe[DetectOptions, DetectResult]):
+class DetectRecipe(DenseRecipe[DetectOptions, DetectResult]):
     """Epochs of jittered images, the strategy's backbone rate, held-out mAP every few epochs."""
 
-    task, options, metrics = TASK, DetectOptions, METRICS
+    task, options, metrics, result_type, weights_key = TASK, DetectOptions, METRICS, DetectResult, "backbone_weights"
     best_metric, logged = "map", ("map", "map_50", "map_75", "recall")
     title_format, name_format = "detecting ({detector}, {strategy}, {backbone})", "{detector}-{strategy}"
     command = "transferlab detect train {data}"
@@ -130,9 +129,6 @@ class DetectRecipe(EpochRecipe[DetectOptions, DetectResult]):
     def fingerprint(self) -> str:
         data = self.data
         return fingerprint(*data.train.images, *data.train.boxes, *data.val.boxes, data.classes)
-
-    def train_size(self) -> int:
-        return len(self.data.train)
 
     # ----------------------------------------------------------------- a step
 
@@ -196,17 +192,8 @@ class DetectRecipe(EpochRecipe[DetectOptions, DetectResult]):
                 "width": opts.width, "img_size": opts.img_size, "num_classes": len(self.data.classes),
                 "score_threshold": opts.score_threshold}  # fmt: skip
 
-    def save_run(self, scores: dict[str, Any]) -> None:
-        weights = {k: v.detach().cpu().contiguous() for k, v in unwrap(self.model).state_dict().items()}
-        save_run(
-            self.run_dir, task=TASK, state_dict=weights, model=self.model_spec(), class_names=self.data.classes,
-            preprocessing={"input": "RGB in [0, 1]", "longer_side": self.opts.img_size},
-            metrics={"epoch": self.epoch, **{k: v for k, v in scores.items() if isinstance(v, (int, float))}},
-            extra={"options": asdict(self.opts), "data": self.data.summary(), "backbone_weights": self.weights_source},
-            performance=self.performance,
-        )  # fmt: skip
+    def preprocessing(self) -> dict[str, Any]:
+        return {"input": "RGB in [0, 1]", "longer_side": self.opts.img_size}
 
-    def finish(self, seconds: float, write: bool, name: str = "") -> Any:
-        if not write:
-            return DetectResult(name or self.opts.strategy, self.run_dir, self.run_dir / "report.html", {}, seconds)
-        return write_report(self, name or self.opts.strategy, seconds)
+    def write_report(self, name: str, seconds: float) -> DetectResult:
+        return write_report(self, name, seconds)

@@ -23,7 +23,7 @@ from PIL import Image
 
 from transferlab.data import archives
 from transferlab.data.images import IMAGE_EXTENSIONS, image_tensor
-from transferlab.data.split import held_out_part
+from transferlab.data.split import dense_parts, held_out_part
 from transferlab.errors import DataError, UsageError
 
 
@@ -214,17 +214,8 @@ def load_segmentation(
 ) -> SegmentationData:  # fmt: skip
     """Read DATA (or ``--images/--masks``) into memory; split off a held-out part if none is given
     (``hold_out=False``: none is split off, and ``val`` is empty unless DATA has one)."""
-    if images or masks:
-        if not (images and masks):
-            raise UsageError("--images and --masks go together", "pass both folders")
-        parts = {"train": _pairs(Path(images), Path(masks))}
-        if val_images and val_masks:
-            parts["val"] = _pairs(Path(val_images), Path(val_masks))
-        description = Path(images).parent.name or str(images)
-    elif data is not None:
-        parts, description = find_layout(data)
-    else:
-        raise UsageError("no data was given", "pass DATA, or --images DIR --masks DIR")
+    parts, description = dense_parts(data, images, masks, val_images, val_masks, pair=_pairs, find_layout=find_layout,
+                                     flag="--masks")  # fmt: skip
     names, table = read_classes(classes)
     read: dict[str, Any] = {}
     for part, pairs in parts.items():

@@ -7,7 +7,6 @@ weights are the run."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,13 @@ from torchvision.transforms.v2 import functional as TF
 from transferlab import backbones
 from transferlab.dense import DECODERS, strategy_optimizer
 from transferlab.engine.batches import BatchDraw
-from transferlab.engine.epochs import EpochRecipe
+from transferlab.engine.dense import DenseRecipe
 from transferlab.engine.fabric import setup_trained
 from transferlab.engine.performance import performance_of, unwrap
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import UsageError
 from transferlab.options.segment import SegmentOptions
-from transferlab.runs import SEGMENTER, save_run
+from transferlab.runs import SEGMENTER
 from transferlab.strategies import SEGMENT, Strategy, get_strategy
 from transferlab.tasks.segment.data import SegmentationData, load_segmentation
 from transferlab.tasks.segment.inference import eval_size, score
@@ -86,10 +85,10 @@ def build_network(opts: SegmentOptions, classes: int, pretrained: bool = True) -
     return DECODERS[opts.decoder](spec, 3, opts.img_size, opts.width, pretrained, classes)
 
 
-class SegmentRecipe(EpochRecipe[SegmentOptions, SegmentResult]):
+class SegmentRecipe(DenseRecipe[SegmentOptions, SegmentResult]):
     """Epochs of random scaled crops, the strategy's encoder rate, held-out mIoU per epoch."""
 
-    task, options, metrics = TASK, SegmentOptions, METRICS
+    task, options, metrics, result_type = TASK, SegmentOptions, METRICS, SegmentResult
     best_metric, logged = "miou", ("miou", "pixel_accuracy", "class_accuracy", "mean_dice")
     title_format, name_format = "segmenting ({strategy}, {backbone})", "{decoder}-{strategy}"
     command = "transferlab segment train {data}"
@@ -118,9 +117,6 @@ class SegmentRecipe(EpochRecipe[SegmentOptions, SegmentResult]):
     def fingerprint(self) -> str:
         data = self.data
         return fingerprint(*data.train.images, *data.train.masks, *data.val.masks, data.classes)
-
-    def train_size(self) -> int:
-        return len(self.data.train)
 
     # ----------------------------------------------------------------- the loop
 
@@ -202,17 +198,8 @@ class SegmentRecipe(EpochRecipe[SegmentOptions, SegmentResult]):
                 "num_classes": len(self.data.classes), "ignore_index": opts.ignore_index,
                 "colours": [list(c) for c in self.data.colours]}  # fmt: skip
 
-    def save_run(self, scores: dict[str, Any]) -> None:
-        weights = {k: v.detach().cpu().contiguous() for k, v in unwrap(self.model).state_dict().items()}
-        save_run(
-            self.run_dir, task=TASK, state_dict=weights, model=self.model_spec(), class_names=self.data.classes,
-            preprocessing={"input": "RGB in [0, 1]", "shorter_side": self.opts.prediction_side()},
-            metrics={"epoch": self.epoch, **{k: v for k, v in scores.items() if not isinstance(v, list)}},
-            extra={"options": asdict(self.opts), "data": self.data.summary(), "encoder_weights": self.weights_source},
-            performance=self.performance,
-        )  # fmt: skip
+    def preprocessing(self) -> dict[str, Any]:
+        return {"input": "RGB in [0, 1]", "shorter_side": self.opts.prediction_side()}
 
-    def finish(self, seconds: float, write: bool, name: str = "") -> Any:
-        if not write:
-            return SegmentResult(name or self.opts.strategy, self.run_dir, self.run_dir / "report.html", {}, seconds)
-        return write_report(self, name or self.opts.strategy, seconds)
+    def write_report(self, name: str, seconds: float) -> SegmentResult:
+        return write_report(self, name, seconds)
