@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+
+from transferlab.cli.options import refuse_compare_with_resume
 
 
 class ResultConsole(Console):
@@ -46,3 +49,21 @@ def print_rows(rows: list[dict], title: str, report: object = None) -> None:
     out.print(table)
     if report is not None:
         out.print(f"report: {report}")
+
+
+def train_or_compare(
+    api: Any, data: Any, compare: str | None, resume: Any, out_dir: Any, options: dict,
+    summary: Callable[[Any], list[str]],
+) -> None:  # fmt: skip
+    """A strategy task's ``train`` command (segment, detect): ``--compare`` trains each strategy on
+    one split into one table, else one run (or its resume), summed up by ``summary(result)``."""
+    refuse_compare_with_resume(compare, resume)
+    if compare:
+        results = api.compare(data, [s.strip() for s in compare.split(",") if s.strip()], out=out_dir, **options)
+        report = results[0].run_dir.parent / "report.html"
+        print_rows([r.row() for r in results], "held-out scores per strategy", report)
+        return
+    result = api.train(data, out=out_dir, resume=resume, **options)
+    for line in summary(result) if result.scores else []:
+        out.print(line)
+    out.print(f"report: {result.report}")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from transferlab.cli.console import out, print_rows
-from transferlab.cli.options import RESUME, refuse_compare_with_resume, with_options
+from transferlab.cli.console import out, print_rows, train_or_compare
+from transferlab.cli.options import RESUME, with_options
 from transferlab.options.detect import DetectOptions
 
 DATA_HELP = ("A folder (or archive) with images/ + annotations/ (VOC XML), labels/ (YOLO) or a COCO JSON, optionally "
@@ -26,20 +26,12 @@ def train(
     """Train a detector (FCOS, RetinaNet, Faster R-CNN) on a pretrained backbone; --compare strategies."""
     from transferlab.tasks import detect
 
-    options = options or {}
-    refuse_compare_with_resume(compare, resume)
-    if compare:
-        results = detect.compare(data, [s.strip() for s in compare.split(",") if s.strip()], out=out_dir, **options)
-        print_rows(
-            [r.row() for r in results], "held-out scores per strategy", results[0].run_dir.parent / "report.html"
-        )
-        return
-    result = detect.train(data, out=out_dir, resume=resume, **options)
-    if result.scores:
+    def summary(result: detect.DetectResult) -> list[str]:
         s = result.scores
-        out.print(f"{result.run_dir}: held-out mAP@[.5:.95] {s['map']:.3f}, mAP@.5 {s['map_50']:.3f}, "
-                  f"recall {s['recall']:.3f} ({result.seconds:.0f} s)")  # fmt: skip
-    out.print(f"report: {result.report}")
+        return [f"{result.run_dir}: held-out mAP@[.5:.95] {s['map']:.3f}, mAP@.5 {s['map_50']:.3f}, "
+                f"recall {s['recall']:.3f} ({result.seconds:.0f} s)"]  # fmt: skip
+
+    train_or_compare(detect, data, compare, resume, out_dir, options or {}, summary)
 
 
 def evaluate(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from transferlab.cli.console import out, print_rows
-from transferlab.cli.options import RESUME, refuse_compare_with_resume, with_options
+from transferlab.cli.console import out, print_rows, train_or_compare
+from transferlab.cli.options import RESUME, with_options
 from transferlab.options.segment import SegmentOptions
 
 DATA_HELP = ("A folder (or archive) with images/ + masks/ (optionally under train/ val/ test/), or the Pascal "
@@ -27,21 +27,12 @@ def train(
     from transferlab.tasks import segment
     from transferlab.tasks.segment.report import weak_line
 
-    options = options or {}
-    refuse_compare_with_resume(compare, resume)
-    if compare:
-        results = segment.compare(data, [s.strip() for s in compare.split(",") if s.strip()], out=out_dir, **options)
-        print_rows(
-            [r.row() for r in results], "held-out scores per strategy", results[0].run_dir.parent / "report.html"
-        )
-        return
-    result = segment.train(data, out=out_dir, resume=resume, **options)
-    if result.scores:
+    def summary(result: segment.SegmentResult) -> list[str]:
         s = result.scores
-        out.print(f"{result.run_dir}: held-out mIoU {s['miou']:.3f}, pixel accuracy {s['pixel_accuracy']:.3f}, "
-                  f"mean Dice {s['mean_dice']:.3f} ({result.seconds:.0f} s)")  # fmt: skip
-        out.print(weak_line(s))
-    out.print(f"report: {result.report}")
+        return [f"{result.run_dir}: held-out mIoU {s['miou']:.3f}, pixel accuracy {s['pixel_accuracy']:.3f}, "
+                f"mean Dice {s['mean_dice']:.3f} ({result.seconds:.0f} s)", weak_line(s)]  # fmt: skip
+
+    train_or_compare(segment, data, compare, resume, out_dir, options or {}, summary)
 
 
 def evaluate(
