@@ -380,9 +380,10 @@ def _given(images: Path, annotations: Path) -> tuple[list[Annotation], list[str]
         raise UsageError(f"--images {images} is not a folder", "give the folder of images")
     if annotations.is_file() and annotations.suffix.lower() == ".json":
         return read_coco(images, annotations)
-    if annotations.is_dir():
+    if annotations.is_dir():  # (annotations, the classes they declare: VOC XML names none, YOLO's classes.txt)
         if any(annotations.glob("*.xml")):
-            return read_voc(images, annotations)
-        return read_yolo(images, annotations, _yolo_names(annotations.parent))
+            return read_voc(images, annotations), []
+        names = _yolo_names(annotations.parent)
+        return read_yolo(images, annotations, names), names
     raise UsageError(f"--annotations {annotations} is neither a COCO JSON file nor a folder of XML/txt files",
                      "give instances.json, a folder of VOC XML files, or YOLO labels/")  # fmt: skip
