@@ -22,6 +22,7 @@ from torch import nn
 
 from transferlab import backbones
 from transferlab.errors import UsageError
+from transferlab.strategies import Strategy
 
 #: Decoders by name: ``(backbone, in_channels, img_size, width, pretrained, out_channels) -> module``.
 DECODERS: dict[str, Callable[..., nn.Module]] = {}
@@ -106,7 +107,9 @@ def encoder_and_rest(network: nn.Module) -> tuple[list[nn.Parameter], list[nn.Pa
     return encoder, [p for p in network.parameters() if id(p) not in ids]
 
 
-def strategy_optimizer(network: nn.Module, strategy: Any, epochs: int, lr: float, weight_decay: float) -> Any:
+def strategy_optimizer(
+    network: nn.Module, strategy: Strategy, epochs: int, lr: float, weight_decay: float
+) -> torch.optim.AdamW:
     """AdamW over a dense network's (encoder, rest) for a transfer strategy. An encoder the strategy
     never trains is frozen outright (left exactly as it was); otherwise its rate starts at 0 and the
     recipe sets it every step (``Strategy.encoder_scale``: 0 while frozen, the scale after)."""

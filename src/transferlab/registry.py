@@ -215,7 +215,8 @@ TASKS: dict[str, Task] = {
     )
 }  # fmt: skip
 
-#: Every run kind, and the task that makes (and loads) it.
+#: Every run kind by name, and the task that makes (and loads) it.
+RUN_KINDS: dict[str, RunKind] = {kind.name: kind for task in TASKS.values() for kind in task.makes}
 OWNERS: dict[str, Task] = {kind.name: task for task in TASKS.values() for kind in task.makes}
 
 

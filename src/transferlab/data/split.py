@@ -56,6 +56,17 @@ def dense_parts(
     raise UsageError("no data was given", f"pass DATA, or --images DIR {flag} DIR")
 
 
+def evaluation_source(data: Any, images: str | None, targets: str | None, flag: str) -> str:
+    """An ``evaluate`` command's data: DATA, or ``--images`` with their targets (``flag``), not
+    both; the name its scores are filed under (``test/images`` -> ``test``)."""
+    if data is not None and (images or targets):
+        raise UsageError(f"both DATA and --images/{flag} were given", "pass one of them")
+    if data is None and not (images and targets):
+        raise UsageError("no data to evaluate on", f"pass DATA, or --images DIR {flag} DIR")
+    where = Path(str(data if data is not None else images))
+    return where.parent.name if where.name == "images" else where.name
+
+
 def held_out_part(parts: dict[str, Part], val_fraction: float, seed: int, description: str, empty: Part,
                   what: str) -> tuple[Part, Part]:  # fmt: skip
     """(train, held out) of a dense task's parts: ``val`` (else ``test``) when DATA has one, else a

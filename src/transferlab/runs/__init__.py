@@ -26,9 +26,9 @@ from transferlab.registry import (  # noqa: F401 - the kinds' names, for runs' r
     CLASSIFIER,
     DETECTOR,
     GAN,
+    RUN_KINDS,
     SEGMENTER,
     STYLE,
-    TASKS,
     TRANSLATOR,
     RunKind,
 )
@@ -41,7 +41,7 @@ WEIGHTS_FILE = "model.safetensors"
 
 #: The registry of run kinds, from the task records (``transferlab.registry``): what each kind of
 #: run is, which command makes it and which take it. Its model loads with ``registry.load_run``.
-KINDS: dict[str, RunKind] = {kind.name: kind for task in TASKS.values() for kind in task.makes}
+KINDS: dict[str, RunKind] = RUN_KINDS
 
 
 def folder_name(label: str, fallback: str = "run") -> str:

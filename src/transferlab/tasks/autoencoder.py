@@ -168,9 +168,8 @@ def train(
 pretrain = train
 
 
-def load_run(run_dir: str | Path) -> backbones.Backbone:
-    """The registry's loader of this task's runs (``registry.load_run``): the pretrained encoder."""
-    return backbones.load_run_model(run_dir)
+#: The registry's loader of this task's runs (``registry.load_run``): the pretrained encoder.
+load_run = backbones.load_run_model
 
 
 def _write_run(recipe: AutoencoderRecipe, losses: list[float], seconds: float) -> Path:

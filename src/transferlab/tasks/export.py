@@ -30,7 +30,6 @@ IMAGES_TO_LOGITS = {
 def export(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) -> Path:
     """Write the run's model in ``fmt``; returns the file. The task that made the run says which
     formats it exports (``Task.exports``) and gives the network (its API's ``exportable``)."""
-
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'", f"use one of: {', '.join(FORMATS)}")
     kind = read_run(run).model.get("kind")
@@ -68,7 +67,6 @@ def _export_onnx(model: Any, example: Any, path: Path, names: dict[str, Any]) ->
     """torch's TorchScript-based exporter: torchvision's detection models are written and tested for
     it (dynamic image size, data-dependent box counts; torch.export stops on the latter), and it
     exports a Lite0 classifier in 1.4 s where torch.export's exporter takes 21 s (2-core CPU)."""
-
     _need_onnxscript()
     with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated upstream, but works here
         warnings.simplefilter("ignore")

@@ -42,7 +42,6 @@ class Features:
 
 def load_subset(data: Any, max_images: int | None = None, seed: int = 0) -> tuple[Any, list[str]]:
     """DATA's images (all of them, or a stratified ``max_images``) and class names."""
-
     images, classes, _ = load_images(data)
     if max_images and len(images) > max_images:
         _, keep = stratified_split(images.labels, max_images / len(images), seed)
@@ -64,7 +63,6 @@ def compute_features(
 ) -> Features:
     """Pooled features of DATA's images (all of them, or a stratified ``max_images``) under
     ``backbone``; ``loaded`` passes images already read by :func:`load_subset`."""
-
     start = time.perf_counter()
     images, classes = loaded or load_subset(data, max_images, seed)
     torch.manual_seed(seed)  # a random-init baseline is then the same network every time
@@ -83,7 +81,6 @@ def compute_features(
 
 def export_features(data: Any, backbone: str, out: str | Path, **options: Any) -> Features:
     """Write the features to ``out``: ``.npz`` (features, labels, classes, paths) or ``.parquet``."""
-
     out = Path(out)
     if out.suffix not in (".npz", ".parquet"):
         raise UsageError(f"--out {out} is neither .npz nor .parquet", "e.g. --out features.npz")
@@ -138,7 +135,6 @@ def rank(
     """Score each candidate backbone on DATA with LogME (higher is better), best first; with
     ``probe``, also measure a linear probe's accuracy to check the ranking. Writes rank.json,
     a bar chart and report.html into ``out``."""
-
     if len(candidates) < 1:
         raise UsageError("no backbones to rank", "e.g. --backbones tf_efficientnet_lite0,tf_efficientnet_lite2")
     loaded = load_subset(data, options.get("max_images"), options.get("seed", 0))  # read once, for every candidate

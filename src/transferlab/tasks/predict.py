@@ -84,7 +84,6 @@ def predict(
     device: str = "auto",
 ) -> list[Prediction]:
     """Top-``topk`` classes for every image; unreadable files are skipped with one warning."""
-
     if topk < 1 or batch_size < 1:
         raise UsageError("--topk and --batch-size must be at least 1", "e.g. --topk 5 --batch-size 32")
     paths = collect_images(inputs)

@@ -49,7 +49,6 @@ def adapt(
     take it); return one row per method with the target accuracy (mean, std over seeds) on target
     labels never used in training. Writes ``comparison.json``/``.csv``, ``curves.png`` and ``report.html``.
     ``resume=True`` continues a stopped study in ``out``: finished runs are kept, a stopped one resumes."""
-
     methods = ["source-only", *[m for m in methods if m != "source-only"]]
     for name in methods:
         if name not in METHODS:

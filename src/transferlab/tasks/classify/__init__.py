@@ -82,7 +82,6 @@ def train(
     ``resume=RUN`` continues a stopped run exactly, with the options it was started with.
     ``stop_after`` ends after that many more epochs (as if interrupted); used to test resuming.
     """
-
     return run(ClassifyRecipe, data, out=out, resume=resume, fabric=fabric, stop_after=stop_after, **options)
 
 
@@ -90,16 +89,13 @@ def train(
 fit = train
 
 
-def load_run(run_dir: str | Path) -> Any:
-    """The registry's loader of this task's runs (``registry.load_run``): the classifier as a
-    :class:`~transferlab.backbones.Backbone` (model, data config, class names)."""
-
-    return load_run_model(run_dir)
+#: The registry's loader of this task's runs (``registry.load_run``): the classifier as a
+#: :class:`~transferlab.backbones.Backbone` (model, data config, class names).
+load_run = load_run_model
 
 
 def exportable(run_dir: str | Path) -> tuple[Any, Any, None]:
     """The classifier to export (N x 3 x H x W normalised images -> logits) and an example batch."""
-
     info = read_run(run_dir, model_kind=CLASSIFIER)
     return backbones.from_run(info).model.eval(), torch.randn(2, *tuple(info.preprocessing["input_size"])), None
 
@@ -130,7 +126,6 @@ def compare_entries(
     extra_rows: list[dict] | None = None,
 ) -> list[ClassifyResult]:
     """Train each labelled configuration on the same ``splits``; write the table and the report."""
-
     fabric = fabric_for(ClassifyOptions(**next(iter(entries.values()))))
     results = []
     for label, options in entries.items():
@@ -148,7 +143,6 @@ def compare_entries(
 
 def evaluate(run: str | Path, data: Any, *, device: str = "auto", data_root: str | None = None) -> dict[str, Any]:
     """Metrics of a trained run on DATA: its validation/test part if it has one, else all of it."""
-
     info = read_run(run, model_kind=CLASSIFIER)
     images, _ = _evaluation_images(data, info.class_names, data_root)
     logits, labels = run_logits(info, images, resolve_device(device))
@@ -159,7 +153,6 @@ def evaluate(run: str | Path, data: Any, *, device: str = "auto", data_root: str
 
 def _evaluation_images(data: Any, run_classes: list[str], data_root: str | None):
     """DATA's images with labels renumbered to the run's classes (names must be known to it)."""
-
     images, classes = load_labeled(data, data_root=data_root)
     unknown = [c for c in classes if c not in run_classes]
     if unknown:

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from transferlab.data.images import collect_images, image_tensor
+from transferlab.data.split import evaluation_source
 from transferlab.devices import resolve_device
 from transferlab.engine.run import run
 from transferlab.errors import UsageError
@@ -88,19 +89,14 @@ def evaluate(
 ) -> dict[str, Any]:  # fmt: skip
     """COCO mAP of a run on DATA's held-out part (its val/test split, else all of it) or on
     ``images``/``annotations`` (the layouts ``train`` reads); written to the run's evaluations."""
-    if data is not None and (images or annotations):
-        raise UsageError("both DATA and --images/--annotations were given", "pass one of them")
-    if data is None and not (images and annotations):
-        raise UsageError("no data to evaluate on", "pass DATA, or --images DIR --annotations DIR|FILE.json")
+    source = evaluation_source(data, images, annotations, "--annotations")
     net, spec = load_detector(run_dir, resolve_device(device))
     read = load_detection(data, images=images, annotations=annotations, classes=",".join(spec["classes"]),
                           hold_out=False)  # fmt: skip
     split = read.val if len(read.val) else read.train  # DATA's own held-out part, else all of it
     scores, _ = score(net, split, spec["classes"], progress=True)
     scores = {**scores, "data": read.description}
-    where = Path(str(data if data is not None else images))
-    where = where.parent.name if where.name == "images" else where.name  # test/images -> "test"
-    write_json(Path(run_dir) / "evaluations" / folder_name(where) / "detect.json", scores)
+    write_json(Path(run_dir) / "evaluations" / folder_name(source) / "detect.json", scores)
     return scores
 
 

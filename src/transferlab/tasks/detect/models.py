@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from transferlab.dense import PyramidModel, encoder_and_rest
+from transferlab.dense import PyramidModel
 from transferlab.errors import UsageError, WeightsError
 from transferlab.paths import downloads_off
 
@@ -101,10 +101,6 @@ class Detector(nn.Module):
     def encoder(self) -> nn.Module:
         backbone = self.net.backbone
         return backbone.encoder if isinstance(backbone, PyramidModel) else backbone.body
-
-    def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-        """(encoder, the rest): a pretrained encoder trains at a lower rate."""
-        return encoder_and_rest(self)
 
     def forward(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None) -> Any:
         if targets is not None:

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from transferlab.data.images import collect_images, image_tensor
+from transferlab.data.split import evaluation_source
 from transferlab.devices import resolve_device
 from transferlab.engine.performance import for_inference
 from transferlab.engine.run import run
@@ -82,10 +83,7 @@ def evaluate(
     ``classes`` (a colour table for colour masks) must name the run's classes in its order;
     ``ignore_index`` is the data's void value (default: the run's); ``predict_size`` the shorter
     side images are predicted at (default: the run's)."""
-    if data is not None and (images or masks):
-        raise UsageError("both DATA and --images/--masks were given", "pass one of them")
-    if data is None and not (images and masks):
-        raise UsageError("no data to evaluate on", "pass DATA, or --images DIR --masks DIR")
+    source = evaluation_source(data, images, masks, "--masks")
     check_side("predict_size", predict_size)
     dev = resolve_device(device)
     net, spec = load_segmenter(run_dir, dev)
@@ -102,9 +100,7 @@ def evaluate(
                    progress=True)  # fmt: skip
     scores = {**scores, "images": len(split), "data": read.description, "predict_size": side,
               "weak_classes": weak_classes(scores)}  # fmt: skip
-    where = Path(str(data if data is not None else images))
-    where = where.parent.name if where.name == "images" else where.name  # test/images -> "test"
-    write_json(Path(run_dir) / "evaluations" / folder_name(where) / "segment.json", scores)
+    write_json(Path(run_dir) / "evaluations" / folder_name(source) / "segment.json", scores)
     return scores
 
 
