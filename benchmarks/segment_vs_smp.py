@@ -97,15 +97,16 @@ def smp_loop(
     import torch.nn.functional as F
 
     from transferlab.engine.performance import for_inference
+    from transferlab.pixels import whole_image_size
     from transferlab.tasks.segment.data import load_segmentation
-    from transferlab.tasks.segment.inference import eval_size, score
+    from transferlab.tasks.segment.inference import score
     from transferlab.tasks.segment.losses import SegmentationLoss
 
     started, device = time.perf_counter(), torch.device(device)
     torch.manual_seed(seed)
     train = load_segmentation(images=str(data / "train/images"), masks=str(data / "train/masks"),
                               classes=",".join(classes), hold_out=False).train  # fmt: skip
-    shape = eval_size(*train.images[0].shape[-2:], size)  # 240 x 320 for 360 x 480 frames
+    shape = whole_image_size(*train.images[0].shape[-2:], size)  # 240 x 320 for 360 x 480 frames
     images = torch.stack([F.interpolate(i[None].float(), size=shape, mode="bilinear", antialias=True)[0]
                           for i in train.images]).div_(255).sub_(0.5).div_(0.5).to(device)  # fmt: skip
     masks = torch.stack([F.interpolate(m[None, None].float(), size=shape, mode="nearest")[0, 0].long()

@@ -111,7 +111,7 @@ class Task:
 
 _CLASSIFIER = RunKind(
     CLASSIFIER, "an image classifier (any timm backbone and its head)", "transferlab classify (or adapt)",
-    ("predict", "evaluate", "export", "serve", "classify --backbone run:RUN", "translate --backbone run:RUN",
+    ("predict", "evaluate", "explain", "export", "serve", "classify --backbone run:RUN", "translate --backbone run:RUN",
      "gan --fid-features run:RUN"),
 )  # fmt: skip
 
@@ -132,6 +132,12 @@ TASKS: dict[str, Task] = {
             "predict",
             "Top-k classes of images from an ImageNet model by name or a trained classifier run.",
             (Command("predict", "transferlab predict cat.jpg photos/ --model tf_efficientnet_lite0 --topk 3"),),
+        ),
+        Task(
+            "explain",
+            "Class activation maps (Grad-CAM and kin) of a classifier's or segmenter's decisions over whole images.",
+            (Command("explain", "transferlab explain runs/classify/my-run photo.jpg photos/ -o maps/ --method "
+                     "gradcam --json"),),
         ),
         Task(
             "features",
@@ -196,7 +202,7 @@ TASKS: dict[str, Task] = {
              Command("segment apply", "transferlab segment apply runs/segment/my-run slices/ -o masks/")),
             SegmentOptions,
             makes=(RunKind(SEGMENTER, "a semantic segmentation network", "transferlab segment train",
-                           ("segment evaluate", "segment apply", "export", "serve")),),
+                           ("segment evaluate", "segment apply", "explain", "export", "serve")),),
             serves={SEGMENTER: Served("segmenter", ("POST /models/{name}/segment",))},
             exports=("onnx", "torchscript"),
         ),

@@ -58,8 +58,17 @@ for _head, _group in _groups.items():
     app.add_typer(_group, name=_head)
 
 
+#: Options whose value may be left out, and the value they then take (Click has no optional values).
+OPTIONAL_VALUES = {"--corruptions": "all"}
+
+
 def route(argv: list[str]) -> list[str]:
-    """``stylize train ...`` -> ``stylize-train ...`` (see above)."""
+    """``stylize train ...`` -> ``stylize-train ...`` (see above); ``--corruptions`` at the end of
+    the line or before another option -> ``--corruptions all``."""
+    argv = list(argv)
+    for i in reversed(range(len(argv))):
+        if argv[i] in OPTIONAL_VALUES and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            argv.insert(i + 1, OPTIONAL_VALUES[argv[i]])
     head = argv[0] if argv else ""
     if len(argv) > 1 and f"{head} {argv[1]}" in COMMANDS and head in COMMANDS:
         return [f"{head}-{argv[1]}", *argv[2:]]

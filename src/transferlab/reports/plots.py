@@ -103,6 +103,22 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], classes: list[str], path: 
     return _save(fig, path)
 
 
+def heatmap(
+    values: Sequence[Sequence[float]], rows: list[str], columns: list[str], path: Path, title: str = ""
+) -> Path:
+    """A table of numbers in [0, 1] as coloured cells, each with its value (red low, green high)."""
+    plt = _pyplot()
+    m = np.asarray(values, dtype=float)
+    fig, ax = plt.subplots(figsize=(1.1 * len(columns) + 2.6, 0.38 * len(rows) + 1.4))
+    ax.imshow(m, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(columns)), columns, fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    for (r, c), value in np.ndenumerate(m):
+        ax.text(c, r, f"{value:.3f}", ha="center", va="center", fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
 def image_gallery(images: Sequence, captions: Sequence[str], path: Path, title: str = "", columns: int = 6) -> Path:
     """A grid of PIL images with a caption under each."""
     plt = _pyplot()

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from transferlab import backbones
+from transferlab import backbones, robustness
 from transferlab.backbones import load_run_model
 from transferlab.data import DatasetSplits, load_labeled
 from transferlab.devices import resolve_device
@@ -26,7 +26,7 @@ from transferlab.io import write_json
 from transferlab.options.classify import ClassifyOptions
 from transferlab.reports.comparison import Comparison, write_comparison
 from transferlab.runs import CLASSIFIER, default_run_dir, folder_name, read_run
-from transferlab.tasks.classify.evaluation import run_logits, write_evaluation
+from transferlab.tasks.classify.evaluation import corruption_scores, run_logits, write_evaluation
 from transferlab.tasks.classify.report import comparison_pictures
 from transferlab.tasks.classify.strategies import STRATEGIES, get_strategy
 from transferlab.tasks.classify.train import ClassifyRecipe, ClassifyResult, load_splits
@@ -141,14 +141,35 @@ def compare_entries(
     return results
 
 
-def evaluate(run: str | Path, data: Any, *, device: str = "auto", data_root: str | None = None) -> dict[str, Any]:
-    """Metrics of a trained run on DATA: its validation/test part if it has one, else all of it."""
+def evaluate(
+    run: str | Path,
+    data: Any,
+    *,
+    device: str = "auto",
+    data_root: str | None = None,
+    corruptions: str | list[str] | None = None,
+    severities: list[int] | tuple[int, ...] = robustness.SEVERITIES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Metrics of a trained run on DATA: its validation/test part if it has one, else all of it.
+    ``corruptions`` (``"all"``, families or names: ``robustness.parse``) adds the accuracy under
+    each corruption and severity (key ``corruptions``), ``robustness.png`` and ``report.html``."""
+    names = robustness.parse(corruptions) if corruptions is not None else None
+    severities = robustness.check_severities(list(severities))
     info = read_run(run, model_kind=CLASSIFIER)
     images, _ = _evaluation_images(data, info.class_names, data_root)
-    logits, labels = run_logits(info, images, resolve_device(device))
+    dev = resolve_device(device)
+    logits, labels = run_logits(info, images, dev)
     out_dir = Path(run) / "evaluations" / folder_name(Path(str(data)).name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return write_evaluation(out_dir, images, info.class_names, logits, labels)
+    scores = write_evaluation(out_dir, images, info.class_names, logits, labels)
+    if names is not None:
+        scores["corruptions"] = corruption_scores(info, images, dev, names, severities, seed)
+        write_json(out_dir / "evaluation.json", scores)
+        robustness.write_report(
+            scores["corruptions"], out_dir, f"robustness of {Path(run).name} on {Path(str(data)).name}"
+        )
+    return scores
 
 
 def _evaluation_images(data: Any, run_classes: list[str], data_root: str | None):

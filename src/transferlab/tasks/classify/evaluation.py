@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from transferlab import backbones, metrics
+from transferlab import backbones, metrics, robustness
 from transferlab.data.collections import LabeledImages
 from transferlab.data.loaders import make_batches
+from transferlab.data.transforms import split_eval_transform
 from transferlab.engine.performance import for_inference
 from transferlab.io import write_json
 from transferlab.options.classify import ClassifyOptions
@@ -55,3 +57,30 @@ def write_evaluation(
         [images.image(i) for i in hardest], captions, run_dir / "hardest.png", "highest-loss validation images"
     )
     return scores
+
+
+def corruption_scores(
+    run: RunInfo, images: LabeledImages, device: torch.device, names: list[str], severities: list[int],
+    seed: int = 0, batch_size: int = 64,
+) -> dict[str, Any]:  # fmt: skip
+    """Top-1 accuracy of the run on ``images`` clean and under each corruption and severity
+    (``robustness.evaluate``): the corruptions change the very pixels the network is given, after
+    the resize and crop of its preprocessing, as ImageNet-C corrupts its 224 px crops."""
+    performance = for_inference(device, ClassifyOptions.cpu_defaults)
+    built = backbones.from_run(run)
+    model = built.model.to(device)
+    to_pixels, to_tensor = split_eval_transform(built.data_config)
+    pixels = [to_pixels(images.image(i)) for i in range(len(images))]
+    labels = torch.as_tensor(np.asarray(images.labels))
+
+    def accuracy(change: Any) -> float:
+        correct = 0
+        with performance.inference(model):
+            for start in range(0, len(pixels), batch_size):
+                batch = pixels[start : start + batch_size]
+                x = to_tensor(torch.from_numpy(np.stack(change(batch) if change else batch))).to(device)
+                predicted = model(performance.inputs(x)).argmax(1).cpu()
+                correct += int((predicted == labels[start : start + batch_size]).sum())
+        return correct / len(pixels)
+
+    return robustness.evaluate(accuracy, names, severities, seed, "accuracy")

@@ -16,6 +16,7 @@ from transferlab import metrics
 from transferlab.dense import DECODERS
 from transferlab.errors import RunError
 from transferlab.metrics.segmentation import confusion
+from transferlab.pixels import whole_image_size
 from transferlab.progress import track
 from transferlab.runs import SEGMENTER, read_run
 from transferlab.tasks.segment.data import Split
@@ -38,17 +39,11 @@ def load_segmenter(run_dir: str | Path, device: torch.device | str = "cpu") -> t
     return net.to(device).eval(), spec
 
 
-def eval_size(height: int, width: int, img_size: int) -> tuple[int, int]:
-    """The size an image is run at: its shorter side ``img_size``, both sides multiples of 32."""
-    factor = img_size / min(height, width)
-    return max(32, round(height * factor / 32) * 32), max(32, round(width * factor / 32) * 32)
-
-
 def predict_logits(net: nn.Module, image: torch.Tensor, img_size: int, performance: Any) -> torch.Tensor:
     """Class logits (C x H x W, float, CPU) of one uint8 image at its own resolution."""
     device = next(net.parameters()).device
     h, w = image.shape[-2:]
-    x = F.interpolate(image[None].float().div(255), size=eval_size(h, w, img_size), mode="bilinear",
+    x = F.interpolate(image[None].float().div(255), size=whole_image_size(h, w, img_size), mode="bilinear",
                       antialias=True, align_corners=False)  # fmt: skip
     with performance.inference(net):
         logits = net(performance.inputs(x.to(device))).float()

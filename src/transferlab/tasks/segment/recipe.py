@@ -25,10 +25,11 @@ from transferlab.engine.performance import performance_of, unwrap
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import UsageError
 from transferlab.options.segment import SegmentOptions
+from transferlab.pixels import whole_image_size
 from transferlab.runs import SEGMENTER
 from transferlab.strategies import SEGMENT, Strategy, get_strategy
 from transferlab.tasks.segment.data import SegmentationData, load_segmentation
-from transferlab.tasks.segment.inference import eval_size, score
+from transferlab.tasks.segment.inference import score
 from transferlab.tasks.segment.losses import SegmentationLoss
 from transferlab.tasks.segment.report import SegmentResult, write_report
 
@@ -44,7 +45,7 @@ def crop_shape(images: list[torch.Tensor], img_size: int, crop: str) -> tuple[in
     if crop == "square":
         return img_size, img_size
     aspects = sorted(img.shape[-1] / img.shape[-2] for img in images)
-    return eval_size(1000, round(1000 * aspects[len(aspects) // 2]), img_size)
+    return whole_image_size(1000, round(1000 * aspects[len(aspects) // 2]), img_size)
 
 
 def random_crop(
@@ -55,7 +56,7 @@ def random_crop(
     size (mask alike, nearest; padded with void where the scaled image is smaller), mirrored when
     ``flip``."""
     ch, cw = size
-    h, w = eval_size(*image.shape[-2:], round(min(ch, cw) * scale))
+    h, w = whole_image_size(*image.shape[-2:], round(min(ch, cw) * scale))
     img = TF.resize(tv_tensors.Image(image), [h, w], antialias=True)
     lab = TF.resize(tv_tensors.Mask(mask[None]), [h, w])  # a Mask is resized with nearest neighbours
     if h < ch or w < cw:

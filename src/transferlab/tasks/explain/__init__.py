@@ -1,0 +1,183 @@
+"""``explain``: which pixels a model's decision rests on, as class activation maps over whole images.
+
+    from transferlab import explain
+    found = explain.explain(["photo.jpg"], run="runs/classify/my-run", out="maps/")
+    found[0].peak, found[0].class_name, found[0].score
+    explain.explain(["scene.png"], run="runs/segment/my-run", class_name="car", method="gradcam++")
+
+For each image: ``NAME_cam.png`` (the map blended over the image), ``NAME_cam.npy`` (the map, in
+[0, 1], in the image's own pixels); for a segmenter also ``NAME_uncertainty.png/.npy`` (the per-pixel
+entropy of its class probabilities).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from transferlab.data.images import BadImage, collect_images, load_rgb, warn_skipped
+from transferlab.errors import DataError, UsageError
+from transferlab.io import atomic_path
+from transferlab.progress import track
+from transferlab.tasks.explain.cam import METHODS, class_maps, get_method
+from transferlab.tasks.explain.subjects import SUBJECTS, Subject, load_subject
+
+__all__ = ["METHODS", "SUBJECTS", "Explanation", "explain", "heat_overlay"]
+
+
+@dataclass
+class Explanation:
+    """One explained image: the class the map explains, the model's score for it, the method, the
+    map's peak (x, y) in the image's pixels, and the files written."""
+
+    path: str
+    class_name: str
+    class_index: int
+    score: float
+    method: str
+    peak: tuple[int, int]
+    files: dict[str, str]
+    uncertainty: float | None = None  # segmenters: the mean per-pixel entropy (0 sure, 1 no idea)
+
+    def as_dict(self) -> dict[str, Any]:
+        found = {
+            "path": self.path, "class": self.class_name, "class_index": self.class_index,
+            "score": round(self.score, 6), "method": self.method, "peak": list(self.peak), "files": self.files,
+        }  # fmt: skip
+        if self.uncertainty is not None:
+            found["mean_uncertainty"] = round(self.uncertainty, 6)
+        return found
+
+
+def heat_overlay(image: Image.Image, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """A map in [0, 1] (H x W, the image's size) drawn in the 'jet' colours over the image; the
+    photo stays visible where the map is low (its weight grows with the map)."""
+    from matplotlib import colormaps
+
+    colours = colormaps["jet"](heat)[..., :3] * 255
+    weight = alpha * (0.35 + 0.65 * heat[..., None])
+    blended = (1 - weight) * np.asarray(image, dtype=np.float32) + weight * colours
+    return blended.clip(0, 255).astype(np.uint8)
+
+
+def _class_index(subject: Subject, class_name: str | None) -> int | None:
+    """``--class``: a class name of the model (or its number), else None (the prediction)."""
+    if class_name is None:
+        return None
+    if class_name in subject.class_names:
+        return subject.class_names.index(class_name)
+    if class_name.isdigit() and int(class_name) < len(subject.class_names):
+        return int(class_name)
+    close = difflib.get_close_matches(class_name, subject.class_names, n=3)
+    listed = ", ".join(close or subject.class_names[:8]) + (
+        " ..." if not close and len(subject.class_names) > 8 else ""
+    )
+    raise UsageError(
+        f"the model has no class '{class_name}'", f"{'did you mean' if close else 'its classes'}: {listed}"
+    )
+
+
+def _to_image(values: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """A map at the input's size (H' x W') -> the image's own pixels (H x W), in [0, 1]."""
+    return (
+        F.interpolate(values[None, None].float(), size=size, mode="bilinear", align_corners=False)[0, 0]
+        .clamp(0, 1)
+        .numpy()
+    )
+
+
+def _unique_stem(path: Path, used: set[str]) -> str:
+    stem, n = path.stem, 2
+    while stem in used:
+        stem, n = f"{path.stem}-{n}", n + 1
+    used.add(stem)
+    return stem
+
+
+def _write(out: Path, stem: str, kind: str, image: Image.Image, heat: np.ndarray) -> dict[str, str]:
+    files = {}
+    for suffix, write in (("png", lambda t: Image.fromarray(heat_overlay(image, heat)).save(t, format="PNG")),
+                          ("npy", lambda t: np.save(t, heat.astype(np.float32)))):  # fmt: skip
+        target = out / f"{stem}_{kind}.{suffix}"
+        with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+            write(handle)
+        files[f"{kind}_{suffix}"] = str(target)
+    return files
+
+
+def explain(
+    inputs: list[str | Path],
+    *,
+    run: str | Path | None = None,
+    model: str | None = None,
+    weights: str | Path | None = None,
+    method: str = "gradcam",
+    class_name: str | None = None,
+    size: int | None = None,
+    out: str | Path = "explained",
+    batch_size: int = 8,
+) -> list[Explanation]:
+    """Explain every image (any size, the whole image) with ``method``'s map of the predicted class
+    (or ``class_name``) of a classifier or segmenter run, or an ImageNet model by name (``model``).
+    ``size``: the shorter side images are run at (default: the model's, grown until the map has at
+    least 7 cells a side). Runs on the CPU: maps need gradients through the whole network, which
+    take little time next to loading it for the few images one looks at."""
+    chosen = get_method(method)
+    if batch_size < 1 or (size is not None and size < 32):
+        raise UsageError("--batch-size must be at least 1 and --size at least 32", "e.g. --size 224 --batch-size 8")
+    paths = collect_images([Path(p) for p in inputs])
+    subject = load_subject(Path(run) if run else None, model, Path(weights) if weights else None, size)
+    wanted = _class_index(subject, class_name)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    decoded, bad = [], []
+    for path in paths:
+        try:
+            decoded.append((path, load_rgb(path)))
+        except BadImage as exc:
+            bad.append(exc)
+    warn_skipped(bad)
+    if not decoded:
+        raise DataError("none of the given files is a usable image", "pass readable image files")
+    # images of one input size go through together (whole images keep their aspect, so sizes differ)
+    groups: dict[tuple[int, ...], list[tuple[Path, Image.Image, torch.Tensor]]] = {}
+    for path, image in decoded:
+        x = subject.prepare(image)
+        groups.setdefault(tuple(x.shape), []).append((path, image, x))
+    batches = [group[i : i + batch_size] for group in groups.values() for i in range(0, len(group), batch_size)]
+    found, used = [], set()
+    for batch in track(batches, f"explaining ({chosen.name})", len(batches)):
+        found += _explain_batch(subject, chosen, batch, wanted, out, used)
+    order = {str(p): i for i, p in enumerate(paths)}
+    return sorted(found, key=lambda e: order[e.path])
+
+
+def _explain_batch(subject: Subject, method: Any, batch: list, wanted: int | None, out: Path, used: set) -> list:
+    x = torch.stack([item[2] for item in batch])
+    with torch.no_grad():
+        outputs = subject.model(x).float()
+    targets, chosen, scores = subject.targets(outputs, wanted)
+    maps, _ = class_maps(method, subject.model, subject.layer, x, targets)
+    uncertain = subject.uncertainty(outputs) if subject.uncertainty else None
+    found = []
+    for n, (path, image, _) in enumerate(batch):
+        size = (image.height, image.width)
+        heat = _to_image(torch.from_numpy(maps[n]), size)
+        stem = _unique_stem(path, used)
+        files = _write(out, stem, "cam", image, heat)
+        mean_entropy = None
+        if uncertain is not None:
+            entropy = _to_image(uncertain[n], size)
+            files |= _write(out, stem, "uncertainty", image, entropy)
+            mean_entropy = float(entropy.mean())
+        y, x_peak = np.unravel_index(int(np.argmax(heat)), heat.shape)
+        found.append(Explanation(str(path), subject.class_names[chosen[n]], chosen[n], scores[n], method.name,
+                                 (int(x_peak), int(y)), files, mean_entropy))  # fmt: skip
+    return found

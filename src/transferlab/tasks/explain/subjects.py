@@ -1,0 +1,162 @@
+"""What ``explain`` can explain, one record per run kind: how the model is loaded, how a whole
+image is fed to it, and which output a map explains (the targets)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from transferlab import registry
+from transferlab.errors import UsageError
+from transferlab.pixels import whole_image_size
+from transferlab.runs import CLASSIFIER, SEGMENTER, read_run
+from transferlab.tasks.explain.cam import Layer, find_layer
+
+#: The coarsest map that still localises: a 7 x 7 grid, as at 224 px on a stride-32 network (the
+#: size Grad-CAM was shown at). A run trained on 32 px images (1 x 1 there) is explained larger.
+MIN_CELLS = 7
+
+
+@dataclass
+class Subject:
+    """A model to explain. ``prepare`` turns a whole image into its input (3 x H' x W', the aspect
+    kept); ``targets`` picks, from the model's outputs on a batch, the class each map explains (the
+    one asked for, else the prediction): (pytorch-grad-cam targets, class indices, scores)."""
+
+    model: nn.Module
+    class_names: list[str]
+    side: int
+    description: str
+    layer: Layer
+    prepare: Callable[[Image.Image], torch.Tensor]
+    targets: Callable[[torch.Tensor, int | None], tuple[list[Any], list[int], list[float]]]
+    uncertainty: Callable[[torch.Tensor], torch.Tensor] | None = None  # outputs -> N x H' x W' in [0, 1]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _side(model: nn.Module, trained_side: int, size: int | None, normalise: Callable) -> tuple[int, Layer]:
+    """The shorter side images are explained at (``size``, else the training side grown until the
+    map has MIN_CELLS cells a side) and the layer read there."""
+    layer = find_layer(model, normalise(torch.zeros(1, 3, trained_side, trained_side)))
+    side = size or max(trained_side, MIN_CELLS * layer.stride)
+    if side != trained_side:
+        layer = find_layer(model, normalise(torch.zeros(1, 3, side, side)))
+    return side, layer
+
+
+def _fits_any_size(model: nn.Module, side: int) -> bool:
+    """Whether the network takes other sizes than its training square (a pooled CNN does; a
+    network with a flattening layer, e.g. LeNet, does not)."""
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, side, side + 32))
+        return True
+    except (RuntimeError, AssertionError, ValueError):  # timm asserts a ViT's input size
+        return False
+
+
+def classifier(run: Path | None, model_name: str | None, weights: Path | None, size: int | None) -> Subject:
+    """A classify run, or an ImageNet model by name (``predict``'s loader)."""
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from transferlab.tasks.predict import load_classifier
+
+    loaded = load_classifier(model_name, run, weights)
+    model, config = loaded.model.eval(), loaded.data_config
+    mean = torch.tensor(config["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(config["std"]).view(1, 3, 1, 1)
+
+    def normalise(x: torch.Tensor) -> torch.Tensor:
+        return (x - mean) / std
+
+    trained = int(config["input_size"][-1])
+    side, layer = _side(model, trained, size, normalise)
+    flexible = _fits_any_size(model, side)
+
+    def prepare(image: Image.Image) -> torch.Tensor:
+        # the whole image, never a centre crop: resized with its aspect kept (squashed to the
+        # training square only for networks that take no other size)
+        h, w = whole_image_size(image.height, image.width, side, layer.stride) if flexible else (side, side)
+        pixels = np.asarray(image.resize((w, h), Image.BICUBIC), dtype=np.float32) / 255
+        return normalise(torch.from_numpy(pixels).permute(2, 0, 1)[None])[0]
+
+    def targets(outputs: torch.Tensor, wanted: int | None) -> tuple[list[Any], list[int], list[float]]:
+        probs = outputs.softmax(-1)
+        chosen = [wanted if wanted is not None else int(i) for i in probs.argmax(-1)]
+        scores = [float(probs[n, c]) for n, c in enumerate(chosen)]
+        return [ClassifierOutputTarget(c) for c in chosen], chosen, scores
+
+    return Subject(model, loaded.class_names, side, loaded.description, layer, prepare, targets)
+
+
+class _SegmentationTarget:
+    """The summed logits of one class over the pixels predicted as it (all pixels where none
+    is): the score a segmentation map explains."""
+
+    def __init__(self, category: int, mask: torch.Tensor) -> None:
+        self.category, self.mask = category, mask
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        return (output[self.category] * self.mask.to(output.device)).sum()
+
+
+def segmenter(run: Path, size: int | None) -> Subject:
+    """A segment run: maps of one class over the whole image, and the per-pixel entropy."""
+    net, spec = registry.load_run(SEGMENTER, run)
+    names = list(spec["classes"])
+    side, layer = _side(net, int(spec["predict_size"]), size, lambda x: x)
+
+    def prepare(image: Image.Image) -> torch.Tensor:
+        h, w = whole_image_size(image.height, image.width, side)
+        pixels = np.asarray(image.resize((w, h), Image.BICUBIC), dtype=np.float32) / 255
+        return torch.from_numpy(pixels).permute(2, 0, 1)
+
+    def targets(outputs: torch.Tensor, wanted: int | None) -> tuple[list[Any], list[int], list[float]]:
+        probs, found, chosen, scores = outputs.softmax(1), [], [], []
+        for n, predicted in enumerate(outputs.argmax(1)):
+            counts = torch.bincount(predicted.flatten(), minlength=len(names))
+            # by default the class covering most pixels after the first (the background, mostly)
+            ranked = [int(c) for c in counts.argsort(descending=True) if counts[c] > 0]
+            label = wanted if wanted is not None else next((c for c in ranked if c != 0), ranked[0])
+            mask = (predicted == label).float()
+            mask = mask if mask.sum() > 0 else torch.ones_like(mask)
+            found.append(_SegmentationTarget(label, mask))
+            chosen.append(label)
+            scores.append(float((probs[n, label] * mask).sum() / mask.sum()))
+        return found, chosen, scores
+
+    def uncertainty(outputs: torch.Tensor) -> torch.Tensor:
+        # the entropy of the class probabilities, over its maximum log(C): 0 sure, 1 no idea
+        logp = F.log_softmax(outputs, 1)
+        return -(logp.exp() * logp).sum(1) / np.log(max(2, outputs.shape[1]))
+
+    return Subject(net, names, side, f"segment run {run}", layer, prepare, targets, uncertainty)
+
+
+#: Run kind -> how a run of it is explained. Detectors: not yet (one map per detected box is
+#: issue #32's next step).
+SUBJECTS: dict[str, Callable[[Path, int | None], Subject]] = {
+    CLASSIFIER: lambda run, size: classifier(run, None, None, size),
+    SEGMENTER: segmenter,
+}
+
+
+def load_subject(run: Path | None, model_name: str | None, weights: Path | None, size: int | None) -> Subject:
+    """The subject of ``explain RUN`` or ``explain --model NAME``."""
+    if (run is None) == (model_name is None):
+        raise UsageError("give exactly one of RUN and --model NAME", "e.g. explain runs/classify/my-run photo.jpg")
+    if model_name is not None:
+        return classifier(None, model_name, weights, size)
+    kind = read_run(run).model.get("kind")
+    if kind not in SUBJECTS:
+        makers = " or ".join(f"`{registry.RUN_KINDS[k].made_by}`" for k in SUBJECTS)
+        raise UsageError(f"{run} holds a {kind} model, which explain does not take", f"pass a run made by {makers}")
+    return SUBJECTS[kind](Path(run), size)

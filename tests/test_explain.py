@@ -1,0 +1,133 @@
+"""``transferlab explain``: maps over whole images of classifier and segmenter runs and ImageNet
+models, where they point on real photos, the sanity check, and every bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from tests.conftest import assert_user_error, make_class_folder, write_image, write_segmentation_set
+
+pytestmark = pytest.mark.xdist_group("explain")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    from transferlab.tasks import classify, segment
+
+    root = tmp_path_factory.mktemp("explain-runs")
+    photos = make_class_folder(root / "photos", {"red": 6, "blue": 6})
+    classify.train(photos, out=root / "classifier", img_size=32, batch_size=8, epochs=1, devices=1)
+    scenes = write_segmentation_set(root / "scenes", 6)
+    segment.train(scenes, out=root / "segmenter", img_size=64, epochs=1, batch_size=4, width=8,
+                  backbone="resnet10t:random", accelerator="cpu")  # fmt: skip
+    return root
+
+
+@pytest.fixture(scope="module")
+def kangaroos(shared_data, tmp_path_factory) -> list[tuple[Path, list[tuple[int, int, int, int]]]]:
+    """The first 12 kangaroo photos with their boxes (xmin, ymin, xmax, ymax)."""
+    root = tmp_path_factory.mktemp("kangaroo")
+    with tarfile.open(shared_data / "kangaroo.tar.gz") as archive:
+        archive.extractall(root, filter="data")
+    found = []
+    for xml in sorted(root.rglob("*.xml"))[:12]:
+        tree = ET.parse(xml)
+        image = next(root.rglob(tree.findtext("filename")))
+        boxes = [tuple(int(float(o.findtext(f"bndbox/{k}"))) for k in ("xmin", "ymin", "xmax", "ymax"))
+                 for o in tree.iter("object")]  # fmt: skip
+        found.append((image, boxes))
+    return found
+
+
+def test_classifier_run_maps_whole_images_of_any_size(runs, tmp_path, cli):
+    wide = write_image(tmp_path / "in" / "wide.png", (220, 40, 40), size=(90, 40))
+    tall = write_image(tmp_path / "in" / "tall.jpg", (40, 60, 220), size=(33, 70))
+    code, out, err = cli("explain", runs / "classifier", wide, tall, "-o", tmp_path / "maps", "--json")
+    assert code == 0, err
+    found = json.loads(out)
+    assert [Path(f["path"]).name for f in found] == ["wide.png", "tall.jpg"]
+    for item, (w, h) in zip(found, [(90, 40), (33, 70)]):
+        assert item["class"] in ("red", "blue") and 0 <= item["score"] <= 1 and item["method"] == "gradcam"
+        heat = np.load(item["files"]["cam_npy"])
+        assert heat.shape == (h, w) and heat.dtype == np.float32 and 0 <= heat.min() <= heat.max() <= 1
+        x, y = item["peak"]
+        assert heat[y, x] == heat.max()
+        assert Image.open(item["files"]["cam_png"]).size == (w, h)
+    blue = json.loads(cli("explain", runs / "classifier", tall, "--class", "blue", "-o", tmp_path / "b", "--json")[1])
+    assert blue[0]["class"] == "blue" and blue[0]["class_index"] == 0  # classes in name order
+
+
+@pytest.mark.parametrize("method", ["gradcam++", "layercam", "eigencam"])
+def test_every_method_gives_a_map(runs, tmp_path, method):
+    from transferlab.tasks.explain import explain
+
+    image = write_image(tmp_path / "x.png", size=(48, 40))
+    (found,) = explain([image], run=runs / "classifier", method=method, out=tmp_path / method)
+    heat = np.load(found.files["cam_npy"])
+    assert found.method == method and heat.shape == (40, 48) and np.isfinite(heat).all()
+
+
+def test_segmenter_maps_a_class_and_its_uncertainty(runs, tmp_path, cli):
+    scene = next((runs / "scenes" / "images").iterdir())
+    code, out, err = cli("explain", runs / "segmenter", scene, "--class", "2", "-o", tmp_path / "seg", "--json")
+    assert code == 0, err
+    (item,) = json.loads(out)
+    assert item["class_index"] == 2 and 0 <= item["mean_uncertainty"] <= 1
+    size = Image.open(scene).size[::-1]
+    for kind in ("cam", "uncertainty"):
+        values = np.load(item["files"][f"{kind}_npy"])
+        assert values.shape == size and 0 <= values.min() <= values.max() <= 1
+    assert Path(item["files"]["uncertainty_png"]).is_file()
+
+
+def test_imagenet_maps_point_at_the_kangaroos(kangaroos, tmp_path):
+    """The pointing game on real photos: Grad-CAM's peak for 'wallaby' falls inside a boxed kangaroo
+    far more often than the image centre does, and a network with random weights does not point
+    like the trained one (the sanity check of Adebayo et al. 2018: rank correlation of the maps)."""
+    from scipy.stats import spearmanr
+
+    from transferlab.tasks.explain import explain
+
+    images = [path for path, _ in kangaroos]
+    trained = explain(images, model="tf_efficientnet_lite0", class_name="wallaby, brush kangaroo", out=tmp_path / "t")
+    random = explain(images, model="tf_efficientnet_lite0:random", class_name="104", out=tmp_path / "r")
+
+    def inside(point, boxes):
+        return any(x0 <= point[0] <= x1 and y0 <= point[1] <= y1 for x0, y0, x1, y1 in boxes)
+
+    hits = np.mean([inside(e.peak, boxes) for e, (_, boxes) in zip(trained, kangaroos)])
+    centres = [(Image.open(p).width // 2, Image.open(p).height // 2) for p in images]
+    centre_hits = np.mean([inside(c, boxes) for c, (_, boxes) in zip(centres, kangaroos)])
+    assert hits >= 0.8 and hits > centre_hits, (hits, centre_hits)
+    correlations = [
+        spearmanr(np.load(a.files["cam_npy"])[::8, ::8].ravel(), np.load(b.files["cam_npy"])[::8, ::8].ravel())[0]
+        for a, b in zip(trained, random)
+    ]
+    assert np.nanmean(correlations) < 0.5, correlations
+
+
+def test_bad_input(runs, tmp_path, cli):
+    image = write_image(tmp_path / "x.png", size=(40, 40))
+    assert_user_error(cli("explain", runs / "classifier", image, "--method", "gradcamm"), "unknown explanation method",
+                      "gradcam")  # fmt: skip
+    assert_user_error(cli("explain", runs / "classifier", image, "--class", "green"), "no class 'green'", "blue, red")
+    assert_user_error(cli("explain", runs / "classifier"), "a run and at least one image")
+    assert_user_error(cli("explain", runs / "classifier", tmp_path / "missing.png"), "does not exist")
+    assert_user_error(cli("explain", "--model", "vit_tiny_patch16_224:random", image), "no spatial feature map")
+    detector = tmp_path / "detector"
+    shutil.copytree(runs / "classifier", detector)
+    meta = json.loads((detector / "run.json").read_text())
+    meta["model"]["kind"] = "detector"
+    (detector / "run.json").write_text(json.dumps(meta))
+    assert_user_error(cli("explain", detector, image), "detector model, which explain does not take",
+                      "transferlab segment train")  # fmt: skip
+    not_a_run = tmp_path / "plain"
+    not_a_run.mkdir()
+    assert_user_error(cli("explain", not_a_run, image), "not a transferlab run")
