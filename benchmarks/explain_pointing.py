@@ -71,9 +71,8 @@ def main() -> None:
         photos = kangaroos(Path(tmp) / "data", args.limit)
         images = [p for p, _ in photos]
         centres = [(Image.open(p).width / 2, Image.open(p).height / 2) for p in images]
-        print(
-            f"{len(photos)} photos; centre baseline: {np.mean([inside(c, b) for c, (_, b) in zip(centres, photos)]):.3f}"
-        )
+        centre_hits = float(np.mean([inside(c, b) for c, (_, b) in zip(centres, photos)]))
+        print(f"{len(photos)} photos; centre baseline: {centre_hits:.3f}")
         rows = []
         for method in args.methods.split(","):
             started = time.perf_counter()
@@ -97,7 +96,7 @@ def main() -> None:
         print("\n| method | shorter side | pointing game | s / image |\n| --- | --- | --- | --- |")
         for method, size, hits, seconds in rows:
             print(f"| {method} | {size} | {hits:.3f} | {seconds:.2f} |")
-        print(f"| centre of the image | - | {np.mean([inside(c, b) for c, (_, b) in zip(centres, photos)]):.3f} | - |")
+        print(f"| centre of the image | - | {centre_hits:.3f} | - |")
         print(f"| gradcam, random weights | 224 | {pointing(random, photos):.3f} | - |")
         print(f"\nrank correlation trained vs random-weight maps (gradcam): mean {np.nanmean(rho):.3f}, "
               f"median {np.nanmedian(rho):.3f}")  # fmt: skip
