@@ -125,3 +125,16 @@ def test_every_served_endpoint_a_record_names_is_a_route_of_the_server():
                 methods, path = endpoint.split()
                 for method in methods.split("|"):
                     assert (method, path) in routes, f"{task.name}: {endpoint}"
+
+
+def test_explain_and_corruptions_are_declared_once():
+    import inspect
+
+    from transferlab.registry import RUN_KINDS
+    from transferlab.tasks.explain.subjects import SUBJECTS
+
+    assert set(SUBJECTS) == {name for name, kind in RUN_KINDS.items() if "explain" in kind.accepted_by}
+    for task in TASKS.values():
+        evaluate = getattr(task.api(), "evaluate", None)
+        takes = evaluate is not None and "corruptions" in inspect.signature(evaluate).parameters
+        assert takes == (task.robustness is not None), task.name

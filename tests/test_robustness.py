@@ -88,3 +88,33 @@ def test_evaluate_refuses_bad_corruptions(run, cli):
                       "weather")  # fmt: skip
     assert_user_error(cli("evaluate", run_dir, photos, "--corruptions", "fog", "--severities", "0,9"), "within 1-5")
     assert_user_error(cli("evaluate", run_dir, photos, "--corruptions", "fog", "--severities", "x"), "not a list")
+
+
+@pytest.fixture(scope="module")
+def dense_runs(tmp_path_factory) -> Path:
+    from tests.conftest import write_detection_set, write_segmentation_set
+    from transferlab.tasks import detect, segment
+
+    root = tmp_path_factory.mktemp("dense")
+    write_segmentation_set(root / "scenes", 8)
+    segment.train(root / "scenes", out=root / "segmenter", img_size=64, epochs=1, batch_size=4, width=8,
+                  backbone="resnet10t:random", accelerator="cpu")  # fmt: skip
+    write_detection_set(root / "shapes", 8)
+    detect.train(root / "shapes", out=root / "detector", img_size=64, epochs=1, batch_size=4, width=64,
+                 backbone="resnet10t:random", accelerator="cpu")  # fmt: skip
+    return root
+
+
+@pytest.mark.parametrize(("task", "data", "metric"), [("segment", "scenes", "miou"), ("detect", "shapes", "map_50")])
+def test_dense_evaluate_with_corruptions(dense_runs, cli, task, data, metric):
+    run_dir = dense_runs / f"{task}er" if task == "segment" else dense_runs / "detector"
+    code, out, err = cli(task, "evaluate", run_dir, dense_runs / data, "--corruptions", "blur,fog",
+                         "--severities", "5", "--json")  # fmt: skip
+    assert code == 0, err
+    scores = json.loads(out)
+    found = scores["corruptions"]
+    assert found["metric"] == metric and found["clean"] == pytest.approx(scores[metric])
+    assert list(found["table"]) == ["defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "fog"]
+    assert all(0 <= row["5"] <= 1 for row in found["table"].values())
+    assert (run_dir / "evaluations" / data / "robustness.png").is_file()
+    assert_user_error(cli(task, "evaluate", run_dir, dense_runs / data, "--corruptions", "haze"), "unknown corruption")

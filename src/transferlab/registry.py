@@ -71,7 +71,9 @@ class Served:
 class Task:
     """One job transferlab does. ``options``: its training options (none for inference-only jobs);
     ``makes``: the kinds of run it writes; ``serves``: run kind -> how the server serves it;
-    ``exports``: the formats ``transferlab export`` writes its runs in."""
+    ``exports``: the formats ``transferlab export`` writes its runs in; ``robustness``: the metric
+    its ``evaluate --corruptions`` scores under ImageNet-C's corruptions (its API's ``evaluate``
+    takes ``corruptions``, ``severities`` and ``seed``)."""
 
     name: str
     summary: str
@@ -80,6 +82,7 @@ class Task:
     makes: tuple[RunKind, ...] = ()
     serves: dict[str, Served] = field(default_factory=dict)
     exports: tuple[str, ...] = ()
+    robustness: str | None = None
 
     def api(self) -> ModuleType:
         """``transferlab.tasks.NAME``: the task's Python API (imports torch)."""
@@ -105,6 +108,8 @@ class Task:
             "run_kinds": [k.name for k in self.makes],
             "serve_endpoints": [e for s in self.serves.values() for e in s.endpoints],
             "export_formats": list(self.exports),
+            "explained": [k.name for k in self.makes if "explain" in k.accepted_by],
+            "corruptions_metric": self.robustness,
             "options": self.options.__name__ if self.options else None,
         }
 
@@ -127,6 +132,7 @@ TASKS: dict[str, Task] = {
             makes=(_CLASSIFIER,),
             serves={CLASSIFIER: Served("classifier", ("POST /models/{name}/predict", "POST /v2/models/{name}/infer"))},
             exports=("onnx", "torchscript"),
+            robustness="accuracy",
         ),
         Task(
             "predict",
@@ -205,6 +211,7 @@ TASKS: dict[str, Task] = {
                            ("segment evaluate", "segment apply", "explain", "export", "serve")),),
             serves={SEGMENTER: Served("segmenter", ("POST /models/{name}/segment",))},
             exports=("onnx", "torchscript"),
+            robustness="miou",
         ),
         Task(
             "detect",
@@ -217,6 +224,7 @@ TASKS: dict[str, Task] = {
                            ("detect evaluate", "detect apply", "export", "serve")),),
             serves={DETECTOR: Served("detector", ("POST /models/{name}/detect",))},
             exports=("onnx",),
+            robustness="map_50",
         ),
     )
 }  # fmt: skip

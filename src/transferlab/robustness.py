@@ -126,14 +126,15 @@ def evaluate(
     severities: Sequence[int] = SEVERITIES,
     seed: int = 0,
     metric: str = "accuracy",
-    higher_is_better: bool = True,
+    clean: float | None = None,
 ) -> dict[str, Any]:
-    """``score(None)`` is the clean metric; ``score(change)`` the metric when every image batch is
-    passed through ``change`` first. Returns the table (corruption -> severity -> metric), the
-    mean over all, per corruption and per family, and the relative drop against clean."""
+    """``score(None)`` is the clean metric (or ``clean``, where the caller has it); ``score(change)``
+    the metric when every image batch is passed through ``change`` first (a metric higher for
+    better). Returns the table (corruption -> severity -> metric), the mean over all, per corruption
+    and per family, and the relative drop against clean."""
     corrupter = Corrupter()
     try:
-        clean = float(score(None))
+        clean = float(score(None) if clean is None else clean)
         table: dict[str, dict[str, float]] = {}
         cells = [(n, s) for n in names for s in severities]
         for name, severity in track(cells, "corrupting", len(cells)):
@@ -145,9 +146,17 @@ def evaluate(
     by_group = {g: float(np.mean([by_name[n] for n in ns if n in by_name])) for g, ns in GROUPS.items()
                 if any(n in by_name for n in ns)}  # fmt: skip
     mean = float(np.mean(list(by_name.values())))
-    drop = (clean - mean) / clean if higher_is_better else (mean - clean) / max(clean, 1e-12)
+    drop = (clean - mean) / clean if clean > 0 else 0.0
     return {"metric": metric, "clean": clean, "mean": mean, "relative_drop": drop, "by_corruption": by_name,
             "by_family": by_group, "table": table, "severities": list(severities), "seed": seed}  # fmt: skip
+
+
+def corrupt_tensors(images: list[Any], change: Callable[[list[np.ndarray]], list[np.ndarray]]) -> list[Any]:
+    """``change`` applied to uint8 3 x H x W tensors (the dense tasks' images, each at its own size)."""
+    import torch
+
+    arrays = [np.ascontiguousarray(image.permute(1, 2, 0).numpy()) for image in images]
+    return [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1) for a in change(arrays)]
 
 
 def write_report(result: dict[str, Any], out_dir: Path, title: str) -> Path:

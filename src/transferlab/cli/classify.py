@@ -7,16 +7,12 @@ from pathlib import Path
 
 import typer
 
-from transferlab.cli.console import out, parse_severities, show_robustness
+from transferlab.cli import robustness as robust
+from transferlab.cli.console import out
 from transferlab.cli.data import DATA_HELP
 from transferlab.cli.options import with_options
 from transferlab.errors import UsageError
 from transferlab.options.classify import ClassifyOptions
-
-CORRUPTIONS_HELP = (
-    "Also score RUN on corrupted copies of DATA: all (ImageNet-C's 15 at 5 severities; the default when the "
-    "flag ends the line), families noise, blur, weather, digital, or names such as fog,jpeg_compression."
-)
 
 
 @with_options(ClassifyOptions)
@@ -83,9 +79,9 @@ def evaluate(
     data_root: str = typer.Option(None, "--data-root"),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print all metrics as JSON."),
-    corruptions: str = typer.Option(None, "--corruptions", help=CORRUPTIONS_HELP),
-    severities: str = typer.Option("1,2,3,4,5", "--severities", help="With --corruptions: the severities (1-5)."),
-    seed: int = typer.Option(0, "--seed", help="With --corruptions: the seed of the random ones (noise, ...)."),
+    corruptions: str = robust.CORRUPTIONS,
+    severities: str = robust.SEVERITIES,
+    seed: int = robust.SEED,
 ) -> None:
     """Accuracy, top-5, per-class precision/recall/F1 and most-confused pairs of RUN on DATA; with
     --corruptions, the accuracy under ImageNet-C's corruptions too."""
@@ -94,7 +90,7 @@ def evaluate(
     from transferlab.tasks import classify as task
 
     metrics = task.evaluate(run, data, device=device, data_root=data_root, corruptions=corruptions,
-                            severities=parse_severities(severities), seed=seed)  # fmt: skip
+                            severities=robust.parse_severities(severities), seed=seed)  # fmt: skip
     if as_json:
         print(json.dumps(metrics, indent=2))
         return
@@ -113,4 +109,4 @@ def evaluate(
     for pair in metrics["most_confused"][:5]:
         out.print(f"  {pair['true']} -> {pair['predicted']}: {pair['count']}")
     if "corruptions" in metrics:
-        show_robustness(metrics["corruptions"])
+        robust.show_robustness(metrics["corruptions"])

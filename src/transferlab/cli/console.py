@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from transferlab.cli.options import refuse_compare_with_resume
-from transferlab.errors import UsageError
 
 
 class ResultConsole(Console):
@@ -68,27 +67,3 @@ def train_or_compare(
     for line in summary(result) if result.scores else []:
         out.print(line)
     out.print(f"report: {result.report}")
-
-
-def parse_severities(text: str) -> list[int]:
-    """``--severities 1,3,5`` -> [1, 3, 5] (range-checked by ``robustness.check_severities``)."""
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise UsageError(f"--severities '{text}' is not a list of integers", "e.g. --severities 1,3,5") from None
-
-
-def show_robustness(result: dict) -> None:
-    """The clean metric, the mean under corruption and the drop, then one row per family."""
-    from rich.table import Table
-
-    out.print(
-        f"under {len(result['table'])} corruptions x {len(result['severities'])} severities: {result['metric']} "
-        f"{result['mean']:.4f} against {result['clean']:.4f} clean ({result['relative_drop']:.1%} lower)"
-    )
-    table = Table()
-    table.add_column("corruption")
-    table.add_column(f"mean {result['metric']}", justify="right")
-    for name, value in result["by_corruption"].items():
-        table.add_row(name.replace("_", " "), f"{value:.4f}")
-    out.print(table)

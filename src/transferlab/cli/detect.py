@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from transferlab.cli import robustness as robust
 from transferlab.cli.console import out, print_rows, train_or_compare
 from transferlab.cli.options import RESUME, with_options
 from transferlab.options.detect import DetectOptions
@@ -43,17 +44,31 @@ def evaluate(
     ),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
+    corruptions: str = robust.CORRUPTIONS,
+    severities: str = robust.SEVERITIES,
+    seed: int = robust.SEED,
 ) -> None:
     """COCO mAP@[.5:.95], mAP@.5, mAP@.75, recall and AP per class of RUN on DATA (its val part, else all of it)."""
     from transferlab.tasks import detect
 
-    scores = detect.evaluate(run, data, device=device, images=images, annotations=annotations)
+    scores = detect.evaluate(
+        run,
+        data,
+        device=device,
+        images=images,
+        annotations=annotations,
+        corruptions=corruptions,
+        severities=robust.parse_severities(severities),
+        seed=seed,
+    )
     if as_json:
         print(json.dumps(scores, indent=2))
         return
     out.print(f"{scores['images']} images: mAP@[.5:.95] {scores['map']:.3f}, mAP@.5 {scores['map_50']:.3f}, "
               f"mAP@.75 {scores['map_75']:.3f}, recall {scores['recall']:.3f}")  # fmt: skip
     print_rows([{**row, "ap": round(row["ap"], 3)} for row in scores["per_class"]], "per class")
+    if "corruptions" in scores:
+        robust.show_robustness(scores["corruptions"])
 
 
 def apply(

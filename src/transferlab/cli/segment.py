@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from transferlab.cli import robustness as robust
 from transferlab.cli.console import out, print_rows, train_or_compare
 from transferlab.cli.options import RESUME, with_options
 from transferlab.options.segment import SegmentOptions
@@ -47,13 +48,17 @@ def evaluate(
     predict_size: int = typer.Option(None, "--predict-size", help="Predict at this shorter side (default: the run's)."),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
+    corruptions: str = robust.CORRUPTIONS,
+    severities: str = robust.SEVERITIES,
+    seed: int = robust.SEED,
 ) -> None:
     """mIoU, pixel and class accuracy and Dice of RUN on DATA (its val/test part, else all of it)."""
     from transferlab.tasks import segment
     from transferlab.tasks.segment.report import weak_line
 
     scores = segment.evaluate(run, data, device=device, images=images, masks=masks, classes=classes,
-                              ignore_index=ignore_index, predict_size=predict_size)  # fmt: skip
+                              ignore_index=ignore_index, predict_size=predict_size, corruptions=corruptions,
+                              severities=robust.parse_severities(severities), seed=seed)  # fmt: skip
     if as_json:
         print(json.dumps(scores, indent=2))
         return
@@ -62,6 +67,8 @@ def evaluate(
     print_rows([{k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()} for row in scores["per_class"]],
                "per class")  # fmt: skip
     out.print(weak_line(scores))
+    if "corruptions" in scores:
+        robust.show_robustness(scores["corruptions"])
 
 
 def apply(

@@ -9,12 +9,15 @@ detect.apply(run.run_dir, ["photo.jpg"], out="boxes/")               # drawn ima
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
+from transferlab import robustness
 from transferlab.data.images import collect_images, image_tensor
 from transferlab.data.split import evaluation_source
 from transferlab.devices import resolve_device
@@ -85,18 +88,34 @@ def compare(data: Any, strategies: list[str], *, out: str | Path | None = None, 
 
 def evaluate(
     run_dir: str | Path, data: Any = None, *, device: str = "auto", images: str | None = None,
-    annotations: str | None = None,
+    annotations: str | None = None, corruptions: str | list[str] | None = None,
+    severities: Sequence[int] = robustness.SEVERITIES, seed: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     """COCO mAP of a run on DATA's held-out part (its val/test split, else all of it) or on
-    ``images``/``annotations`` (the layouts ``train`` reads); written to the run's evaluations."""
+    ``images``/``annotations`` (the layouts ``train`` reads); written to the run's evaluations.
+    ``corruptions`` (``robustness.parse``) adds mAP@.5 under each corruption and severity of the
+    images at their own resolution (key ``corruptions``), with ``robustness.png`` and ``report.html``."""
     source = evaluation_source(data, images, annotations, "--annotations")
+    names_of_corruptions = robustness.parse(corruptions) if corruptions is not None else None
+    severities = robustness.check_severities(list(severities))
     net, spec = load_detector(run_dir, resolve_device(device))
     read = load_detection(data, images=images, annotations=annotations, classes=",".join(spec["classes"]),
                           hold_out=False)  # fmt: skip
     split = read.val if len(read.val) else read.train  # DATA's own held-out part, else all of it
     scores, _ = score(net, split, spec["classes"], progress=True)
     scores = {**scores, "data": read.description}
-    write_json(Path(run_dir) / "evaluations" / folder_name(source) / "detect.json", scores)
+    out_dir = Path(run_dir) / "evaluations" / folder_name(source)
+    if names_of_corruptions is not None:
+
+        def map_50(change: Any) -> float:
+            corrupted = replace(split, images=robustness.corrupt_tensors(split.images, change))
+            return score(net, corrupted, spec["classes"])[0]["map_50"]
+
+        scores["corruptions"] = robustness.evaluate(map_50, names_of_corruptions, severities, seed, "map_50",
+                                                    clean=scores["map_50"])  # fmt: skip
+        out_dir.mkdir(parents=True, exist_ok=True)
+        robustness.write_report(scores["corruptions"], out_dir, f"robustness of {Path(run_dir).name}")
+    write_json(out_dir / "detect.json", scores)
     return scores
 
 

@@ -9,6 +9,8 @@ segment.apply(run.run_dir, ["slice.png"], out="masks/")                  # index
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from transferlab import robustness
 from transferlab.data.images import collect_images, image_tensor
 from transferlab.data.split import evaluation_source
 from transferlab.devices import resolve_device
@@ -75,15 +78,20 @@ def compare(data: Any, strategies: list[str], *, out: str | Path | None = None, 
 def evaluate(
     run_dir: str | Path, data: Any = None, *, device: str = "auto", images: str | None = None,
     masks: str | None = None, classes: str | None = None, ignore_index: int | None = None,
-    predict_size: int | None = None,
+    predict_size: int | None = None, corruptions: str | list[str] | None = None,
+    severities: Sequence[int] = robustness.SEVERITIES, seed: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     """mIoU, pixel and class accuracy, Dice of a run on DATA's held-out part (its val/test split,
     else all of it) or on ``images``/``masks`` folders, each mask at its own resolution; the classes
     below 0.1 IoU listed with their share of the pixels; written to the run's evaluations.
     ``classes`` (a colour table for colour masks) must name the run's classes in its order;
     ``ignore_index`` is the data's void value (default: the run's); ``predict_size`` the shorter
-    side images are predicted at (default: the run's)."""
+    side images are predicted at (default: the run's). ``corruptions`` (``robustness.parse``) adds
+    the mIoU under each corruption and severity of the images at their own resolution (key
+    ``corruptions``), with ``robustness.png`` and ``report.html``."""
     source = evaluation_source(data, images, masks, "--masks")
+    names_of_corruptions = robustness.parse(corruptions) if corruptions is not None else None
+    severities = robustness.check_severities(list(severities))
     check_side("predict_size", predict_size)
     dev = resolve_device(device)
     net, spec = load_segmenter(run_dir, dev)
@@ -96,11 +104,22 @@ def evaluate(
     read = load_segmentation(data, images=images, masks=masks, classes=classes or ",".join(names),
                              ignore_index=ignore, hold_out=False)  # fmt: skip
     split = read.val if len(read.val) else read.train  # DATA's own held-out part, else all of it
-    scores = score(net, split, names, ignore, side, for_inference(dev, SegmentOptions.cpu_defaults),
-                   progress=True)  # fmt: skip
+    performance = for_inference(dev, SegmentOptions.cpu_defaults)
+    scores = score(net, split, names, ignore, side, performance, progress=True)
     scores = {**scores, "images": len(split), "data": read.description, "predict_size": side,
               "weak_classes": weak_classes(scores)}  # fmt: skip
-    write_json(Path(run_dir) / "evaluations" / folder_name(source) / "segment.json", scores)
+    out_dir = Path(run_dir) / "evaluations" / folder_name(source)
+    if names_of_corruptions is not None:
+
+        def miou(change: Any) -> float:
+            corrupted = replace(split, images=robustness.corrupt_tensors(split.images, change))
+            return score(net, corrupted, names, ignore, side, performance)["miou"]
+
+        scores["corruptions"] = robustness.evaluate(miou, names_of_corruptions, severities, seed, "miou",
+                                                    clean=scores["miou"])  # fmt: skip
+        out_dir.mkdir(parents=True, exist_ok=True)
+        robustness.write_report(scores["corruptions"], out_dir, f"robustness of {Path(run_dir).name}")
+    write_json(out_dir / "segment.json", scores)
     return scores
 
 
