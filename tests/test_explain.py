@@ -131,3 +131,24 @@ def test_bad_input(runs, tmp_path, cli):
     not_a_run = tmp_path / "plain"
     not_a_run.mkdir()
     assert_user_error(cli("explain", not_a_run, image), "not a transferlab run")
+
+
+def test_maps_equal_the_librarys_own():
+    """The backward pass starts at the explained layer (a shortcut): the maps stay pytorch-grad-cam's."""
+    import timm
+    import torch
+    from pytorch_grad_cam import GradCAM, LayerCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from transferlab.tasks.explain.cam import METHODS, class_maps, find_layer
+
+    torch.manual_seed(0)
+    model = timm.create_model("resnet10t", num_classes=5).eval()
+    x = torch.randn(2, 3, 96, 128)
+    layer = find_layer(model, x)
+    assert layer.name == "layer4" and layer.stride == 32
+    for name, library in (("gradcam", GradCAM), ("layercam", LayerCAM)):
+        targets = [ClassifierOutputTarget(1), ClassifierOutputTarget(3)]
+        ours, _ = class_maps(METHODS[name], model, layer, x, targets)
+        with library(model=model, target_layers=[layer.module]) as cam:
+            assert np.allclose(ours, cam(input_tensor=x, targets=targets), atol=1e-6)

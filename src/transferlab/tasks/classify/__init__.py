@@ -162,7 +162,7 @@ def evaluate(
     logits, labels = run_logits(info, images, dev)
     out_dir = Path(run) / "evaluations" / folder_name(Path(str(data)).name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    scores = write_evaluation(out_dir, images, info.class_names, logits, labels)
+    scores = write_evaluation(out_dir, images, info.class_names, logits, labels, explained_run=Path(run))
     if names is not None:
         scores["corruptions"] = corruption_scores(info, images, dev, names, severities, seed)
         write_json(out_dir / "evaluation.json", scores)

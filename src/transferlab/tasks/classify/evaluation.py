@@ -14,10 +14,14 @@ from transferlab.data.collections import LabeledImages
 from transferlab.data.loaders import make_batches
 from transferlab.data.transforms import split_eval_transform
 from transferlab.engine.performance import for_inference
+from transferlab.errors import UsageError
 from transferlab.io import write_json
 from transferlab.options.classify import ClassifyOptions
 from transferlab.reports import plots
 from transferlab.runs import RunInfo
+
+#: How many of the hardest images the report shows with their maps (a second each on a CPU).
+MAPPED = 6
 
 
 def run_logits(
@@ -44,8 +48,11 @@ def write_evaluation(
     logits: torch.Tensor,
     labels: torch.Tensor,
     name: str = "evaluation",
+    explained_run: Path | None = None,
 ) -> dict[str, Any]:
-    """``<name>.json``, ``confusion.png`` and ``hardest.png`` (highest-loss images) in ``run_dir``."""
+    """``<name>.json``, ``confusion.png`` and ``hardest.png`` (highest-loss images) in ``run_dir``;
+    with ``explained_run`` (the run the logits are of), ``hardest_maps.png``: the six hardest with
+    the Grad-CAM map of what the run predicted."""
     scores = metrics.compute("classification", logits=logits, labels=labels, classes=classes)
     write_json(run_dir / f"{name}.json", scores)
     plots.confusion_matrix(scores["confusion_matrix"], classes, run_dir / "confusion.png")
@@ -56,6 +63,15 @@ def write_evaluation(
     plots.image_gallery(
         [images.image(i) for i in hardest], captions, run_dir / "hardest.png", "highest-loss validation images"
     )
+    if explained_run is not None:
+        from transferlab.tasks.explain import overlays  # the public API of `transferlab explain`
+
+        try:
+            pictures = overlays(explained_run, [images.image(i) for i in hardest[:MAPPED]])
+        except UsageError:  # a network without a spatial map (a ViT): the report goes without maps
+            return scores
+        plots.image_gallery(pictures, captions[:MAPPED], run_dir / "hardest_maps.png",
+                            "where the model looked (Grad-CAM of its prediction)")  # fmt: skip
     return scores
 
 

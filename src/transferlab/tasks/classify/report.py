@@ -30,6 +30,10 @@ def write_run_report(
         report.heading("Most confused pairs").table(metrics["most_confused"])
     report.heading("Per class").table(metrics["per_class"])
     report.heading("Highest-loss validation images").image(run_dir / "hardest.png", "hardest images")
+    if (run_dir / "hardest_maps.png").is_file():
+        report.text("The first six again, with the Grad-CAM map of the class the model predicted (`transferlab "
+                    "explain RUN IMAGES` draws it for any image).")  # fmt: skip
+        report.image(run_dir / "hardest_maps.png", "hardest images with their maps")
     return report.save(run_dir / "report.html")
 
 
@@ -41,3 +45,5 @@ def comparison_pictures(report: HtmlReport, out_dir: Path, histories: dict[str, 
         best_dir / "confusion.png", "confusion matrix"
     )
     report.heading("Its highest-loss validation images").image(best_dir / "hardest.png", "hardest images")
+    if (best_dir / "hardest_maps.png").is_file():
+        report.image(best_dir / "hardest_maps.png", "hardest images with their maps")

@@ -447,7 +447,8 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
         if write:
             run = read_run(self.run_dir, model_kind=CLASSIFIER)
             logits, labels = run_logits(run, self.splits.val, self.fabric.device)
-            metrics = write_evaluation(self.run_dir, self.splits.val, self.splits.classes, logits, labels)
+            metrics = write_evaluation(self.run_dir, self.splits.val, self.splits.classes, logits, labels,
+                                       explained_run=self.run_dir)  # fmt: skip
             facts = {
                 "data": self.splits.summary(),
                 "backbone": run.model["backbone"],

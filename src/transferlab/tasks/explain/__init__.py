@@ -29,7 +29,7 @@ from transferlab.progress import track
 from transferlab.tasks.explain.cam import METHODS, class_maps, get_method
 from transferlab.tasks.explain.subjects import SUBJECTS, Subject, load_subject
 
-__all__ = ["METHODS", "SUBJECTS", "Explanation", "explain", "heat_overlay"]
+__all__ = ["METHODS", "SUBJECTS", "Explanation", "Map", "explain", "heat_overlay", "maps_of", "overlays"]
 
 
 @dataclass
@@ -146,38 +146,59 @@ def explain(
     warn_skipped(bad)
     if not decoded:
         raise DataError("none of the given files is a usable image", "pass readable image files")
-    # images of one input size go through together (whole images keep their aspect, so sizes differ)
-    groups: dict[tuple[int, ...], list[tuple[Path, Image.Image, torch.Tensor]]] = {}
-    for path, image in decoded:
-        x = subject.prepare(image)
-        groups.setdefault(tuple(x.shape), []).append((path, image, x))
-    batches = [group[i : i + batch_size] for group in groups.values() for i in range(0, len(group), batch_size)]
+    maps = maps_of(subject, chosen, [image for _, image in decoded], wanted, batch_size)
     found, used = [], set()
-    for batch in track(batches, f"explaining ({chosen.name})", len(batches)):
-        found += _explain_batch(subject, chosen, batch, wanted, out, used)
-    order = {str(p): i for i, p in enumerate(paths)}
-    return sorted(found, key=lambda e: order[e.path])
-
-
-def _explain_batch(subject: Subject, method: Any, batch: list, wanted: int | None, out: Path, used: set) -> list:
-    x = torch.stack([item[2] for item in batch])
-    with torch.no_grad():
-        outputs = subject.model(x).float()
-    targets, chosen, scores = subject.targets(outputs, wanted)
-    maps, _ = class_maps(method, subject.model, subject.layer, x, targets)
-    uncertain = subject.uncertainty(outputs) if subject.uncertainty else None
-    found = []
-    for n, (path, image, _) in enumerate(batch):
-        size = (image.height, image.width)
-        heat = _to_image(torch.from_numpy(maps[n]), size)
+    for (path, image), found_map in zip(decoded, maps):
         stem = _unique_stem(path, used)
-        files = _write(out, stem, "cam", image, heat)
-        mean_entropy = None
-        if uncertain is not None:
-            entropy = _to_image(uncertain[n], size)
-            files |= _write(out, stem, "uncertainty", image, entropy)
-            mean_entropy = float(entropy.mean())
-        y, x_peak = np.unravel_index(int(np.argmax(heat)), heat.shape)
-        found.append(Explanation(str(path), subject.class_names[chosen[n]], chosen[n], scores[n], method.name,
-                                 (int(x_peak), int(y)), files, mean_entropy))  # fmt: skip
+        files = _write(out, stem, "cam", image, found_map.heat)
+        if found_map.uncertainty is not None:
+            files |= _write(out, stem, "uncertainty", image, found_map.uncertainty)
+        y, x = np.unravel_index(int(np.argmax(found_map.heat)), found_map.heat.shape)
+        mean_entropy = None if found_map.uncertainty is None else float(found_map.uncertainty.mean())
+        found.append(Explanation(str(path), subject.class_names[found_map.class_index], found_map.class_index,
+                                 found_map.score, chosen.name, (int(x), int(y)), files, mean_entropy))  # fmt: skip
     return found
+
+
+@dataclass
+class Map:
+    """One image's map (H x W in [0, 1], the image's pixels), the class it explains and its score;
+    for segmenters the per-pixel uncertainty too."""
+
+    heat: np.ndarray
+    class_index: int
+    score: float
+    uncertainty: np.ndarray | None = None
+
+
+def maps_of(
+    subject: Subject, method: Any, images: list[Image.Image], wanted: int | None = None, batch_size: int = 8
+) -> list[Map]:
+    """``method``'s map of each whole image (in order), of class ``wanted`` or the predicted one."""
+    # images of one input size go through together (whole images keep their aspect, so sizes differ)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    inputs = [subject.prepare(image) for image in images]
+    for n, x in enumerate(inputs):
+        groups.setdefault(tuple(x.shape), []).append(n)
+    batches = [group[i : i + batch_size] for group in groups.values() for i in range(0, len(group), batch_size)]
+    found: dict[int, Map] = {}
+    for batch in track(batches, f"explaining ({method.name})", len(batches)):
+        x = torch.stack([inputs[n] for n in batch])
+        with torch.no_grad():
+            outputs = subject.model(x).float()
+        targets, chosen, scores = subject.targets(outputs, wanted)
+        heats, _ = class_maps(method, subject.model, subject.layer, x, targets)
+        uncertain = subject.uncertainty(outputs) if subject.uncertainty else None
+        for k, n in enumerate(batch):
+            size = (images[n].height, images[n].width)
+            found[n] = Map(_to_image(torch.from_numpy(heats[k]), size), chosen[k], scores[k],
+                           None if uncertain is None else _to_image(uncertain[k], size))  # fmt: skip
+    return [found[n] for n in range(len(images))]
+
+
+def overlays(run: str | Path, images: list[Image.Image], method: str = "gradcam") -> list[Image.Image]:
+    """The images with ``method``'s map of a run's prediction blended over each: the pictures a
+    run's report shows beside its hardest or held-out images."""
+    subject = load_subject(Path(run), None, None, None)
+    maps = maps_of(subject, get_method(method), [image.convert("RGB") for image in images])
+    return [Image.fromarray(heat_overlay(image.convert("RGB"), m.heat)) for image, m in zip(images, maps)]

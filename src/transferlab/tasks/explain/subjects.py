@@ -44,12 +44,11 @@ class Subject:
 
 def _side(model: nn.Module, trained_side: int, size: int | None, normalise: Callable) -> tuple[int, Layer]:
     """The shorter side images are explained at (``size``, else the training side grown until the
-    map has MIN_CELLS cells a side) and the layer read there."""
-    layer = find_layer(model, normalise(torch.zeros(1, 3, trained_side, trained_side)))
-    side = size or max(trained_side, MIN_CELLS * layer.stride)
-    if side != trained_side:
-        layer = find_layer(model, normalise(torch.zeros(1, 3, side, side)))
-    return side, layer
+    map has MIN_CELLS cells a side) and the layer read there, found on one small probe (64 px at
+    least: a stride-32 map is 2 x 2 there, so the same layer is found as at any larger size)."""
+    probe = max(trained_side, 64) if size is None else size
+    layer = find_layer(model, normalise(torch.zeros(1, 3, probe, probe)))
+    return size or max(trained_side, MIN_CELLS * layer.stride), layer
 
 
 def _fits_any_size(model: nn.Module, side: int) -> bool:
@@ -78,8 +77,11 @@ def classifier(run: Path | None, model_name: str | None, weights: Path | None, s
         return (x - mean) / std
 
     trained = int(config["input_size"][-1])
-    side, layer = _side(model, trained, size, normalise)
-    flexible = _fits_any_size(model, side)
+    flexible = _fits_any_size(model, trained)
+    if flexible:
+        side, layer = _side(model, trained, size, normalise)
+    else:  # one input size only (a flattening layer): explained at it, --size or not
+        side, layer = trained, find_layer(model, normalise(torch.zeros(1, 3, trained, trained)))
 
     def prepare(image: Image.Image) -> torch.Tensor:
         # the whole image, never a centre crop: resized with its aspect kept (squashed to the
