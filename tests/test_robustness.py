@@ -93,6 +93,7 @@ def test_evaluate_refuses_bad_corruptions(run, cli):
 @pytest.fixture(scope="module")
 def dense_runs(tmp_path_factory) -> Path:
     from tests.conftest import write_detection_set, write_segmentation_set
+
     from transferlab.tasks import detect, segment
 
     root = tmp_path_factory.mktemp("dense")
