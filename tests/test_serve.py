@@ -150,6 +150,30 @@ def test_predictions_equal_transferlab_predict(server, runs):
             assert abs(t["probability"] - expected[t["label"]]) < 1e-4, (t, expected)
 
 
+def test_explain_true_returns_maps_of_the_whole_images(server, runs):
+    photos = _photos(runs)[:2]
+    answer = httpx.post(f"{server.url}/models/flowers/predict", files=_files(photos), data={"explain": "true"},
+                        headers=AUTH, timeout=120)  # the first map loads the explaining side: seconds  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    for photo, prediction in zip(photos, answer.json()["predictions"]):
+        found = prediction["explanation"]
+        assert found["method"] == "gradcam" and found["label"] == prediction["top"][0]["label"]
+        drawn = Image.open(io.BytesIO(base64.b64decode(found["png_base64"])))
+        assert drawn.size == Image.open(photo).size  # the whole image, not the centre crop
+        assert 0 <= found["peak"][0] < drawn.width and 0 <= found["peak"][1] < drawn.height
+    plain = httpx.post(f"{server.url}/models/flowers/predict", files=_files(photos[:1]), headers=AUTH).json()
+    assert "explanation" not in plain["predictions"][0]
+    segmented = httpx.post(f"{server.url}/models/scenes/segment", files=_files(photos[:1]), data={"explain": "1"},
+                           headers=AUTH, timeout=120).json()["images"][0]  # fmt: skip
+    assert {"png_base64", "uncertainty_png_base64", "label", "peak"} <= set(segmented["explanation"])
+    refused = httpx.post(f"{server.url}/models/shapes/detect", files=_files(photos[:1]), data={"explain": "true"},
+                         headers=AUTH)  # fmt: skip
+    assert refused.status_code == 422 and "not offered for detectors" in refused.text
+    wrong = httpx.post(f"{server.url}/models/flowers/predict", files=_files(photos[:1]), data={"explain": "maybe"},
+                       headers=AUTH)  # fmt: skip
+    assert wrong.status_code == 422 and "explain" in wrong.text
+
+
 def test_json_base64_and_kserve_v2_agree(server, runs):
     from transferlab.data.transforms import eval_transform
 
@@ -336,6 +360,12 @@ def test_the_web_page_classifies_an_uploaded_image(server, runs, tmp_path):
         top = page.wait_for_selector(".result .bar.top .row span", timeout=30_000)
         assert top.inner_text() == expected["predictions"][0]["top"][0]["label"]
         page.screenshot(path=str(tmp_path / "serve.png"))
+        page.check("#explain")  # one toggle: the results are asked for again, with their maps
+        mapped = page.wait_for_selector(".result img.map", timeout=60_000)
+        assert mapped.get_attribute("src").startswith("data:image/png;base64,")
+        page.screenshot(path=str(tmp_path / "explained.png"))
+        page.uncheck("#explain")
+        assert not page.query_selector_all(".result img.map") and page.query_selector_all(".result img[data-map]")
         page.click('.model[data-name="digits-gan"]')
         page.wait_for_selector("#gan-out img", timeout=30_000)
         page.click('.model[data-name="scenes"]')

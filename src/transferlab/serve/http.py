@@ -35,9 +35,11 @@ from transferlab.serve.inputs import (
     ImageRequest,
     Upload,
     base64_uploads,
+    bool_option,
     check_count,
     decode_image,
     float_option,
+    for_explaining,
     int_option,
     png_bytes,
     read_json_object,
@@ -244,20 +246,25 @@ class Routes:
         classes = served.details["classes"]
         got = await self.images(request)
         topk = int_option(got.options, "topk", min(5, len(classes)), 1, len(classes))
-        probabilities = _softmax((await self.classify(served, got.images))["logits"])
+        explain = bool_option(got.options, "explain")
+        output = await self.classify(served, got.images, explain)
+        probabilities = _softmax(output["logits"])
         top = np.argsort(-probabilities, axis=1, kind="stable")[:, :topk]
-        return {
-            "model": name,
-            "predictions": [
-                {"file": file, "top": [{"label": classes[i], "index": int(i), "probability": float(p[i])} for i in row]}
-                for file, row, p in zip(got.names, top, probabilities)
-            ],
-        }
+        predictions = [
+            {"file": file, "top": [{"label": classes[i], "index": int(i), "probability": float(p[i])} for i in row]}
+            for file, row, p in zip(got.names, top, probabilities)
+        ]
+        for prediction, found in zip(predictions, output.get("explanations", [])):
+            prediction["explanation"] = _explanation(found, classes)
+        return {"model": name, "predictions": predictions}
 
-    async def classify(self, served: ServedModel, images: list[Image.Image]) -> dict[str, Any]:
+    async def classify(self, served: ServedModel, images: list[Image.Image], explain: bool = False) -> dict[str, Any]:
         to_pixels = self.to_pixels[served.name]
         pixels = await run_in_threadpool(lambda: np.stack([to_pixels(image) for image in images]))
-        return await self.dispatch[served.name]({"pixels": pixels})
+        request: dict[str, Any] = {"pixels": pixels}
+        if explain:  # the whole images, not the crops: a map shows the whole picture
+            request["explain"] = await run_in_threadpool(lambda: [for_explaining(image) for image in images])
+        return await self.dispatch[served.name](request)
 
     # ------------------------------------------------------------------ style networks
     async def stylize(self, name: str, request: Request) -> Response:
@@ -282,8 +289,11 @@ class Routes:
         wanted = got.options.get("format", "png")
         if wanted not in ("png", "mask", "json"):
             raise ApiError(422, f"format {wanted!r} is not png, mask or json", "use format=png, mask or json")
-        outputs = await asyncio.gather(*[self.dispatch[name]({"pixels": np.array(image)}) for image in got.images])
-        if len(outputs) == 1 and wanted != "json":
+        explain = bool_option(got.options, "explain")  # maps come in JSON, whatever the format
+        outputs = await asyncio.gather(*[
+            self.dispatch[name]({"pixels": np.array(image), "explain": explain}) for image in got.images
+        ])  # fmt: skip
+        if len(outputs) == 1 and wanted != "json" and not explain:
             picture = outputs[0]["overlay" if wanted == "png" else "mask"]
             return Response(png_bytes(Image.fromarray(picture)), media_type="image/png")
         classes = served.details["classes"]
@@ -293,6 +303,8 @@ class Routes:
             entry = _png_entry(file, png_bytes(Image.fromarray(output["overlay"])))
             entries.append({**entry, "mask_png_base64": base64.b64encode(png_bytes(Image.fromarray(output["mask"])))
                             .decode(), "classes": dict(zip(classes, np.round(counts, 4).tolist()))})  # fmt: skip
+            if "explanation" in output:
+                entries[-1]["explanation"] = _explanation(output["explanation"], classes)
         return JSONResponse({"model": name, "images": entries})
 
     # ------------------------------------------------------------------ detectors
@@ -305,6 +317,9 @@ class Routes:
         if wanted not in ("json", "png"):
             raise ApiError(422, f"format {wanted!r} is not json or png", "use format=json or png")
         threshold = float_option(got.options, "score_threshold", 0.3, 0.0, 1.0)
+        if bool_option(got.options, "explain"):
+            raise ApiError(422, "explain=true is not offered for detectors yet",
+                           "leave explain out; classifiers and segmenters give maps")  # fmt: skip
         pixels = [np.array(image) for image in got.images]
         outputs = await asyncio.gather(*[self.dispatch[name]({"pixels": p}) for p in pixels])
         classes = served.details["classes"]
@@ -461,6 +476,17 @@ def _drawn(pixels: np.ndarray, output: dict[str, np.ndarray], classes: list[str]
 
 def _pick(options: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: options[k] for k in keys}
+
+
+def _explanation(found: dict[str, Any], classes: list[str]) -> dict[str, Any]:
+    """A worker's map as JSON: the class explained, its score, the peak (x, y) in the image's
+    pixels, the map blended over the image (and a segmenter's uncertainty) as base64 PNGs."""
+    entry = {"method": "gradcam", "label": classes[found["class_index"]], "index": found["class_index"],
+             "score": round(float(found["score"]), 6), "peak": list(found["peak"]),
+             "png_base64": base64.b64encode(png_bytes(Image.fromarray(found["overlay"]))).decode()}  # fmt: skip
+    if "uncertainty" in found:
+        entry["uncertainty_png_base64"] = base64.b64encode(png_bytes(Image.fromarray(found["uncertainty"]))).decode()
+    return entry
 
 
 def _png_entry(name: str, png: bytes) -> dict[str, str]:

@@ -13,6 +13,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from transferlab.data.images import BadImage, load_rgb
@@ -160,3 +161,25 @@ def float_option(options: dict[str, Any], key: str, default: float, low: float, 
     if not low <= number < high:  # also refuses nan
         raise ApiError(422, f"{key}={number} is outside [{low}, {high})", f"give {key} from {low} up to {high}")
     return number
+
+
+def bool_option(options: dict[str, Any], key: str) -> bool:
+    """A yes/no option (true/false, 1/0, yes/no; JSON booleans); anything else is a 422."""
+    value = options.get(key, False)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false", "1", "0", "yes", "no", ""):
+        raise ApiError(422, f"{key}={value!r} is not true or false", f"give {key}=true or {key}=false")
+    return text in ("true", "1", "yes")
+
+
+#: Images are explained at most this large (the longer side; the map is drawn over this copy).
+EXPLAIN_MAX_SIDE = 1024
+
+
+def for_explaining(image: Image.Image) -> np.ndarray:
+    """The whole image (no crop) as uint8 H x W x 3, its longer side at most EXPLAIN_MAX_SIDE."""
+    copy = image.copy()
+    copy.thumbnail((EXPLAIN_MAX_SIDE, EXPLAIN_MAX_SIDE))
+    return np.asarray(copy.convert("RGB"), dtype=np.uint8)

@@ -20,6 +20,34 @@ def _batch_info(outputs: list[dict[str, Any]], images: int) -> list[dict[str, An
     return outputs
 
 
+def explained(
+    run_dir: str, subject: Any, images: list[np.ndarray], classes: list[int] | None = None
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Grad-CAM of ``classes`` (else the run's prediction) over each whole image (``transferlab explain``'s maps):
+    the map blended over the image, its peak, the class, and for segmenters the uncertainty. The
+    subject (the run's network, set for maps) is loaded on the first request that asks."""
+    import torch
+    from PIL import Image
+
+    from transferlab.tasks.explain import heat_overlay, maps_of
+    from transferlab.tasks.explain.cam import get_method
+    from transferlab.tasks.explain.subjects import load_subject
+
+    with torch.enable_grad():  # the workers run with gradients off; the maps need them
+        subject = subject or load_subject(run_dir, None, None, None)
+        pictures = [Image.fromarray(image) for image in images]
+        maps = maps_of(subject, get_method("gradcam"), pictures, classes)
+    found = []
+    for picture, m in zip(pictures, maps):
+        y, x = np.unravel_index(int(np.argmax(m.heat)), m.heat.shape)
+        entry = {"overlay": heat_overlay(picture, m.heat), "class_index": m.class_index, "score": m.score,
+                 "peak": (int(x), int(y))}  # fmt: skip
+        if m.uncertainty is not None:
+            entry["uncertainty"] = heat_overlay(picture, m.uncertainty)
+        found.append(entry)
+    return subject, found
+
+
 class RunWorker(ls.LitAPI):
     """What every worker shares: the run it serves, and requests kept whole inside a batch
     (a request may hold several images, so LitServe's default stacking does not apply)."""
@@ -27,6 +55,7 @@ class RunWorker(ls.LitAPI):
     def __init__(self, run_dir: str, *, api_path: str, max_batch_size: int = 1, batch_timeout: float = 0.0) -> None:
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout, api_path=api_path)
         self.run_dir = run_dir
+        self.explainer: Any = None  # the network set for maps, loaded when first asked (explained())
 
     def decode_request(self, request: dict[str, Any]) -> dict[str, Any]:
         return request
@@ -99,7 +128,14 @@ class ClassifierWorker(RunWorker):
         ]
         logits = self.logits(torch.cat(inputs))
         sizes = np.cumsum([len(x) for x in inputs])[:-1]
-        return _batch_info([{"logits": part} for part in np.split(logits, sizes)], len(logits))
+        outputs = [{"logits": part} for part in np.split(logits, sizes)]
+        for request, output in zip(requests, outputs):
+            if request.get("explain"):  # the map of the class the answer ranks first (of the crop)
+                top = [int(i) for i in output["logits"].argmax(1)]
+                self.explainer, output["explanations"] = explained(
+                    self.run_dir, self.explainer, request["explain"], top
+                )
+        return _batch_info(outputs, len(logits))
 
 
 class StyleWorker(RunWorker):
@@ -157,6 +193,9 @@ class SegmentWorker(RunWorker):
             mask = predict_logits(self.model, image, spec["predict_size"], self.performance).argmax(0)
             shown = overlay(image, mask, spec["colours"], int(spec["ignore_index"]))
             outputs.append({"mask": mask.numpy().astype(np.uint8), "overlay": shown})
+            if request.get("explain"):
+                self.explainer, found = explained(self.run_dir, self.explainer, [request["pixels"]])
+                outputs[-1]["explanation"] = found[0]
         return _batch_info(outputs, len(requests))
 
 

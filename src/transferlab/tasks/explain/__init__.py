@@ -172,9 +172,12 @@ class Map:
 
 
 def maps_of(
-    subject: Subject, method: Any, images: list[Image.Image], wanted: int | None = None, batch_size: int = 8
-) -> list[Map]:
-    """``method``'s map of each whole image (in order), of class ``wanted`` or the predicted one."""
+    subject: Subject, method: Any, images: list[Image.Image], wanted: int | list[int] | None = None,
+    batch_size: int = 8,
+) -> list[Map]:  # fmt: skip
+    """``method``'s map of each whole image (in order), of class ``wanted`` (one for all, or one
+    per image) or the predicted one."""
+    classes = wanted if isinstance(wanted, list) else [wanted] * len(images)
     # images of one input size go through together (whole images keep their aspect, so sizes differ)
     groups: dict[tuple[int, ...], list[int]] = {}
     inputs = [subject.prepare(image) for image in images]
@@ -186,7 +189,7 @@ def maps_of(
         x = torch.stack([inputs[n] for n in batch])
         with torch.no_grad():
             outputs = subject.model(x).float()
-        targets, chosen, scores = subject.targets(outputs, wanted)
+        targets, chosen, scores = subject.targets(outputs, [classes[n] for n in batch])
         heats, _ = class_maps(method, subject.model, subject.layer, x, targets)
         uncertain = subject.uncertainty(outputs) if subject.uncertainty else None
         for k, n in enumerate(batch):

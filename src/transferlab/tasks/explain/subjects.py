@@ -29,7 +29,7 @@ MIN_CELLS = 7
 class Subject:
     """A model to explain. ``prepare`` turns a whole image into its input (3 x H' x W', the aspect
     kept); ``targets`` picks, from the model's outputs on a batch, the class each map explains (the
-    one asked for, else the prediction): (pytorch-grad-cam targets, class indices, scores)."""
+    one asked for, per image, else the prediction): (pytorch-grad-cam targets, class indices, scores)."""
 
     model: nn.Module
     class_names: list[str]
@@ -37,7 +37,7 @@ class Subject:
     description: str
     layer: Layer
     prepare: Callable[[Image.Image], torch.Tensor]
-    targets: Callable[[torch.Tensor, int | None], tuple[list[Any], list[int], list[float]]]
+    targets: Callable[[torch.Tensor, list[int | None]], tuple[list[Any], list[int], list[float]]]
     uncertainty: Callable[[torch.Tensor], torch.Tensor] | None = None  # outputs -> N x H' x W' in [0, 1]
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -90,9 +90,9 @@ def classifier(run: Path | None, model_name: str | None, weights: Path | None, s
         pixels = np.asarray(image.resize((w, h), Image.BICUBIC), dtype=np.float32) / 255
         return normalise(torch.from_numpy(pixels).permute(2, 0, 1)[None])[0]
 
-    def targets(outputs: torch.Tensor, wanted: int | None) -> tuple[list[Any], list[int], list[float]]:
+    def targets(outputs: torch.Tensor, wanted: list[int | None]) -> tuple[list[Any], list[int], list[float]]:
         probs = outputs.softmax(-1)
-        chosen = [wanted if wanted is not None else int(i) for i in probs.argmax(-1)]
+        chosen = [w if w is not None else int(i) for w, i in zip(wanted, probs.argmax(-1))]
         scores = [float(probs[n, c]) for n, c in enumerate(chosen)]
         return [ClassifierOutputTarget(c) for c in chosen], chosen, scores
 
@@ -121,13 +121,13 @@ def segmenter(run: Path, size: int | None) -> Subject:
         pixels = np.asarray(image.resize((w, h), Image.BICUBIC), dtype=np.float32) / 255
         return torch.from_numpy(pixels).permute(2, 0, 1)
 
-    def targets(outputs: torch.Tensor, wanted: int | None) -> tuple[list[Any], list[int], list[float]]:
+    def targets(outputs: torch.Tensor, wanted: list[int | None]) -> tuple[list[Any], list[int], list[float]]:
         probs, found, chosen, scores = outputs.softmax(1), [], [], []
         for n, predicted in enumerate(outputs.argmax(1)):
             counts = torch.bincount(predicted.flatten(), minlength=len(names))
             # by default the class covering most pixels after the first (the background, mostly)
             ranked = [int(c) for c in counts.argsort(descending=True) if counts[c] > 0]
-            label = wanted if wanted is not None else next((c for c in ranked if c != 0), ranked[0])
+            label = wanted[n] if wanted[n] is not None else next((c for c in ranked if c != 0), ranked[0])
             mask = (predicted == label).float()
             mask = mask if mask.sum() > 0 else torch.ones_like(mask)
             found.append(_SegmentationTarget(label, mask))
