@@ -4,7 +4,8 @@ strategy; each run scored by `transferlab evaluate RUN DATA --corruptions` on 50
 (50 a class): clean accuracy, the mean over ImageNet-C's 15 corruptions x 5 severities, the relative
 drop, and the evaluation's time.
 
-    .venv/bin/python benchmarks/robustness_cifar.py [--strategies scratch,linear,full] [--seeds 0,1,2] [--epochs 10]
+    .venv/bin/python benchmarks/robustness_cifar.py [--strategies scratch,linear,full,full+augmix] [--seeds 0,1,2]
+        [--epochs 10]
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def held_out(val: Path, target: Path, per_class: int = 50) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strategies", default="scratch,linear,full")
+    parser.add_argument("--strategies", default="scratch,linear,full,full+augmix")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
@@ -47,8 +48,9 @@ def main() -> None:
             found = []
             for seed in map(int, args.seeds.split(",")):
                 run = Path(tmp) / f"{strategy}-{seed}"
-                classify.train(data / "train", out=run, strategy=strategy, shots=200, img_size=32,
-                               epochs=args.epochs, seed=seed)  # fmt: skip
+                name, _, extra = strategy.partition("+")
+                classify.train(data / "train", out=run, strategy=name, shots=200, img_size=32, epochs=args.epochs,
+                               seed=seed, augmix=extra == "augmix")  # fmt: skip
                 started = time.perf_counter()
                 scores = classify.evaluate(run, test, corruptions="all", seed=seed)["corruptions"]
                 found.append((scores["clean"], scores["mean"], scores["relative_drop"], time.perf_counter() - started))

@@ -199,6 +199,8 @@ def test_out_of_memory_says_what_to_do(tiny, tmp_path, monkeypatch):
 def test_unknown_strategy_and_backbone(cli):
     assert_user_error(cli("classify", "digits", "--strategy", "magic"), "unknown strategy 'magic'", "linear")
     assert_user_error(cli("classify", "digits", "--backbone", "resnet999"), "unknown backbone 'resnet999'")
+    assert_user_error(cli("classify", "digits", "--augmix", "--strategy", "linear"), "features computed once",
+                      "--strategy frozen")  # fmt: skip
     with pytest.raises(UsageError, match="--epochs"):
         classify.fit("digits", epochs=0)
 

@@ -61,3 +61,18 @@ def test_streaming_batches_have_the_same_interface():
     x, y = next(batches.batches(8, train=True, seed=0, epoch=0))
     assert x.shape == (8, 3, 32, 32) and len(y) == 8
     assert sum(len(y) for _, y in batches.batches(8, train=False)) == 20
+
+
+def test_augmix_is_seeded_sharded_and_changes_only_training_images():
+    plain = make_batches(_images(), CONFIG, torch.device("cpu"), resident=True)
+    mixed = make_batches(_images(), CONFIG, torch.device("cpu"), resident=True, augmix=True)
+    first = [x for x, _ in mixed.batches(8, train=True, seed=1, epoch=0)]
+    again = [x for x, _ in mixed.batches(8, train=True, seed=1, epoch=0)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[0], next(plain.batches(8, train=True, seed=1, epoch=0))[0])
+    single = list(mixed.batches(8, train=True, seed=3, epoch=2))
+    rank1 = list(mixed.batches(8, train=True, seed=3, epoch=2, rank=1, world=2))
+    assert all(torch.allclose(x[1::2], x1) for (x, _), (x1, _) in zip(single, rank1))
+    assert torch.equal(next(mixed.batches(8, train=False))[0], next(plain.batches(8, train=False))[0])
+    streaming = make_batches(_images(), CONFIG, torch.device("cpu"), workers=0, resident=False, augmix=True)
+    assert "AugMix" in repr(streaming.train_set.transform)

@@ -172,8 +172,10 @@ class ResidentBatches(Batches):
         config: dict[str, Any],
         device: torch.device,
         channels_last: bool = False,
+        augmix: bool = False,
     ) -> None:
         self.pixels = pixels.to(device)
+        self.augmix = augmix
         self.labels = torch.as_tensor(labels, dtype=torch.long, device=device)
         self.size = int(config["input_size"][-1])
         self.mode = "bicubic" if config.get("interpolation") == "bicubic" else "bilinear"
@@ -191,10 +193,12 @@ class ResidentBatches(Batches):
         generator = torch.Generator().manual_seed(draw.seed * 7_919 + draw.epoch * 104_729)
         for number, batch in enumerate(batches):
             params = self._crop_params(len(batch), generator, draw.scale) if draw.train else None
+            mixes = torch.randint(2**62, (len(batch),), generator=generator) if draw.train and self.augmix else None
             index = draw.share(batch)
             if len(index) == 0 or number < draw.skip:
                 continue
-            x = self.pixels[index.to(self.device)].float()
+            x = self.pixels[index.to(self.device)]
+            x = augmix(x, draw.share(mixes)) if mixes is not None else x.float()
             x = self._warp(x, draw.share(params)) if params is not None else self._resize(x)
             x = (x - self.mean) / self.std
             if self.channels_last:
@@ -230,6 +234,23 @@ class ResidentBatches(Batches):
         return F.grid_sample(x, grid, mode=self.mode, padding_mode="reflection", align_corners=False).clamp_(0, 255)
 
 
+def augmix(pixels: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
+    """AugMix (Hendrycks et al. 2020) of each uint8 image, by torchvision: a convex mix of three
+    chains of 1-3 operations at severity 3, blended with the image. The operations that ImageNet-C
+    also corrupts with (contrast, colour, brightness, sharpness) are left out (``all_ops=False``),
+    as the paper does, so robustness is measured on corruptions training never saw. One seed per
+    image: the same mixes for any number of processes and after a resume."""
+    from torchvision.transforms import v2
+
+    mix = v2.AugMix(severity=3, mixture_width=3, chain_depth=-1, alpha=1.0, all_ops=False)
+    out = []
+    with torch.random.fork_rng(devices=[]):
+        for image, seed in zip(pixels.cpu(), seeds.tolist()):
+            torch.manual_seed(seed)
+            out.append(mix(image))
+    return torch.stack(out).to(pixels.device).float()
+
+
 class StreamingBatches(Batches):
     """The same interface over a ``DataLoader`` with timm transforms, for datasets too big to hold."""
 
@@ -240,9 +261,12 @@ class StreamingBatches(Batches):
         device: torch.device,
         workers: int,
         channels_last: bool = False,
+        augmix: bool = False,
     ) -> None:
 
-        self.train_set = TransformedImages(images, train_transform(config))
+        # timm's AugMix (PIL) where images stream: severity 3, three chains, as the resident one
+        augment = {"auto_augment": "augmix-m3-w3"} if augmix else {}
+        self.train_set = TransformedImages(images, train_transform(config, **augment))
         self.eval_set = TransformedImages(images, eval_transform(config))
         self.device = device
         self.workers = workers
@@ -285,19 +309,21 @@ def make_batches(
     resident: bool | None = None,
     evaluation: bool = False,
     channels_last: bool = False,
+    augmix: bool = False,
 ):
     """Resident batches when the decoded dataset fits (or ``resident=True``), else streaming.
     ``evaluation``: the images are only evaluated, with the one eval preprocessing (both modes).
-    ``channels_last``: batches in the memory format the network runs in."""
+    ``channels_last``: batches in the memory format the network runs in. ``augmix``: training
+    images AugMixed before the crop."""
     size = int(config["input_size"][-1])
     store = size if evaluation else _store_size(images, size)  # probes a few images: do it once
     if resident is None:
         resident = resident_fits(images, store)
     if not resident:
-        return StreamingBatches(images, config, device, workers, channels_last)
+        return StreamingBatches(images, config, device, workers, channels_last, augmix)
     pixels = (
         decode_for_evaluation(images, config)
         if evaluation
         else decode_all(images, store, config.get("interpolation", "bicubic"))
     )
-    return ResidentBatches(pixels, images.labels, config, device, channels_last)
+    return ResidentBatches(pixels, images.labels, config, device, channels_last, augmix)

@@ -34,6 +34,8 @@ class ClassifyOptions(TrainOptions):
     label_smoothing: float = option(0.1, "Label smoothing.")
     mixup: float = option(0.0, "Mixup alpha (0 = off).")
     cutmix: float = option(0.0, "CutMix alpha (0 = off).")
+    augmix: bool = option(False, "AugMix every training image (Hendrycks et al. 2020): for robustness to "
+                          "corrupted images (`evaluate --corruptions` measures it).")  # fmt: skip
     ema: float = option(0.0, "EMA decay of the weights, e.g. 0.999 (0 = off).")
     accumulate: int = option(1, "Gradient accumulation steps.")
     eval_every: int = option(1, "Validate every N epochs (and after the last).", resumable=True)

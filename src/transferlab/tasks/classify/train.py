@@ -169,9 +169,15 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
 
     @classmethod
     def check(cls, opts: ClassifyOptions) -> None:
-        """The strategy and backbone named exist (registries), before any data is read."""
-        spec = backbones.resolve(opts.backbone, opts.img_size)
+        """The strategy and backbone named exist (registries) and fit the options, before any data
+        is read."""
         get_strategy(opts.strategy)
+        spec = backbones.resolve(opts.backbone, opts.img_size)
+        if opts.augmix and get_strategy(opts.strategy).cached_features:
+            raise UsageError(
+                f"--augmix changes the images every epoch; --strategy {opts.strategy} trains on features computed once",
+                "use --strategy frozen (the same head on a frozen body) or full",
+            )
         if spec.weights is not None and opts.weights is not None:
             raise UsageError(f"--backbone {opts.backbone} already names its weights", "leave out --weights")
         backbones.check_name(spec.name)
@@ -208,8 +214,9 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
         opts, device = self.opts, self.fabric.device
         layout = self.performance.channels_last
         self.train_source = make_batches(
-            self.splits.train, self.data_config, device, opts.workers, opts.resident, channels_last=layout
-        )
+            self.splits.train, self.data_config, device, opts.workers, opts.resident, channels_last=layout,
+            augmix=opts.augmix,
+        )  # fmt: skip
         self.val_source = make_batches(
             self.splits.val, self.data_config, device, opts.workers, opts.resident, True, channels_last=layout
         )
