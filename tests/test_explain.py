@@ -121,13 +121,13 @@ def test_bad_input(runs, tmp_path, cli):
     assert_user_error(cli("explain", runs / "classifier"), "a run and at least one image")
     assert_user_error(cli("explain", runs / "classifier", tmp_path / "missing.png"), "does not exist")
     assert_user_error(cli("explain", "--model", "vit_tiny_patch16_224:random", image), "no spatial feature map")
-    detector = tmp_path / "detector"
-    shutil.copytree(runs / "classifier", detector)
-    meta = json.loads((detector / "run.json").read_text())
-    meta["model"]["kind"] = "detector"
-    (detector / "run.json").write_text(json.dumps(meta))
-    assert_user_error(cli("explain", detector, image), "detector model, which explain does not take",
-                      "transferlab segment train")  # fmt: skip
+    autoencoder = tmp_path / "autoencoder"
+    shutil.copytree(runs / "classifier", autoencoder)
+    meta = json.loads((autoencoder / "run.json").read_text())
+    meta["model"]["kind"] = "autoencoder"
+    (autoencoder / "run.json").write_text(json.dumps(meta))
+    assert_user_error(cli("explain", autoencoder, image), "autoencoder model, which explain does not take",
+                      "transferlab detect train")  # fmt: skip
     not_a_run = tmp_path / "plain"
     not_a_run.mkdir()
     assert_user_error(cli("explain", not_a_run, image), "not a transferlab run")
@@ -149,6 +149,38 @@ def test_maps_equal_the_librarys_own():
     assert layer.name == "layer4" and layer.stride == 32
     for name, library in (("gradcam", GradCAM), ("layercam", LayerCAM)):
         targets = [ClassifierOutputTarget(1), ClassifierOutputTarget(3)]
-        ours, _ = class_maps(METHODS[name], model, layer, x, targets)
+        ours = class_maps(METHODS[name], model, layer, x, targets)
         with library(model=model, target_layers=[layer.module]) as cam:
             assert np.allclose(ours, cam(input_tensor=x, targets=targets), atol=1e-6)
+
+
+def test_detector_maps_each_box(tmp_path, cli):
+    """A detect run is explained with EigenCAM of its encoder, renormalised inside each box found."""
+    import torch
+    from tests.conftest import write_detection_set
+
+    from transferlab.tasks import detect
+    from transferlab.tasks.explain.subjects import detector
+
+    shapes = write_detection_set(tmp_path / "shapes", 6)
+    detect.train(shapes, out=tmp_path / "run", img_size=64, epochs=1, batch_size=4, width=64,
+                 backbone="resnet10t:random", accelerator="cpu")  # fmt: skip
+    image = sorted((shapes / "images").iterdir())[0]
+    code, out, err = cli("explain", tmp_path / "run", image, "-o", tmp_path / "maps", "--json")
+    assert code == 0, err
+    (item,) = json.loads(out)
+    assert item["method"] == "eigencam" and isinstance(item["boxes"], list)
+    assert np.load(item["files"]["cam_npy"]).shape == Image.open(image).size[::-1]
+    subject = detector(tmp_path / "run", None)
+    assert subject.layer.stride == 32  # the encoder's deepest level, not a head's map
+    heat = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    found = {
+        "boxes": torch.tensor([[8.0, 8.0, 24.0, 40.0]]),
+        "scores": torch.tensor([0.9]),
+        "labels": torch.tensor([1]),
+    }
+    within, boxes = subject.boxes(heat, found)
+    assert boxes[0]["label"] == subject.class_names[1] and within[8:40, 8:24].max() == pytest.approx(1)
+    assert within[:8].max() == 0 and within[8:40, 8:24].min() == 0  # renormalised inside the box only
+    assert_user_error(cli("explain", tmp_path / "run", image, "--method", "gradcam"), "does not apply",
+                      "--method eigencam")  # fmt: skip

@@ -141,7 +141,7 @@ TASKS: dict[str, Task] = {
         ),
         Task(
             "explain",
-            "Class activation maps (Grad-CAM and kin) of a classifier's or segmenter's decisions over whole images.",
+            "Class activation maps (Grad-CAM and kin) of classifier, segmenter and detector runs over whole images.",
             (Command("explain", "transferlab explain runs/classify/my-run photo.jpg photos/ -o maps/ --method "
                      "gradcam --json"),),
         ),
@@ -221,7 +221,7 @@ TASKS: dict[str, Task] = {
              Command("detect apply", "transferlab detect apply runs/detect/my-run photos/ -o boxes/")),
             DetectOptions,
             makes=(RunKind(DETECTOR, "an object detector", "transferlab detect train",
-                           ("detect evaluate", "detect apply", "export", "serve")),),
+                           ("detect evaluate", "detect apply", "explain", "export", "serve")),),
             serves={DETECTOR: Served("detector", ("POST /models/{name}/detect",))},
             exports=("onnx",),
             robustness="map_50",

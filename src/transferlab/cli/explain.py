@@ -9,21 +9,24 @@ import typer
 
 from transferlab.cli.console import out
 
-METHOD_HELP = "gradcam, gradcam++, layercam, eigencam or scorecam (slow: a forward pass per channel)."
+METHOD_HELP = (
+    "gradcam (the default), gradcam++, layercam, eigencam or scorecam (slow: a forward pass per channel); "
+    "detectors: eigencam (their default)."
+)
 
 
 def explain(
     inputs: list[str] = typer.Argument(
         ...,
         metavar="RUN|IMAGES...",
-        help="A classify or segment run, then image files and/or folders (with --model: images only).",
+        help="A classify, segment or detect run, then image files and/or folders (with --model: images only).",
     ),
     model: str = typer.Option(None, "--model", "-m", help="An ImageNet model by name instead of a run."),
     weights: Path = typer.Option(None, "--weights", help="Weights file for --model (.safetensors/.pth)."),
-    method: str = typer.Option("gradcam", "--method", help=METHOD_HELP),
+    method: str = typer.Option(None, "--method", help=METHOD_HELP),
     class_name: str = typer.Option(None, "--class", help="The class to explain (default: the predicted one)."),
     size: int = typer.Option(
-        None, "--size", help="Shorter side images are run at (default: the model's, grown to a map of 7 cells a side)."
+        None, "--size", help="Shorter side images are run at (default: the model's, grown to a map of 14 cells a side)."
     ),
     out_dir: Path = typer.Option(Path("explained"), "--out", "-o", help="Folder for the maps."),
     batch_size: int = typer.Option(8, "--batch-size", "-b"),

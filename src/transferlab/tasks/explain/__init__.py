@@ -27,7 +27,7 @@ from transferlab.errors import DataError, UsageError
 from transferlab.io import atomic_path
 from transferlab.progress import track
 from transferlab.tasks.explain.cam import METHODS, class_maps, get_method
-from transferlab.tasks.explain.subjects import SUBJECTS, Subject, load_subject
+from transferlab.tasks.explain.subjects import REPORT_CELLS, SUBJECTS, Subject, load_subject
 
 __all__ = ["METHODS", "SUBJECTS", "Explanation", "Map", "explain", "heat_overlay", "maps_of", "overlays"]
 
@@ -45,6 +45,7 @@ class Explanation:
     peak: tuple[int, int]
     files: dict[str, str]
     uncertainty: float | None = None  # segmenters: the mean per-pixel entropy (0 sure, 1 no idea)
+    boxes: list[dict[str, Any]] | None = None  # detectors: label, score, box and the map's peak in it
 
     def as_dict(self) -> dict[str, Any]:
         found = {
@@ -53,6 +54,8 @@ class Explanation:
         }  # fmt: skip
         if self.uncertainty is not None:
             found["mean_uncertainty"] = round(self.uncertainty, 6)
+        if self.boxes is not None:
+            found["boxes"] = self.boxes
         return found
 
 
@@ -93,6 +96,16 @@ def _to_image(values: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     )
 
 
+def _peak_in(heat: np.ndarray, box: list[float]) -> list[int]:
+    """The map's peak (x, y) inside a box (x1, y1, x2, y2), in the image's pixels."""
+    x1, y1 = max(0, int(box[0])), max(0, int(box[1]))
+    part = heat[y1 : max(y1 + 1, int(np.ceil(box[3]))), x1 : max(x1 + 1, int(np.ceil(box[2])))]
+    if not part.size:
+        return [x1, y1]
+    y, x = np.unravel_index(int(np.argmax(part)), part.shape)
+    return [x1 + int(x), y1 + int(y)]
+
+
 def _unique_stem(path: Path, used: set[str]) -> str:
     stem, n = path.stem, 2
     while stem in used:
@@ -118,22 +131,28 @@ def explain(
     run: str | Path | None = None,
     model: str | None = None,
     weights: str | Path | None = None,
-    method: str = "gradcam",
+    method: str | None = None,
     class_name: str | None = None,
     size: int | None = None,
     out: str | Path = "explained",
     batch_size: int = 8,
 ) -> list[Explanation]:
-    """Explain every image (any size, the whole image) with ``method``'s map of the predicted class
-    (or ``class_name``) of a classifier or segmenter run, or an ImageNet model by name (``model``).
-    ``size``: the shorter side images are run at (default: the model's, grown until the map has at
-    least 7 cells a side). Runs on the CPU: maps need gradients through the whole network, which
-    take little time next to loading it for the few images one looks at."""
-    chosen = get_method(method)
+    """Explain every image (any size, the whole image) with ``method``'s map (default: gradcam;
+    eigencam for detectors) of the predicted class (or ``class_name``) of a classifier, segmenter
+    or detector run, or an ImageNet model by name (``model``). ``size``: the shorter side images
+    are run at (default: the model's, grown until the map has at least 14 cells a side; a
+    detector's: the longer side it evaluates at). Runs on the CPU: the maps take little time next
+    to loading the network for the few images one looks at."""
+    if method is not None:
+        get_method(method)
     if batch_size < 1 or (size is not None and size < 32):
         raise UsageError("--batch-size must be at least 1 and --size at least 32", "e.g. --size 224 --batch-size 8")
     paths = collect_images([Path(p) for p in inputs])
     subject = load_subject(Path(run) if run else None, model, Path(weights) if weights else None, size)
+    chosen = get_method(method or (subject.methods or ("gradcam",))[0])
+    if subject.methods and chosen.name not in subject.methods:
+        raise UsageError(f"--method {chosen.name} does not apply to {subject.description}",
+                         f"use --method {' or '.join(subject.methods)} (the default for it)")  # fmt: skip
     wanted = _class_index(subject, class_name)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -155,8 +174,10 @@ def explain(
             files |= _write(out, stem, "uncertainty", image, found_map.uncertainty)
         y, x = np.unravel_index(int(np.argmax(found_map.heat)), found_map.heat.shape)
         mean_entropy = None if found_map.uncertainty is None else float(found_map.uncertainty.mean())
+        boxes = [{**b, "peak": _peak_in(found_map.heat, b["box"])} for b in found_map.boxes or []]
         found.append(Explanation(str(path), subject.class_names[found_map.class_index], found_map.class_index,
-                                 found_map.score, chosen.name, (int(x), int(y)), files, mean_entropy))  # fmt: skip
+                                 found_map.score, chosen.name, (int(x), int(y)), files, mean_entropy,
+                                 boxes if found_map.boxes is not None else None))  # fmt: skip
     return found
 
 
@@ -169,6 +190,7 @@ class Map:
     class_index: int
     score: float
     uncertainty: np.ndarray | None = None
+    boxes: list[dict[str, Any]] | None = None  # detectors: each box explained (its map is within it)
 
 
 def maps_of(
@@ -188,20 +210,25 @@ def maps_of(
     for batch in track(batches, f"explaining ({method.name})", len(batches)):
         x = torch.stack([inputs[n] for n in batch])
         with torch.no_grad():
-            outputs = subject.model(x).float()
+            outputs = subject.outputs(x)
         targets, chosen, scores = subject.targets(outputs, [classes[n] for n in batch])
-        heats, _ = class_maps(method, subject.model, subject.layer, x, targets)
+        heats = class_maps(method, subject.model, subject.layer, x, targets)
         uncertain = subject.uncertainty(outputs) if subject.uncertainty else None
         for k, n in enumerate(batch):
-            size = (images[n].height, images[n].width)
+            size, boxes = (images[n].height, images[n].width), None
+            if subject.boxes is not None:  # a detector: the map within each box, boxes in the image's pixels
+                heats[k], boxes = subject.boxes(heats[k], outputs[k])
+                ratio = images[n].width / x.shape[-1]
+                boxes = [{**b, "box": [round(v * ratio, 1) for v in b["box"]]} for b in boxes]
             found[n] = Map(_to_image(torch.from_numpy(heats[k]), size), chosen[k], scores[k],
-                           None if uncertain is None else _to_image(uncertain[k], size))  # fmt: skip
+                           None if uncertain is None else _to_image(uncertain[k], size), boxes)  # fmt: skip
     return [found[n] for n in range(len(images))]
 
 
-def overlays(run: str | Path, images: list[Image.Image], method: str = "gradcam") -> list[Image.Image]:
+def overlays(run: str | Path, images: list[Image.Image], method: str | None = None) -> list[Image.Image]:
     """The images with ``method``'s map of a run's prediction blended over each: the pictures a
     run's report shows beside its hardest or held-out images."""
-    subject = load_subject(Path(run), None, None, None)
-    maps = maps_of(subject, get_method(method), [image.convert("RGB") for image in images])
+    subject = load_subject(Path(run), None, None, None, REPORT_CELLS)
+    chosen = get_method(method or (subject.methods or ("gradcam",))[0])
+    maps = maps_of(subject, chosen, [image.convert("RGB") for image in images])
     return [Image.fromarray(heat_overlay(image.convert("RGB"), m.heat)) for image, m in zip(images, maps)]

@@ -67,12 +67,13 @@ class Layer:
     stride: int
 
 
-def find_layer(model: nn.Module, example: torch.Tensor) -> Layer:
+def find_layer(model: nn.Module, example: torch.Tensor, within: nn.Module | None = None) -> Layer:
     """The layer whose maps localise best for any convolutional network, found by running it once:
     among the modules whose output is a spatial map (N x C x H x W, H and W > 1), the last to
     finish at the coarsest resolution. For a classifier that is the last map before pooling (a
     ResNet's ``layer4``, an EfficientNet's ``bn2``), the layer Grad-CAM's authors use; for a
-    segmenter, the encoder's deepest level, which holds the context a class is decided on."""
+    segmenter, the encoder's deepest level, which holds the context a class is decided on.
+    ``within``: only that part's modules count (a detector's encoder, not its heads)."""
     finished: list[tuple[str, nn.Module, tuple[int, ...]]] = []
 
     def record(name: str) -> Callable[..., None]:
@@ -82,13 +83,16 @@ def find_layer(model: nn.Module, example: torch.Tensor) -> Layer:
 
         return hook
 
-    handles = [m.register_forward_hook(record(n)) for n, m in model.named_modules() if n]
+    allowed = {id(m) for m in within.modules()} if within is not None else None
+    handles = [m.register_forward_hook(record(n)) for n, m in model.named_modules()
+               if n and (allowed is None or id(m) in allowed)]  # fmt: skip
     try:
         with torch.no_grad():
             model(example)
             # a timm model whose features are tokens (a ViT) has a spatial map only in its patch
             # embedding, which says nothing of the decision
             tokens = hasattr(model, "forward_features") and model.forward_features(example).dim() != 4
+            # (a detector's wrapper has no forward_features: its encoder was probed through it)
     finally:
         for handle in handles:
             handle.remove()
@@ -102,11 +106,9 @@ def find_layer(model: nn.Module, example: torch.Tensor) -> Layer:
     return Layer(name, module, max(1, round(example.shape[-1] / shape[-1])))
 
 
-def class_maps(
-    method: Method, model: nn.Module, layer: Layer, x: torch.Tensor, targets: list[Any]
-) -> tuple[np.ndarray, torch.Tensor]:
+def class_maps(method: Method, model: nn.Module, layer: Layer, x: torch.Tensor, targets: list[Any]) -> np.ndarray:
     """Maps (N x H x W in [0, 1], at ``x``'s size) of ``targets`` (pytorch-grad-cam targets, one
-    per image), and the model's outputs on ``x``."""
+    per image)."""
     # The graph starts at the layer (its output detached, then tracked): the backward pass runs
     # through the head only, not down to the input (3x less time for a 224 px image), and the
     # layer's gradients flow even where the weights are frozen.
@@ -114,8 +116,7 @@ def class_maps(
     try:
         with method.build(model=model, target_layers=[layer.module]) as cam:
             maps = cam(input_tensor=x, targets=targets)
-            outputs = cam.outputs.detach().float().cpu()
     finally:
         start.remove()
     model.zero_grad(set_to_none=True)  # the head's weights took gradients
-    return np.nan_to_num(maps.astype(np.float32)), outputs
+    return np.nan_to_num(maps.astype(np.float32))

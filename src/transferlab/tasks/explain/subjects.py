@@ -4,7 +4,7 @@ image is fed to it, and which output a map explains (the targets)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,17 @@ from torch import nn
 from transferlab import registry
 from transferlab.errors import UsageError
 from transferlab.pixels import whole_image_size
-from transferlab.runs import CLASSIFIER, SEGMENTER, read_run
+from transferlab.runs import CLASSIFIER, DETECTOR, SEGMENTER, read_run
 from transferlab.tasks.explain.cam import Layer, find_layer
 
-#: The coarsest map that still localises: a 7 x 7 grid, as at 224 px on a stride-32 network (the
-#: size Grad-CAM was shown at). A run trained on 32 px images (1 x 1 there) is explained larger.
-MIN_CELLS = 7
+#: The map's cells a side images are explained at, at least: 14 (448 px on a stride-32 network).
+#: Measured by the pointing game on 163 kangaroo photos (ImageNet Lite0, "wallaby"; BENCHMARKS.md):
+#: the peak fell in a kangaroo's box for 64% of them at 4 cells (128 px), 92% at 7 (224 px, the
+#: size Grad-CAM was shown at), 96% at 10 and 100% at 14; the image centre scores 75%. A run
+#: trained on 32 px images (1 x 1 there) is explained larger still.
+MIN_CELLS = 14
+#: The pictures of a run's report take 7 (224 px): a thumbnail's worth, at a quarter of the time.
+REPORT_CELLS = 7
 
 
 @dataclass
@@ -39,16 +44,26 @@ class Subject:
     prepare: Callable[[Image.Image], torch.Tensor]
     targets: Callable[[torch.Tensor, list[int | None]], tuple[list[Any], list[int], list[float]]]
     uncertainty: Callable[[torch.Tensor], torch.Tensor] | None = None  # outputs -> N x H' x W' in [0, 1]
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: How the model's outputs are read (a detector's are lists of boxes, not a tensor).
+    forward: Callable[[torch.Tensor], Any] | None = None
+    #: Detectors: (map at the input's size, one image's detections, input size) -> (the map within
+    #: each box, the boxes explained: label, score, box in the input's pixels).
+    boxes: Callable[[np.ndarray, Any], tuple[np.ndarray, list[dict[str, Any]]]] | None = None
+    methods: tuple[str, ...] | None = None  # the methods it takes (None: all)
+
+    def outputs(self, x: torch.Tensor) -> Any:
+        return self.forward(x) if self.forward else self.model(x).float()
 
 
-def _side(model: nn.Module, trained_side: int, size: int | None, normalise: Callable) -> tuple[int, Layer]:
+def _side(
+    model: nn.Module, trained_side: int, size: int | None, normalise: Callable, cells: int = MIN_CELLS
+) -> tuple[int, Layer]:
     """The shorter side images are explained at (``size``, else the training side grown until the
-    map has MIN_CELLS cells a side) and the layer read there, found on one small probe (64 px at
+    map has ``cells`` cells a side) and the layer read there, found on one small probe (64 px at
     least: a stride-32 map is 2 x 2 there, so the same layer is found as at any larger size)."""
     probe = max(trained_side, 64) if size is None else size
     layer = find_layer(model, normalise(torch.zeros(1, 3, probe, probe)))
-    return size or max(trained_side, MIN_CELLS * layer.stride), layer
+    return size or max(trained_side, cells * layer.stride), layer
 
 
 def _fits_any_size(model: nn.Module, side: int) -> bool:
@@ -62,7 +77,9 @@ def _fits_any_size(model: nn.Module, side: int) -> bool:
         return False
 
 
-def classifier(run: Path | None, model_name: str | None, weights: Path | None, size: int | None) -> Subject:
+def classifier(
+    run: Path | None, model_name: str | None, weights: Path | None, size: int | None, cells: int = MIN_CELLS
+) -> Subject:
     """A classify run, or an ImageNet model by name (``predict``'s loader)."""
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -79,7 +96,7 @@ def classifier(run: Path | None, model_name: str | None, weights: Path | None, s
     trained = int(config["input_size"][-1])
     flexible = _fits_any_size(model, trained)
     if flexible:
-        side, layer = _side(model, trained, size, normalise)
+        side, layer = _side(model, trained, size, normalise, cells)
     else:  # one input size only (a flattening layer): explained at it, --size or not
         side, layer = trained, find_layer(model, normalise(torch.zeros(1, 3, trained, trained)))
 
@@ -110,11 +127,11 @@ class _SegmentationTarget:
         return (output[self.category] * self.mask.to(output.device)).sum()
 
 
-def segmenter(run: Path, size: int | None) -> Subject:
+def segmenter(run: Path, size: int | None, cells: int = MIN_CELLS) -> Subject:
     """A segment run: maps of one class over the whole image, and the per-pixel entropy."""
     net, spec = registry.load_run(SEGMENTER, run)
     names = list(spec["classes"])
-    side, layer = _side(net, int(spec["predict_size"]), size, lambda x: x)
+    side, layer = _side(net, int(spec["predict_size"]), size, lambda x: x, cells)
 
     def prepare(image: Image.Image) -> torch.Tensor:
         h, w = whole_image_size(image.height, image.width, side)
@@ -143,22 +160,92 @@ def segmenter(run: Path, size: int | None) -> Subject:
     return Subject(net, names, side, f"segment run {run}", layer, prepare, targets, uncertainty)
 
 
-#: Run kind -> how a run of it is explained. Detectors: not yet (one map per detected box is
-#: issue #32's next step).
-SUBJECTS: dict[str, Callable[[Path, int | None], Subject]] = {
-    CLASSIFIER: lambda run, size: classifier(run, None, None, size),
+class _ImagesAsList(nn.Module):
+    """A detector (which takes a list of images) called with one N x 3 x H x W tensor."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.net(list(x))
+
+
+#: Detections below this score are not explained (``detect apply``'s default threshold).
+BOX_SCORE = 0.3
+
+
+def detector(run: Path, size: int | None, cells: int = MIN_CELLS) -> Subject:
+    """A detect run: EigenCAM of the encoder's deepest level (class-agnostic and without gradients:
+    a detector's outputs are boxes, not one score to differentiate), then renormalised inside each
+    detected box (as pytorch-grad-cam's tutorial does for detectors), so every box shows where in
+    it the features respond."""
+    net, spec = registry.load_run(DETECTOR, run)
+    names, side = list(spec["classes"]), size or int(spec["img_size"])
+    wrapped = _ImagesAsList(net).eval()
+    layer = find_layer(wrapped, torch.zeros(1, 3, side, side), within=net.encoder)
+
+    def prepare(image: Image.Image) -> torch.Tensor:
+        # the longer side at the detector's evaluation size, as its own transform would resize it
+        scale = side / max(image.height, image.width)
+        w, h = max(32, round(image.width * scale)), max(32, round(image.height * scale))
+        pixels = np.asarray(image.resize((w, h), Image.BICUBIC), dtype=np.float32) / 255
+        return torch.from_numpy(pixels).permute(2, 0, 1)
+
+    def targets(outputs: Any, wanted: list[int | None]) -> tuple[list[Any], list[int], list[float]]:
+        chosen, scores = [], []
+        for found, want in zip(outputs, wanted):
+            keep = found["scores"] >= BOX_SCORE if want is None else found["labels"] == want
+            best = int(found["scores"][keep].argmax()) if keep.any() else None
+            label = int(found["labels"][keep][best]) if best is not None else (want or 0)
+            chosen.append(label)
+            scores.append(float(found["scores"][keep][best]) if best is not None else 0.0)
+        return [_NoTarget()] * len(outputs), chosen, scores
+
+    def boxes(heat: np.ndarray, found: Any) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        within, listed = np.zeros_like(heat), []
+        for box, score, label in zip(found["boxes"].tolist(), found["scores"].tolist(), found["labels"].tolist()):
+            if score < BOX_SCORE:
+                continue
+            x1, y1, x2, y2 = (round(v) for v in box)
+            part = heat[max(0, y1) : max(y1 + 1, y2), max(0, x1) : max(x1 + 1, x2)]
+            if part.size:
+                low, high = part.min(), part.max()
+                within[max(0, y1) : max(y1 + 1, y2), max(0, x1) : max(x1 + 1, x2)] = (part - low) / max(
+                    high - low, 1e-6
+                )
+            listed.append({"label": names[label], "index": label, "score": score, "box": box})
+        return (within, listed) if listed else (heat, listed)  # nothing found: the whole image's map
+
+    return Subject(wrapped, names, side, f"detect run {run}", layer, prepare, targets,
+                   forward=lambda x: wrapped(x), boxes=boxes, methods=("eigencam",))  # fmt: skip
+
+
+class _NoTarget:
+    """EigenCAM needs no target; pytorch-grad-cam still takes one per image."""
+
+    def __call__(self, output: Any) -> torch.Tensor:
+        return torch.zeros(())
+
+
+#: Run kind -> how a run of it is explained.
+SUBJECTS: dict[str, Callable[..., Subject]] = {  # (run, size, cells) -> Subject
+    CLASSIFIER: lambda run, size, cells=MIN_CELLS: classifier(run, None, None, size, cells),
     SEGMENTER: segmenter,
+    DETECTOR: detector,
 }
 
 
-def load_subject(run: Path | None, model_name: str | None, weights: Path | None, size: int | None) -> Subject:
+def load_subject(
+    run: Path | None, model_name: str | None, weights: Path | None, size: int | None, cells: int = MIN_CELLS
+) -> Subject:
     """The subject of ``explain RUN`` or ``explain --model NAME``."""
     if (run is None) == (model_name is None):
         raise UsageError("give exactly one of RUN and --model NAME", "e.g. explain runs/classify/my-run photo.jpg")
     if model_name is not None:
-        return classifier(None, model_name, weights, size)
+        return classifier(None, model_name, weights, size, cells)
     kind = read_run(run).model.get("kind")
     if kind not in SUBJECTS:
         makers = " or ".join(f"`{registry.RUN_KINDS[k].made_by}`" for k in SUBJECTS)
         raise UsageError(f"{run} holds a {kind} model, which explain does not take", f"pass a run made by {makers}")
-    return SUBJECTS[kind](Path(run), size)
+    return SUBJECTS[kind](Path(run), size, cells)
