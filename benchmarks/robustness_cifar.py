@@ -5,7 +5,7 @@ strategy; each run scored by `transferlab evaluate RUN DATA --corruptions` on 50
 drop, and the evaluation's time.
 
     .venv/bin/python benchmarks/robustness_cifar.py [--strategies scratch,linear,full,full+augmix] [--seeds 0,1,2]
-        [--epochs 10]
+        [--epochs 10] [--img-size 32]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--strategies", default="scratch,linear,full,full+augmix")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--img-size", type=int, default=32, help="the network's input (32: CIFAR-10-C's size)")
     args = parser.parse_args()
     from transferlab.tasks import classify
 
@@ -49,8 +50,8 @@ def main() -> None:
             for seed in map(int, args.seeds.split(",")):
                 run = Path(tmp) / f"{strategy}-{seed}"
                 name, _, extra = strategy.partition("+")
-                classify.train(data / "train", out=run, strategy=name, shots=200, img_size=32, epochs=args.epochs,
-                               seed=seed, augmix=extra == "augmix")  # fmt: skip
+                options = {"shots": 200, "img_size": args.img_size, "epochs": args.epochs, "seed": seed}
+                classify.train(data / "train", out=run, strategy=name, augmix=extra == "augmix", **options)
                 started = time.perf_counter()
                 scores = classify.evaluate(run, test, corruptions="all", seed=seed)["corruptions"]
                 found.append((scores["clean"], scores["mean"], scores["relative_drop"], time.perf_counter() - started))
