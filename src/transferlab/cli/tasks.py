@@ -26,5 +26,9 @@ def tasks(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
         facts = [f"commands: {', '.join(row['commands'])}"]
         facts += [f"{name}: {', '.join(row[key])}" for name, key in (("runs", "run_kinds"),
                   ("serve", "serve_endpoints"), ("export", "export_formats")) if row[key]]  # fmt: skip
+        if row["explained"]:
+            facts.append(f"explain: {', '.join(row['explained'])} runs")
+        if row["corruptions_metric"]:
+            facts.append(f"evaluate --corruptions: {row['corruptions_metric']}")
         table.add_row(row["name"], "\n".join([row["summary"], *facts]))
     out.print(table)
