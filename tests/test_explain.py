@@ -46,7 +46,10 @@ def kangaroos(shared_data, tmp_path_factory) -> list[tuple[Path, list[tuple[int,
     return found
 
 
-def test_classifier_run_maps_whole_images_of_any_size(runs, tmp_path, cli):
+def test_classifier_run_maps_whole_images_of_any_size(runs, tmp_path, cli, monkeypatch):
+    import transferlab.tasks.explain as explain
+
+    monkeypatch.setattr(explain, "CHUNK", 1)  # one image a step: the order and names hold across steps
     wide = write_image(tmp_path / "in" / "wide.png", (220, 40, 40), size=(90, 40))
     tall = write_image(tmp_path / "in" / "tall.jpg", (40, 60, 220), size=(33, 70))
     code, out, err = cli("explain", runs / "classifier", wide, tall, "-o", tmp_path / "maps", "--json")

@@ -156,17 +156,31 @@ def explain(
     wanted = _class_index(subject, class_name)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    decoded, bad = [], []
-    for path in paths:
-        try:
-            decoded.append((path, load_rgb(path)))
-        except BadImage as exc:
-            bad.append(exc)
+    found, used, bad = [], set(), []
+    # a chunk of images at a time: any number of photos of any size without holding them all
+    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    for chunk in track(chunks, f"explaining ({chosen.name}, {CHUNK} images a step)", len(chunks)):
+        decoded = []
+        for path in chunk:
+            try:
+                decoded.append((path, load_rgb(path)))
+            except BadImage as exc:
+                bad.append(exc)
+        maps = maps_of(subject, chosen, [image for _, image in decoded], wanted, batch_size, progress=False)
+        found += _written(subject, chosen.name, decoded, maps, out, used)
     warn_skipped(bad)
-    if not decoded:
+    if not found:
         raise DataError("none of the given files is a usable image", "pass readable image files")
-    maps = maps_of(subject, chosen, [image for _, image in decoded], wanted, batch_size)
-    found, used = [], set()
+    return found
+
+
+#: Images decoded, explained and written together by ``explain``.
+CHUNK = 32
+
+
+def _written(subject: Subject, method: str, decoded: list, maps: list, out: Path, used: set) -> list[Explanation]:
+    """The files of each explained image, and what ``--json`` says of it."""
+    found = []
     for (path, image), found_map in zip(decoded, maps):
         stem = _unique_stem(path, used)
         files = _write(out, stem, "cam", image, found_map.heat)
@@ -176,7 +190,7 @@ def explain(
         mean_entropy = None if found_map.uncertainty is None else float(found_map.uncertainty.mean())
         boxes = [{**b, "peak": _peak_in(found_map.heat, b["box"])} for b in found_map.boxes or []]
         found.append(Explanation(str(path), subject.class_names[found_map.class_index], found_map.class_index,
-                                 found_map.score, chosen.name, (int(x), int(y)), files, mean_entropy,
+                                 found_map.score, method, (int(x), int(y)), files, mean_entropy,
                                  boxes if found_map.boxes is not None else None))  # fmt: skip
     return found
 
@@ -195,7 +209,7 @@ class Map:
 
 def maps_of(
     subject: Subject, method: Any, images: list[Image.Image], wanted: int | list[int] | None = None,
-    batch_size: int = 8,
+    batch_size: int = 8, progress: bool = True,
 ) -> list[Map]:  # fmt: skip
     """``method``'s map of each whole image (in order), of class ``wanted`` (one for all, or one
     per image) or the predicted one."""
@@ -207,7 +221,7 @@ def maps_of(
         groups.setdefault(tuple(x.shape), []).append(n)
     batches = [group[i : i + batch_size] for group in groups.values() for i in range(0, len(group), batch_size)]
     found: dict[int, Map] = {}
-    for batch in track(batches, f"explaining ({method.name})", len(batches)):
+    for batch in track(batches, f"explaining ({method.name})", len(batches)) if progress else batches:
         x = torch.stack([inputs[n] for n in batch])
         with torch.no_grad():
             outputs = subject.outputs(x)
