@@ -33,7 +33,8 @@ def explain(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per image."),
 ) -> None:
     """Show which pixels a model's decision rests on: a map over each whole image (PNG blended over
-    it, and .npy in its pixels); for segmenters also the per-pixel uncertainty."""
+    it, and .npy in its pixels); for segmenters also the per-pixel uncertainty, for detectors the map
+    within each box found."""
     from transferlab.errors import UsageError
     from transferlab.tasks.explain import explain as run_explain
 
