@@ -6,7 +6,8 @@ The corruptions come from ``imagecorruptions-imaug``, the maintained fork of ``i
 (the reference code of the benchmark). The original 1.1.2 no longer runs: it imports
 ``pkg_resources`` (gone from current setuptools) and passes scikit-image's removed ``multichannel``.
 
-    table = robustness.evaluate(score, names=robustness.parse("noise,blur"))   # score(corrupt) -> metric
+    asked = robustness.Request.of("noise,blur", severities=(1, 5))     # None when nothing is asked
+    result = asked.run(score, "accuracy", out_dir, "robustness of my-run")  # score(change) -> metric
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import os
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,32 @@ def parse(spec: str | Sequence[str] | None) -> list[str]:
             raise UsageError(f"unknown corruption '{item}'", f"{hint}use all, {', '.join(GROUPS)}, or one of the 15 "
                              "(e.g. fog, jpeg_compression)")  # fmt: skip
     return [name for name in CORRUPTIONS if name in chosen]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What ``--corruptions``, ``--severities`` and ``--seed`` ask of an ``evaluate``, checked; its
+    ``run`` scores the task's metric under each and writes ``robustness.png`` and ``report.html``."""
+
+    names: list[str]
+    severities: list[int]
+    seed: int
+
+    @classmethod
+    def of(cls, corruptions: str | Sequence[str] | None, severities: Sequence[int] = SEVERITIES,
+           seed: int = 0) -> Request | None:  # fmt: skip
+        """The request, or None where no corruption is asked for (bad values refused either way)."""
+        names = parse(corruptions) if corruptions is not None else None
+        checked = check_severities(list(severities))
+        return None if names is None else cls(names, checked, seed)
+
+    def run(
+        self, score: Callable, metric: str, out_dir: Path, title: str, clean: float | None = None
+    ) -> dict[str, Any]:
+        result = evaluate(score, self.names, self.severities, self.seed, metric, clean)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_report(result, out_dir, title)
+        return result
 
 
 def check_severities(severities: Sequence[int]) -> list[int]:
@@ -111,9 +140,8 @@ class Corrupter:
             return _corrupt_all(images, name, severity, seed)
         chunk = max(1, -(-len(images) // (self.workers * 2)))
         parts = [images[i : i + chunk] for i in range(0, len(images), chunk)]
-        return [
-            x for part in self.pool.map(_corrupt_all, parts, *zip(*[(name, severity, seed)] * len(parts))) for x in part
-        ]
+        corrupted = self.pool.map(partial(_corrupt_all, name=name, severity=severity, seed=seed), parts)
+        return [image for part in corrupted for image in part]
 
     def close(self) -> None:
         if self.pool is not None:
@@ -151,12 +179,13 @@ def evaluate(
             "by_family": by_group, "table": table, "severities": list(severities), "seed": seed}  # fmt: skip
 
 
-def corrupt_tensors(images: list[Any], change: Callable[[list[np.ndarray]], list[np.ndarray]]) -> list[Any]:
-    """``change`` applied to uint8 3 x H x W tensors (the dense tasks' images, each at its own size)."""
+def corrupted_split(split: Any, change: Callable[[list[np.ndarray]], list[np.ndarray]]) -> Any:
+    """A dense task's split (a dataclass whose ``images`` are uint8 3 x H x W tensors, each at its
+    own size) with ``change`` applied to its images, the rest (masks, boxes) as it was."""
     import torch
 
-    arrays = [np.ascontiguousarray(image.permute(1, 2, 0).numpy()) for image in images]
-    return [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1) for a in change(arrays)]
+    arrays = [np.ascontiguousarray(image.permute(1, 2, 0).numpy()) for image in split.images]
+    return replace(split, images=[torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1) for a in change(arrays)])
 
 
 def write_report(result: dict[str, Any], out_dir: Path, title: str) -> Path:

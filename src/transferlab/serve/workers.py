@@ -23,13 +23,14 @@ def _batch_info(outputs: list[dict[str, Any]], images: int) -> list[dict[str, An
 def explained(
     run_dir: str, subject: Any, images: list[np.ndarray], classes: list[int] | None = None
 ) -> tuple[Any, list[dict[str, Any]]]:
-    """Grad-CAM of ``classes`` (else the run's prediction) over each whole image (``transferlab explain``'s maps):
-    the map blended over the image, its peak, the class, and for segmenters the uncertainty. The
-    subject (the run's network, set for maps) is loaded on the first request that asks."""
+    """Grad-CAM of ``classes`` (else the run's prediction) over each whole image (``transferlab
+    explain``'s maps): the map blended over the image, its peak, the class, and for segmenters the
+    uncertainty. The subject (the run's network, set for maps) is loaded on the first request that
+    asks."""
     import torch
     from PIL import Image
 
-    from transferlab.tasks.explain import heat_overlay, maps_of
+    from transferlab.tasks.explain import heat_overlay, maps_of, peak_of
     from transferlab.tasks.explain.cam import get_method
     from transferlab.tasks.explain.subjects import load_subject
 
@@ -39,9 +40,8 @@ def explained(
         maps = maps_of(subject, get_method("gradcam"), pictures, classes)
     found = []
     for picture, m in zip(pictures, maps):
-        y, x = np.unravel_index(int(np.argmax(m.heat)), m.heat.shape)
         entry = {"overlay": heat_overlay(picture, m.heat), "class_index": m.class_index, "score": m.score,
-                 "peak": (int(x), int(y))}  # fmt: skip
+                 "peak": peak_of(m.heat)}  # fmt: skip
         if m.uncertainty is not None:
             entry["uncertainty"] = heat_overlay(picture, m.uncertainty)
         found.append(entry)

@@ -26,7 +26,7 @@ from transferlab.io import write_json
 from transferlab.options.classify import ClassifyOptions
 from transferlab.reports.comparison import Comparison, write_comparison
 from transferlab.runs import CLASSIFIER, default_run_dir, folder_name, read_run
-from transferlab.tasks.classify.evaluation import corruption_scores, run_logits, write_evaluation
+from transferlab.tasks.classify.evaluation import corruption_accuracy, run_logits, write_evaluation
 from transferlab.tasks.classify.report import comparison_pictures
 from transferlab.tasks.classify.strategies import STRATEGIES, get_strategy
 from transferlab.tasks.classify.train import ClassifyRecipe, ClassifyResult, load_splits
@@ -154,8 +154,7 @@ def evaluate(
     """Metrics of a trained run on DATA: its validation/test part if it has one, else all of it.
     ``corruptions`` (``"all"``, families or names: ``robustness.parse``) adds the accuracy under
     each corruption and severity (key ``corruptions``), ``robustness.png`` and ``report.html``."""
-    names = robustness.parse(corruptions) if corruptions is not None else None
-    severities = robustness.check_severities(list(severities))
+    asked = robustness.Request.of(corruptions, severities, seed)
     info = read_run(run, model_kind=CLASSIFIER)
     images, _ = _evaluation_images(data, info.class_names, data_root)
     dev = resolve_device(device)
@@ -163,12 +162,11 @@ def evaluate(
     out_dir = Path(run) / "evaluations" / folder_name(Path(str(data)).name)
     out_dir.mkdir(parents=True, exist_ok=True)
     scores = write_evaluation(out_dir, images, info.class_names, logits, labels, explained_run=Path(run))
-    if names is not None:
-        scores["corruptions"] = corruption_scores(info, images, dev, names, severities, seed)
+    if asked is not None:
+        accuracy = corruption_accuracy(info, images, dev)
+        title = f"robustness of {Path(run).name} on {Path(str(data)).name}"
+        scores["corruptions"] = asked.run(accuracy, "accuracy", out_dir, title)
         write_json(out_dir / "evaluation.json", scores)
-        robustness.write_report(
-            scores["corruptions"], out_dir, f"robustness of {Path(run).name} on {Path(str(data)).name}"
-        )
     return scores
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from transferlab import backbones, metrics, robustness
+from transferlab import backbones, metrics
 from transferlab.data.collections import LabeledImages
 from transferlab.data.loaders import make_batches
 from transferlab.data.transforms import split_eval_transform
@@ -75,13 +76,11 @@ def write_evaluation(
     return scores
 
 
-def corruption_scores(
-    run: RunInfo, images: LabeledImages, device: torch.device, names: list[str], severities: list[int],
-    seed: int = 0, batch_size: int = 64,
-) -> dict[str, Any]:  # fmt: skip
-    """Top-1 accuracy of the run on ``images`` clean and under each corruption and severity
-    (``robustness.evaluate``): the corruptions change the very pixels the network is given, after
-    the resize and crop of its preprocessing, as ImageNet-C corrupts its 224 px crops."""
+def corruption_accuracy(run: RunInfo, images: LabeledImages, device: torch.device, batch_size: int = 64) -> Callable:
+    """The run's top-1 accuracy on ``images`` as ``robustness`` scores it: ``accuracy(change)``,
+    where ``change`` corrupts the very pixels the network is given (after the resize and crop of its
+    preprocessing, as ImageNet-C corrupts its 224 px crops), None for the clean ones. The clean pass
+    goes through this path too, a check that it is the plain evaluation's (tested)."""
     performance = for_inference(device, ClassifyOptions.cpu_defaults)
     built = backbones.from_run(run)
     model = built.model.to(device)
@@ -89,7 +88,7 @@ def corruption_scores(
     pixels = [to_pixels(images.image(i)) for i in range(len(images))]
     labels = torch.as_tensor(np.asarray(images.labels))
 
-    def accuracy(change: Any) -> float:
+    def accuracy(change: Callable | None) -> float:
         correct = 0
         with performance.inference(model):
             for start in range(0, len(pixels), batch_size):
@@ -99,4 +98,4 @@ def corruption_scores(
                 correct += int((predicted == labels[start : start + batch_size]).sum())
         return correct / len(pixels)
 
-    return robustness.evaluate(accuracy, names, severities, seed, "accuracy")
+    return accuracy

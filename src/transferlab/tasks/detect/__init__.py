@@ -10,7 +10,6 @@ detect.apply(run.run_dir, ["photo.jpg"], out="boxes/")               # drawn ima
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +95,7 @@ def evaluate(
     ``corruptions`` (``robustness.parse``) adds mAP@.5 under each corruption and severity of the
     images at their own resolution (key ``corruptions``), with ``robustness.png`` and ``report.html``."""
     source = evaluation_source(data, images, annotations, "--annotations")
-    names_of_corruptions = robustness.parse(corruptions) if corruptions is not None else None
-    severities = robustness.check_severities(list(severities))
+    asked = robustness.Request.of(corruptions, severities, seed)
     net, spec = load_detector(run_dir, resolve_device(device))
     read = load_detection(data, images=images, annotations=annotations, classes=",".join(spec["classes"]),
                           hold_out=False)  # fmt: skip
@@ -105,16 +103,13 @@ def evaluate(
     scores, _ = score(net, split, spec["classes"], progress=True)
     scores = {**scores, "data": read.description}
     out_dir = Path(run_dir) / "evaluations" / folder_name(source)
-    if names_of_corruptions is not None:
+    if asked is not None:
 
         def map_50(change: Any) -> float:
-            corrupted = replace(split, images=robustness.corrupt_tensors(split.images, change))
-            return score(net, corrupted, spec["classes"])[0]["map_50"]
+            return score(net, robustness.corrupted_split(split, change), spec["classes"])[0]["map_50"]
 
-        scores["corruptions"] = robustness.evaluate(map_50, names_of_corruptions, severities, seed, "map_50",
-                                                    clean=scores["map_50"])  # fmt: skip
-        out_dir.mkdir(parents=True, exist_ok=True)
-        robustness.write_report(scores["corruptions"], out_dir, f"robustness of {Path(run_dir).name}")
+        title = f"robustness of {Path(run_dir).name}"
+        scores["corruptions"] = asked.run(map_50, "map_50", out_dir, title, clean=scores["map_50"])
     write_json(out_dir / "detect.json", scores)
     return scores
 

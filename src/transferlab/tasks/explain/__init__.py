@@ -29,7 +29,7 @@ from transferlab.progress import track
 from transferlab.tasks.explain.cam import METHODS, class_maps, get_method
 from transferlab.tasks.explain.subjects import REPORT_CELLS, SUBJECTS, Subject, load_subject
 
-__all__ = ["METHODS", "SUBJECTS", "Explanation", "Map", "explain", "heat_overlay", "maps_of", "overlays"]
+__all__ = ["METHODS", "SUBJECTS", "Explanation", "Map", "explain", "heat_overlay", "maps_of", "overlays", "peak_of"]
 
 
 @dataclass
@@ -96,14 +96,20 @@ def _to_image(values: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     )
 
 
+def peak_of(heat: np.ndarray) -> tuple[int, int]:
+    """Where a map (H x W) is highest, as (x, y)."""
+    y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    return int(x), int(y)
+
+
 def _peak_in(heat: np.ndarray, box: list[float]) -> list[int]:
     """The map's peak (x, y) inside a box (x1, y1, x2, y2), in the image's pixels."""
     x1, y1 = max(0, int(box[0])), max(0, int(box[1]))
     part = heat[y1 : max(y1 + 1, int(np.ceil(box[3]))), x1 : max(x1 + 1, int(np.ceil(box[2])))]
     if not part.size:
         return [x1, y1]
-    y, x = np.unravel_index(int(np.argmax(part)), part.shape)
-    return [x1 + int(x), y1 + int(y)]
+    x, y = peak_of(part)
+    return [x1 + x, y1 + y]
 
 
 def _unique_stem(path: Path, used: set[str]) -> str:
@@ -186,11 +192,10 @@ def _written(subject: Subject, method: str, decoded: list, maps: list, out: Path
         files = _write(out, stem, "cam", image, found_map.heat)
         if found_map.uncertainty is not None:
             files |= _write(out, stem, "uncertainty", image, found_map.uncertainty)
-        y, x = np.unravel_index(int(np.argmax(found_map.heat)), found_map.heat.shape)
         mean_entropy = None if found_map.uncertainty is None else float(found_map.uncertainty.mean())
         boxes = [{**b, "peak": _peak_in(found_map.heat, b["box"])} for b in found_map.boxes or []]
         found.append(Explanation(str(path), subject.class_names[found_map.class_index], found_map.class_index,
-                                 found_map.score, method, (int(x), int(y)), files, mean_entropy,
+                                 found_map.score, method, peak_of(found_map.heat), files, mean_entropy,
                                  boxes if found_map.boxes is not None else None))  # fmt: skip
     return found
 

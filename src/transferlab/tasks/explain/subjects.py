@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from transferlab import registry
+from transferlab import backbones, registry
 from transferlab.errors import UsageError
 from transferlab.pixels import whole_image_size
 from transferlab.runs import CLASSIFIER, DETECTOR, SEGMENTER, read_run
@@ -38,7 +38,6 @@ class Subject:
 
     model: nn.Module
     class_names: list[str]
-    side: int
     description: str
     layer: Layer
     prepare: Callable[[Image.Image], torch.Tensor]
@@ -53,6 +52,12 @@ class Subject:
 
     def outputs(self, x: torch.Tensor) -> Any:
         return self.forward(x) if self.forward else self.model(x).float()
+
+
+def _pixels(image: Image.Image, height: int, width: int) -> torch.Tensor:
+    """A whole image resized to ``height`` x ``width``: float 3 x H x W in [0, 1]."""
+    pixels = np.asarray(image.resize((width, height), Image.BICUBIC), dtype=np.float32) / 255
+    return torch.from_numpy(pixels).permute(2, 0, 1)
 
 
 def _side(
@@ -87,12 +92,7 @@ def classifier(
 
     loaded = load_classifier(model_name, run, weights)
     model, config = loaded.model.eval(), loaded.data_config
-    mean = torch.tensor(config["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(config["std"]).view(1, 3, 1, 1)
-
-    def normalise(x: torch.Tensor) -> torch.Tensor:
-        return (x - mean) / std
-
+    normalise = backbones.Normalize(config["mean"], config["std"])
     trained = int(config["input_size"][-1])
     flexible = _fits_any_size(model, trained)
     if flexible:
@@ -104,8 +104,7 @@ def classifier(
         # the whole image, never a centre crop: resized with its aspect kept (squashed to the
         # training square only for networks that take no other size)
         h, w = whole_image_size(image.height, image.width, side, layer.stride) if flexible else (side, side)
-        pixels = np.asarray(image.resize((w, h), Image.BICUBIC), dtype=np.float32) / 255
-        return normalise(torch.from_numpy(pixels).permute(2, 0, 1)[None])[0]
+        return normalise(_pixels(image, h, w)[None])[0]
 
     def targets(outputs: torch.Tensor, wanted: list[int | None]) -> tuple[list[Any], list[int], list[float]]:
         probs = outputs.softmax(-1)
@@ -113,30 +112,19 @@ def classifier(
         scores = [float(probs[n, c]) for n, c in enumerate(chosen)]
         return [ClassifierOutputTarget(c) for c in chosen], chosen, scores
 
-    return Subject(model, loaded.class_names, side, loaded.description, layer, prepare, targets)
-
-
-class _SegmentationTarget:
-    """The summed logits of one class over the pixels predicted as it (all pixels where none
-    is): the score a segmentation map explains."""
-
-    def __init__(self, category: int, mask: torch.Tensor) -> None:
-        self.category, self.mask = category, mask
-
-    def __call__(self, output: torch.Tensor) -> torch.Tensor:
-        return (output[self.category] * self.mask.to(output.device)).sum()
+    return Subject(model, loaded.class_names, loaded.description, layer, prepare, targets)
 
 
 def segmenter(run: Path, size: int | None, cells: int = MIN_CELLS) -> Subject:
     """A segment run: maps of one class over the whole image, and the per-pixel entropy."""
+    from pytorch_grad_cam.utils.model_targets import SemanticSegmentationTarget
+
     net, spec = registry.load_run(SEGMENTER, run)
     names = list(spec["classes"])
     side, layer = _side(net, int(spec["predict_size"]), size, lambda x: x, cells)
 
     def prepare(image: Image.Image) -> torch.Tensor:
-        h, w = whole_image_size(image.height, image.width, side)
-        pixels = np.asarray(image.resize((w, h), Image.BICUBIC), dtype=np.float32) / 255
-        return torch.from_numpy(pixels).permute(2, 0, 1)
+        return _pixels(image, *whole_image_size(image.height, image.width, side))
 
     def targets(outputs: torch.Tensor, wanted: list[int | None]) -> tuple[list[Any], list[int], list[float]]:
         probs, found, chosen, scores = outputs.softmax(1), [], [], []
@@ -147,7 +135,8 @@ def segmenter(run: Path, size: int | None, cells: int = MIN_CELLS) -> Subject:
             label = wanted[n] if wanted[n] is not None else next((c for c in ranked if c != 0), ranked[0])
             mask = (predicted == label).float()
             mask = mask if mask.sum() > 0 else torch.ones_like(mask)
-            found.append(_SegmentationTarget(label, mask))
+            # the summed logits of the class over the pixels predicted as it (all where none is)
+            found.append(SemanticSegmentationTarget(label, mask.numpy()))
             chosen.append(label)
             scores.append(float((probs[n, label] * mask).sum() / mask.sum()))
         return found, chosen, scores
@@ -157,7 +146,7 @@ def segmenter(run: Path, size: int | None, cells: int = MIN_CELLS) -> Subject:
         logp = F.log_softmax(outputs, 1)
         return -(logp.exp() * logp).sum(1) / np.log(max(2, outputs.shape[1]))
 
-    return Subject(net, names, side, f"segment run {run}", layer, prepare, targets, uncertainty)
+    return Subject(net, names, f"segment run {run}", layer, prepare, targets, uncertainty)
 
 
 class _ImagesAsList(nn.Module):
@@ -188,9 +177,7 @@ def detector(run: Path, size: int | None, cells: int = MIN_CELLS) -> Subject:
     def prepare(image: Image.Image) -> torch.Tensor:
         # the longer side at the detector's evaluation size, as its own transform would resize it
         scale = side / max(image.height, image.width)
-        w, h = max(32, round(image.width * scale)), max(32, round(image.height * scale))
-        pixels = np.asarray(image.resize((w, h), Image.BICUBIC), dtype=np.float32) / 255
-        return torch.from_numpy(pixels).permute(2, 0, 1)
+        return _pixels(image, max(32, round(image.height * scale)), max(32, round(image.width * scale)))
 
     def targets(outputs: Any, wanted: list[int | None]) -> tuple[list[Any], list[int], list[float]]:
         chosen, scores = [], []
@@ -208,17 +195,15 @@ def detector(run: Path, size: int | None, cells: int = MIN_CELLS) -> Subject:
             if score < BOX_SCORE:
                 continue
             x1, y1, x2, y2 = (round(v) for v in box)
-            part = heat[max(0, y1) : max(y1 + 1, y2), max(0, x1) : max(x1 + 1, x2)]
+            inside = (slice(max(0, y1), max(y1 + 1, y2)), slice(max(0, x1), max(x1 + 1, x2)))
+            part = heat[inside]
             if part.size:
-                low, high = part.min(), part.max()
-                within[max(0, y1) : max(y1 + 1, y2), max(0, x1) : max(x1 + 1, x2)] = (part - low) / max(
-                    high - low, 1e-6
-                )
+                within[inside] = (part - part.min()) / max(part.max() - part.min(), 1e-6)
             listed.append({"label": names[label], "index": label, "score": score, "box": box})
         return (within, listed) if listed else (heat, listed)  # nothing found: the whole image's map
 
-    return Subject(wrapped, names, side, f"detect run {run}", layer, prepare, targets,
-                   forward=lambda x: wrapped(x), boxes=boxes, methods=("eigencam",))  # fmt: skip
+    return Subject(wrapped, names, f"detect run {run}", layer, prepare, targets, forward=wrapped, boxes=boxes,
+                   methods=("eigencam",))  # fmt: skip
 
 
 class _NoTarget:

@@ -10,7 +10,6 @@ segment.apply(run.run_dir, ["slice.png"], out="masks/")                  # index
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +89,7 @@ def evaluate(
     the mIoU under each corruption and severity of the images at their own resolution (key
     ``corruptions``), with ``robustness.png`` and ``report.html``."""
     source = evaluation_source(data, images, masks, "--masks")
-    names_of_corruptions = robustness.parse(corruptions) if corruptions is not None else None
-    severities = robustness.check_severities(list(severities))
+    asked = robustness.Request.of(corruptions, severities, seed)
     check_side("predict_size", predict_size)
     dev = resolve_device(device)
     net, spec = load_segmenter(run_dir, dev)
@@ -109,16 +107,13 @@ def evaluate(
     scores = {**scores, "images": len(split), "data": read.description, "predict_size": side,
               "weak_classes": weak_classes(scores)}  # fmt: skip
     out_dir = Path(run_dir) / "evaluations" / folder_name(source)
-    if names_of_corruptions is not None:
+    if asked is not None:
 
         def miou(change: Any) -> float:
-            corrupted = replace(split, images=robustness.corrupt_tensors(split.images, change))
-            return score(net, corrupted, names, ignore, side, performance)["miou"]
+            return score(net, robustness.corrupted_split(split, change), names, ignore, side, performance)["miou"]
 
-        scores["corruptions"] = robustness.evaluate(miou, names_of_corruptions, severities, seed, "miou",
-                                                    clean=scores["miou"])  # fmt: skip
-        out_dir.mkdir(parents=True, exist_ok=True)
-        robustness.write_report(scores["corruptions"], out_dir, f"robustness of {Path(run_dir).name}")
+        title = f"robustness of {Path(run_dir).name}"
+        scores["corruptions"] = asked.run(miou, "miou", out_dir, title, clean=scores["miou"])
     write_json(out_dir / "segment.json", scores)
     return scores
 
