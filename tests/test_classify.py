@@ -154,13 +154,13 @@ def test_resume_a_run_of_another_task(tmp_path, cli):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch, cli):
     from transferlab.tasks.classify.train import ClassifyRecipe
 
-    original = ClassifyRecipe._loss
+    original = ClassifyRecipe.label_loss
 
     def poisoned(self, logits, target):
         loss = original(self, logits, target)
         return loss * float("nan") if self.step >= 4 else loss
 
-    monkeypatch.setattr(ClassifyRecipe, "_loss", poisoned)
+    monkeypatch.setattr(ClassifyRecipe, "label_loss", poisoned)
     folder = make_class_folder(tmp_path / "d", {"a": 12, "b": 12})
     args = [
         "--backbone",
@@ -319,6 +319,18 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
     )
     assert torch.allclose(one["classifier.weight"], two["classifier.weight"], atol=1e-5)
     assert torch.allclose(one["classifier.bias"], two["classifier.bias"], atol=1e-5)
+
+
+def test_gradual_unfreezing_runs_on_two_processes(tmp_path):
+    """Groups frozen for some epochs get no gradient: DDP is told to look for them (it stops otherwise)."""
+    folder = make_class_folder(tmp_path / "data", {"a": 8, "b": 8})
+    args = [str(Path(sys.executable).with_name("transferlab")), "classify", str(folder), "--strategy", "gradual",
+            "--img-size", "32", "--epochs", "2", "--batch-size", "8", "--accelerator", "cpu", "--devices", "2",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    done = subprocess.run(
+        args, capture_output=True, text=True, env={**os.environ, "TRANSFERLAB_QUIET": "1"}, timeout=300
+    )
+    assert done.returncode == 0 and (tmp_path / "run" / "model.safetensors").is_file(), done.stderr[-2000:]
 
 
 def test_streaming_path_with_accumulation_and_ema_resumes_exactly(tiny, tmp_path):

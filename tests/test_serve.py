@@ -402,6 +402,31 @@ def test_onnx_runtime_top1_equals_torch(server, runs):
         assert onnx.stop() == 0
 
 
+def test_the_int8_model_export_made_is_served(server, runs, tmp_path, cli):
+    flowers = tmp_path / "flowers"
+    shutil.copytree(runs / "flowers", flowers, ignore=shutil.ignore_patterns("*.onnx"))
+    assert_user_error(cli("serve", flowers, "--runtime", "onnx-int8"), "no int8 model", "--quantize int8")
+    code, _, err = cli("export", flowers, "--quantize", "int8", "--calibration", runs / "photos", "--force")
+    assert code == 0, err
+    from transferlab.tasks.quantize import onnx_session
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    tensor = {"name": "images", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}
+    int8 = Server(str(flowers), "--runtime", "onnx-int8")
+    try:
+        answer = httpx.post(f"{int8.url}/v2/models/flowers/infer", json={"inputs": [tensor]})
+        assert answer.status_code == 200, answer.text
+        photos = httpx.post(f"{int8.url}/models/flowers/predict", files=_files(_photos(runs)), data={"topk": "1"})
+        assert photos.status_code == 200 and len(photos.json()["predictions"]) == 4
+    finally:
+        assert int8.stop() == 0
+    served = np.array({o["name"]: o for o in answer.json()["outputs"]}["logits"]["data"]).reshape(2, 3)
+    int8_logits = onnx_session(flowers / "model.int8.onnx").run(None, {"images": x})[0]
+    fp32_logits = onnx_session(flowers / "model.onnx").run(None, {"images": x})[0]
+    assert np.allclose(served, int8_logits, atol=1e-4)  # the int8 model answers, not the fp32 one
+    assert not np.allclose(served, fp32_logits, atol=1e-4)
+
+
 def test_a_damaged_run_stops_the_start_and_is_named(runs, tmp_path, cli):
     broken = tmp_path / "broken"
     shutil.copytree(runs / "flowers", broken, ignore=shutil.ignore_patterns("*.onnx"))

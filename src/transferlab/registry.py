@@ -25,6 +25,7 @@ from transferlab.options.adapt import AdaptOptions
 from transferlab.options.autoencoder import AutoencoderOptions
 from transferlab.options.classify import ClassifyOptions
 from transferlab.options.detect import DetectOptions
+from transferlab.options.distill import DistillOptions
 from transferlab.options.gan import GanOptions
 from transferlab.options.segment import SegmentOptions
 from transferlab.options.stylize import StyleTrainOptions
@@ -115,7 +116,7 @@ class Task:
 
 
 _CLASSIFIER = RunKind(
-    CLASSIFIER, "an image classifier (any timm backbone and its head)", "transferlab classify (or adapt)",
+    CLASSIFIER, "an image classifier (any timm backbone and its head)", "transferlab classify (or adapt, distill)",
     ("predict", "evaluate", "explain", "export", "serve", "classify --backbone run:RUN", "translate --backbone run:RUN",
      "gan --fid-features run:RUN"),
 )  # fmt: skip
@@ -133,6 +134,14 @@ TASKS: dict[str, Task] = {
             serves={CLASSIFIER: Served("classifier", ("POST /models/{name}/predict", "POST /v2/models/{name}/infer"))},
             exports=("onnx", "torchscript"),
             robustness="accuracy",
+        ),
+        Task(
+            "distill",
+            "A small fast classifier from a large fine-tuned one (knowledge distillation: KD, DIST); its runs are "
+            "classifiers.",
+            (Command("distill", "transferlab distill runs/classify/lite2-run photos/ --student tf_efficientnet_lite0 "
+                     "--unlabelled more_photos/"),),
+            DistillOptions,
         ),
         Task(
             "predict",

@@ -28,7 +28,8 @@ app = typer.Typer(
 # The commands that are not a task's (each with the example its --help shows); the tasks' own
 # commands, examples and group help come from their records (transferlab.registry).
 TOOLS = {
-    "export": (demo_cmd.export, "transferlab export runs/classify/my-run --format onnx"),
+    "export": (demo_cmd.export, "transferlab export runs/classify/my-run --format onnx --quantize int8"),
+    "benchmark": (demo_cmd.benchmark, "transferlab benchmark runs/classify/my-run --batch-sizes 1,8"),
     "serve": (serve_cmd.serve, "transferlab serve runs/classify/my-run runs/gan/faces --port 8000 --token $SECRET"),
     "data": (data_cmd.data, "transferlab data photos.zip --val-fraction 0.2"),
     "backbones": (backbones_cmd.backbones, "transferlab backbones --all --filter 'resnet*'"),

@@ -51,6 +51,7 @@ def make_fabric(
     *,
     channels_last: bool | None = None,
     compile_module: bool = False,
+    find_unused_parameters: bool = False,
     cpu_defaults: CpuDefaults | None = None,
 ) -> Any:
     """A launched Fabric whose precision and memory format follow ``engine.performance.choose``
@@ -72,7 +73,7 @@ def make_fabric(
             "--accelerator gpu was asked for but no CUDA GPU is available", "use --accelerator cpu (or auto)"
         )
     if strategy == "auto" and devices not in ("auto", 1, "1"):
-        strategy = "ddp"
+        strategy = "ddp_find_unused_parameters_true" if find_unused_parameters else "ddp"
     fabric = Fabric(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=chosen.precision, strategy=strategy
     )
@@ -132,4 +133,5 @@ def fabric_for(opts: TrainOptions) -> Any:
         channels_last=opts.channels_last,
         compile_module=opts.compile,
         cpu_defaults=type(opts).cpu_defaults,
+        find_unused_parameters=opts.parameters_may_go_unused(),
     )

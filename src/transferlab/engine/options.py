@@ -98,6 +98,12 @@ class TrainOptions:
         chosen = self.device_defaults.get("cpu" if kind == "cpu" else "gpu", {})
         return replace(self, **{k: v for k, v in chosen.items() if getattr(self, k) is None})
 
+    def parameters_may_go_unused(self) -> bool:
+        """Whether some parameters the optimizer holds get no gradient in some steps (classify's
+        frozen and gradual strategies switch groups off): data-parallel runs then look for them
+        every step, as DDP requires."""
+        return False
+
     def check_training(self) -> None:
         """The generated checks: every field with choices holds one of them; device counts."""
         for spec in fields(self):

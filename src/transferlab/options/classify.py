@@ -64,5 +64,11 @@ class ClassifyOptions(TrainOptions):
                 f"--img-size {self.img_size} is too small", "use 16 or more (32-96 for small images, 224 for photos)"
             )
 
+    def parameters_may_go_unused(self) -> bool:
+        from transferlab.strategies import STRATEGIES
+
+        strategy = STRATEGIES.get(self.strategy)
+        return bool(strategy and not strategy.cached_features and strategy.body_frozen(0, self.epochs, 5))
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

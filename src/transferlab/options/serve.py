@@ -8,7 +8,7 @@ from transferlab.engine.options import option
 from transferlab.errors import UsageError
 
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds to
-RUNTIMES = ("torch", "onnx")
+RUNTIMES = ("torch", "onnx", "onnx-int8")
 
 
 @dataclass
@@ -19,7 +19,10 @@ class ServeOptions:
     max_batch_size: int = option(8, "Requests a classifier answers in one call (1 = no batching).")
     batch_timeout_ms: float = option(5.0, "How long a worker waits to fill a batch.")
     accelerator: str = option("auto", "auto, cpu, cuda or mps.", choices=("auto", "cpu", "cuda", "gpu", "mps"))
-    runtime: str = option("torch", "torch, or onnx (onnxruntime; exported once).", choices=RUNTIMES)
+    runtime: str = option(
+        "torch", "Classifiers: torch; onnx (onnxruntime, exported once); onnx-int8 (what `export --quantize int8` "
+        "made).", choices=RUNTIMES,
+    )  # fmt: skip
     token: str | None = option(None, None)  # the CLI reads it from --token or TRANSFERLAB_TOKEN
     max_upload_mb: float = option(20.0, "Largest request body, in MB.")
     max_images: int = option(64, "Most images per request (and GAN samples).")

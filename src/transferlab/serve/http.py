@@ -392,7 +392,7 @@ class Routes:
         return {
             "name": name,
             "versions": ["1"],
-            "platform": "onnxruntime_onnx" if self.opts.runtime == "onnx" else "pytorch_torch",
+            "platform": "onnxruntime_onnx" if self.opts.runtime.startswith("onnx") else "pytorch_torch",
             "inputs": [{"name": "images", "datatype": "FP32", "shape": [-1, *served.details["input_size"]]}],
             "outputs": [
                 {"name": "logits", "datatype": "FP32", "shape": [-1, classes]},

@@ -101,7 +101,7 @@ class ClassifierWorker(RunWorker):
         self.device = torch.device(device)
         built = backbones.from_run(read_run(self.run_dir, model_kind=CLASSIFIER))
         self.normalize = split_eval_transform(built.data_config)[1]
-        if self.runtime == "onnx":
+        if self.runtime.startswith("onnx"):
             import onnxruntime
 
             providers = ["CUDAExecutionProvider"] if self.device.type == "cuda" else []
@@ -113,7 +113,7 @@ class ClassifierWorker(RunWorker):
 
     def logits(self, x: Any) -> np.ndarray:
 
-        if self.runtime == "onnx":
+        if self.runtime.startswith("onnx"):
             return self.session.run(None, {"images": x.numpy()})[0].astype(np.float32)
         with self.performance.autocast():
             return self.model(self.performance.inputs(x.to(self.device))).float().cpu().numpy()

@@ -31,8 +31,22 @@ from transferlab.tasks.classify.report import comparison_pictures
 from transferlab.tasks.classify.strategies import STRATEGIES, get_strategy
 from transferlab.tasks.classify.train import ClassifyRecipe, ClassifyResult, load_splits
 
-__all__ = ["STRATEGIES", "ClassifyOptions", "ClassifyResult", "compare", "compare_entries", "evaluate", "exportable",
-           "fit", "load_run", "train"]  # fmt: skip
+__all__ = [
+    "STRATEGIES",
+    "ClassifyOptions",
+    "ClassifyRecipe",
+    "ClassifyResult",
+    "compare",
+    "compare_entries",
+    "evaluate",
+    "exportable",
+    "fit",
+    "get_strategy",
+    "load_run",
+    "load_splits",
+    "run_logits",
+    "train",
+]
 
 
 def _check(opts: ClassifyOptions) -> None:

@@ -10,8 +10,10 @@ from transferlab.reports.html import HtmlReport
 
 
 def write_run_report(
-    run_dir: Path, title: str, facts: dict[str, Any], history: list[dict], metrics: dict[str, Any]
-) -> Path:
+    run_dir: Path, title: str, facts: dict[str, Any], history: list[dict], metrics: dict[str, Any],
+    tables: dict[str, list[dict[str, Any]]] | None = None,
+) -> Path:  # fmt: skip
+    """The run's report.html; ``tables`` (heading -> rows) follow the validation scores."""
     plots.learning_curves({facts.get("strategy", "run"): history}, run_dir / "curves.png")
     report = HtmlReport(title).facts(facts)
     report.heading("Learning curves").image(run_dir / "curves.png", "learning curves")
@@ -25,6 +27,8 @@ def write_run_report(
             }
         ]
     )
+    for heading, rows in (tables or {}).items():
+        report.heading(heading).table(rows)
     report.image(run_dir / "confusion.png", "confusion matrix")
     if metrics["most_confused"]:
         report.heading("Most confused pairs").table(metrics["most_confused"])

@@ -100,6 +100,14 @@ def with_synthetic(splits: DatasetSplits, opts: ClassifyOptions) -> DatasetSplit
     return DatasetSplits(train, splits.val, splits.classes, description, splits.val_origin, splits.skipped)
 
 
+def data_source(data: Any) -> str | None:
+    """Where DATA can be read again (export's calibration and held-out check): a path made
+    absolute, or a built-in name; None for data given in memory."""
+    if not isinstance(data, (str, Path)):
+        return None
+    return str(Path(data).resolve()) if Path(data).exists() else str(data)
+
+
 def data_fingerprint(splits: DatasetSplits) -> str:
     """Identifies the exact train/val split, so a resume on other data is refused."""
     parts: list[Any] = [splits.classes]
@@ -151,7 +159,8 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
     command = "transferlab classify {data}"
 
     def __init__(self, data: Any, opts: ClassifyOptions, fabric: Any, run_dir: Path) -> None:
-        splits = load_splits(data, opts)
+        splits = self.read_data(data, opts)
+        self.data_source = data_source(data)
         self.splits, self.opts, self.run_dir, self.fabric = splits, opts, Path(run_dir), fabric
         self.performance = performance_of(fabric)
         self.strategy: Strategy = get_strategy(opts.strategy)
@@ -161,11 +170,15 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
         self.step = 0
         self.stale = 0  # validations without improvement (early stopping)
         self.batch_in_epoch = 0  # batches of the current epoch done (a preempted run resumes mid-epoch)
-        self.running = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
+        self.running = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "labelled": 0.0}
         self.stopped_early = False  # by --patience
         self._build_model()
         self._build_batches()
         self._setup_training()
+
+    def read_data(self, data: Any, opts: ClassifyOptions) -> DatasetSplits:
+        """The training and held-out images (a recipe built on this one may add its own)."""
+        return load_splits(data, opts)
 
     @classmethod
     def check(cls, opts: ClassifyOptions) -> None:
@@ -313,7 +326,7 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
             weights = {**weights, **{f"{prefix}.{k}": v for k, v in head.items()}}
         save_run(
             self.run_dir,
-            task=TASK,
+            task=self.task,
             state_dict=weights,
             model={
                 "kind": CLASSIFIER,
@@ -329,20 +342,27 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
                 "weights_source": self.weights_source,
                 "options": self.opts.as_dict(),
                 "data": self.splits.summary(),
+                "data_source": self.data_source,
             },
             performance=self.performance,
         )
 
     # ----------------------------------------------------------------------------- loop
 
-    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if target.ndim == 2:  # soft targets from mixup / cutmix
-            loss = F.cross_entropy(logits, target)
-        else:
-            loss = F.cross_entropy(logits, target, label_smoothing=self.opts.label_smoothing)
-        if self.l2sp is not None:
-            loss = loss + self.l2sp(self.net_module)
-        return loss
+    def label_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy against the labels (smoothed), or against mixup's / CutMix's soft targets."""
+        if target.ndim == 2:
+            return F.cross_entropy(logits, target)
+        return F.cross_entropy(logits, target, label_smoothing=self.opts.label_smoothing)
+
+    def penalty(self) -> torch.Tensor | float:
+        """The weights' own term (L2-SP), if asked."""
+        return self.l2sp(self.net_module) if self.l2sp is not None else 0.0
+
+    def training_loss(self, x: torch.Tensor, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of one training batch: ``x`` as the network saw it, ``logits`` in float32,
+        ``target`` the labels (-1: none) or mixup's soft targets. distill adds its teacher here."""
+        return self.label_loss(logits, target) + self.penalty()
 
     def _train_epoch(self, session: TrainingSession) -> dict[str, float]:
         opts, fabric = self.opts, self.fabric
@@ -368,7 +388,7 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
             if self.mixup is not None and len(y) % 2 == 0:
                 x, target = self.mixup(x, y)
             logits = self.net(x)
-            loss = self._loss(logits.float(), target)
+            loss = self.training_loss(x, logits.float(), target)
             session.check_finite(loss.detach(), f"step {self.step + 1} (epoch {self.epoch + 1})", DIVERGENCE_REMEDY)
             fabric.backward(loss / opts.accumulate)
             self.batch_in_epoch += 1
@@ -377,17 +397,18 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
             totals["loss"] += loss.item() * len(y)
             totals["correct"] += (logits.argmax(1) == y).sum().item()
             totals["seen"] += len(y)
+            totals["labelled"] = totals.get("labelled", 0.0) + (y >= 0).sum().item()  # distill's unlabelled: -1
             session.advance(self._note())
             if self.batch_in_epoch % opts.accumulate == 0:  # preemption only between optimizer steps
                 session.step_boundary(self._position(), self.state, log_position=self.epoch)
         if totals["seen"] and self.batch_in_epoch % opts.accumulate:  # the epoch ended inside an accumulation
             self._optimizer_step()
-        seen = max(totals["seen"], 1)
+        seen, labelled = max(totals["seen"], 1), max(totals.get("labelled", totals["seen"]), 1)
         metrics = {
             "train_loss": totals["loss"] / seen,
-            "train_acc": totals["correct"] / seen if self.mixup is None else float("nan"),
+            "train_acc": totals["correct"] / labelled if self.mixup is None else float("nan"),
         }
-        self.batch_in_epoch, self.running = 0, {"loss": 0.0, "correct": 0.0, "seen": 0.0}
+        self.batch_in_epoch, self.running = 0, {"loss": 0.0, "correct": 0.0, "seen": 0.0, "labelled": 0.0}
         return metrics
 
     def _position(self) -> int:
@@ -395,10 +416,11 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
 
     def _note(self) -> str:
         seen = max(self.running["seen"], 1)
+        labelled = max(self.running.get("labelled", seen), 1)
         best = f" | best val acc {self.best['val_acc']:.1%}" if self.best["val_acc"] >= 0 else ""
         return (
             f"epoch {self.epoch + 1}/{self.opts.epochs} loss {self.running['loss'] / seen:.3f} "
-            f"acc {self.running['correct'] / seen:.1%}{best}"
+            f"acc {self.running['correct'] / labelled:.1%}{best}"
         )
 
     def _optimizer_step(self) -> None:
@@ -445,6 +467,10 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
                 self.stopped_early = True
                 break
 
+    def report_tables(self, run: Any, metrics: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """Tables the report shows after the validation scores (heading -> rows); none here."""
+        return {}
+
     def finish(self, seconds: float, write: bool, name: str = "") -> ClassifyResult:
         """Rank 0 of a complete run: metrics and pictures of the best weights on the validation
         set, and the report (the run itself was written at its best epoch)."""
@@ -465,8 +491,8 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
                 "trainable parameters": int(self.trainable),
                 "wall time (s)": round(seconds, 1),
             }
-            title = f"classify: {self.opts.strategy} on {self.splits.description}"
-            write_run_report(self.run_dir, title, facts, history, metrics)
+            title = f"{self.task}: {self.opts.strategy} on {self.splits.description}"
+            write_run_report(self.run_dir, title, facts, history, metrics, self.report_tables(run, metrics))
         return ClassifyResult(
             self.run_dir, self.opts.strategy, float(self.best["val_acc"]), float(self.best["val_f1"]),
             int(self.best["epoch"]), seconds, int(self.trainable), metrics, history,
