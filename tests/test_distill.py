@@ -111,6 +111,9 @@ def test_unlabelled_images_are_taught_by_the_teacher_alone(folder, teacher, tmp_
     mixed = recipe.training_loss(torch.zeros(4), logits, torch.tensor([0, -1, 2, -1]))
     ce = F.cross_entropy(logits[[0, 2]], torch.tensor([0, 2]), label_smoothing=0.1)
     assert mixed.item() == pytest.approx(unlabelled.item() + 0.7 * ce.item(), rel=1e-5)
+    soft = torch.softmax(torch.randn(4, 3), 1)  # mixup's targets: every image labelled
+    mixup = recipe.training_loss(torch.zeros(4), logits, soft)
+    assert mixup.item() == pytest.approx(unlabelled.item() + 0.7 * F.cross_entropy(logits, soft).item(), rel=1e-5)
 
 
 def test_teacher_classes_in_another_order_are_reordered(folder, teacher, tmp_path):

@@ -166,9 +166,15 @@ def test_explain_true_returns_maps_of_the_whole_images(server, runs):
     segmented = httpx.post(f"{server.url}/models/scenes/segment", files=_files(photos[:1]), data={"explain": "1"},
                            headers=AUTH, timeout=120).json()["images"][0]  # fmt: skip
     assert {"png_base64", "uncertainty_png_base64", "label", "peak"} <= set(segmented["explanation"])
-    refused = httpx.post(f"{server.url}/models/shapes/detect", files=_files(photos[:1]), data={"explain": "true"},
-                         headers=AUTH)  # fmt: skip
-    assert refused.status_code == 422 and "not offered for detectors" in refused.text
+    detected = httpx.post(f"{server.url}/models/shapes/detect", files=_files(photos[:1]), data={"explain": "true",
+                          "score_threshold": "0"}, headers=AUTH, timeout=120).json()["images"][0]  # fmt: skip
+    found = detected["explanation"]
+    assert found["method"] == "eigencam" and isinstance(found["boxes"], list)
+    drawn = Image.open(io.BytesIO(base64.b64decode(found["png_base64"])))
+    assert drawn.size == (detected["width"], detected["height"])
+    for box in found["boxes"]:  # each box's peak lies inside it
+        x1, y1, x2, y2 = box["box"]
+        assert x1 - 1 <= box["peak"][0] <= x2 + 1 and y1 - 1 <= box["peak"][1] <= y2 + 1
     wrong = httpx.post(f"{server.url}/models/flowers/predict", files=_files(photos[:1]), data={"explain": "maybe"},
                        headers=AUTH)  # fmt: skip
     assert wrong.status_code == 422 and "explain" in wrong.text
@@ -383,9 +389,14 @@ def test_the_web_page_classifies_an_uploaded_image(server, runs, tmp_path):
         assert len(page.query_selector_all(".boxed .box")) == len(found) > 0  # every box the API gives is drawn
         assert caption.inner_text().startswith(_photos(runs)[2].name)
         page.screenshot(path=str(tmp_path / "detect.png"))
+        page.check("#explain")  # the detector's map, under the same boxes
+        mapped = page.wait_for_selector(".boxed img.map", timeout=60_000)
+        assert mapped.get_attribute("src").startswith("data:image/png;base64,") and page.query_selector(".boxed .box")
+        page.screenshot(path=str(tmp_path / "detect-map.png"))
         browser.close()
     assert (tmp_path / "serve.png").stat().st_size > 10_000
     assert (tmp_path / "segment.png").stat().st_size > 10_000
+    assert (tmp_path / "detect-map.png").stat().st_size > 10_000
 
 
 def test_onnx_runtime_top1_equals_torch(server, runs):

@@ -317,13 +317,11 @@ class Routes:
         if wanted not in ("json", "png"):
             raise ApiError(422, f"format {wanted!r} is not json or png", "use format=json or png")
         threshold = float_option(got.options, "score_threshold", 0.3, 0.0, 1.0)
-        if bool_option(got.options, "explain"):
-            raise ApiError(422, "explain=true is not offered for detectors yet",
-                           "leave explain out; classifiers and segmenters give maps")  # fmt: skip
+        explain = bool_option(got.options, "explain")  # maps come in JSON, whatever the format
         pixels = [np.array(image) for image in got.images]
-        outputs = await asyncio.gather(*[self.dispatch[name]({"pixels": p}) for p in pixels])
+        outputs = await asyncio.gather(*[self.dispatch[name]({"pixels": p, "explain": explain}) for p in pixels])
         classes = served.details["classes"]
-        if len(outputs) == 1 and wanted == "png":
+        if len(outputs) == 1 and wanted == "png" and not explain:
             return Response(png_bytes(await run_in_threadpool(_drawn, pixels[0], outputs[0], classes, threshold)),
                             media_type="image/png")  # fmt: skip
         entries = []
@@ -333,6 +331,8 @@ class Routes:
             found = [{"label": classes[c], "index": int(c), "score": round(float(s), 4),
                       "box": [round(float(v), 1) for v in b]} for b, s, c in zip(boxes, scores, labels)]  # fmt: skip
             entries.append({"file": file, "width": image.shape[1], "height": image.shape[0], "detections": found})
+            if "explanation" in output:
+                entries[-1]["explanation"] = _explanation(output["explanation"], classes)
         return JSONResponse({"model": name, "score_threshold": threshold, "images": entries})
 
     # ------------------------------------------------------------------ GANs
@@ -481,9 +481,11 @@ def _pick(options: dict[str, Any], *keys: str) -> dict[str, Any]:
 def _explanation(found: dict[str, Any], classes: list[str]) -> dict[str, Any]:
     """A worker's map as JSON: the class explained, its score, the peak (x, y) in the image's
     pixels, the map blended over the image (and a segmenter's uncertainty) as base64 PNGs."""
-    entry = {"method": "gradcam", "label": classes[found["class_index"]], "index": found["class_index"],
+    entry = {"method": found["method"], "label": classes[found["class_index"]], "index": found["class_index"],
              "score": round(float(found["score"]), 6), "peak": list(found["peak"]),
              "png_base64": base64.b64encode(png_bytes(Image.fromarray(found["overlay"]))).decode()}  # fmt: skip
+    if "boxes" in found:  # a detector's: each box with the map's peak inside it
+        entry["boxes"] = found["boxes"]
     if "uncertainty" in found:
         entry["uncertainty_png_base64"] = base64.b64encode(png_bytes(Image.fromarray(found["uncertainty"]))).decode()
     return entry

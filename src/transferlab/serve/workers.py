@@ -24,9 +24,9 @@ def explained(
     run_dir: str, subject: Any, images: list[np.ndarray], classes: list[int] | None = None
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Grad-CAM of ``classes`` (else the run's prediction) over each whole image (``transferlab
-    explain``'s maps): the map blended over the image, its peak, the class, and for segmenters the
-    uncertainty. The subject (the run's network, set for maps) is loaded on the first request that
-    asks."""
+    explain``'s maps; EigenCAM for detectors, the one method they take): the map blended over the
+    image, its peak, the class, for segmenters the uncertainty and for detectors the boxes explained.
+    The subject (the run's network, set for maps) is loaded on the first request that asks."""
     import torch
     from PIL import Image
 
@@ -37,13 +37,16 @@ def explained(
     with torch.enable_grad():  # the workers run with gradients off; the maps need them
         subject = subject or load_subject(run_dir, None, None, None)
         pictures = [Image.fromarray(image) for image in images]
-        maps = maps_of(subject, get_method("gradcam"), pictures, classes)
+        method = "gradcam" if subject.methods is None or "gradcam" in subject.methods else subject.methods[0]
+        maps = maps_of(subject, get_method(method), pictures, classes, progress=False)
     found = []
     for picture, m in zip(pictures, maps):
         entry = {"overlay": heat_overlay(picture, m.heat), "class_index": m.class_index, "score": m.score,
-                 "peak": peak_of(m.heat)}  # fmt: skip
+                 "peak": peak_of(m.heat), "method": method}  # fmt: skip
         if m.uncertainty is not None:
             entry["uncertainty"] = heat_overlay(picture, m.uncertainty)
+        if m.boxes is not None:
+            entry["boxes"] = m.boxes
         found.append(entry)
     return subject, found
 
@@ -219,6 +222,11 @@ class DetectWorker(RunWorker):
         images = [torch.from_numpy(r["pixels"]).permute(2, 0, 1) for r in requests]
         found = predict(self.model, images, batch_size=max(1, len(images)))
         outputs = [{k: v.numpy() for k, v in f.items()} for f in found]
+        asked = [i for i, r in enumerate(requests) if r.get("explain")]
+        if asked:  # EigenCAM of the encoder, renormalised inside each box the detector finds
+            self.explainer, maps = explained(self.run_dir, self.explainer, [requests[i]["pixels"] for i in asked])
+            for i, found_map in zip(asked, maps):
+                outputs[i]["explanation"] = found_map
         return _batch_info(outputs, len(requests))
 
 
