@@ -10,7 +10,7 @@ training images a class, 50 validation (the best epoch), 200 unlabelled and 100 
 - ``fashion``: Fashion-MNIST (Debian's dataset-fashion-mnist), 28x28 grey, 10 classes.
 
     .venv/bin/python benchmarks/distill.py --set cifar10 --seeds 0,1,2 [--epochs 10] [--img-size 64]
-        [--students alone,kd,kd+unlabelled,scratch,scratch+kd]
+        [--students alone,kd,kd+unlabelled,scratch,scratch+kd]   (also: dist, dist+unlabelled, scratch+dist)
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def build(name: str) -> Path:
 
     splits = load_data("fashion-mnist", seed=0)
     images = splits.train
-    per_class = {c: [i for i in range(len(images)) if images.labels[i] == k] for k, c in enumerate(splits.classes)}
+    per_class = {c.replace("/", "-"): [i for i in range(len(images)) if images.labels[i] == k]  # T-shirt/top
+                 for k, c in enumerate(splits.classes)}  # fmt: skip
     return _write_parts(per_class, target, lambda i, dst: Image.fromarray(images.images[i]).save(dst))
 
 
@@ -91,16 +92,17 @@ def main() -> None:
     for seed in map(int, args.seeds.split(",")):
         for student in args.students.split(","):
             out = runs / f"{student}-e{args.epochs}-{args.img_size}-seed{seed}"
-            base, _, how = student.partition("+")
+            parts = student.split("+")  # alone | kd | dist | scratch, then +kd / +dist / +unlabelled
             options = {**common, "seed": seed}
-            if base == "scratch":
+            if parts[0] == "scratch":
                 options.update(backbone="resnet10t", strategy="scratch", lr=3e-3)
             started = time.perf_counter()
             if student in ("alone", "scratch"):
                 classify.train(str(folder), out=out, **options)
             else:
-                extra = {"unlabelled": str(data / "unlabelled")} if "unlabelled" in how else {}
-                distill.train(str(teacher), str(folder), out=out, **options, **extra)
+                extra = {"unlabelled": str(data / "unlabelled")} if "unlabelled" in parts else {}
+                method = "dist" if "dist" in parts else "kd"
+                distill.train(str(teacher), str(folder), out=out, method=method, **options, **extra)
             seconds = time.perf_counter() - started
             accuracy = _test(out, data)
             found.setdefault(student, []).append((accuracy, seconds))
