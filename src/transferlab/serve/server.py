@@ -24,13 +24,9 @@ DRAIN_SECONDS = 30
 def onnx_model(served: ServedModel) -> Path:
     """The run's ``model.onnx`` (as ``transferlab export`` writes it), exported when missing or older
     than the weights."""
-    from transferlab.tasks.export import export
+    from transferlab.tasks.export import current_onnx
 
-    path = served.run.path / "model.onnx"
-    if not path.is_file() or path.stat().st_mtime < served.run.weights_path.stat().st_mtime:
-        log.warning("exporting %s to ONNX (once) ...", served.name)
-        export(served.run.path, "onnx", path)
-    return path
+    return current_onnx(served.run.path)
 
 
 def int8_model(served: ServedModel) -> Path:

@@ -20,9 +20,9 @@ from transferlab.tasks.quantize import SUFFIXES, onnx_session
 
 def benchmark(run_dir: str | Path, batch_sizes: tuple[int, ...] = (1, 8), threads: int | None = None) -> list[dict]:
     """One row per runtime: latency (ms) per batch size and throughput (images/s) at the largest.
-    The ONNX models are RUN/model.onnx (exported here if missing) and RUN/model.int8.onnx (if
+    The ONNX models are RUN/model.onnx (exported here if missing or stale) and RUN/model.int8.onnx (if
     ``export --quantize int8`` made it)."""
-    from transferlab.tasks.export import export
+    from transferlab.tasks.export import current_onnx
 
     info = read_run(run_dir, model_kind=CLASSIFIER)
     if threads:
@@ -31,10 +31,7 @@ def benchmark(run_dir: str | Path, batch_sizes: tuple[int, ...] = (1, 8), thread
     batches = {n: torch.randn(n, *shape, generator=torch.Generator().manual_seed(n)) for n in batch_sizes}
     model = backbones.from_run(info).model
     rows = [_row("torch fp32", lambda n: torch_latency_ms(model, batches[n]), batch_sizes)]
-    fp32 = Path(run_dir) / "model.onnx"
-    if not fp32.is_file():
-        export(run_dir, "onnx", fp32)
-    for name, path in (("ONNX fp32", fp32), ("ONNX int8", Path(run_dir) / f"model{SUFFIXES['int8']}")):
+    for name, path in (("ONNX fp32", current_onnx(run_dir)), ("ONNX int8", Path(run_dir) / f"model{SUFFIXES['int8']}")):
         if not path.is_file():
             rows.append({"runtime": name, "note": f"not exported: transferlab export {run_dir} --quantize int8"})
             continue

@@ -54,6 +54,19 @@ def export(run: str | Path, fmt: str = "onnx", out: str | Path | None = None) ->
     return target
 
 
+def current_onnx(run: str | Path) -> Path:
+    """The run's ``model.onnx``, exported when missing or older than the run's weights (serve,
+    benchmark and quantize use it; ``export`` itself always writes)."""
+    path = Path(run) / "model.onnx"
+    weights = read_run(run).weights_path
+    if not path.is_file() or path.stat().st_mtime < weights.stat().st_mtime:
+        from transferlab.progress import announce
+
+        announce(f"exporting {run} to ONNX (once) ...")
+        export(run, "onnx", path)
+    return path
+
+
 def _need_onnxscript() -> None:
     try:
         import onnxscript  # noqa: F401 - torch's ONNX exporter needs it

@@ -182,11 +182,12 @@ def quantize(
         raise UsageError(f"unknown --quantize '{mode}'", f"use one of: {', '.join(MODES)}")
     started = time.perf_counter()
     info = _classifier(run_dir)
-    from transferlab.tasks.export import export
+    from transferlab.tasks.export import current_onnx
 
     splits, source = _run_parts(info, data)
     calibration_set = None if mode == "dynamic" else _calibration_images(calibration, splits, 0)
-    if splits is not None and len(splits.val):
+    by_agreement = splits is None or not len(splits.val)  # no labelled held-out images: agreement with fp32
+    if not by_agreement:
         held_out, measured_on = splits.val, f"{len(splits.val)} held-out images of {source}"
     elif calibration_set is not None:
         held_out, measured_on = calibration_set, f"{len(calibration_set)} calibration images (no held-out ones)"
@@ -194,7 +195,8 @@ def quantize(
         raise UsageError("the run records no held-out images to check the int8 model on",
                          "pass --data DATA (the run's classes)")  # fmt: skip
     target = Path(out) if out else Path(run_dir) / f"model{SUFFIXES[mode]}"
-    fp32_path = export(run_dir, "onnx")
+    fp32_path = current_onnx(run_dir)
+    fp32 = onnx_session(fp32_path)
     with tempfile.TemporaryDirectory() as work, atomic_path(target) as tmp, _quiet_root_logger():
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))  # shape inference and graph fusions first
@@ -202,15 +204,14 @@ def quantize(
             quantize_dynamic(str(prepared), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
                              nodes_to_exclude=shape_arithmetic(prepared))  # fmt: skip
         else:
-            name = onnx_session(fp32_path).get_inputs()[0].name
             quantize_static(
-                str(prepared), str(tmp), _Reader(name, calibration_set, info.preprocessing),
+                str(prepared), str(tmp), _Reader(fp32.get_inputs()[0].name, calibration_set, info.preprocessing),
                 quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
                 nodes_to_exclude=shape_arithmetic(prepared),
             )  # fmt: skip
         try:
-            measured = scores(onnx_session(fp32_path), onnx_session(tmp), held_out, info.preprocessing)
+            measured = scores(fp32, onnx_session(tmp), held_out, info.preprocessing)
         except Exception as exc:  # ONNX Runtime's own errors (its kernels' limits), not ours
             if not type(exc).__module__.startswith("onnxruntime"):
                 raise
@@ -219,7 +220,6 @@ def quantize(
                 f"ONNX Runtime cannot run the {mode} model of this network at {side} px ({said})",
                 "try --quantize dynamic, or a run trained at a larger --img-size (64 or more)",
             ) from None
-        by_agreement = held_out is not getattr(splits, "val", None)
         drop = 100 * (1 - measured["agreement"] if by_agreement else measured["fp32"] - measured["int8"])
         result = Quantized(
             target, fp32_path, mode, measured_on, measured["images"], measured["fp32"], measured["int8"],
@@ -254,14 +254,15 @@ def _quiet_root_logger() -> Iterator[None]:
 
 def _classifier(run_dir: str | Path) -> Any:
     """The classifier run; other kinds get the reason they cannot be quantized yet."""
-    kind = read_run(run_dir).model.get("kind")
+    info = read_run(run_dir)
+    kind = info.model.get("kind")
     if kind != CLASSIFIER:
         have = KINDS[kind].description if kind in KINDS else repr(kind)
         raise RunError(
             f"{run_dir} holds {have}; int8 export is built and measured for classifiers only",
             "export it in fp32 (leave out --quantize); quantizing segmenters and detectors is not measured yet",
         )
-    return read_run(run_dir, model_kind=CLASSIFIER)
+    return info
 
 
 __all__ = ["MODES", "Quantized", "onnx_session", "quantize", "scores"]

@@ -395,9 +395,10 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
             if self.batch_in_epoch % opts.accumulate == 0:
                 self._optimizer_step()
             totals["loss"] += loss.item() * len(y)
-            totals["correct"] += (logits.argmax(1) == y).sum().item()
+            correct, labelled = torch.stack([(logits.argmax(1) == y).sum(), (y >= 0).sum()]).tolist()
+            totals["correct"] += correct
             totals["seen"] += len(y)
-            totals["labelled"] = totals.get("labelled", 0.0) + (y >= 0).sum().item()  # distill's unlabelled: -1
+            totals["labelled"] = totals.get("labelled", 0.0) + labelled  # distill's unlabelled images: -1
             session.advance(self._note())
             if self.batch_in_epoch % opts.accumulate == 0:  # preemption only between optimizer steps
                 session.step_boundary(self._position(), self.state, log_position=self.epoch)

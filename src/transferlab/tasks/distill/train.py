@@ -115,7 +115,8 @@ class DistillRecipe(ClassifyRecipe):
             )  # fmt: skip
         self.teacher = teacher.model.to(fabric.device).eval().requires_grad_(False)
         self.teacher_input = TeacherInput(self.data_config, teacher.data_config).to(fabric.device)
-        self.order = teacher_order(self.teacher_run.class_names, self.splits.classes, opts.teacher)
+        order = teacher_order(self.teacher_run.class_names, self.splits.classes, opts.teacher)
+        self.order = None if order is None else order.to(fabric.device)
         self.distiller = METHODS[opts.method](opts.temperature).to(fabric.device)
 
     @classmethod
@@ -143,7 +144,7 @@ class DistillRecipe(ClassifyRecipe):
         with self.performance.inference(self.teacher):
             logits = self.teacher(self.teacher_input(x))
         logits = logits.float().clone()  # out of inference mode: autograd may keep it for the backward pass
-        return logits if self.order is None else logits[:, self.order.to(logits.device)]
+        return logits if self.order is None else logits[:, self.order]
 
     def training_loss(self, x: torch.Tensor, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         alpha = self.opts.alpha
@@ -169,7 +170,7 @@ class DistillRecipe(ClassifyRecipe):
         """Teacher and student side by side on the same held-out images: accuracy, size, latency."""
         teacher_logits, labels = run_logits(self.teacher_run, self.splits.val, self.fabric.device)
         if self.order is not None:
-            teacher_logits = teacher_logits[:, self.order.to(teacher_logits.device)]
+            teacher_logits = teacher_logits[:, self.order.cpu()]
         teacher_acc = float((teacher_logits.argmax(1).cpu() == labels.cpu()).float().mean())
         rows = [
             _network_row("teacher", self.teacher_run, teacher_acc),
