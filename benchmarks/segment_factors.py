@@ -32,6 +32,7 @@ FACTORS: dict[str, dict[str, object]] = {
     "lr2e-3": {"lr": 2e-3},
     "lr4e-3": {"lr": 4e-3},
     "constant": {"schedule": "constant"},
+    "cosine": {"schedule": "cosine"},  # the base is constant on a CPU since 2026-12-06
     "enc0.3": {"encoder_lr_mult": 0.3},
     "frame": {"crop": "frame"},
     "whole": {"crop": "frame", "scales": "1,1"},

@@ -195,6 +195,7 @@ def main() -> None:
     parser.add_argument("--smp-decoder", help="a transferlab decoder (e.g. unet-transposed) in the loop, not smp's")
     parser.add_argument("--options", default="", help='segment train options besides the defaults: "KEY=VALUE;..."')
     parser.add_argument("--results", type=Path, default=ROOT / ".bench-cache" / "segment_vs_smp.jsonl")
+    parser.add_argument("--keep", type=Path, help="keep `segment train`'s run (report, overlays) in this folder")
     args = parser.parse_args()
     build, classes = SETS[args.set]
     data = build(Path(os.environ.get("TRANSFERLAB_BENCH_CACHE", ROOT / ".bench-cache")), 367, 101, 360, 480,
@@ -206,7 +207,7 @@ def main() -> None:
             rows.append(
                 (
                     "segment train (defaults)" if not args.options else f"segment train ({args.options})",
-                    *transferlab_defaults(data, classes, args.seed, Path(tmp) / "run", **options),
+                    *transferlab_defaults(data, classes, args.seed, args.keep or Path(tmp) / "run", **options),
                 )
             )
         if args.only != "transferlab":

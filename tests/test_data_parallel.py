@@ -181,6 +181,9 @@ def _datasets(root: Path) -> dict[str, Path]:
 TWO = ["--accelerator", "cpu", "--devices", "2"]
 COMMANDS = {
     "classify": "classify {classes} --backbone resnet10t --strategy scratch --img-size 32 --epochs 1 --batch-size 8",
+    # the LR finder's sweep on both ranks: the mean loss decides for both (a rank that stopped alone would hang)
+    "classify-lr-auto": "classify {classes} --backbone resnet10t --strategy scratch --img-size 32 --epochs 1 "
+    "--batch-size 8 --lr auto",
     "gan": "gan train {classes} --arch dcgan --img-size 32 --width 8 --steps 6 --batch-size 8 --eval-every 3 "
     "--fid-samples 16 --fid-features lite0 --sample-every 3 --checkpoint-every 3",
     "translate": "translate train {classes} --task colorize --img-size 32 --steps 4 --batch-size 4 --eval-every 2 "
@@ -218,6 +221,8 @@ def test_a_two_process_run_trains_and_only_rank_0_writes(task, tmp_path):
     assert list(out.rglob("run.json")), f"no run written: {sorted(out.rglob('*'))}"
     said = [line for line in done.stdout.splitlines() if line.startswith("report:")]
     assert len(said) <= 1, done.stdout  # the result is printed once, by rank 0
+    if "auto" in args:
+        assert (out / "lr_find.json").is_file() and (out / "lr_find.png").is_file()
     if "--time-budget" in args:
         assert len((out / "metrics.csv").read_text().splitlines()) == 2  # one epoch of the three, on both ranks
 

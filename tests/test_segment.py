@@ -165,7 +165,7 @@ def test_the_start_says_the_choices_and_the_time_scoring_adds(tmp_path, cli, mon
                        "--epochs", "3", "--eval-every", "1", "--batch-size", "4", "--width", "8",
                        "--out", tmp_path / "run")  # fmt: skip
     assert code == 0, err
-    assert "segment: the defaults for a CPU: --time-budget 19 (set any of them" in err, err
+    assert "segment: the defaults for a CPU: --time-budget 19 --schedule constant (set any of them" in err, err
     assert "segment: held-out scoring takes" in err and "2 more add about" in err, err
 
 

@@ -69,6 +69,31 @@ class Served:
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """How ``transferlab tune`` and ``lr-find`` treat a task: ``metric``, the held-out score its
+    runs log to ``metrics.csv`` at each scoring (the objective, reported to the pruner as it
+    comes), its ``direction``; ``keeps_best``: whether the run keeps its best scoring (else its
+    last, the objective then); ``space``: the default search space (``tune/space.py``'s format)."""
+
+    metric: str
+    space: dict[str, Any]
+    direction: str = "maximize"
+    keeps_best: bool = True
+
+
+_LOG = True  # the spaces below: rates and decays are searched on a log scale
+_CLASSIFY_SPACE = {
+    "lr": {"low": 1e-4, "high": 1e-2, "log": _LOG},
+    "strategy": ["full", "gradual", "llrd"],
+    "body_lr_mult": {"low": 0.01, "high": 1.0, "log": _LOG},
+    "weight_decay": {"low": 1e-4, "high": 0.1, "log": _LOG},
+    "label_smoothing": {"low": 0.0, "high": 0.2},
+    "crop_scale": {"low": 0.08, "high": 0.8},
+    "mixup": {"low": 0.0, "high": 0.4},
+}
+
+
+@dataclass(frozen=True)
 class Task:
     """One job transferlab does. ``options``: its training options (none for inference-only jobs);
     ``makes``: the kinds of run it writes; ``serves``: run kind -> how the server serves it;
@@ -84,10 +109,15 @@ class Task:
     serves: dict[str, Served] = field(default_factory=dict)
     exports: tuple[str, ...] = ()
     robustness: str | None = None
+    tuning: Tuning | None = None
 
     def api(self) -> ModuleType:
         """``transferlab.tasks.NAME``: the task's Python API (imports torch)."""
         return importlib.import_module(f"{__package__}.tasks.{self.name}")
+
+    def recipe(self) -> Any:
+        """The task's training recipe class (its API's ``RECIPE``): what ``lr-find`` sweeps."""
+        return self.api().RECIPE
 
     def cli(self) -> ModuleType:
         """``transferlab.cli.NAME``: one function per command (light: no torch)."""
@@ -111,6 +141,7 @@ class Task:
             "export_formats": list(self.exports),
             "explained": [k.name for k in self.makes if "explain" in k.accepted_by],
             "corruptions_metric": self.robustness,
+            "tuned_metric": self.tuning.metric if self.tuning else None,
             "options": self.options.__name__ if self.options else None,
         }
 
@@ -134,6 +165,7 @@ TASKS: dict[str, Task] = {
             serves={CLASSIFIER: Served("classifier", ("POST /models/{name}/predict", "POST /v2/models/{name}/infer"))},
             exports=("onnx", "torchscript"),
             robustness="accuracy",
+            tuning=Tuning("val_acc", _CLASSIFY_SPACE),
         ),
         Task(
             "distill",
@@ -142,6 +174,8 @@ TASKS: dict[str, Task] = {
             (Command("distill", "transferlab distill runs/classify/lite2-run photos/ --student tf_efficientnet_lite0 "
                      "--unlabelled more_photos/"),),
             DistillOptions,
+            tuning=Tuning("val_acc", {**_CLASSIFY_SPACE, "temperature": {"low": 1.0, "high": 8.0},
+                                      "alpha": {"low": 0.1, "high": 0.9}}),
         ),
         Task(
             "predict",
@@ -207,6 +241,10 @@ TASKS: dict[str, Task] = {
             TranslateOptions,
             makes=(RunKind(TRANSLATOR, "an image-to-image U-Net", "transferlab translate train",
                            ("translate apply", "translate evaluate")),),
+            tuning=Tuning("lite0_distance", {"lr": {"low": 5e-5, "high": 1e-3, "log": _LOG},
+                                             "encoder_lr_mult": {"low": 0.01, "high": 1.0, "log": _LOG},
+                                             "perceptual_weight": {"low": 0.0, "high": 0.3}},
+                          direction="minimize", keeps_best=False),
         ),
         Task(
             "segment",
@@ -221,6 +259,11 @@ TASKS: dict[str, Task] = {
             serves={SEGMENTER: Served("segmenter", ("POST /models/{name}/segment",))},
             exports=("onnx", "torchscript"),
             robustness="miou",
+            tuning=Tuning("miou", {"lr": {"low": 3e-4, "high": 1e-2, "log": _LOG},
+                                   "encoder_lr_mult": {"low": 0.01, "high": 1.0, "log": _LOG},
+                                   "weight_decay": {"low": 1e-5, "high": 1e-2, "log": _LOG},
+                                   "loss": ["ce+dice", "ce", "focal+dice"], "schedule": ["constant", "cosine"],
+                                   "scales": ["0.75,1.5", "0.5,2", "1,1"]}),
         ),
         Task(
             "detect",
@@ -234,6 +277,8 @@ TASKS: dict[str, Task] = {
             serves={DETECTOR: Served("detector", ("POST /models/{name}/detect",))},
             exports=("onnx",),
             robustness="map_50",
+            tuning=Tuning("map", {"lr": {"low": 3e-4, "high": 3e-3, "log": _LOG},
+                                  "encoder_lr_mult": {"low": 0.01, "high": 1.0, "log": _LOG}}),
         ),
     )
 }  # fmt: skip

@@ -13,6 +13,7 @@ from transferlab.cli import data as data_cmd
 from transferlab.cli import demo as demo_cmd
 from transferlab.cli import serve as serve_cmd
 from transferlab.cli import tasks as tasks_cmd
+from transferlab.cli import tune as tune_cmd
 from transferlab.cli.console import err, escape, show_warnings_on_console
 from transferlab.errors import TransferlabError
 from transferlab.registry import TASKS
@@ -57,6 +58,9 @@ for _name, (_command, _example) in COMMANDS.items():
         _group.command(_tail, epilog=_epilog)(_command)
 for _head, _group in _groups.items():
     app.add_typer(_group, name=_head)
+# One subcommand per task whose record has `tuning` (cli/tune.py generates them from the registry).
+app.add_typer(tune_cmd.lr_find_app, name="lr-find")
+app.add_typer(tune_cmd.tune_app, name="tune")
 
 
 #: Options whose value may be left out, and the value they then take (Click has no optional values).

@@ -30,5 +30,7 @@ def tasks(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
             facts.append(f"explain: {', '.join(row['explained'])} runs")
         if row["corruptions_metric"]:
             facts.append(f"evaluate --corruptions: {row['corruptions_metric']}")
+        if row["tuned_metric"]:
+            facts.append(f"lr-find, tune (objective: held-out {row['tuned_metric']})")
         table.add_row(row["name"], "\n".join([row["summary"], *facts]))
     out.print(table)

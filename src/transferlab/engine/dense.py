@@ -24,6 +24,8 @@ class DenseRecipe(EpochRecipe[OptionsT, ResultT], Generic[OptionsT, ResultT]):
 
     data: Any  # train / val splits, classes, summary()
     model: Any
+    optimizer: Any
+    strategy: Any
     weights_source: str
     performance: Any
 
@@ -41,6 +43,17 @@ class DenseRecipe(EpochRecipe[OptionsT, ResultT], Generic[OptionsT, ResultT]):
 
     def train_size(self) -> int:
         return len(self.data.train)
+
+    def encoder_scale(self) -> float:
+        """The encoder's rate as a multiple of ``--lr`` this epoch (the strategy's: 0 while frozen,
+        ``--encoder-lr-mult`` when fine-tuned, 1 from scratch)."""
+        return self.strategy.encoder_scale(self.epoch, self.epochs, {"body_lr_mult": self.opts.encoder_lr_mult})
+
+    def rate_groups(self) -> list[tuple[dict[str, Any], float]]:
+        """(encoder, rest) as ``strategy_optimizer`` built them; the encoder group is absent when the
+        strategy never trains it."""
+        groups = self.optimizer.param_groups
+        return list(zip(groups, [self.encoder_scale(), 1.0][-len(groups) :]))
 
     def save_run(self, scores: dict[str, Any]) -> None:
         """The current weights as the run, with the held-out scores that made them the best."""

@@ -45,6 +45,9 @@ class CpuDefaults:
     gpu_bf16: bool = True
 
 
+#: What every ``--lr`` help adds: the rate may be left to the LR finder (``engine/rate_finder.py``).
+FOUND_RATE = "; 'auto': the LR finder's suggestion, found as the run starts."
+
 PRECISIONS = ("32", "32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64")
 
 
@@ -116,6 +119,25 @@ class TrainOptions:
             self.devices = int(self.devices)
         if self.num_nodes < 1 or (isinstance(self.devices, int) and self.devices < 1):
             raise UsageError("--devices and --num-nodes must be at least 1", "e.g. --devices 4 --num-nodes 2")
+
+    def check_rate(self) -> None:
+        """``--lr``: a positive number (a numeric string from the command line becomes one), or
+        ``auto``: the LR finder's suggestion, found as the run starts (``engine/rate_finder.py``)."""
+        value = self.lr
+        if isinstance(value, str) and value != "auto":
+            try:
+                value = float(value)
+            except ValueError:
+                raise UsageError(
+                    f"--lr '{value}' is neither a number nor auto", "e.g. --lr 1e-3, or --lr auto"
+                ) from None
+        if value != "auto" and not value > 0:
+            raise UsageError(f"--lr {value} must be positive", "e.g. --lr 1e-3, or --lr auto (the LR finder)")
+        self.lr = value
+
+    def rate_is_found(self) -> bool:
+        """Whether ``--lr auto`` asks the LR finder for the run's rate."""
+        return getattr(self, "lr", None) == "auto"
 
     def check_counts(self, *names: str) -> None:
         """Each named count is at least 1 where set (an unset device default is filled later); the

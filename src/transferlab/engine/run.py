@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -90,6 +91,14 @@ class Recipe(ABC, Generic[OptionsT, ResultT]):
         """Work beyond the training steps that the session's duration estimate leaves out."""
         return ""
 
+    def rate_groups(self) -> list[tuple[dict[str, Any], float]]:
+        """The optimizer groups the LR finder sets (``engine/rate_finder.py``), each with its rate as
+        a multiple of ``--lr`` at the start of training (a body at ``--body-lr-mult`` keeps that
+        ratio, a frozen group 0): by default ``self.optimizer``'s groups as built (``initial_lr``
+        where a scheduler has already moved them)."""
+        base = float(self.opts.lr)  # type: ignore[attr-defined]
+        return [(g, g.get("initial_lr", g["lr"]) / base) for g in self.optimizer.param_groups]  # type: ignore[attr-defined]
+
     @abstractmethod
     def fingerprint(self) -> str:
         """A digest of the exact training data: a resume on other data is refused."""
@@ -142,6 +151,32 @@ def _device_defaults(opts: TrainOptions, fabric: Any, task: str, announce: bool)
     return opts
 
 
+def _prepared(
+    recipe_cls: type[Recipe[OptionsT, ResultT]], state: dict[str, Any] | None, options: dict[str, Any], fabric: Any
+) -> tuple[OptionsT, Any]:
+    """The run's checked options, completed for its device, and its Fabric."""
+    from transferlab.engine.fabric import fabric_for
+    from transferlab.engine.session import resumed_options
+
+    given = {k: v for k, v in options.items() if v is not None}
+    opts = resumed_options(state, given, recipe_cls.options) if state else recipe_cls.options(**given)
+    opts.check()
+    recipe_cls.check(opts)
+    fabric = fabric or fabric_for(opts)
+    opts = recipe_cls.configure(opts, fabric, resumed=state is not None)
+    return _device_defaults(opts, fabric, recipe_cls.task, announce=state is None), fabric
+
+
+def find_rate_of(recipe_cls: type[Recipe[OptionsT, ResultT]], data: Any, *, fabric: Any = None,
+                 sweep: dict[str, Any] | None = None, **options: Any) -> Any:  # fmt: skip
+    """The LR finder alone (``transferlab lr-find``): sweep ``recipe_cls`` on DATA with these
+    options (``sweep``: start, end, steps, rule) and return its ``RateFinding``; nothing is trained."""
+    from transferlab.engine.rate_finder import find_rate
+
+    opts, fabric = _prepared(recipe_cls, None, {**options, "lr": None}, fabric)
+    return find_rate(recipe_cls, data, opts, fabric, **(sweep or {}))
+
+
 def run(
     recipe_cls: type[Recipe[OptionsT, ResultT]],
     data: Any,
@@ -151,24 +186,28 @@ def run(
     stop_after: int | None = None,
     fabric: Any = None,
     name: str = "",
+    observe: Callable[[dict[str, Any]], None] | None = None,
     **options: Any,
 ) -> ResultT:
     """Train ``recipe_cls`` on DATA into ``out`` (or continue the run ``resume`` exactly) and return
-    what its ``finish`` returns. Options left ``None`` take their defaults."""
+    what its ``finish`` returns. Options left ``None`` take their defaults; ``observe`` sees every
+    row the run logs (rank 0), as it is logged: ``tune`` reports held-out scores to its pruner."""
     from transferlab.engine import rng
-    from transferlab.engine.fabric import fabric_for
-    from transferlab.engine.session import RunSpec, TrainingSession, read_checkpoint, resumed_options
+    from transferlab.engine.session import RunSpec, TrainingSession, read_checkpoint
     from transferlab.runs import default_run_dir
 
     start = time.perf_counter()
     state = read_checkpoint(Path(resume), recipe_cls.task) if resume else None
-    given = {k: v for k, v in options.items() if v is not None}
-    opts = resumed_options(state, given, recipe_cls.options) if state else recipe_cls.options(**given)
-    opts.check()
-    recipe_cls.check(opts)
-    fabric = fabric or fabric_for(opts)
-    opts = recipe_cls.configure(opts, fabric, resumed=state is not None)
-    opts = _device_defaults(opts, fabric, recipe_cls.task, announce=state is None)
+    opts, fabric = _prepared(recipe_cls, state, options, fabric)
+    finding = None
+    if opts.rate_is_found():  # --lr auto: a sweep of this very recipe picks the rate (a resume keeps it)
+        from transferlab.engine.rate_finder import find_rate
+        from transferlab.progress import announce
+
+        finding = find_rate(recipe_cls, data, opts, fabric)
+        opts = replace(opts, lr=finding.suggestion)
+        if getattr(fabric, "global_rank", 0) == 0:
+            announce(f"{recipe_cls.task}: {finding.sentence()}")
     run_dir = (
         Path(resume) if resume else Path(out) if out else default_run_dir(recipe_cls.task, recipe_cls.run_name(opts))
     )
@@ -188,8 +227,11 @@ def run(
         logger=opts.logger,
         checkpoint_every=getattr(opts, "checkpoint_every", 0),
         also_takes=recipe.also_takes,
+        observe=observe,
     )
     with session:
+        if finding is not None and session.is_writer:
+            finding.write(run_dir)  # lr_find.json and .png: the run's report shows them
         if state is not None:
             recipe.restore(state)
             session.retotal(recipe.total())  # a restored budget may have cut the epochs

@@ -246,11 +246,12 @@ class TrainingSession:
         checkpoint_every: int = 0,
         state: dict[str, Any] | None = None,
         also_takes: Callable[[], str] | None = None,
+        observe: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """``also_takes``: what the duration said after the first steps leaves out (e.g. "FID/KID
-        at 2 point(s)"), asked when it is said."""
+        at 2 point(s)"), asked when it is said; ``observe``: called with every row logged (rank 0)."""
         self.spec, self.fabric, self.total, self.title = spec, fabric, total, title
-        self.also_takes = also_takes
+        self.also_takes, self.observe = also_takes, observe
         self._timed: tuple[float, int] | None = None  # (time, steps) since the first step here
         self.run_dir = Path(spec.run_dir)
         self.state, self.checkpoint_every = state, checkpoint_every
@@ -419,6 +420,8 @@ class TrainingSession:
         if not self.is_writer or not rows:
             return
         self.log_file.append(*rows)
+        for row in rows if self.observe else ():
+            self.observe(row)
         if self._tensorboard is None:
             return
         key = self.log_file.key

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from transferlab.engine.options import CpuDefaults, TrainOptions, option
+from transferlab.engine.options import FOUND_RATE, CpuDefaults, TrainOptions, option
 from transferlab.errors import UsageError
 
 
@@ -24,7 +24,7 @@ class ClassifyOptions(TrainOptions):
     weights: str | None = option(None, "Pretrained weights file (.safetensors/.pth) or run directory.")
     epochs: int = option(10, "Training epochs.", flags=("--epochs", "-e"), resumable=True)
     batch_size: int = option(64, "Images per optimizer step (over all devices).")
-    lr: float = option(1e-3, "Peak learning rate of the head (and of scratch).")
+    lr: float | str = option(1e-3, "Peak learning rate of the head (and of scratch)" + FOUND_RATE)
     body_lr_mult: float = option(0.1, "full/gradual: body learning rate = lr x this.")
     layer_decay: float = option(0.7, "llrd: each stage down trains at this x the one above.")
     optimizer: str = option("adamw", "The optimizer.", choices=("adamw", "sgd"))
@@ -57,8 +57,7 @@ class ClassifyOptions(TrainOptions):
     def check(self) -> None:
         self.check_training()
         self.check_counts("epochs", "batch_size", "accumulate", "eval_every")
-        if self.lr <= 0:
-            raise UsageError("--lr must be positive", "e.g. --lr 1e-3")
+        self.check_rate()
         if self.img_size is not None and self.img_size < 16:
             raise UsageError(
                 f"--img-size {self.img_size} is too small", "use 16 or more (32-96 for small images, 224 for photos)"

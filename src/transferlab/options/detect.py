@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transferlab.engine.options import CpuDefaults, EpochOptions, option
+from transferlab.engine.options import FOUND_RATE, CpuDefaults, EpochOptions, option
 from transferlab.errors import UsageError
 from transferlab.strategies import DETECT, names_for
 
@@ -46,7 +46,7 @@ class DetectOptions(EpochOptions):
     img_size: int | None = option(None, "The longer image side trained and detected at (a multiple of 32, >= 64).")
     epochs: int | None = option(None, "Passes over the training images.", resumable=True)
     batch_size: int | None = option(None, "Images per step.")
-    lr: float = option(1e-3, "AdamW's learning rate (linear warm-up, then cosine).")
+    lr: float | str = option(1e-3, "AdamW's learning rate (linear warm-up, then cosine)" + FOUND_RATE)
     score_threshold: float = option(0.05, "Detections below this score are dropped (mAP wants them low).")
     eval_every: int = option(2, "Held-out mAP every N epochs (and at the end).", resumable=True)
 
@@ -60,8 +60,9 @@ class DetectOptions(EpochOptions):
             raise UsageError(f"--img-size {self.img_size} is not a multiple of 32 of at least 64", "e.g. 320")
         self.check_budgets()
         self.check_counts("epochs", "batch_size", "eval_every", "width")
-        if not 0 < self.val_fraction < 1 or self.lr <= 0 or self.encoder_lr_mult < 0:
-            raise UsageError("--val-fraction in (0, 1), --lr > 0, --encoder-lr-mult >= 0", "e.g. --lr 1e-3")
+        self.check_rate()
+        if not 0 < self.val_fraction < 1 or self.encoder_lr_mult < 0:
+            raise UsageError("--val-fraction in (0, 1), --encoder-lr-mult >= 0", "e.g. --val-fraction 0.2")
         if self.width % 32 or self.width < 64:  # FCOS's head normalises 32 groups, also on a 1x1 P7
             raise UsageError(f"--width {self.width} is not a multiple of 32 of at least 64", "e.g. 128")
         if not 0 <= self.score_threshold < 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transferlab.engine.options import CpuDefaults, TrainOptions, option
+from transferlab.engine.options import FOUND_RATE, CpuDefaults, TrainOptions, option
 from transferlab.errors import UsageError
 
 TASKS = ("colorize", "superres", "inpaint", "denoise", "edges", "paired")
@@ -22,7 +22,9 @@ class TranslateOptions(TrainOptions):
     noise: float = option(0.1, "denoise: std of the Gaussian noise on inputs in [0, 1].")
     steps: int = option(1000, "Training steps.", resumable=True)
     batch_size: int = option(16, "Images per step.")
-    lr: float = option(2e-4, "Adam's learning rate (the pretrained encoder trains at lr x --encoder-lr-mult).")
+    lr: float | str = option(
+        2e-4, "Adam's learning rate (the pretrained encoder trains at lr x --encoder-lr-mult)" + FOUND_RATE
+    )
     encoder_lr_mult: float = option(0.1, "Learning rate of the encoder relative to the decoder.")
     decoder_width: int = option(32, "Channels of the decoder's finest level (doubling per level down).")
     l1_weight: float = option(1.0, "Weight of the L1 loss.")
@@ -39,6 +41,7 @@ class TranslateOptions(TrainOptions):
 
     def check(self) -> None:
         self.check_training()
+        self.check_rate()
         if self.scale not in (2, 4):
             raise UsageError(f"--scale {self.scale} is not 2 or 4", "use --scale 2 or --scale 4")
         if self.steps < 1 or self.batch_size < 2 or self.img_size < 32:

@@ -62,10 +62,28 @@ class HtmlReport:
         self.parts.append(f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>")
         return self
 
+    def run_sections(self, folder: Path) -> list[str]:
+        """What the engine leaves in a run folder for its report, whatever the task: the LR
+        finder's curve when ``--lr auto`` chose the rate."""
+        finding = folder / "lr_find.json"
+        if not (finding.is_file() and (folder / "lr_find.png").is_file()):
+            return []
+        import json
+
+        found = json.loads(finding.read_text())
+        section = HtmlReport("")
+        section.parts = []
+        section.heading("Learning rate (--lr auto)")
+        section.text(f"The LR finder swept {len(found['losses'])} steps of this run's own training from "
+                     f"{found['rates'][0]:.0e} to {found['rates'][-1]:.1e} and chose --lr {found['suggestion']:.3g} "
+                     f"by the {found['rule']} rule.")  # fmt: skip
+        return section.image(folder / "lr_find.png", "learning-rate finder").parts
+
     def save(self, path: Path) -> Path:
+        parts = self.parts + self.run_sections(Path(path).parent)
         page = (
             f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(self.parts)}</body></html>"
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
         )
         with atomic_path(path) as tmp:
             tmp.write_text(page, encoding="utf-8")

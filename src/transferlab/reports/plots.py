@@ -141,3 +141,23 @@ def bar_chart(values: dict[str, float], path: Path, ylabel: str) -> Path:
     ax.set(ylabel=ylabel)
     ax.grid(alpha=0.3, axis="y")
     return _save(fig, path)
+
+
+def rate_curve(
+    rates: Sequence[float], smoothed: Sequence[float], chosen: float, rule: str, others: dict[str, float], path: Path
+) -> Path:
+    """The LR finder's smoothed loss against the rate (log axis), the suggestion marked, the other
+    rules' picks dotted."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.plot(rates, smoothed, color="C0")
+    top = min(max(smoothed), 4 * min(smoothed) if min(smoothed) > 0 else max(smoothed))
+    for i, (name, rate) in enumerate(sorted(others.items())):
+        if name != rule:
+            ax.axvline(rate, color=f"C{i + 2}", linestyle=":", label=f"{name}: {rate:.2g}")
+    ax.axvline(chosen, color="C1", label=f"{rule} (suggested): {chosen:.2g}")
+    ax.set(xscale="log", xlabel="learning rate (--lr)", ylabel="training loss (smoothed)",
+           ylim=(min(smoothed) - 0.05 * abs(min(smoothed)), top), title="learning-rate finder")  # fmt: skip
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _save(fig, path)

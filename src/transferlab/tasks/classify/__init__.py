@@ -48,6 +48,9 @@ __all__ = [
     "train",
 ]
 
+#: The training recipe (``registry.Task.recipe``: what ``lr-find`` sweeps and ``tune`` trains).
+RECIPE = ClassifyRecipe
+
 
 def _check(opts: ClassifyOptions) -> None:
     opts.check()

@@ -33,6 +33,9 @@ from transferlab.tasks.detect.models import OneImageDetector
 from transferlab.tasks.detect.recipe import DetectRecipe, read_data
 from transferlab.tasks.detect.report import DetectResult, draw
 
+#: The training recipe (``registry.Task.recipe``: what ``lr-find`` sweeps and ``tune`` trains).
+RECIPE = DetectRecipe
+
 __all__ = [
     "DetectOptions",
     "DetectResult",

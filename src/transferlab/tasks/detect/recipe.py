@@ -137,7 +137,7 @@ class DetectRecipe(DenseRecipe[DetectOptions, DetectResult]):
         strategy's scale of it (--encoder-lr-mult; none when frozen, the full rate from scratch)."""
         warmup = min(1.0, (self.step + 1) / min(WARMUP_STEPS, max(1, self.total() // 5)))
         rate = self.opts.lr * warmup * 0.5 * (1 + math.cos(math.pi * self.step / max(1, self.total())))
-        mult = self.strategy.encoder_scale(self.epoch, self.epochs, {"body_lr_mult": self.opts.encoder_lr_mult})
+        mult = self.encoder_scale()
         for group, r in zip(self.optimizer.param_groups, [rate * mult, rate][-len(self.optimizer.param_groups) :]):
             group["lr"] = r
 

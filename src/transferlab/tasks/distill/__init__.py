@@ -21,6 +21,9 @@ from transferlab.tasks.distill.train import DISTILLATION_FILE, DistillRecipe
 
 __all__ = ["DIST", "DISTILLATION_FILE", "METHODS", "DistillOptions", "HintonKD", "train"]
 
+#: The training recipe (``registry.Task.recipe``: what ``lr-find`` sweeps and ``tune`` trains).
+RECIPE = DistillRecipe
+
 
 def train(
     teacher: str | Path | None,

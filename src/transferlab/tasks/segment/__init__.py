@@ -34,6 +34,9 @@ from transferlab.tasks.segment.inference import load_segmenter, predict_logits, 
 from transferlab.tasks.segment.recipe import SegmentRecipe, read_data
 from transferlab.tasks.segment.report import SegmentResult, colour_mask, overlay, weak_classes
 
+#: The training recipe (``registry.Task.recipe``: what ``lr-find`` sweeps and ``tune`` trains).
+RECIPE = SegmentRecipe
+
 __all__ = ["SegmentOptions", "SegmentResult", "apply", "compare", "evaluate", "exportable", "load_run",
            "load_segmenter", "train"]  # fmt: skip
 

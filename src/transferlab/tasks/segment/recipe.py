@@ -1,8 +1,8 @@
 """Segmentation training, top to bottom: images and masks held once (any sizes), per step a share
 of random scaled crops with flips (image and mask moved together by torchvision's v2 functional
-ops: nearest for masks), the loss (CE + Dice by default), AdamW on a cosine schedule with the
-strategy's encoder rate; per epoch held-out mIoU at each mask's own resolution; the best epoch's
-weights are the run."""
+ops: nearest for masks), the loss (CE + Dice by default), AdamW at a constant rate or on a cosine
+schedule (``--schedule``: constant on a CPU) with the strategy's encoder rate; per epoch held-out
+mIoU at each mask's own resolution; the best epoch's weights are the run."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ class SegmentRecipe(DenseRecipe[SegmentOptions, SegmentResult]):
         decay = 1.0
         if self.opts.schedule == "cosine":
             decay = 0.5 * (1 + math.cos(math.pi * self.step / max(1, self.total())))
-        mult = self.strategy.encoder_scale(self.epoch, self.epochs, {"body_lr_mult": self.opts.encoder_lr_mult})
+        mult = self.encoder_scale()
         rates = [self.opts.lr * decay * mult, self.opts.lr * decay]
         for group, rate in zip(self.optimizer.param_groups, rates[-len(self.optimizer.param_groups) :]):
             group["lr"] = rate

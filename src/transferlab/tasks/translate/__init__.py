@@ -30,6 +30,9 @@ from transferlab.tasks.translate.recipe import MODEL_KIND, TranslateRecipe, scor
 from transferlab.tasks.translate.report import TranslateResult, write_comparison
 from transferlab.tasks.translate.tiles import translate_file
 
+#: The training recipe (``registry.Task.recipe``: what ``lr-find`` sweeps and ``tune`` trains).
+RECIPE = TranslateRecipe
+
 __all__ = ["TranslateOptions", "TranslateResult", "apply", "compare", "evaluate", "load_run", "load_translator",
            "train"]  # fmt: skip
 

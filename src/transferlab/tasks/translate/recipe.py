@@ -96,6 +96,12 @@ class TranslateRecipe(StepRecipe[TranslateOptions, TranslateResult]):
         if opts.generator not in GENERATORS:
             raise UsageError(f"unknown --generator '{opts.generator}'", f"use one of: {', '.join(GENERATORS)}")
 
+    def rate_groups(self) -> list[tuple[dict[str, Any], float]]:
+        """The generator's (encoder, decoder) and the discriminator's groups: --lr sets all three."""
+        opts = self.opts
+        groups = list(zip(self.opt_g.param_groups, (opts.encoder_lr_mult, 1.0)))
+        return groups + [(g, 1.0) for g in (self.opt_d.param_groups if self.opt_d is not None else [])]
+
     def fingerprint(self) -> str:
         pairs = self.pairs
         return fingerprint(pairs.targets, pairs.inputs if pairs.inputs is not None else "", pairs.train)

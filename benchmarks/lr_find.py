@@ -1,0 +1,103 @@
+"""Is the LR finder's suggestion a good learning rate? Its suggestion for a task on a set against a
+grid of learning rates each trained to the end with the same options: the grid's best rate, how far
+the suggestion is from it (the issue's bar: within 3x), and the score of a run at the suggestion
+(the bar: within 1 point of the grid's best), with the finder's own time.
+
+Sets: ``cifar10`` and ``fashion`` (benchmarks/distill.py's: 200 training images a class, 50
+validation, 100 test; scored on test), ``usps`` (USPS digits, 200 a class of the shared
+digits archive, scored on its held-out part); ``membrane`` (segment: the ISBI slices at the CPU
+defaults, scored on the 6 held-out slices).
+
+    .venv/bin/python benchmarks/lr_find.py --task classify --set cifar10 [--grid 1e-4,3e-4,1e-3,3e-3,1e-2]
+        [--epochs 10] [--img-size 64] [--seed 0]
+    .venv/bin/python benchmarks/lr_find.py --task segment --set membrane [--grid 3e-4,1e-3,2e-3,5e-3,1e-2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TRANSFERLAB_QUIET", "1")
+os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
+
+from common import ROOT, digit_folders
+
+GRIDS = {"classify": "1e-4,3e-4,1e-3,3e-3,1e-2", "segment": "3e-4,1e-3,2e-3,5e-3,1e-2"}
+
+
+def classify_set(name: str, runs: Path) -> tuple[Path, Path | None, dict]:
+    """(DATA with train/ + val/, the test folder or None, fixed options) for a classify set."""
+    if name == "usps":
+        folders = digit_folders(ROOT / ".bench-cache")
+        return folders["usps"], None, {"shots": 200}
+    from distill import build
+
+    data = build(name)
+    folder = runs / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in ("train", "val"):
+        if not (folder / part).exists():
+            (folder / part).symlink_to((data / part).resolve())
+    return folder, data / "test", {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=sorted(GRIDS), default="classify")
+    parser.add_argument("--set", choices=("cifar10", "fashion", "usps", "membrane"), default="cifar10")
+    parser.add_argument("--grid", help="the learning rates trained to the end (default: the task's)")
+    parser.add_argument("--epochs", type=int, default=10, help="classify's epochs (segment: its CPU defaults)")
+    parser.add_argument("--img-size", type=int, default=64, help="classify's input size")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results", type=Path, default=ROOT / ".bench-cache" / "lr_find.jsonl")
+    args = parser.parse_args()
+    from transferlab import tune
+    from transferlab.tasks import classify, segment
+
+    runs = ROOT / ".bench-cache" / "lr-find-runs" / f"{args.task}-{args.set}-seed{args.seed}"
+    if args.task == "classify":
+        data, test, fixed = classify_set(args.set, runs)
+        fixed |= {"epochs": args.epochs, "img_size": args.img_size, "seed": args.seed, "accelerator": "cpu"}
+
+        def train(rate: float, out: Path) -> float:
+            result = classify.train(data, out=out, lr=rate, **fixed)
+            return classify.evaluate(result.run_dir, test)["accuracy"] if test else result.val_acc
+    else:
+        from segment_membrane import membrane
+
+        data, fixed = membrane(ROOT / ".bench-cache"), {"seed": args.seed, "accelerator": "cpu"}
+
+        def train(rate: float, out: Path) -> float:
+            return segment.train(data, out=out, lr=rate, **fixed).scores["miou"]
+
+    started = time.perf_counter()
+    finding = tune.lr_find(args.task, data, out=runs / "finder", **fixed)
+    finder_seconds = time.perf_counter() - started
+    print(f"{args.task} {args.set}: {finding.sentence()}; other rules {finding.others}", flush=True)
+    grid = [float(r) for r in (args.grid or GRIDS[args.task]).split(",")]
+    scores = {}
+    for rate in [*grid, finding.suggestion]:
+        began = time.perf_counter()
+        scores[rate] = train(rate, runs / f"lr-{rate:.3g}")
+        print(f"  lr {rate:.3g}: {scores[rate]:.4f} ({time.perf_counter() - began:.0f} s)", flush=True)
+    best = max(grid, key=scores.__getitem__)
+    factor = math.exp(abs(math.log(finding.suggestion / best)))
+    at = scores[finding.suggestion]
+    row = {"task": args.task, "set": args.set, "seed": args.seed, "suggestion": finding.suggestion,
+           "others": finding.others, "finder_seconds": round(finder_seconds, 1),
+           "grid": {f"{r:g}": scores[r] for r in grid}, "best_rate": best, "best": scores[best],
+           "at_suggestion": at, "factor_from_best": round(factor, 2),
+           "points_below_best": round(100 * (scores[best] - at), 2)}  # fmt: skip
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    with args.results.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    print(json.dumps(row, indent=1))
+
+
+if __name__ == "__main__":
+    main()
