@@ -54,7 +54,7 @@ def _lr_find_command(task: Task) -> Callable[..., None]:
             print(json.dumps(finding.to_json()))
             return
         others = ", ".join(f"{name} {rate:.2g}" for name, rate in finding.others.items() if name != rule)
-        out.print(f"{task.name}: --lr {finding.suggestion:.3g} ({finding.sentence()}; other rules: {others})")
+        out.print(f"{task.name}: {finding.sentence()}; other rules: {others}")
         if out_dir is not None:
             out.print(f"curve: {Path(out_dir) / 'lr_find.png'}")
 
