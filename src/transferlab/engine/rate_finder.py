@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -100,7 +101,7 @@ def _valley(losses: list[float]) -> int:
     through that noise and suggest a rate too small by 10x; measured on noisy synthetic curves in
     tests/test_tune.py)."""
     lowest = min(range(len(losses)), key=losses.__getitem__)
-    level = sorted(losses[: max(1, lowest // 5)])[len(losses[: max(1, lowest // 5)]) // 2]  # the start's median
+    level = statistics.median_low(losses[: max(1, lowest // 5)])  # the starting level
     fall = level - losses[lowest]
     if fall <= 0:
         return lowest

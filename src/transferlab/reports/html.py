@@ -71,7 +71,7 @@ class HtmlReport:
         import json
 
         found = json.loads(finding.read_text())
-        section = HtmlReport("")
+        section = HtmlReport.__new__(HtmlReport)  # a section, not a page: no title or date
         section.parts = []
         section.heading("Learning rate (--lr auto)")
         section.text(f"The LR finder swept {len(found['losses'])} steps of this run's own training from "

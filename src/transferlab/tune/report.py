@@ -34,9 +34,9 @@ class TuneResult:
     defaults_value: float | None = None
 
 
-def _rows(study: Any) -> list[dict[str, Any]]:
+def _rows(trials: list[Any]) -> list[dict[str, Any]]:
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         if t.user_attrs.get("surplus"):
             continue
         rows.append({
@@ -97,12 +97,13 @@ def write_study(study: Any, task: Any, root: Path, fixed: dict[str, Any]) -> Tun
     import yaml
     from optuna.trial import TrialState
 
-    rows = _rows(study)
+    trials = study.get_trials(deepcopy=False)  # read once: every count below comes from it
+    rows = _rows(trials)
     root.mkdir(parents=True, exist_ok=True)
     if rows:
         _write_csv(rows, root / "trials.csv")
-    finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    metric, best = task.tuning.metric, None
+    finished = [t for t in trials if t.state == TrialState.COMPLETE]
+    metric, best, options = task.tuning.metric, None, {}
     if finished:
         best = study.best_trial
         options = dict(best.user_attrs.get("options") or {**fixed, **best.params})
@@ -115,13 +116,11 @@ def write_study(study: Any, task: Any, root: Path, fixed: dict[str, Any]) -> Tun
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(folder, target, ignore=shutil.ignore_patterns("checkpoints", "*.lock"))
     defaults = next((t for t in finished if t.user_attrs.get("defaults")), None)
-    counts = {s: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
-    pruned = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-                 if not t.user_attrs.get("surplus"))  # fmt: skip
+    failed = sum(t.state == TrialState.FAIL for t in trials)
+    pruned = sum(t.state == TrialState.PRUNED and not t.user_attrs.get("surplus") for t in trials)
     result = TuneResult(
         root, study.study_name, metric, best.value if best else None, best.number if best else None,
-        dict(best.user_attrs.get("options") or {}) if best else {}, counts[TrialState.COMPLETE], pruned,
-        counts[TrialState.FAIL], root / "report.html", defaults.value if defaults else None,
+        options, len(finished), pruned, failed, root / "report.html", defaults.value if defaults else None,
     )  # fmt: skip
     _report(study, task, root, rows, result)
     return result

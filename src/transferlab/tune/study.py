@@ -18,7 +18,7 @@ import os
 import socket
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,6 @@ class StudySpec:
     pruner: str = "median"
     sampler_seed: int = 0
     defaults_first: bool = True
-    done: list[int] = field(default_factory=list)  # the trials this worker finished
 
 
 def storage_url(storage: str | None, root: Path) -> str:
@@ -271,7 +270,6 @@ def objective(spec: StudySpec, trial: Any) -> float:
     if value is None:
         trial.set_user_attr("error", f"the run logged no {tuning.metric}")
         raise TrainingError(f"trial {trial.number} logged no {tuning.metric}", "check the task's held-out part")
-    spec.done.append(trial.number)
     return value
 
 
