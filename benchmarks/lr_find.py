@@ -20,12 +20,17 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
 from common import ROOT, digit_folders
+
+if TYPE_CHECKING:
+    from transferlab.engine.rate_finder import RateFinding
 
 GRIDS = {"classify": "1e-4,3e-4,1e-3,3e-3,1e-2", "segment": "3e-4,1e-3,2e-3,5e-3,1e-2"}
 
@@ -40,10 +45,40 @@ def classify_set(name: str, runs: Path) -> tuple[Path, Path | None, dict]:
     data = build(name)
     folder = runs / "data"
     folder.mkdir(parents=True, exist_ok=True)
-    for part in ("train", "val"):
-        if not (folder / part).exists():
-            (folder / part).symlink_to((data / part).resolve())
+    for part in ("train", "val"):  # linked again when it points at another set's part
+        link, target = folder / part, (data / part).resolve()
+        if link.is_symlink() and link.resolve() != target:
+            link.unlink()
+        if not link.exists():
+            link.symlink_to(target)
     return folder, data / "test", {}
+
+
+def cached_finding(folder: Path, rule: str) -> RateFinding | None:
+    """The sweep of an earlier call with the same task, set and seed (a grid extended later, or another
+    rule, reuses it), its suggestion read again under ``rule``."""
+    from transferlab.engine.rate_finder import RateFinding, suggest
+
+    saved = folder / "lr_find.json"
+    if not saved.is_file():
+        return None
+    finding = RateFinding(**json.loads(saved.read_text()))
+    finding.suggestion, finding.others = suggest(finding.rates, finding.smoothed, rule)
+    finding.rule = rule
+    return finding
+
+
+def cached_score(out: Path, train: Callable[[Path], float]) -> float:
+    """A grid rate's score: trained once, then read from ``score.json`` in its run folder."""
+    saved = out / "score.json"
+    if saved.is_file():
+        return json.loads(saved.read_text())["score"]
+    began = time.perf_counter()
+    score = train(out)
+    seconds = time.perf_counter() - began
+    saved.write_text(json.dumps({"score": score, "seconds": round(seconds, 1)}))
+    print(f"  lr {out.name[3:]}: {score:.4f} ({seconds:.0f} s)", flush=True)
+    return score
 
 
 def main() -> None:
@@ -54,6 +89,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10, help="classify's epochs (segment: its CPU defaults)")
     parser.add_argument("--img-size", type=int, default=64, help="classify's input size")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rule", default="valley", help="the finder's rule whose suggestion is trained")
     parser.add_argument("--results", type=Path, default=ROOT / ".bench-cache" / "lr_find.jsonl")
     args = parser.parse_args()
     from transferlab import tune
@@ -75,20 +111,19 @@ def main() -> None:
         def train(rate: float, out: Path) -> float:
             return segment.train(data, out=out, lr=rate, **fixed).scores["miou"]
 
-    started = time.perf_counter()
-    finding = tune.lr_find(args.task, data, out=runs / "finder", **fixed)
-    finder_seconds = time.perf_counter() - started
+    finding = cached_finding(runs / "finder", args.rule)
+    if finding is None:
+        finding = tune.lr_find(args.task, data, out=runs / "finder", rule=args.rule, **fixed)
+    finder_seconds = finding.seconds
     print(f"{args.task} {args.set}: {finding.sentence()}; other rules {finding.others}", flush=True)
     grid = [float(r) for r in (args.grid or GRIDS[args.task]).split(",")]
     scores = {}
     for rate in [*grid, finding.suggestion]:
-        began = time.perf_counter()
-        scores[rate] = train(rate, runs / f"lr-{rate:.3g}")
-        print(f"  lr {rate:.3g}: {scores[rate]:.4f} ({time.perf_counter() - began:.0f} s)", flush=True)
+        scores[rate] = cached_score(runs / f"lr-{rate:.3g}", lambda out, rate=rate: train(rate, out))
     best = max(grid, key=scores.__getitem__)
     factor = math.exp(abs(math.log(finding.suggestion / best)))
     at = scores[finding.suggestion]
-    row = {"task": args.task, "set": args.set, "seed": args.seed, "suggestion": finding.suggestion,
+    row = {"task": args.task, "set": args.set, "seed": args.seed, "rule": args.rule, "suggestion": finding.suggestion,
            "others": finding.others, "finder_seconds": round(finder_seconds, 1),
            "grid": {f"{r:g}": scores[r] for r in grid}, "best_rate": best, "best": scores[best],
            "at_suggestion": at, "factor_from_best": round(factor, 2),

@@ -82,8 +82,7 @@ def main() -> None:
     parser.add_argument("--storage")
     parser.add_argument("--results", type=Path, default=ROOT / ".bench-cache" / "tune_study.jsonl")
     args = parser.parse_args()
-    runs = ROOT / ".bench-cache" / "tune-runs"
-    data, test, fixed = classify_set(args.set, runs)
+    data, test, fixed = classify_set(args.set, ROOT / ".bench-cache" / "tune-runs" / args.set)
     fixed |= {"seed": 0, "accelerator": "cpu", **parse_options(args.fixed)}
     row = workers(args, data, fixed) if args.workers else study(args, data, test, fixed)
     args.results.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import typer
 
 from transferlab.cli.console import out
 from transferlab.cli.options import with_options
+from transferlab.engine.rate_finder import DEFAULT_RULE
 from transferlab.registry import TASKS, Task
 
 DATA_HELP = "The task's data, as its train command reads it (a folder, an archive, a built-in name)."
@@ -37,10 +38,10 @@ def _lr_find_command(task: Task) -> Callable[..., None]:
         ),
         sweep_steps: int = typer.Option(100, "--sweep-steps", help="Training steps of the sweep."),
         rule: str = typer.Option(
-            "valley",
+            DEFAULT_RULE,
             "--rule",
-            help="valley (the middle of the loss's fall from its start to its lowest), "
-            "steep (the steepest fall) or minimum (a tenth of the lowest loss's rate).",
+            help="steep (the steepest fall; --lr auto's rule), valley (the middle of the loss's fall "
+            "from its start to its lowest) or minimum (a tenth of the lowest loss's rate).",
         ),
         out_dir: Path = typer.Option(None, "--out", "-o", help="Also write lr_find.png and lr_find.json here."),
         as_json: bool = typer.Option(False, "--json", help="Print the curve and the suggestion as JSON."),
