@@ -50,7 +50,8 @@ def lr_find(
     **options: Any,
 ) -> Any:
     """Sweep the task's own training from ``start`` to ``end`` over ``steps`` steps and suggest
-    ``--lr`` (a ``RateFinding``); with ``out``, also ``lr_find.json`` and ``lr_find.png`` there."""
+    ``--lr`` (a ``RateFinding``) by ``rule`` (default: the engine's ``DEFAULT_RULE``, steep); with
+    ``out``, also ``lr_find.json`` and ``lr_find.png`` there."""
     from transferlab.engine.rate_finder import DEFAULT_RULE, RULES
     from transferlab.engine.run import find_rate_of
 
