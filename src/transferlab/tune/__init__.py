@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from transferlab.engine.rate_finder import DEFAULT_RULE, RULES
 from transferlab.errors import UsageError
 from transferlab.registry import TASKS, Task
 
@@ -46,17 +47,15 @@ def lr_find(
     start: float = 1e-7,
     end: float = 10.0,
     steps: int = 100,
-    rule: str | None = None,
+    rule: str = DEFAULT_RULE,
     **options: Any,
 ) -> Any:
     """Sweep the task's own training from ``start`` to ``end`` over ``steps`` steps and suggest
-    ``--lr`` (a ``RateFinding``) by ``rule`` (default: the engine's ``DEFAULT_RULE``, steep); with
-    ``out``, also ``lr_find.json`` and ``lr_find.png`` there."""
-    from transferlab.engine.rate_finder import DEFAULT_RULE, RULES
+    ``--lr`` (a ``RateFinding``) by ``rule``; with ``out``, also ``lr_find.json`` and ``lr_find.png``
+    there."""
     from transferlab.engine.run import find_rate_of
 
     record = _task(task)
-    rule = rule or DEFAULT_RULE
     if rule not in RULES:
         raise UsageError(f"--rule '{rule}' is not one of the rules", f"use one of: {', '.join(RULES)}")
     if not 0 < start < end or steps < 10:
