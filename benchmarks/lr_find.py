@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10, help="classify's epochs (segment: its CPU defaults)")
     parser.add_argument("--img-size", type=int, default=64, help="classify's input size")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rule", default="valley", help="the finder's rule whose suggestion is trained")
+    parser.add_argument("--rule", default="steep", help="the finder's rule whose suggestion is trained")
     parser.add_argument("--results", type=Path, default=ROOT / ".bench-cache" / "lr_find.jsonl")
     args = parser.parse_args()
     from transferlab import tune

@@ -53,22 +53,45 @@ def study(args: argparse.Namespace, data: Path, test: Path, fixed: dict) -> dict
     }  # fmt: skip
 
 
+#: The workers' space: options that leave a trial's cost alone (no resolution, strategy or epochs),
+#: so that one worker and several train alike costly trials whatever each samples.
+EVEN_SPACE = "lr: {low: 1.0e-4, high: 3.0e-2, log: true}\nweight_decay: {low: 1.0e-5, high: 1.0e-1, log: true}\n"
+
+
 def workers(args: argparse.Namespace, data: Path, fixed: dict) -> dict:
-    """``--trials`` trials by one worker, then by ``--workers`` (one thread each), one storage each."""
+    """``--trials`` trials by one worker, then by ``--workers`` (the cores shared out), one study
+    each; every trial must be recorded once."""
+    import optuna
+
+    from transferlab.tune.study import shown_url, storage_url
+
+    space = ROOT / ".bench-cache" / "tune-runs" / "even-space.yaml"
+    space.write_text(EVEN_SPACE)
     timings = {}
     for count in (1, args.workers):
         root = ROOT / ".bench-cache" / "tune-runs" / f"{args.set}-workers{count}-{time.strftime('%H%M%S')}"
+        options = [f"--{k.replace('_', '-')}={v}" for k, v in fixed.items() if k != "accelerator"]
         command = [str(Path(sys.executable).parent / "transferlab"), "tune", "classify", str(data), "--trials",
-                   str(args.trials), "--out", str(root), "--study", root.name, "--pruner", "none",
-                   *[f"--{k.replace('_', '-')}={v}" for k, v in fixed.items() if k != "accelerator"]]  # fmt: skip
+                   str(args.trials), "--out", str(root), "--study", root.name, "--pruner", "none", "--space",
+                   str(space), *options]  # fmt: skip
         if args.storage:
             command += ["--storage", args.storage]
         env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // count))}
         started = time.perf_counter()
         procs = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) for _ in range(count)]
         codes = [p.wait() for p in procs]
-        timings[count] = {"seconds": round(time.perf_counter() - started, 1), "exit codes": codes}
-    return {"set": args.set, "trials": args.trials, "storage": args.storage or "sqlite", "timings": timings}
+        seconds = time.perf_counter() - started
+        trials = optuna.load_study(study_name=root.name, storage=storage_url(args.storage, root)).get_trials()
+        kept = [t for t in trials if not t.user_attrs.get("surplus")]
+        timings[count] = {
+            "seconds": round(seconds, 1), "exit codes": codes,
+            "complete": sum(t.state.name == "COMPLETE" for t in kept),
+            "recorded once": len({t.user_attrs.get("folder") for t in kept}) == len(kept) == args.trials,
+            "workers seen": len({t.user_attrs.get("pid") for t in kept}),
+        }  # fmt: skip
+    ratio = timings[args.workers]["seconds"] / timings[1]["seconds"]
+    return {"set": args.set, "trials": args.trials, "storage": shown_url(args.storage or "sqlite"), "timings": timings,
+            "time_ratio": round(ratio, 2), "cores": os.cpu_count()}  # fmt: skip
 
 
 def main() -> None:

@@ -1,10 +1,13 @@
 """The package's layering, read from its source: no import circles (imports inside functions
-counted: they hide circles, not remove them), and no task reaching into another task's modules."""
+counted: they hide circles, not remove them), and no task reaching into another task's modules;
+and the suite's own grouping on workers."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+import pytest
 
 import transferlab
 
@@ -88,3 +91,12 @@ def test_no_task_imports_another_tasks_internals():
         if task_of(source) and len(target.split(".")) > 3 and task_of(source) != task_of(target)
     )
     assert crossing == []
+
+
+@pytest.mark.xdist_group("grouping-check")
+def test_a_test_group_stays_on_one_worker(request):
+    """`make test` keeps each xdist_group on one worker (module fixtures that train runs are built
+    once) by the group's tag on the test's id. pytest 9.2 stores ids where pytest-xdist 3.8 cannot
+    tag them, and every group was split without a word: the serve fixtures were built twice."""
+    if getattr(request.config.option, "loadgroup", False):  # a worker of `pytest -n N --dist loadgroup`
+        assert request.node.nodeid.endswith("@grouping-check"), request.node.nodeid

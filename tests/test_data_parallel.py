@@ -180,8 +180,8 @@ def _datasets(root: Path) -> dict[str, Path]:
 
 TWO = ["--accelerator", "cpu", "--devices", "2"]
 COMMANDS = {
-    "classify": "classify {classes} --backbone resnet10t --strategy scratch --img-size 32 --epochs 1 --batch-size 8",
-    # the LR finder's sweep on both ranks: the mean loss decides for both (a rank that stopped alone would hang)
+    # classify's two-process training (tests/test_classify.py matches it to one process), after the
+    # LR finder's sweep on both ranks: the mean loss decides for both (a rank that stopped alone would hang)
     "classify-lr-auto": "classify {classes} --backbone resnet10t --strategy scratch --img-size 32 --epochs 1 "
     "--batch-size 8 --lr auto",
     "gan": "gan train {classes} --arch dcgan --img-size 32 --width 8 --steps 6 --batch-size 8 --eval-every 3 "

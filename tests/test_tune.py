@@ -249,6 +249,33 @@ def test_two_workers_share_one_sqlite_study(photos, tmp_path):
     assert len({t.user_attrs["folder"] for t in trials}) == 4
 
 
+CLAIM = """
+import sys, time
+import optuna
+from transferlab.tune.study import _connect
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+study = optuna.load_study(study_name="queued", storage=_connect(sys.argv[1]))
+while time.time() < float(sys.argv[2]):
+    pass
+print(*(study.ask().number for _ in range(3)))
+"""
+
+
+def test_workers_that_ask_at_one_instant_never_claim_one_queued_trial_twice(tmp_path):
+    """SQLite ignores FOR UPDATE: without serialised transactions two workers both took trial 0."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="queued", storage=url)
+    for i in range(12):
+        study.enqueue_trial({"x": i})
+    start = time.time() + 4  # every process imported and connected: they ask together
+    askers = [subprocess.Popen([sys.executable, "-c", CLAIM, url, str(start)], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONWARNINGS": "ignore"}) for _ in range(4)]  # fmt: skip
+    claimed = [int(n) for a in askers for n in a.communicate(timeout=120)[0].split()]
+    assert sorted(claimed) == list(range(12)), claimed
+
+
 def _postgres_binaries() -> Path | None:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
     return found[-1].parent if found else None

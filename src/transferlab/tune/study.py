@@ -118,8 +118,11 @@ def _connect(url: str, attempts: int = 4) -> Any:
 
     for attempt in range(attempts):
         try:
-            return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                              engine_kwargs=_engine_kwargs(url))  # fmt: skip
+            storage = RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                                 engine_kwargs=_engine_kwargs(url))  # fmt: skip
+            if url.startswith("sqlite"):
+                _serialize_sqlite(storage.engine)
+            return storage
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors
             text = str(exc).lower()
             if attempt + 1 < attempts and "connect" not in text and "import" not in text:
@@ -131,6 +134,27 @@ def _connect(url: str, attempts: int = 4) -> Any:
                 remedy = "install its driver (PostgreSQL: pip install 'transferlab[postgres]')"
             raise UsageError(f"--storage {shown_url(url)} cannot be reached ({reason})", remedy) from None
     raise AssertionError("unreachable")
+
+
+def _serialize_sqlite(engine: Any) -> None:
+    """Make every SQLite transaction take the write lock at its start (``BEGIN IMMEDIATE``).
+
+    Optuna claims a queued trial by reading it WAITING, then writing RUNNING in one session. The
+    ``FOR UPDATE`` that makes this atomic on PostgreSQL is ignored by SQLite, and Python's sqlite3
+    starts the transaction only at the write, so two workers could both read WAITING and both run
+    the same trial. Serialised transactions make the second see RUNNING and take the next trial.
+    (SQLAlchemy's documented recipe for SQLite's transactional isolation.)"""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # sqlite3 must not begin on its own: "begin" below does
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened while the storage was made lack the listeners
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:
