@@ -79,7 +79,9 @@ def cifar_split(s: Scale, train: int = 6, val: int = 3) -> Path:
 
     from common import SHARED
 
-    small, kept = s.work / "cifar-small", {}
+    small, kept = s.work.parent / f"cifar-small-{train}-{val}", {}  # shared by the items: one pass of the archive
+    if small.is_dir():
+        return small
     with tarfile.open(SHARED / "cifar10.tar.gz") as archive:
         for member in archive:
             parts = Path(member.name).parts
@@ -183,8 +185,8 @@ def classify_item(s: Scale) -> dict:
 def gan_item(s: Scale) -> dict:
     from gan_dcgan import reference_epoch, transferlab_epoch
 
-    images = s.pick(45000, 64)
-    folder = cifar10_folder(s.work.parent / "data") / "train" if not s.dry else cifar_split(s, 7, 0) / "train"
+    images = s.pick(45000, 60)
+    folder = cifar10_folder(s.work.parent / "data") / "train" if not s.dry else cifar_split(s) / "train"
     batch, workers = s.pick(128, 16), s.pick(min(8, os.cpu_count() or 1), 0)
     reference, steps = reference_epoch(folder, batch, workers, s.device)
     ours = transferlab_epoch(folder, batch, steps, s.work / "gan", False)

@@ -152,6 +152,7 @@ def test_resume_a_run_of_another_task(tmp_path, cli):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch, cli):
+    from transferlab.engine import session as session_module
     from transferlab.tasks.classify.train import ClassifyRecipe
 
     original = ClassifyRecipe.label_loss
@@ -161,6 +162,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monke
         return loss * float("nan") if self.step >= 4 else loss
 
     monkeypatch.setattr(ClassifyRecipe, "label_loss", poisoned)
+    monkeypatch.setattr(session_module, "CHECKPOINT_SPACING_SECONDS", 0.0)  # every epoch's end written
     folder = make_class_folder(tmp_path / "d", {"a": 12, "b": 12})
     args = [
         "--backbone",

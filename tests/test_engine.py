@@ -320,3 +320,46 @@ def test_tensorboard_logger_writes_events(digits, tmp_path, cli):
     assert cli("autoencoder", "pretrain", digits, "--steps", "3", "--batch-size", "8", "--logger", "tensorboard",
                "--out", tmp_path / "ae")[0] == 0  # fmt: skip
     assert list((tmp_path / "ae" / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_epoch_ends_close_together_are_checkpointed_once_and_the_fit_end_always(tmp_path, monkeypatch):
+    """An epoch's end under CHECKPOINT_SPACING_SECONDS after the last checkpoint is skipped (a small
+    set's epochs are shorter than the writing), the fit's end writes the skipped one; an explicit
+    --checkpoint-every is never skipped."""
+    import types
+
+    from transferlab.engine import session as session_module
+    from transferlab.engine.session import RunSpec, TrainingSession
+
+    now = [100.0]  # the session's clock, moved by hand
+    monkeypatch.setattr(
+        session_module, "time", types.SimpleNamespace(monotonic=lambda: now[0], perf_counter=time.perf_counter)
+    )
+    writes: list[int] = []
+    original = session_module.write_checkpoint
+
+    def counted(run_dir: Path, state: dict) -> None:
+        writes.append(state["progress"])
+        original(run_dir, state)
+
+    monkeypatch.setattr(session_module, "write_checkpoint", counted)
+    spec = RunSpec("classify", tmp_path / "run", data="d")
+    state = {"weights": torch.zeros(2)}
+    with TrainingSession(spec, object(), total=10, title="t", checkpoint_every=0) as session:
+        for epoch in range(1, 6):  # five epochs of 0.5 s: the first is written, then one 2 s later
+            now[0] += 0.5
+            session.step_boundary(epoch, lambda: state, last=True, log_position=epoch)
+        assert writes == [1, 5]
+        for epoch in range(6, 8):  # 6 is skipped; the fit ends at 7, skipped too, and flush writes it
+            now[0] += 0.5
+            session.step_boundary(epoch, lambda: state, last=True, log_position=epoch)
+        session.flush()
+        assert writes == [1, 5, 7]
+        assert load_checkpoint(checkpoint_path(tmp_path / "run"))["progress"] == 7
+        session.flush()  # nothing left unsaved
+        assert writes == [1, 5, 7]
+    with TrainingSession(spec, object(), total=10, title="t", checkpoint_every=1) as session:
+        writes.clear()
+        for step in range(1, 4):  # --checkpoint-every: every one, however close together
+            session.step_boundary(step, lambda: state, log_position=step)
+        assert writes == [1, 2, 3]

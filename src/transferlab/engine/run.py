@@ -236,5 +236,6 @@ def run(
             recipe.restore(state)
             session.retotal(recipe.total())  # a restored budget may have cut the epochs
         recipe.fit(session, stop_after)
+        session.flush()
     write = recipe.complete and getattr(fabric, "global_rank", 0) == 0
     return recipe.finish(time.perf_counter() - start, write=write, name=name)

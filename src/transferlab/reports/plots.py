@@ -20,10 +20,13 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path, title: str = "") -> Path:
+def _save(fig, path: Path, title: str = "", laid_out: bool = False) -> Path:
+    """Write the figure atomically; ``laid_out``: its margins are set (tight_layout measures every
+    text: 0.3 s of a gallery's 0.7)."""
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    if not laid_out:
+        fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
     _pyplot().close(fig)
@@ -123,13 +126,17 @@ def image_gallery(images: Sequence, captions: Sequence[str], path: Path, title: 
     """A grid of PIL images with a caption under each."""
     plt = _pyplot()
     rows = max(1, math.ceil(len(images) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.9, rows * 2.2), squeeze=False)
+    height = rows * 2.2 + (0.35 if title else 0.0)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.9, height), squeeze=False)
+    # the margins by hand: a caption of up to three 7-pt lines above each image, the title on top
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - (0.45 + (0.35 if title else 0.0)) / height,
+                        wspace=0.08, hspace=0.3)  # fmt: skip
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, caption in zip(axes.flat, images, captions):
         ax.imshow(np.asarray(image), interpolation="nearest" if max(image.size) < 64 else "antialiased")
         ax.set_title(caption, fontsize=7)
-    return _save(fig, path, title)
+    return _save(fig, path, title, laid_out=True)
 
 
 def bar_chart(values: dict[str, float], path: Path, ylabel: str) -> Path:
