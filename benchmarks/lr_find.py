@@ -68,8 +68,8 @@ def cached_finding(folder: Path, rule: str) -> RateFinding | None:
     return finding
 
 
-def cached_score(out: Path, train: Callable[[Path], float]) -> float:
-    """A grid rate's score: trained once, then read from ``score.json`` in its run folder."""
+def cached_score(out: Path, rate: float, train: Callable[[Path], float]) -> float:
+    """A rate's score: trained once, then read from ``score.json`` in its run folder ``out``."""
     saved = out / "score.json"
     if saved.is_file():
         return json.loads(saved.read_text())["score"]
@@ -77,7 +77,7 @@ def cached_score(out: Path, train: Callable[[Path], float]) -> float:
     score = train(out)
     seconds = time.perf_counter() - began
     saved.write_text(json.dumps({"score": score, "seconds": round(seconds, 1)}))
-    print(f"  lr {out.name[3:]}: {score:.4f} ({seconds:.0f} s)", flush=True)
+    print(f"  lr {rate:.3g}: {score:.4f} ({seconds:.0f} s)", flush=True)
     return score
 
 
@@ -119,7 +119,7 @@ def main() -> None:
     grid = [float(r) for r in (args.grid or GRIDS[args.task]).split(",")]
     scores = {}
     for rate in [*grid, finding.suggestion]:
-        scores[rate] = cached_score(runs / f"lr-{rate:.3g}", lambda out, rate=rate: train(rate, out))
+        scores[rate] = cached_score(runs / f"lr-{rate:.3g}", rate, lambda out, rate=rate: train(rate, out))
     best = max(grid, key=scores.__getitem__)
     factor = math.exp(abs(math.log(finding.suggestion / best)))
     at = scores[finding.suggestion]

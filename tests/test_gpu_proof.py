@@ -19,13 +19,12 @@ ITEMS = "classify,gan,stylize,segment,detect,serve"
 
 @pytest.mark.timeout(600)
 def test_the_gpu_proof_dry_run_measures_every_item(shared_data, tmp_path):
-    items = ITEMS
     env = {**os.environ, "OUT": str(tmp_path / "out"), "TRANSFERLAB_SHARED_DATA": str(shared_data)}
-    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_proof.sh"), "--dry-run", "--only", items],
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_proof.sh"), "--dry-run", "--only", ITEMS],
                           env=env, capture_output=True, text=True, timeout=480)  # fmt: skip
     report = json.loads((tmp_path / "out" / "gpu_proof.json").read_text())
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert report["dry_run"] and list(report["items"]) == items.split(",")
+    assert report["dry_run"] and list(report["items"]) == ITEMS.split(",")
     rows = report["items"]
     for name, row in rows.items():
         assert "error" not in row, (name, row)

@@ -126,11 +126,12 @@ def image_gallery(images: Sequence, captions: Sequence[str], path: Path, title: 
     """A grid of PIL images with a caption under each."""
     plt = _pyplot()
     rows = max(1, math.ceil(len(images) / columns))
-    height = rows * 2.2 + (0.35 if title else 0.0)
+    title_band = 0.35 if title else 0.0  # inches
+    height = rows * 2.2 + title_band
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.9, height), squeeze=False)
     # the margins by hand: a caption of up to three 7-pt lines above each image, the title on top
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - (0.45 + (0.35 if title else 0.0)) / height,
-                        wspace=0.08, hspace=0.3)  # fmt: skip
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - (0.45 + title_band) / height, wspace=0.08,
+                        hspace=0.3)  # fmt: skip
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, caption in zip(axes.flat, images, captions):
