@@ -75,6 +75,15 @@ def test_linear_probe_trains_only_the_head_on_cached_features(tiny, tmp_path):
     assert result.val_acc > 0.9  # colours are easy for ImageNet features
 
 
+def test_a_linear_probe_counts_the_last_smaller_batch_it_trains_on(tiny, tmp_path):
+    """Cached features keep an epoch's last, smaller batch: 48 images in batches of 20 are 3 steps an
+    epoch, and the schedule and the run's position count them (they once counted 2, so the cosine
+    schedule reached its floor two thirds of the way through)."""
+    classify.fit(tiny, out=tmp_path / "lin", strategy="linear", **{**FAST, "batch_size": 20})
+    state = load_checkpoint(tmp_path / "lin" / "checkpoints" / "last.safetensors")
+    assert state["step"] == 6 and state["progress"] == 6
+
+
 def test_gradual_unfreezes_stage_by_stage(tiny, tmp_path):
     result = classify.fit(tiny, out=tmp_path / "g", strategy="gradual", **{**FAST, "epochs": 9})
     trainable = [row["trainable"] for row in result.history]

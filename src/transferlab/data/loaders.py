@@ -136,9 +136,16 @@ class Batches(ABC):
         scale: tuple[float, float] = (0.35, 1.0),
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = epoch_order(len(self), seed, epoch, shuffle=train)
-        drop_last = train and self.drop_last and len(self) >= batch_size
-        batches = global_batches(order, batch_size, drop_last)
+        batches = global_batches(order, batch_size, train and self._drops_last(batch_size))
         yield from self._batches(batches, Draw(train, seed, epoch, rank, world, skip, scale))
+
+    def epoch_batches(self, batch_size: int) -> int:
+        """Global batches one training epoch yields (what the schedule and the progress count)."""
+        n = len(self)
+        return n // batch_size if self._drops_last(batch_size) else math.ceil(n / batch_size)
+
+    def _drops_last(self, batch_size: int) -> bool:
+        return self.drop_last and len(self) >= batch_size
 
     @abstractmethod
     def _batches(self, batches: list[torch.Tensor], draw: Draw) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -287,9 +287,9 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
             )
 
     def batches_per_epoch(self) -> int:
-        """Global batches per epoch (each process takes its share of every batch)."""
-        n, b = len(self.splits.train), self.opts.batch_size
-        return n // b if n >= b else 1
+        """Global batches per epoch (each process takes its share of every batch), as the training
+        source draws them: a linear head's cached features keep the last, smaller batch."""
+        return self.train_source.epoch_batches(self.opts.batch_size)
 
     # ----------------------------------------------------------------------------- state
 
