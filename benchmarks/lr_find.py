@@ -9,7 +9,7 @@ digits archive, scored on its held-out part); ``membrane`` (segment: the ISBI sl
 defaults, scored on the 6 held-out slices).
 
     .venv/bin/python benchmarks/lr_find.py --task classify --set cifar10 [--grid 1e-4,3e-4,1e-3,3e-3,1e-2]
-        [--epochs 10] [--img-size 64] [--seed 0]
+        [--epochs 5] [--img-size 64] [--seed 0] [--rule steep]
     .venv/bin/python benchmarks/lr_find.py --task segment --set membrane [--grid 3e-4,1e-3,2e-3,5e-3,1e-2]
 """
 
@@ -86,16 +86,20 @@ def main() -> None:
     parser.add_argument("--task", choices=sorted(GRIDS), default="classify")
     parser.add_argument("--set", choices=("cifar10", "fashion", "usps", "membrane"), default="cifar10")
     parser.add_argument("--grid", help="the learning rates trained to the end (default: the task's)")
-    parser.add_argument("--epochs", type=int, default=10, help="classify's epochs (segment: its CPU defaults)")
+    parser.add_argument("--epochs", type=int, default=5, help="classify's epochs (segment: its CPU defaults)")
     parser.add_argument("--img-size", type=int, default=64, help="classify's input size")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rule", default="steep", help="the finder's rule whose suggestion is trained")
+    parser.add_argument("--rule", help="the finder's rule whose suggestion is trained (default: the task's)")
     parser.add_argument("--results", type=Path, default=ROOT / ".bench-cache" / "lr_find.jsonl")
     args = parser.parse_args()
     from transferlab import tune
+    from transferlab.registry import TASKS
     from transferlab.tasks import classify, segment
 
-    runs = ROOT / ".bench-cache" / "lr-find-runs" / f"{args.task}-{args.set}-seed{args.seed}"
+    args.rule = args.rule or TASKS[args.task].recipe().finder_rule
+    # a rate's cached score holds for these options only: another epoch count is another folder
+    epochs = f"-epochs{args.epochs}" if args.task == "classify" and args.epochs != 5 else ""
+    runs = ROOT / ".bench-cache" / "lr-find-runs" / f"{args.task}-{args.set}-seed{args.seed}{epochs}"
     if args.task == "classify":
         data, test, fixed = classify_set(args.set, runs)
         fixed |= {"epochs": args.epochs, "img_size": args.img_size, "seed": args.seed, "accelerator": "cpu"}

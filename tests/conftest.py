@@ -20,6 +20,18 @@ if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
     os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (``heavy(seconds)``, measured on 2 cores; the rest keep their order):
+    pytest-xdist hands tests out in this order, and a worker that draws a two-minute test last
+    keeps the run going while the other worker idles."""
+
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("heavy")
+        return marker.args[0] if marker else 0.0
+
+    items.sort(key=seconds, reverse=True)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_environment(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("transferlab-home")

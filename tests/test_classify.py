@@ -291,6 +291,7 @@ def test_predict_evaluate_and_onnx_give_the_same_logits(tiny, tmp_path, cli):
     assert_user_error(cli("export", tmp_path / "run", "--format", "tflite"), "unknown export format")
 
 
+@pytest.mark.heavy(27)
 def test_two_process_data_parallel_matches_one_process(tmp_path):
     """Real DDP: 2 CPU processes (gloo) launched by the CLI. Linear probing has no BatchNorm in
     training and the gradients of two half-batches average to the full batch's, so the trained
@@ -332,6 +333,7 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
     assert torch.allclose(one["classifier.bias"], two["classifier.bias"], atol=1e-5)
 
 
+@pytest.mark.heavy(16)
 def test_gradual_unfreezing_runs_on_two_processes(tmp_path):
     """Groups frozen for some epochs get no gradient: DDP is told to look for them (it stops otherwise)."""
     folder = make_class_folder(tmp_path / "data", {"a": 8, "b": 8})

@@ -208,6 +208,7 @@ def two_process_env(tmp_path: Path, watch: Path) -> tuple[dict[str, str], Path]:
     return env, log
 
 
+@pytest.mark.heavy(18)
 @pytest.mark.parametrize("task", list(COMMANDS))
 def test_a_two_process_run_trains_and_only_rank_0_writes(task, tmp_path):
     data = _datasets(tmp_path / "data")
@@ -227,6 +228,7 @@ def test_a_two_process_run_trains_and_only_rank_0_writes(task, tmp_path):
         assert len((out / "metrics.csv").read_text().splitlines()) == 2  # one epoch of the three, on both ranks
 
 
+@pytest.mark.heavy(21)
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find rank 1")
 def test_sigterm_ends_a_run_whose_other_rank_is_stuck_keeping_the_last_checkpoint(tmp_path):
     """Rank 1 is frozen (SIGSTOP: it never joins the next collective); rank 0 blocks in it. SIGTERM

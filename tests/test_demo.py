@@ -1,5 +1,5 @@
-"""`transferlab demo`: the real command, end to end, offline (about two minutes on 2 CPU cores; its GAN
-section shortened)."""
+"""`transferlab demo`: the real command, end to end, offline (its GAN section and source training
+shortened)."""
 
 from __future__ import annotations
 
@@ -33,13 +33,20 @@ def test_verdict_says_when_transfer_does_not_beat_the_baseline():
     text = verdict(rows, pixels=0.90)
     assert "+15.0%" in text and "not the simple baseline" in text and "do not carry over" in text
     assert "not the simple baseline" not in verdict(rows, pixels=0.50)
+    tie = [R("scratch", 0.70), R("printed->linear", float(np.float32(311 / 359))), R("printed->full", 0.80),
+           R("imagenet->linear", 0.60)]  # fmt: skip
+    assert "not the simple baseline" in verdict(tie, pixels=311 / 359)  # a run reports float32: 311/359 rounded up
 
 
+@pytest.mark.heavy(90)
 @pytest.mark.timeout(900)
 def test_demo_command_shows_a_transfer_gain(cli, tmp_path, monkeypatch):
     from transferlab.tasks import demo
 
-    monkeypatch.setattr(demo, "GAN_STEPS", 20)  # the section's wiring; `make demo` runs it whole
+    # The sections' wiring; `make demo` runs them whole. Two source epochs instead of four (half the
+    # test's time) still give the source 96% validation accuracy and a gain of 16 points (measured).
+    monkeypatch.setattr(demo, "GAN_STEPS", 20)
+    monkeypatch.setattr(demo, "SOURCE_EPOCHS", 2)
     code, out, err = cli("demo", "--out", tmp_path / "demo")
     assert code == 0, err
     target = tmp_path / "demo" / "target-handwritten-digits"

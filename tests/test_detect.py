@@ -139,6 +139,7 @@ def test_every_detector_trains_and_detects_in_input_pixels(name):
         assert found["labels"].min() >= 0 and found["labels"].max() <= 1
 
 
+@pytest.mark.heavy(38)
 def test_train_evaluate_apply_on_a_real_photo_set(shared_data, tmp_path, cli):
     """Kangaroo photos (VOC XML; one is a truncated JPEG, skipped with a warning): a short run
     through the CLI, then evaluate --json and apply with drawn images and COCO results."""

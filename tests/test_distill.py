@@ -136,6 +136,7 @@ def test_resume_continues_exactly(folder, teacher, tmp_path):
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
 
 
+@pytest.mark.heavy(33)
 def test_two_processes_train_the_same_student_as_one(folder, teacher, tmp_path):
     """Each process's teacher teaches its share of every batch; the averaged gradients equal one
     process's (a frozen body: BatchNorm statistics are not per process)."""

@@ -100,6 +100,7 @@ def _start(args: list, env: dict) -> subprocess.Popen:
 # atomic checkpoint and the resume they test are the engine's, shared by every task; classify's own
 # process-level resume is the SIGTERM test below, and every other recipe's state() and restore() are
 # checked in process below and in its own tests (gan, stylize, translate).
+@pytest.mark.heavy(45)
 @pytest.mark.parametrize("task", ["adapt", "segment"])
 def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(task, digits, photos, scenes, tmp_path, cli):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
@@ -156,6 +157,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_weights(task, digits, tmp_pa
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.heavy(19)
 def test_sigterm_mid_epoch_checkpoints_exits_75_and_resumes_exactly(digits, tmp_path, cli):
     run, reference = tmp_path / "run", tmp_path / "reference"
     args = ["classify", digits, "--backbone", "lenet", "--strategy", "scratch", "--epochs", "2", "--batch-size", "16"]

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ITEMS = "classify,gan,stylize,segment,detect,serve"
 
 
+@pytest.mark.heavy(75)
 @pytest.mark.timeout(600)
 def test_the_gpu_proof_dry_run_measures_every_item(shared_data, tmp_path):
     env = {**os.environ, "OUT": str(tmp_path / "out"), "TRANSFERLAB_SHARED_DATA": str(shared_data)}

@@ -45,8 +45,11 @@ def test_the_valley_rule_suggests_a_rate_inside_the_falling_stretch(centre, widt
     rates, losses, (low, high) = synthetic_curve(centre, width, noise=0.01, seed=seed)
     chosen, every = suggest(rates, smooth(losses), "valley")
     assert low / 3 <= chosen <= high * 3, (chosen, low, high)  # the smoothing lags the curve a little
-    assert every["valley"] == chosen and set(every) == {"valley", "steep", "minimum"}
+    assert every["valley"] == chosen and set(every) == {"valley", "steep", "fall", "minimum"}
     assert low / 3 <= every["steep"] <= high * 3  # the steepest fall is near the stretch's middle
+    # nine tenths of the fall come after the steepest point and before the lowest
+    lowest = rates[int(np.argmin(smooth(losses)[10:-5])) + 10]
+    assert every["steep"] <= every["fall"] <= lowest, every
 
 
 def test_the_rules_on_a_known_curve():
@@ -54,10 +57,16 @@ def test_the_rules_on_a_known_curve():
     smoothed = smooth(losses)
     steep, _ = suggest(rates, smoothed, "steep")
     minimum, _ = suggest(rates, smoothed, "minimum")
+    fall, _ = suggest(rates, smoothed, "fall")
     # the smoothing lags a little behind the curve: the steepest fall is read within a factor 3 of 1e-3
     assert 1e-3 / 3 < steep < 1e-3 * 3
     lowest = rates[int(np.argmin(smoothed[10:-5])) + 10]
     assert math.isclose(minimum, lowest / 10)
+    # the first rate where the smoothed loss has made nine tenths of its fall (from its flat start to
+    # its lowest point): after the raw curve's own nine tenths, 10**(-3 + ln(9)/4) = 1.7e-2
+    share = [(smoothed[10] - v) / (smoothed[10] - min(smoothed[10:-5])) for v in smoothed]
+    at = rates.index(fall)
+    assert 1.7e-2 <= fall < lowest and share[at] >= 0.9 > share[at - 1]
     assert smooth([1.0, 1.0, 1.0]) == pytest.approx([1.0, 1.0, 1.0])  # bias-corrected: no pull toward 0
 
 
@@ -74,6 +83,7 @@ def photos(tmp_path_factory) -> Path:
     return make_class_folder(tmp_path_factory.mktemp("photos"), {"red": 16, "green": 16, "blue": 16})
 
 
+@pytest.mark.heavy(20)
 def test_lr_auto_trains_exactly_the_run_of_the_suggested_rate(photos, tmp_path):
     """The sweep leaves nothing behind: `--lr auto` then trains from the very weights `--lr X`
     starts from (the same seed), so the two runs end bit for bit equal; the report shows the curve."""
@@ -84,6 +94,7 @@ def test_lr_auto_trains_exactly_the_run_of_the_suggested_rate(photos, tmp_path):
     auto = classify.train(photos, out=tmp_path / "auto", lr="auto", **FAST)
     found = json.loads((auto.run_dir / "lr_find.json").read_text())
     assert 1e-7 < found["suggestion"] < 10 and len(found["losses"]) >= 10
+    assert found["rule"] == "fall" and found["suggestion"] == found["others"]["fall"]  # classify's own rule
     run = json.loads((auto.run_dir / "run.json").read_text())
     assert run["options"]["lr"] == pytest.approx(found["suggestion"])
     given_rate = classify.train(photos, out=tmp_path / "given", lr=found["suggestion"], **FAST)
@@ -103,11 +114,13 @@ LR_FIND = {  # task -> (its data, options that keep the sweep small)
 @pytest.mark.parametrize("task", list(LR_FIND))
 def test_lr_find_command_sweeps_each_tasks_own_training(task, tmp_path, cli):
     make, flags = LR_FIND[task]
-    code, out, err = cli("lr-find", task, make(tmp_path / "data"), *flags.split(), "--sweep-steps", "20",
+    rule = ["--rule", "minimum"] if task == "translate" else []  # the others read the curve by their own rule
+    code, out, err = cli("lr-find", task, make(tmp_path / "data"), *flags.split(), "--sweep-steps", "20", *rule,
                          "--json", "-o", tmp_path / "found")  # fmt: skip
     assert code == 0, err
     found = json.loads(out)
-    assert len(found["losses"]) >= 10 and found["rule"] == "steep" and 1e-7 <= found["suggestion"] <= 10
+    assert found["rule"] == ("minimum" if rule else "steep") and found["suggestion"] == found["others"][found["rule"]]
+    assert len(found["losses"]) >= 10 and 1e-7 <= found["suggestion"] <= 10
     assert found["rates"][0] == pytest.approx(1e-7) and found["rates"] == sorted(found["rates"])
     assert (tmp_path / "found" / "lr_find.png").stat().st_size > 5000
 
@@ -206,6 +219,7 @@ def _space(tmp_path: Path) -> None:
     (tmp_path / "space.yaml").write_text("lr: {low: 1e-3, high: 3e-3, log: true}\n")
 
 
+@pytest.mark.heavy(38)
 def test_a_killed_worker_resumes_the_study_and_reruns_no_finished_trial(photos, tmp_path):
     _space(tmp_path)
     root, storage = tmp_path / "study", None
@@ -239,6 +253,7 @@ def _two_workers(photos: Path, root: Path, storage: str | None) -> list:
     return logs
 
 
+@pytest.mark.heavy(16)
 def test_two_workers_share_one_sqlite_study(photos, tmp_path):
     _space(tmp_path)
     root = tmp_path / "study"
@@ -308,6 +323,7 @@ def postgres():
     shutil.rmtree(data, ignore_errors=True)
 
 
+@pytest.mark.heavy(24)
 def test_two_workers_share_one_study_on_a_postgresql_server(photos, tmp_path, postgres):
     import optuna
 

@@ -12,7 +12,6 @@ import typer
 
 from transferlab.cli.console import out
 from transferlab.cli.options import with_options
-from transferlab.engine.rate_finder import DEFAULT_RULE
 from transferlab.registry import TASKS, Task
 
 DATA_HELP = "The task's data, as its train command reads it (a folder, an archive, a built-in name)."
@@ -38,10 +37,11 @@ def _lr_find_command(task: Task) -> Callable[..., None]:
         ),
         sweep_steps: int = typer.Option(100, "--sweep-steps", help="Training steps of the sweep."),
         rule: str = typer.Option(
-            DEFAULT_RULE,
+            None,
             "--rule",
-            help="steep (the steepest fall; --lr auto's rule), valley (the middle of the loss's fall "
-            "from its start to its lowest) or minimum (a tenth of the lowest loss's rate).",
+            help="How the curve is read (default: the task's own, the one --lr auto uses; the answer names "
+            "it): steep (the steepest fall), fall (where the loss has made nine tenths of its fall from its "
+            "start to its lowest), valley (the middle of that fall) or minimum (a tenth of the lowest loss's rate).",
         ),
         out_dir: Path = typer.Option(None, "--out", "-o", help="Also write lr_find.png and lr_find.json here."),
         as_json: bool = typer.Option(False, "--json", help="Print the curve and the suggestion as JSON."),
@@ -54,7 +54,7 @@ def _lr_find_command(task: Task) -> Callable[..., None]:
         if as_json:
             print(json.dumps(finding.to_json()))
             return
-        others = ", ".join(f"{name} {rate:.2g}" for name, rate in finding.others.items() if name != rule)
+        others = ", ".join(f"{name} {rate:.2g}" for name, rate in finding.others.items() if name != finding.rule)
         out.print(f"{task.name}: {finding.sentence()}; other rules: {others}")
         if out_dir is not None:
             out.print(f"curve: {Path(out_dir) / 'lr_find.png'}")

@@ -29,12 +29,9 @@ from transferlab.errors import TrainingError
 #: The rate an options field takes to ask for the finder (``--lr auto``).
 AUTO = "auto"
 #: The suggestion rules (see :func:`suggest`).
-RULES = ("valley", "steep", "minimum")
-#: The rule ``--lr auto`` and ``lr-find`` use. Chosen by training a grid of rates to the end
-#: (benchmarks/lr_find.py, BENCHMARKS.md): the suggestion is a run's peak rate, and the steepest
-#: fall came within 1.2-3.1x of the grid's best on CIFAR-10, USPS and the membranes, where the
-#: valley's middle sat 2.5-7.4x below it (5.9 points of accuracy lost on CIFAR-10).
-DEFAULT_RULE = "steep"
+RULES = ("valley", "steep", "fall", "minimum")
+#: The share of the loss's fall that the ``fall`` rule waits for (only 0.9 measured: BENCHMARKS.md).
+FALL = 0.9
 #: Options a sweep overrides when the task has them: no held-out scoring, no time or step budget,
 #: no end of training inside the sweep (its steps may span many epochs of a small set).
 SWEEP_OVERRIDES: dict[str, Any] = {"eval_every": 10**6, "time_budget": 0, "max_steps": 0, "patience": 0}
@@ -98,6 +95,21 @@ def _trimmed(rates: list[float], smoothed: list[float]) -> tuple[list[float], li
     return rates[low:high], smoothed[low:high]
 
 
+def _fall(losses: list[float]) -> tuple[int, float, float]:
+    """(index of the lowest point, the starting level, the fall from that level to the lowest)."""
+    lowest = min(range(len(losses)), key=losses.__getitem__)
+    level = statistics.median_low(losses[: max(1, lowest // 5)])  # the starting level
+    return lowest, level, level - losses[lowest]
+
+
+def _fallen(losses: list[float], fraction: float, start: int = 0) -> int:
+    """The first index (from ``start``) where the loss has made ``fraction`` of its fall."""
+    lowest, level, fall = _fall(losses)
+    if fall <= 0:
+        return lowest
+    return next(i for i in range(start, lowest + 1) if losses[i] <= level - fraction * fall)
+
+
 def _valley(losses: list[float]) -> int:
     """The index in the middle of the valley: of the curve up to its lowest point, the stretch from
     where the loss has made a tenth of its fall (from its starting level to its lowest) to where it
@@ -105,24 +117,20 @@ def _valley(losses: list[float]) -> int:
     flat noisy start of a curve out of the valley (fastai's longest falling subsequence can chain
     through that noise and suggest a rate too small by 10x; measured on noisy synthetic curves in
     tests/test_tune.py)."""
-    lowest = min(range(len(losses)), key=losses.__getitem__)
-    level = statistics.median_low(losses[: max(1, lowest // 5)])  # the starting level
-    fall = level - losses[lowest]
-    if fall <= 0:
-        return lowest
-    begins = next(i for i in range(lowest + 1) if losses[i] <= level - 0.1 * fall)
-    ends = next(i for i in range(begins, lowest + 1) if losses[i] <= level - 0.9 * fall)
+    begins = _fallen(losses, 0.1)
+    ends = _fallen(losses, 0.9, begins)
     return (begins + ends) // 2  # the rates are log-spaced: the index's middle is the geometric one
 
 
-def suggest(rates: list[float], smoothed: list[float], rule: str = DEFAULT_RULE) -> tuple[float, dict[str, float]]:
+def suggest(rates: list[float], smoothed: list[float], rule: str = "steep") -> tuple[float, dict[str, float]]:
     """The suggested rate under ``rule`` and under every rule (for the plot):
 
-    - ``steep`` (the default, see ``DEFAULT_RULE``): where the smoothed loss falls fastest against
-      log(rate);
+    - ``steep``: where the smoothed loss falls fastest against log(rate);
     - ``valley`` (fastai's default rule is also called valley, read differently): the middle of the
       stretch where the smoothed loss makes the middle 80% of its fall; robust to a curve whose
       steepest point is noise, but a slow early drift of the loss pulls it low;
+    - ``fall``: where the smoothed loss has made ``FALL`` (nine tenths) of its fall from its starting
+      level to its lowest point: late on the fall, short of the lowest point where it turns;
     - ``minimum``: a tenth of the rate at the lowest smoothed loss (the classic rule of thumb).
     """
     if rule not in RULES:
@@ -138,6 +146,7 @@ def suggest(rates: list[float], smoothed: list[float], rule: str = DEFAULT_RULE)
     chosen = {
         "valley": xs[_valley(ys)],
         "steep": xs[1 + min(range(len(slopes)), key=slopes.__getitem__)],
+        "fall": xs[_fallen(ys, FALL)],
         "minimum": xs[min(range(len(ys)), key=ys.__getitem__)] / 10,
     }
     return chosen[rule], chosen
@@ -213,9 +222,10 @@ def find_rate(
     start: float = 1e-7,
     end: float = 10.0,
     steps: int = 100,
-    rule: str = DEFAULT_RULE,
+    rule: str | None = None,
 ) -> RateFinding:
-    """Sweep ``recipe_cls`` on DATA with ``opts`` (device defaults filled) and suggest ``--lr``."""
+    """Sweep ``recipe_cls`` on DATA with ``opts`` (device defaults filled) and suggest ``--lr`` by
+    ``rule`` (default: the recipe's ``finder_rule``)."""
     import gc
     import time
 
@@ -237,5 +247,6 @@ def find_rate(
         gc.collect()
     losses = session.losses
     rates, smoothed = session.rates[: len(losses)], smooth(losses)
+    rule = rule or recipe_cls.finder_rule
     rate, others = suggest(rates, smoothed, rule)
     return RateFinding(rates, losses, smoothed, rate, rule, steps, time.perf_counter() - began, others)

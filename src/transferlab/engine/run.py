@@ -54,6 +54,9 @@ class Recipe(ABC, Generic[OptionsT, ResultT]):
     #: The progress title and the default run folder's name, formatted with the options' fields.
     title_format: ClassVar[str] = "training"
     name_format: ClassVar[str] = "run"
+    #: How ``--lr auto`` and ``lr-find`` read the LR finder's curve (``rate_finder.RULES``),
+    #: chosen per task by training a grid of rates to the end (BENCHMARKS.md, "lr-find").
+    finder_rule: ClassVar[str] = "steep"
 
     opts: OptionsT
     fabric: Fabric

@@ -28,6 +28,7 @@ DEMO_NETWORK = "resnet10t"  # fast on a CPU; trained from scratch on the source 
 SHOTS = 5
 SOURCE_IMAGES = 3000  # the printed-digits training set
 SIZE = 32
+SOURCE_EPOCHS = 4  # the source reaches 99% validation accuracy
 
 
 def pixel_logistic_regression(splits: DatasetSplits) -> float:
@@ -49,7 +50,7 @@ def digits_demo(out: Path, seed: int = 0) -> list:
     common = {"img_size": SIZE, "seed": seed, "batch_size": 32, "label_smoothing": 0.1, "devices": 1}
     source = classify.fit(
         "printed-digits", out=out / "source-printed-digits", backbone=DEMO_NETWORK, strategy="scratch",
-        epochs=4, lr=2e-3, warmup_epochs=0.5, **{**common, "batch_size": 64},
+        epochs=SOURCE_EPOCHS, lr=2e-3, warmup_epochs=0.5, **{**common, "batch_size": 64},
     )  # fmt: skip
     target = load_data("digits", seed=seed).few_shot(SHOTS, seed)
     target_budget = {"epochs": 40, "eval_every": 5, "warmup_epochs": 2, **common}
@@ -94,10 +95,12 @@ def verdict(results: list, pixels: float) -> str:
     acc = {r.strategy: r.val_acc for r in results}
     transfer = max(acc["printed->linear"], acc["printed->full"])
     gain = transfer - acc["scratch"]
+    # the runs' accuracies are float32, the baseline's float64: one image in 359 is 0.003
+    beats = transfer - pixels > 1e-6
     first = (
         f"Transfer from printed digits: {transfer:.1%} vs {acc['scratch']:.1%} from scratch ({gain:+.1%}); "
         f"a raw-pixel logistic regression gets {pixels:.1%}"
-        + ("." if transfer > pixels else ", so here transfer beats scratch but not the simple baseline.")
+        + ("." if beats else ", so here transfer beats scratch but not the simple baseline.")
     )
     imagenet = acc["imagenet->linear"]
     second = f" ImageNet features probed linearly: {imagenet:.1%}" + (

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from transferlab.engine.rate_finder import DEFAULT_RULE, RULES
+from transferlab.engine.rate_finder import RULES
 from transferlab.errors import UsageError
 from transferlab.registry import TASKS, Task
 
@@ -47,16 +47,16 @@ def lr_find(
     start: float = 1e-7,
     end: float = 10.0,
     steps: int = 100,
-    rule: str = DEFAULT_RULE,
+    rule: str | None = None,
     **options: Any,
 ) -> Any:
     """Sweep the task's own training from ``start`` to ``end`` over ``steps`` steps and suggest
-    ``--lr`` (a ``RateFinding``) by ``rule``; with ``out``, also ``lr_find.json`` and ``lr_find.png``
-    there."""
+    ``--lr`` (a ``RateFinding``) by ``rule`` (default: the task's); with ``out``, also
+    ``lr_find.json`` and ``lr_find.png`` there."""
     from transferlab.engine.run import find_rate_of
 
     record = _task(task)
-    if rule not in RULES:
+    if rule is not None and rule not in RULES:
         raise UsageError(f"--rule '{rule}' is not one of the rules", f"use one of: {', '.join(RULES)}")
     if not 0 < start < end or steps < 10:
         raise UsageError(f"a sweep from {start:g} to {end:g} over {steps} steps", "give 0 < --start < --end and "
