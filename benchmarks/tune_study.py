@@ -7,7 +7,7 @@ Sets: benchmarks/distill.py's ``cifar10`` and ``fashion`` (200 training images a
 validation: the tuned part; 100 test a class: the score).
 
     .venv/bin/python benchmarks/tune_study.py --set cifar10 --minutes 30 [--seed 0] [--fixed "epochs=5;img_size=64"]
-    .venv/bin/python benchmarks/tune_study.py --set fashion --workers 2 --trials 8 [--storage URL]
+    .venv/bin/python benchmarks/tune_study.py --set fashion --workers 2 --trials 8 [--worker-threads 1] [--storage URL]
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ EVEN_SPACE = "lr: {low: 1.0e-4, high: 3.0e-2, log: true}\nweight_decay: {low: 1.
 
 
 def workers(args: argparse.Namespace, data: Path, fixed: dict) -> dict:
-    """``--trials`` trials by one worker, then by ``--workers`` (the cores shared out), one study
-    each; every trial must be recorded once."""
+    """``--trials`` trials by one worker, then by ``--workers`` (the cores shared out, or
+    ``--worker-threads`` each), one study each; every trial must be recorded once."""
     import optuna
 
     from transferlab.tune.study import shown_url, storage_url
@@ -76,7 +76,8 @@ def workers(args: argparse.Namespace, data: Path, fixed: dict) -> dict:
                    str(space), *options]  # fmt: skip
         if args.storage:
             command += ["--storage", args.storage]
-        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // count))}
+        threads = args.worker_threads or max(1, (os.cpu_count() or 2) // count)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
         started = time.perf_counter()
         procs = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) for _ in range(count)]
         codes = [p.wait() for p in procs]
@@ -91,7 +92,8 @@ def workers(args: argparse.Namespace, data: Path, fixed: dict) -> dict:
         }  # fmt: skip
     ratio = timings[args.workers]["seconds"] / timings[1]["seconds"]
     return {"set": args.set, "trials": args.trials, "storage": shown_url(args.storage or "sqlite"), "timings": timings,
-            "time_ratio": round(ratio, 2), "cores": os.cpu_count()}  # fmt: skip
+            "time_ratio": round(ratio, 2), "cores": os.cpu_count(),
+            "worker_threads": args.worker_threads or None}  # fmt: skip
 
 
 def main() -> None:
@@ -102,6 +104,12 @@ def main() -> None:
     parser.add_argument("--fixed", default="epochs=5;img_size=64", help='options fixed for every trial: "K=V;..."')
     parser.add_argument("--workers", type=int, default=0, help="compare N workers against one on --trials trials")
     parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument(
+        "--worker-threads",
+        type=int,
+        default=0,
+        help="threads of every worker (default: the cores shared out); 1: one worker per core",
+    )
     parser.add_argument("--storage")
     parser.add_argument("--results", type=Path, default=ROOT / ".bench-cache" / "tune_study.jsonl")
     args = parser.parse_args()
