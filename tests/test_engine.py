@@ -20,7 +20,7 @@ from sklearn.datasets import load_digits
 
 from conftest import assert_user_error, write_segmentation_set
 from transferlab.engine.checkpoint import load_checkpoint
-from transferlab.engine.session import PREEMPTED_EXIT, checkpoint_path
+from transferlab.engine.session import PREEMPTED_EXIT, checkpoint_path, duration_sentence
 
 CLI = [sys.executable, "-c", "from transferlab.cli.main import run; run()"]
 
@@ -365,3 +365,15 @@ def test_epoch_ends_close_together_are_checkpointed_once_and_the_fit_end_always(
         for step in range(1, 4):  # --checkpoint-every: every one, however close together
             session.step_boundary(step, lambda: state, log_position=step)
         assert writes == [1, 2, 3]
+
+
+def test_the_rest_of_a_run_is_announced_only_when_it_takes_a_while():
+    assert duration_sentence("classify", 94.0, 59) is None  # well under a second: the bar's ETA says it
+    assert (
+        duration_sentence("segment", 2.0, 100) == "segment: 2.00 steps/s here: the remaining 100 steps take about 50 s"
+    )
+    assert duration_sentence("gan", 9.38, 779, "FID/KID at 1 point(s)").endswith(
+        "about 83 s, plus FID/KID at 1 point(s)"
+    )
+    assert duration_sentence("detect", 0.5, 600).endswith("take about 20.0 min")
+    assert duration_sentence("gan", 100.0, 50, "FID/KID at 2 point(s)") is not None  # scoring still to come

@@ -50,11 +50,25 @@ PREEMPTED_EXIT = 75  # EX_TEMPFAIL: "try again later", which is what a requeue d
 STOP_GRACE_SECONDS = float(os.environ.get("TRANSFERLAB_STOP_GRACE", "60"))
 #: Steps timed at a session's start to say how long the rest of the run will take.
 TIMED_STEPS = 20
+#: A rest shorter than this is not announced (the progress bar's ETA says it well enough).
+ANNOUNCED_SECONDS = 30.0
 #: A boundary the recipe marks whole (an epoch's end) is checkpointed only when the last checkpoint
 #: is at least this old: on a small set an epoch takes less time than writing the checkpoint (the
 #: demo's 40-epoch runs on 50 images spent 15% of their time in checkpoints). A crash loses at most
 #: this much work; the fit's end, a stop request and every ``--checkpoint-every`` are always written.
 CHECKPOINT_SPACING_SECONDS = 2.0
+
+
+def duration_sentence(task: str, rate: float, left: int, also: str = "") -> str | None:
+    """How long the rest of a run takes here, or None for a rest under ``ANNOUNCED_SECONDS``
+    with nothing else to come (``also``: e.g. the FID scoring after the steps)."""
+    seconds = left / rate
+    if seconds < ANNOUNCED_SECONDS and not also:
+        return None
+    took = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+    return f"{task}: {rate:.2f} steps/s here: the remaining {left:,} steps take about {took}" + (
+        f", plus {also}" if also else ""
+    )
 
 
 class Preempted(TransferlabError):
@@ -437,9 +451,9 @@ class TrainingSession:
             from transferlab.progress import announce
 
             rate = (counted + steps) / (time.perf_counter() - started)
-            also = self.also_takes() if self.also_takes else ""
-            announce(f"{self.spec.task}: {rate:.2f} steps/s here: the remaining {left:,} steps take about "
-                     f"{left / rate / 60:.1f} min{', plus ' + also if also else ''}")  # fmt: skip
+            sentence = duration_sentence(self.spec.task, rate, left, self.also_takes() if self.also_takes else "")
+            if sentence:
+                announce(sentence)
 
     def log(self, *rows: dict[str, Any]) -> None:
         """Append rows to ``metrics.csv`` (and TensorBoard when asked), on rank 0."""
