@@ -9,7 +9,7 @@ digits archive, scored on its held-out part); ``membrane`` (segment: the ISBI sl
 defaults, scored on the 6 held-out slices).
 
     .venv/bin/python benchmarks/lr_find.py --task classify --set cifar10 [--grid 1e-4,3e-4,1e-3,3e-3,1e-2]
-        [--epochs 5] [--img-size 64] [--seed 0] [--rule steep]
+        [--epochs 5] [--img-size 64] [--seed 0] [--rule fall|steep|valley|minimum (default: the task's)]
     .venv/bin/python benchmarks/lr_find.py --task segment --set membrane [--grid 3e-4,1e-3,2e-3,5e-3,1e-2]
 """
 
