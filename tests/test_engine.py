@@ -360,6 +360,11 @@ def test_epoch_ends_close_together_are_checkpointed_once_and_the_fit_end_always(
         assert load_checkpoint(checkpoint_path(tmp_path / "run"))["progress"] == 7
         session.flush()  # nothing left unsaved
         assert writes == [1, 5, 7]
+        now[0] += 0.5
+        session.step_boundary(8, lambda: state, last=True, log_position=8)  # skipped
+        session.advance(steps=1)  # a step past it (a fit stopped mid-epoch): its state is no longer whole
+        session.flush()
+        assert writes == [1, 5, 7]
     with TrainingSession(spec, object(), total=10, title="t", checkpoint_every=1) as session:
         writes.clear()
         for step in range(1, 4):  # --checkpoint-every: every one, however close together

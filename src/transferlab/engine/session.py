@@ -413,7 +413,8 @@ class TrainingSession:
             )
 
     def flush(self) -> None:
-        """At the fit's end: write the last whole boundary if it was skipped for being too soon."""
+        """At the fit's end: write the last whole boundary if it was skipped for being too soon and
+        no step has trained since (a fit stopped between whole boundaries keeps the checkpoint before)."""
         if self._unsaved is not None:
             state, position, log_position = self._unsaved
             self.save(state(), position, log_position)
@@ -436,6 +437,7 @@ class TrainingSession:
     def advance(self, info: str | None = None, steps: int = 1) -> None:
         self._progress.advance(info, steps)
         if steps:
+            self._unsaved = None  # a skipped boundary's state is gone once training moves past it
             self._estimate_duration(steps)
 
     def _estimate_duration(self, steps: int) -> None:
