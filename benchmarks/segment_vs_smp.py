@@ -7,6 +7,8 @@ The plain loop, as a user reported it (our own code): ``smp.Unet("tu-tf_efficien
 the ImageNet Lite0 weights transferlab ships, whole frames resized to 240x320 (a shorter side of 240),
 batch 8, horizontal flips only, AdamW with the decoder at 2e-3 and the encoder at 2e-4 at a constant
 rate, CE + Dice, bf16 autocast and channels_last; whole epochs while the budget lasts, then scored.
+``--smp-precision fp32`` drops the autocast: on a CPU without native bf16 (AVX2 only, no AVX-512 BF16
+or AMX) bf16 is emulated about 20x slower, so there the loop a user would run is 32-bit.
 `segment train` gets the data flags and ``--classes`` only, and ``--time-budget`` one minute under
 ``--minutes`` for its set-up and report (at 20 minutes that is its CPU default of 19). Both are
 scored on the test scenes, each mask at its own resolution (the shared scorer): mIoU, pixel and
@@ -91,6 +93,7 @@ class Normalised(torch.nn.Module):
 def smp_loop(
     data: Path, classes: tuple[str, ...], seed: int, seconds: float | None = None, epochs: int | None = None,
     size: int = SIZE, device: str | torch.device = "cpu", batch: int = BATCH, decoder: str | None = None,
+    precision: str = "bf16",
 ) -> tuple[dict, dict]:  # fmt: skip
     """The plain loop for ``seconds`` (whole epochs while they fit, 30 s kept for the scoring) or
     ``epochs``: (test scores, facts). ``decoder``: a transferlab decoder in smp's U-Net's place."""
@@ -134,7 +137,7 @@ def smp_loop(
             x, y = images[chosen], masks[chosen]
             flip = torch.rand(len(chosen), device=device) < 0.5
             x[flip], y[flip] = x[flip].flip(-1), y[flip].flip(-1)
-            with torch.autocast(device.type, dtype=torch.bfloat16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 logits = net(x.contiguous(memory_format=torch.channels_last))
             loss = loss_fn(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
@@ -148,7 +151,7 @@ def smp_loop(
     test = load_segmentation(images=str(data / "test/images"), masks=str(data / "test/masks"),
                              classes=",".join(classes), hold_out=False).train  # fmt: skip
     scores = score(Normalised(net), test, list(classes), 255, size, for_inference(device))
-    return scores, {"epochs": done, "minutes": (time.perf_counter() - started) / 60,
+    return scores, {"precision": precision, "epochs": done, "minutes": (time.perf_counter() - started) / 60,
                     "train img/s": round(len(images) * done / max(train_seconds, 1e-9), 1)}  # fmt: skip
 
 
@@ -193,6 +196,10 @@ def main() -> None:
         "(to run both sides at once on one core each: 15 is what 15 minutes fitted at the VM's best)",
     )
     parser.add_argument("--smp-decoder", help="a transferlab decoder (e.g. unet-transposed) in the loop, not smp's")
+    parser.add_argument(
+        "--smp-precision", choices=("bf16", "fp32"), default="bf16",
+        help="the loop's autocast (fp32: none; what a user runs on a CPU without native bf16)",
+    )  # fmt: skip
     parser.add_argument("--options", default="", help='segment train options besides the defaults: "KEY=VALUE;..."')
     parser.add_argument("--results", type=Path, default=ROOT / ".bench-cache" / "segment_vs_smp.jsonl")
     parser.add_argument("--keep", type=Path, help="keep `segment train`'s run (report, overlays) in this folder")
@@ -213,7 +220,9 @@ def main() -> None:
         if args.only != "transferlab":
             budget = {"epochs": args.smp_epochs} if args.smp_epochs else {"seconds": args.minutes * 60}
             name = f"plain loop over transferlab {args.smp_decoder}" if args.smp_decoder else "plain loop over smp.Unet"
-            rows.append((name, *smp_loop(data, classes, args.seed, decoder=args.smp_decoder, **budget)))
+            name += "" if args.smp_precision == "bf16" else f", {args.smp_precision}"
+            loop = smp_loop(data, classes, args.seed, decoder=args.smp_decoder, precision=args.smp_precision, **budget)
+            rows.append((name, *loop))
     args.results.parent.mkdir(parents=True, exist_ok=True)
     with args.results.open("a") as handle:
         for name, scores, facts in rows:
