@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +49,27 @@ def test_run_kinds_server_and_export_agree_with_the_records():
         assert ("serve" in run_kind.accepted_by) == (kind in owner.serves), kind
         assert ("export" in run_kind.accepted_by) == bool(owner.exports), kind
         assert kind not in owner.serves or SERVED[kind].endpoints == owner.serves[kind].endpoints
+
+
+def test_each_served_kind_is_served_from_its_own_task_folder():
+    """A task's ``serving.py`` holds its worker and routes: serve/ names no task."""
+    import importlib
+
+    from transferlab.serve.catalog import KINDS as SERVED
+    from transferlab.serve.workers import RunWorker
+
+    for task in TASKS.values():
+        for kind, served in task.serves.items():
+            module = importlib.import_module(f"transferlab.tasks.{task.name}.serving")
+            serving = module.SERVING[served.name]
+            assert SERVED[kind].serving is serving and issubclass(serving.worker, RunWorker), kind
+            paths = {path for route in serving.routes for path in [route.path]}
+            assert {e.split()[1] for e in served.endpoints} <= paths, kind
+    serve_dir = Path(importlib.import_module("transferlab.serve").__file__).parent
+    for source in serve_dir.glob("*.py"):
+        assert "transferlab.tasks." not in source.read_text().replace("transferlab.tasks.export", "").replace(
+            "transferlab.tasks.explain", ""
+        ), f"{source.name} reaches into a task"
 
 
 def test_the_cli_is_generated_from_the_records():
@@ -100,6 +122,7 @@ def test_one_strategy_registry_serves_classify_and_the_dense_tasks():
     assert SEGMENT_CHOICES == names_for("segment") == ("frozen", "full", "gradual", "scratch")
     assert DETECT_CHOICES == ("frozen", "full", "scratch")
     assert names_for("classify") == ("linear", "frozen", "full", "gradual", "llrd", "scratch")
+    assert names_for("translate") == ("frozen", "full", "gradual", "scratch")
     mult = {"body_lr_mult": 0.1}
     scale = {name: [get_strategy(name, "segment").encoder_scale(e, 30, mult) for e in (0, 9, 10, 29)]
              for name in SEGMENT_CHOICES}  # fmt: skip

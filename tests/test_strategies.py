@@ -1,6 +1,6 @@
-"""The transfer strategies mean the same in every task: ``frozen`` leaves the pretrained body or
-encoder bitwise as it was (BatchNorm running statistics included) while the rest trains, for each
-task that offers it (``transferlab/strategies.py``)."""
+"""The transfer strategies mean the same in every task (classify, segment, detect, translate):
+``frozen`` leaves the pretrained body or encoder bitwise as it was (BatchNorm running statistics
+included) while the rest trains, for each task that offers it (``transferlab/strategies.py``)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,19 @@ def _detect(tmp_path: Path) -> tuple[dict, dict]:
     return before.encoder.state_dict(), after.encoder.state_dict()
 
 
-TASKS = {"classify": _classify, "segment": _segment, "detect": _detect}
+def _translate(tmp_path: Path) -> tuple[dict, dict]:
+    from transferlab.tasks import translate
+    from transferlab.tasks.translate.networks import GENERATORS
+
+    photos = make_class_folder(tmp_path / "d", {"photos": 12}) / "photos"
+    run = translate.train(photos, out=tmp_path / "run", strategy="frozen", task="colorize", img_size=64, steps=3,
+                          batch_size=4, decoder_width=8, perceptual_weight=0.0, eval_every=0)  # fmt: skip
+    after, _ = translate.load_translator(run.run_dir)
+    before = GENERATORS["unet"]("tf_efficientnet_lite0", 3, 64, 8)
+    return before.encoder.state_dict(), after.encoder.state_dict()
+
+
+TASKS = {"classify": _classify, "segment": _segment, "detect": _detect, "translate": _translate}
 
 
 def test_every_task_that_has_an_encoder_offers_frozen():
@@ -64,3 +76,29 @@ def test_frozen_leaves_the_pretrained_body_bitwise_unchanged(task, tmp_path):
     assert before.keys() == after.keys() and any("running_mean" in k for k in before), "BatchNorm is checked too"
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert changed == [], f"{task}: the frozen body changed in {changed[:3]}"
+
+
+def test_translate_reads_the_encoder_rate_of_its_strategy_at_each_step(tmp_path):
+    """gradual: the encoder at rate 0 (and its BatchNorm held) for the first third of the steps, then
+    at --encoder-lr-mult; scratch: random weights at --lr; full: --encoder-lr-mult from the start."""
+    from transferlab.engine.fabric import fabric_for
+    from transferlab.options.translate import TranslateOptions
+    from transferlab.tasks.translate.recipe import TranslateRecipe
+
+    photos = make_class_folder(tmp_path / "d", {"photos": 8}) / "photos"
+    rates = {}
+    for strategy in ("gradual", "scratch", "full"):
+        opts = TranslateOptions(strategy=strategy, steps=6, img_size=64, batch_size=4, decoder_width=8, lr=1e-3,
+                                encoder_lr_mult=0.1, perceptual_weight=0.0)  # fmt: skip
+        recipe = TranslateRecipe(photos, opts, fabric_for(opts), tmp_path / strategy)
+        seen = []
+        for step in range(6):
+            recipe.step = step
+            recipe._set_rates()
+            seen.append([round(g["lr"], 6) for g in recipe.opt_g.param_groups])
+        rates[strategy] = seen
+        if strategy == "scratch":
+            assert recipe.weights_source == "random init"
+    assert rates["gradual"] == [[0.0, 1e-3]] * 2 + [[1e-4, 1e-3]] * 4
+    assert rates["scratch"] == [[1e-3, 1e-3]] * 6
+    assert rates["full"] == [[1e-4, 1e-3]] * 6

@@ -107,6 +107,14 @@ def encoder_and_rest(network: nn.Module) -> tuple[list[nn.Parameter], list[nn.Pa
     return encoder, [p for p in network.parameters() if id(p) not in ids]
 
 
+def encoder_spec(backbone: str, strategy: Strategy) -> str:
+    """The backbone spec a strategy's encoder starts from: ``backbone``, or its architecture from
+    random weights (``NAME:random``) for a strategy that is not pretrained (``scratch``)."""
+    if strategy.pretrained or backbone.endswith(":random"):
+        return backbone
+    return f"{backbones.resolve(backbone).name}:random"
+
+
 def strategy_optimizer(
     network: nn.Module, strategy: Strategy, epochs: int, lr: float, weight_decay: float
 ) -> torch.optim.AdamW:

@@ -1,12 +1,17 @@
 """Transfer strategies: one registry for every task with a pretrained encoder (classify, segment,
-detect): which parameter groups train, from which epoch on, and at what learning rate.
+detect, translate): which parameter groups train, from which epoch on, and at what learning rate.
 
 A task cuts its network into parameter groups, bottom to top: classify into timm's coarse groups
 (stem, the stages of blocks, the classifier head), the dense tasks into two (the encoder, then
 the decoder or detection head). A strategy answers two questions per group: its learning-rate
 scale, and from which epoch on it trains (``trainable_groups``: how many top groups train in an
-epoch). A new strategy is one more registered :class:`Strategy`, with the tasks that offer it.
+epoch; a step-counted task such as translate passes its step and steps for the epoch and epochs).
+A new strategy is one more registered :class:`Strategy`, with the tasks that offer it.
 Torch-free: the options' ``choices`` come from here.
+
+gan is not among the tasks: it has no ImageNet encoder to cut into groups. Its transfer starts
+from a whole GAN run of another domain (``--init``) and freezes a count of the discriminator's
+lowest blocks (FreezeD's ``--freeze-d K``); its ``--d-features lite0`` is a frozen ImageNet body.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 from transferlab.errors import UsageError
 
-CLASSIFY, SEGMENT, DETECT = "classify", "segment", "detect"
+CLASSIFY, SEGMENT, DETECT, TRANSLATE = "classify", "segment", "detect", "translate"
 
 
 @dataclass(frozen=True)
@@ -90,12 +95,12 @@ register(Strategy("linear", "frozen pretrained body, head trained on cached feat
                   (CLASSIFY,), cached_features=True))  # fmt: skip
 register(Strategy("frozen", "the pretrained body (encoder) left exactly as it was, BatchNorm statistics included; "
                   "the head (decoder) trains on augmented images through it", True, _same, _head_only,
-                  (CLASSIFY, SEGMENT, DETECT)))  # fmt: skip
+                  (CLASSIFY, SEGMENT, DETECT, TRANSLATE)))  # fmt: skip
 register(Strategy("full", "all layers; the body (encoder) at --body-lr-mult (--encoder-lr-mult) x the head's rate",
-                  True, _body_lower, _all, (CLASSIFY, SEGMENT, DETECT)))  # fmt: skip
+                  True, _body_lower, _all, (CLASSIFY, SEGMENT, DETECT, TRANSLATE)))  # fmt: skip
 register(Strategy("gradual", "the head (decoder) first, then the body's stages unfrozen top-down at equal intervals",
-                  True, _body_lower, _gradual, (CLASSIFY, SEGMENT)))  # fmt: skip
+                  True, _body_lower, _gradual, (CLASSIFY, SEGMENT, TRANSLATE)))  # fmt: skip
 register(Strategy("llrd", "layer-wise learning-rate decay: stage k from the top trains at --layer-decay^k x the rate",
                   True, _layer_decay, _all, (CLASSIFY,)))  # fmt: skip
 register(Strategy("scratch", "the same network from random initialisation, same budget (the baseline)", False,
-                  _same, _all, (CLASSIFY, SEGMENT, DETECT)))  # fmt: skip
+                  _same, _all, (CLASSIFY, SEGMENT, DETECT, TRANSLATE)))  # fmt: skip

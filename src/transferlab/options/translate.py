@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from transferlab.engine.options import FOUND_RATE, CpuDefaults, TrainOptions, option
 from transferlab.errors import UsageError
+from transferlab.strategies import TRANSLATE, names_for
 
 TASKS = ("colorize", "superres", "inpaint", "denoise", "edges", "paired")
 
@@ -23,9 +24,13 @@ class TranslateOptions(TrainOptions):
     steps: int = option(1000, "Training steps.", resumable=True)
     batch_size: int = option(16, "Images per step.")
     lr: float | str = option(
-        2e-4, "Adam's learning rate (the pretrained encoder trains at lr x --encoder-lr-mult)" + FOUND_RATE
+        2e-4, "Adam's learning rate (the pretrained encoder trains at the --strategy's share of it)" + FOUND_RATE
     )
-    encoder_lr_mult: float = option(0.1, "Learning rate of the encoder relative to the decoder.")
+    strategy: str = option(
+        "full", "frozen, full (encoder at --encoder-lr-mult), gradual (decoder alone for the first third of the "
+        "steps), scratch (the encoder from random weights, at --lr).", choices=names_for(TRANSLATE),
+    )  # fmt: skip
+    encoder_lr_mult: float = option(0.1, "Learning rate of the encoder relative to the decoder (full, gradual).")
     decoder_width: int = option(32, "Channels of the decoder's finest level (doubling per level down).")
     l1_weight: float = option(1.0, "Weight of the L1 loss.")
     perceptual_weight: float = option(0.1, "Weight of the Lite0 perceptual distance (0 = off).")

@@ -3,84 +3,47 @@ starts, so a damaged run stops the start and is named), and described for ``/mod
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transferlab.errors import RunError, TransferlabError, UsageError
-from transferlab.registry import TASKS, load_run
-from transferlab.runs import CLASSIFIER, DETECTOR, GAN, RUN_FILE, SEGMENTER, STYLE, RunInfo, folder_name, read_run
+from transferlab.registry import TASKS, Task
 from transferlab.runs import KINDS as RUN_KINDS
-from transferlab.serve.workers import (
-    ClassifierWorker,
-    DetectWorker,
-    GanWorker,
-    RunWorker,
-    SegmentWorker,
-    StyleWorker,
-)  # fmt: skip
+from transferlab.runs import RUN_FILE, RunInfo, folder_name, read_run
+from transferlab.serve.kinds import Serving
 
 
 @dataclass(frozen=True)
 class Kind:
-    """A kind of run the server can serve: its worker and what building it once tells about it."""
+    """A kind of run the server can serve: its name in ``/models``, how its task serves it, and its
+    endpoints as the task record names them (with {name} for the served model's name)."""
 
     name: str
-    worker: type[RunWorker]
-    describe: Callable[[RunInfo], dict[str, Any]]  # builds the model (raising if it cannot) -> metadata
-    batched: bool  # whether concurrent requests are worth batching (same-shaped inputs)
-    endpoints: tuple[str, ...] = ()  # from the task record, with {name} for the served model's name
+    serving: Serving
+    endpoints: tuple[str, ...] = ()
+
+    @property
+    def worker(self) -> type:
+        return self.serving.worker
+
+    @property
+    def batched(self) -> bool:
+        return self.serving.batched
+
+    def describe(self, run: RunInfo) -> dict[str, Any]:
+        return self.serving.describe(run)
 
 
-def _describe_classifier(run: RunInfo) -> dict[str, Any]:
-    built = load_run(CLASSIFIER, run.path)
-    config = {k: list(v) if isinstance(v, tuple) else v for k, v in built.data_config.items()}
-    return {
-        "backbone": run.model["backbone"],
-        "input_size": config["input_size"],
-        "classes": run.class_names,
-        "preprocessing": config,
-    }
+def _serving_of(task: Task) -> dict[str, Serving]:
+    """The task's ``tasks/NAME/serving.py`` ``SERVING`` (by served name): found by convention."""
+    return importlib.import_module(f"{task.api().__name__}.serving").SERVING
 
 
-def _describe_style(run: RunInfo) -> dict[str, Any]:
-    load_run(STYLE, run.path)
-    return {"style": run.extra.get("style", ""), "width": run.model.get("width"), "blocks": run.model.get("blocks")}
-
-
-def _describe_gan(run: RunInfo) -> dict[str, Any]:
-    import torch
-
-    _, spec = load_run(GAN, run.path, torch.device("cpu"))
-    keys = ("arch", "img_size", "channels", "z_dim")
-    return {**{k: spec[k] for k in keys}, "classes": run.class_names if spec["num_classes"] else []}
-
-
-def _describe_segmenter(run: RunInfo) -> dict[str, Any]:
-    _, spec = load_run(SEGMENTER, run.path)
-    return {"backbone": spec["backbone"], "decoder": spec["decoder"], "classes": spec["classes"],
-            "colours": spec["colours"], "img_size": spec["img_size"]}  # fmt: skip
-
-
-def _describe_detector(run: RunInfo) -> dict[str, Any]:
-    _, spec = load_run(DETECTOR, run.path)
-    return {"backbone": spec["backbone"], "detector": spec["detector"], "classes": spec["classes"],
-            "img_size": spec["img_size"]}  # fmt: skip
-
-
-#: How the server runs each kind a task record serves (``Task.serves``, by its served name):
-#: (worker, describe, whether concurrent requests are worth batching).
-_WORKERS: dict[str, tuple[type[RunWorker], Callable[[RunInfo], dict[str, Any]], bool]] = {
-    "classifier": (ClassifierWorker, _describe_classifier, True),
-    "style": (StyleWorker, _describe_style, False),
-    "gan": (GanWorker, _describe_gan, False),
-    "segmenter": (SegmentWorker, _describe_segmenter, False),
-    "detector": (DetectWorker, _describe_detector, True),  # lists of images of any sizes batch
-}
 #: Run kind -> how the server serves it, for every kind a task record says is served.
 KINDS = {
-    kind: Kind(served.name, *_WORKERS[served.name], endpoints=served.endpoints)
+    kind: Kind(served.name, _serving_of(task)[served.name], served.endpoints)
     for task in TASKS.values()
     for kind, served in task.serves.items()
 }

@@ -1,5 +1,6 @@
-"""The HTTP API on LitServe's FastAPI app: per-kind model routes, the Open Inference Protocol
-(KServe v2) for classifiers, health, the model list, Prometheus metrics and the web page.
+"""The HTTP API on LitServe's FastAPI app: the server's own routes (health, the model list,
+Prometheus metrics, the web page, the Open Inference Protocol's server routes) and each served
+kind's model routes, which its task declares (``tasks/NAME/serving.py``, see ``serve/kinds.py``).
 
 Routes check and decode a request here, then hand clean arrays to the run's LitServe worker
 queue through ``Dispatch`` (LitServe's own request handler, so its batching, timeouts and
@@ -8,43 +9,25 @@ error passing apply), and turn the worker's arrays into JSON or PNG.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import hmac
 import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from PIL import Image
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from transferlab.data.transforms import split_eval_transform
 from transferlab.serve import metrics
-from transferlab.serve.catalog import ServedModel
-from transferlab.serve.inputs import (
-    ApiError,
-    ImageRequest,
-    Upload,
-    base64_uploads,
-    bool_option,
-    check_count,
-    decode_image,
-    float_option,
-    for_explaining,
-    int_option,
-    png_bytes,
-    read_json_object,
-    read_uploads,
-)
+from transferlab.serve.catalog import KINDS, ServedModel
+from transferlab.serve.inputs import ApiError, ImageRequest, decode_images, read_uploads
+from transferlab.serve.kinds import Handler
 
 log = logging.getLogger("transferlab.serve")
 
@@ -162,11 +145,7 @@ class Routes:
         self.app, self.dispatch, self.opts, self.ready = app, dispatch, opts, ready
         self.models = {name: d.served for name, d in dispatch.items()}
         self.page_html = resources.files("transferlab.serve").joinpath("page.html").read_text()  # read once
-        self.to_pixels = {  # the image half of each classifier's eval transform (see data.transforms)
-            name: split_eval_transform(m.details["preprocessing"])[0]
-            for name, m in self.models.items()
-            if m.kind.name == "classifier"
-        }
+        self._memo: dict[Any, Any] = {}
 
     # ------------------------------------------------------------------ shared
     def model(self, name: str, kind: str | None = None) -> ServedModel:
@@ -187,7 +166,6 @@ class Routes:
         return [endpoint.format(name=served.name) for endpoint in served.kind.endpoints]
 
     def register(self) -> None:
-        both = ["GET", "POST"]
         routes = [  # (methods, path, handler, summary); no summary: left out of the OpenAPI description
             (["GET"], "/", self.page, None),
             (["GET"], "/healthz", self.healthz, "Liveness"),
@@ -195,22 +173,32 @@ class Routes:
             (["GET"], "/metrics", self.metrics, "Prometheus metrics"),
             (["GET"], "/models", self.list_models, "The served models with their run metadata"),
             (["GET"], "/models/{name}", self.model_metadata, "One model's metadata"),
-            (["POST"], "/models/{name}/predict", self.predict, "Classifier: top-k classes of uploaded images"),
-            (["POST"], "/models/{name}/stylize", self.stylize, "Style network: the stylised image"),
-            (["POST"], "/models/{name}/segment", self.segment, "Segmenter: the overlay, the class mask, or JSON"),
-            (["POST"], "/models/{name}/detect", self.detect, "Detector: boxes as JSON, or the image drawn (PNG)"),
-            (both, "/models/{name}/generate", self.generate, "GAN: a grid of samples"),
-            (both, "/models/{name}/interpolate", self.interpolate, "GAN: latent interpolations"),
-            # the Open Inference Protocol (KServe v2), for classifiers
+            # the Open Inference Protocol (KServe v2): the server's routes; a model's are its kind's
             (["GET"], "/v2", self.v2_server, "KServe v2: server metadata"),
             (["GET"], "/v2/health/live", self.v2_live, "KServe v2: live"),
             (["GET"], "/v2/health/ready", self.readyz, "KServe v2: ready"),
-            (["GET"], "/v2/models/{name}", self.v2_metadata, "KServe v2: model metadata"),
-            (["GET"], "/v2/models/{name}/ready", self.v2_model_ready, "KServe v2: model ready"),
-            (["POST"], "/v2/models/{name}/infer", self.v2_infer, "KServe v2: inference"),
         ]
         for methods, path, handler, summary in routes:
             self.app.add_api_route(path, handler, methods=methods, summary=summary, include_in_schema=bool(summary))
+        for kind in KINDS.values():  # every kind's routes: a model of another kind gets a clear 404
+            for route in kind.serving.routes:
+                self.app.add_api_route(route.path, self._bound(route.handler), methods=list(route.methods),
+                                       summary=route.summary, description=route.handler.__doc__ or "")  # fmt: skip
+
+    def _bound(self, handler: Handler) -> Callable[[str, Request], Awaitable[Any]]:
+        """A kind's handler as a FastAPI endpoint of (the model's name in the path, the request)."""
+
+        async def endpoint(name: str, request: Request) -> Any:
+            return await handler(self, name, request)
+
+        endpoint.__name__ = handler.__name__  # FastAPI's operation id
+        return endpoint
+
+    def memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()``'s value, computed once per server (e.g. a model's preprocessing)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     # ------------------------------------------------------------------ service
     async def page(self) -> HTMLResponse:
@@ -239,140 +227,6 @@ class Routes:
         served = self.model(name)
         return {**served.metadata(), "endpoints": self.endpoints(served)}
 
-    # ------------------------------------------------------------------ classifiers
-    async def predict(self, name: str, request: Request) -> dict[str, Any]:
-        """Multipart files (any field name) or JSON {"images": [base64, ...]}; option topk (default 5)."""
-        served = self.model(name, "classifier")
-        classes = served.details["classes"]
-        got = await self.images(request)
-        topk = int_option(got.options, "topk", min(5, len(classes)), 1, len(classes))
-        explain = bool_option(got.options, "explain")
-        output = await self.classify(served, got.images, explain)
-        probabilities = _softmax(output["logits"])
-        top = np.argsort(-probabilities, axis=1, kind="stable")[:, :topk]
-        predictions = [
-            {"file": file, "top": [{"label": classes[i], "index": int(i), "probability": float(p[i])} for i in row]}
-            for file, row, p in zip(got.names, top, probabilities)
-        ]
-        for prediction, found in zip(predictions, output.get("explanations", [])):
-            prediction["explanation"] = _explanation(found, classes)
-        return {"model": name, "predictions": predictions}
-
-    async def classify(self, served: ServedModel, images: list[Image.Image], explain: bool = False) -> dict[str, Any]:
-        to_pixels = self.to_pixels[served.name]
-        pixels = await run_in_threadpool(lambda: np.stack([to_pixels(image) for image in images]))
-        request: dict[str, Any] = {"pixels": pixels}
-        if explain:  # the whole images, not the crops: a map shows the whole picture
-            request["explain"] = await run_in_threadpool(lambda: [for_explaining(image) for image in images])
-        return await self.dispatch[served.name](request)
-
-    # ------------------------------------------------------------------ style networks
-    async def stylize(self, name: str, request: Request) -> Response:
-        """One image in, a PNG out; several images (or format=json) give JSON with base64 PNGs."""
-        self.model(name, "style")
-        got = await self.images(request)
-        max_side = int_option(got.options, "max_side", 1024, 16, 4096)
-        outputs = await asyncio.gather(*[
-            self.dispatch[name]({"pixels": np.array(image), "max_side": max_side}) for image in got.images
-        ])  # fmt: skip
-        pngs = [png_bytes(Image.fromarray(o["pixels"])) for o in outputs]
-        if len(pngs) == 1 and got.options.get("format", "png") == "png":
-            return Response(pngs[0], media_type="image/png")
-        return JSONResponse({"model": name, "images": [_png_entry(f, p) for f, p in zip(got.names, pngs)]})
-
-    # ------------------------------------------------------------------ segmenters
-    async def segment(self, name: str, request: Request) -> Response:
-        """One image in: its overlay as a PNG (format=png), or the class-index mask (format=mask);
-        several images or format=json: JSON with both as base64 PNGs and each class's share."""
-        served = self.model(name, "segmenter")
-        got = await self.images(request)
-        wanted = got.options.get("format", "png")
-        if wanted not in ("png", "mask", "json"):
-            raise ApiError(422, f"format {wanted!r} is not png, mask or json", "use format=png, mask or json")
-        explain = bool_option(got.options, "explain")  # maps come in JSON, whatever the format
-        outputs = await asyncio.gather(*[
-            self.dispatch[name]({"pixels": np.array(image), "explain": explain}) for image in got.images
-        ])  # fmt: skip
-        if len(outputs) == 1 and wanted != "json" and not explain:
-            picture = outputs[0]["overlay" if wanted == "png" else "mask"]
-            return Response(png_bytes(Image.fromarray(picture)), media_type="image/png")
-        classes = served.details["classes"]
-        entries = []
-        for file, output in zip(got.names, outputs):
-            counts = np.bincount(output["mask"].ravel(), minlength=len(classes))[: len(classes)] / output["mask"].size
-            entry = _png_entry(file, png_bytes(Image.fromarray(output["overlay"])))
-            entries.append({**entry, "mask_png_base64": base64.b64encode(png_bytes(Image.fromarray(output["mask"])))
-                            .decode(), "classes": dict(zip(classes, np.round(counts, 4).tolist()))})  # fmt: skip
-            if "explanation" in output:
-                entries[-1]["explanation"] = _explanation(output["explanation"], classes)
-        return JSONResponse({"model": name, "images": entries})
-
-    # ------------------------------------------------------------------ detectors
-    async def detect(self, name: str, request: Request) -> Response:
-        """Boxes (x1 y1 x2 y2 in the image's pixels) with class and score as JSON; one image with
-        format=png: the image with its boxes drawn. Option score_threshold (default 0.3)."""
-        served = self.model(name, "detector")
-        got = await self.images(request)
-        wanted = got.options.get("format", "json")
-        if wanted not in ("json", "png"):
-            raise ApiError(422, f"format {wanted!r} is not json or png", "use format=json or png")
-        threshold = float_option(got.options, "score_threshold", 0.3, 0.0, 1.0)
-        explain = bool_option(got.options, "explain")  # maps come in JSON, whatever the format
-        pixels = [np.array(image) for image in got.images]
-        outputs = await asyncio.gather(*[self.dispatch[name]({"pixels": p, "explain": explain}) for p in pixels])
-        classes = served.details["classes"]
-        if len(outputs) == 1 and wanted == "png" and not explain:
-            return Response(png_bytes(await run_in_threadpool(_drawn, pixels[0], outputs[0], classes, threshold)),
-                            media_type="image/png")  # fmt: skip
-        entries = []
-        for file, image, output in zip(got.names, pixels, outputs):
-            keep = output["scores"] >= threshold
-            boxes, scores, labels = output["boxes"][keep], output["scores"][keep], output["labels"][keep]
-            found = [{"label": classes[c], "index": int(c), "score": round(float(s), 4),
-                      "box": [round(float(v), 1) for v in b]} for b, s, c in zip(boxes, scores, labels)]  # fmt: skip
-            entries.append({"file": file, "width": image.shape[1], "height": image.shape[0], "detections": found})
-            if "explanation" in output:
-                entries[-1]["explanation"] = _explanation(output["explanation"], classes)
-        return JSONResponse({"model": name, "score_threshold": threshold, "images": entries})
-
-    # ------------------------------------------------------------------ GANs
-    async def gan_options(self, served: ServedModel, request: Request) -> dict[str, Any]:
-        options = dict(request.query_params)
-        if request.method == "POST":
-            options.update(await read_json_object(request))
-        label = options.get("class")
-        classes = served.details["classes"]
-        if label not in (None, "") and not classes:
-            raise ApiError(422, f"{served.name} is not class-conditional", "leave out 'class'")
-        if label not in (None, "") and str(label) in classes:
-            label = classes.index(str(label))
-        elif label not in (None, ""):
-            label = int_option({"class": label}, "class", 0, 0, len(classes) - 1)
-        else:
-            label = None
-        return {**options, "label": label, "seed": int_option(options, "seed", 0, 0, 2**31 - 1)}
-
-    async def generate(self, name: str, request: Request) -> Response:
-        """n images for a seed (and class) as a PNG grid, or JSON base64 PNGs with format=json."""
-        served = self.model(name, "gan")
-        options = await self.gan_options(served, request)
-        n = int_option(options, "n", 16, 1, self.opts.max_images)
-        output = await self.dispatch[name]({"op": "sample", "n": n, **_pick(options, "seed", "label")})
-        if options.get("format", "png") == "json":
-            pngs = [png_bytes(_as_image(p)) for p in output["pixels"]]
-            return JSONResponse({"model": name, "seed": options["seed"], "images": [_png_entry("", p) for p in pngs]})
-        return Response(png_bytes(_grid(output["pixels"], columns=min(8, n))), media_type="image/png")
-
-    async def interpolate(self, name: str, request: Request) -> Response:
-        """rows x steps images between pairs of random latents, as one PNG (a row per pair)."""
-        served = self.model(name, "gan")
-        options = await self.gan_options(served, request)
-        rows = int_option(options, "rows", 4, 1, 16)
-        steps = int_option(options, "steps", 8, 2, 16)
-        payload = {"op": "interpolate", "rows": rows, "steps": steps, **_pick(options, "seed", "label")}
-        output = await self.dispatch[name](payload)
-        return Response(png_bytes(_grid(output["pixels"], columns=steps)), media_type="image/png")
-
     # ------------------------------------------------------------------ Open Inference Protocol (KServe v2)
     async def v2_server(self) -> dict[str, Any]:
         from transferlab import __version__
@@ -381,128 +235,3 @@ class Routes:
 
     async def v2_live(self) -> dict[str, bool]:
         return {"live": True}
-
-    async def v2_model_ready(self, name: str) -> dict[str, Any]:
-        self.model(name, "classifier")
-        return {"name": name, "ready": await run_in_threadpool(self.ready)}
-
-    async def v2_metadata(self, name: str) -> dict[str, Any]:
-        served = self.model(name, "classifier")
-        classes = len(served.details["classes"])
-        return {
-            "name": name,
-            "versions": ["1"],
-            "platform": "onnxruntime_onnx" if self.opts.runtime.startswith("onnx") else "pytorch_torch",
-            "inputs": [{"name": "images", "datatype": "FP32", "shape": [-1, *served.details["input_size"]]}],
-            "outputs": [
-                {"name": "logits", "datatype": "FP32", "shape": [-1, classes]},
-                {"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]},
-            ],
-            "parameters": {
-                "classes": served.details["classes"],
-                "preprocessing": served.details["preprocessing"],
-                "image_files": "an input of datatype BYTES holding base64 image files is accepted too",
-            },
-        }
-
-    async def v2_infer(self, name: str, request: Request) -> dict[str, Any]:
-        """Inputs: FP32 N x 3 x H x W normalised images (as the exported ONNX model takes), or
-        BYTES base64 image files. Outputs: logits and probabilities (or those named in "outputs")."""
-        served = self.model(name, "classifier")
-        body = await read_json_object(request)
-        inputs = body.get("inputs")
-        if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
-            raise ApiError(400, "the request needs exactly one entry in 'inputs'", "see GET /v2/models/{name}")
-        tensor = inputs[0]
-        if tensor.get("datatype") == "BYTES":
-            uploads = base64_uploads(tensor.get("data") or [], "data")
-            check_count(uploads, self.opts.max_images)
-            output = await self.classify(served, await decode_images(uploads))
-        else:
-            output = await self.dispatch[name]({"tensor": self.v2_tensor(served, tensor)})
-        logits = output["logits"]
-        wanted = [o.get("name") for o in body.get("outputs") or []] or ["logits", "probabilities"]
-        values = {"logits": logits, "probabilities": _softmax(logits)}
-        unknown = sorted(set(wanted) - set(values))
-        if unknown:
-            raise ApiError(400, f"unknown outputs {unknown}", "ask for logits and/or probabilities")
-        result = {"model_name": name, "model_version": "1", "outputs": [_v2_tensor(n, values[n]) for n in wanted]}
-        return {**result, **({"id": body["id"]} if "id" in body else {})}
-
-    def v2_tensor(self, served: ServedModel, tensor: dict[str, Any]) -> np.ndarray:
-        expected = served.details["input_size"]
-        shape = tensor.get("shape")
-        if tensor.get("datatype") != "FP32" or not isinstance(shape, list) or list(shape[1:]) != list(expected):
-            raise ApiError(
-                400,
-                f"input {tensor.get('name')!r} is {tensor.get('datatype')} {shape}; "
-                f"expected FP32 [N, {', '.join(map(str, expected))}]",
-                "send normalised images as FP32 N x C x H x W, or BYTES base64 image files",
-            )
-        if not 1 <= int(shape[0]) <= self.opts.max_images:
-            raise ApiError(413, f"{shape[0]} images in one request", f"send 1..{self.opts.max_images} per request")
-        try:
-            array = np.asarray(tensor.get("data"), dtype=np.float32).reshape(shape)
-        except (TypeError, ValueError):
-            raise ApiError(400, f"the data of input {tensor.get('name')!r} does not fill shape {shape}", "") from None
-        if not np.isfinite(array).all():
-            raise ApiError(400, "the input holds NaN or infinite values", "send finite numbers")
-        return array
-
-
-async def decode_images(uploads: list[Upload]) -> list[Image.Image]:
-    """Decoded off the event loop: JPEG/PNG decoding would stall every other request."""
-    return await run_in_threadpool(lambda: [decode_image(u) for u in uploads])
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-def _v2_tensor(name: str, values: np.ndarray) -> dict[str, Any]:
-    return {"name": name, "datatype": "FP32", "shape": list(values.shape), "data": values.ravel().tolist()}
-
-
-def _drawn(pixels: np.ndarray, output: dict[str, np.ndarray], classes: list[str], threshold: float) -> Image.Image:
-    import torch
-
-    from transferlab.tasks.detect.report import draw
-
-    found = {k: torch.from_numpy(output[k]) for k in ("boxes", "scores", "labels")}  # not the batch counts
-    return Image.fromarray(draw(torch.from_numpy(pixels).permute(2, 0, 1), found, classes, threshold).permute(1, 2, 0)
-                           .numpy())  # fmt: skip
-
-
-def _pick(options: dict[str, Any], *keys: str) -> dict[str, Any]:
-    return {k: options[k] for k in keys}
-
-
-def _explanation(found: dict[str, Any], classes: list[str]) -> dict[str, Any]:
-    """A worker's map as JSON: the class explained, its score, the peak (x, y) in the image's
-    pixels, the map blended over the image (and a segmenter's uncertainty) as base64 PNGs."""
-    entry = {"method": found["method"], "label": classes[found["class_index"]], "index": found["class_index"],
-             "score": round(float(found["score"]), 6), "peak": list(found["peak"]),
-             "png_base64": base64.b64encode(png_bytes(Image.fromarray(found["overlay"]))).decode()}  # fmt: skip
-    if "boxes" in found:  # a detector's: each box with the map's peak inside it
-        entry["boxes"] = found["boxes"]
-    if "uncertainty" in found:
-        entry["uncertainty_png_base64"] = base64.b64encode(png_bytes(Image.fromarray(found["uncertainty"]))).decode()
-    return entry
-
-
-def _png_entry(name: str, png: bytes) -> dict[str, str]:
-    return {"file": name, "png_base64": base64.b64encode(png).decode()}
-
-
-def _as_image(pixels: np.ndarray) -> Image.Image:
-    return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-
-
-def _grid(pixels: np.ndarray, columns: int) -> Image.Image:
-    """N x H x W x C uint8 images tiled row by row (skimage's montage), 2 px dark padding."""
-    from skimage.util import montage
-
-    rows = -(-len(pixels) // columns)
-    tiled = montage(pixels, grid_shape=(rows, columns), padding_width=2, fill=(24,) * pixels.shape[-1], channel_axis=-1)
-    return _as_image(tiled.astype(np.uint8))

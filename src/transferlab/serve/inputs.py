@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from starlette.concurrency import run_in_threadpool
 
 from transferlab.data.images import BadImage, load_rgb
 
@@ -64,6 +65,11 @@ def decode_image(upload: Upload) -> Image.Image:
         status = 413 if "decompression bomb" in bad.reason else 422
         remedy = "send a smaller image" if status == 413 else "send PNG, JPEG, WebP, BMP, GIF or TIFF files"
         raise ApiError(status, f"{upload.name}: {bad.reason}", remedy) from None
+
+
+async def decode_images(uploads: list[Upload]) -> list[Image.Image]:
+    """Decoded off the event loop: JPEG/PNG decoding would stall every other request."""
+    return await run_in_threadpool(lambda: [decode_image(u) for u in uploads])
 
 
 async def read_uploads(request: Any, max_images: int) -> tuple[list[Upload], dict[str, Any]]:

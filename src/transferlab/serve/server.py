@@ -21,29 +21,6 @@ log = logging.getLogger("transferlab.serve")
 DRAIN_SECONDS = 30
 
 
-def onnx_model(served: ServedModel) -> Path:
-    """The run's ``model.onnx`` (as ``transferlab export`` writes it), exported when missing or older
-    than the weights."""
-    from transferlab.tasks.export import current_onnx
-
-    return current_onnx(served.run.path)
-
-
-def int8_model(served: ServedModel) -> Path:
-    """The run's int8 model, as ``transferlab export RUN --quantize int8`` wrote and checked it."""
-    from transferlab.errors import UsageError
-    from transferlab.tasks.quantize import SUFFIXES
-
-    path = served.run.path / f"model{SUFFIXES['int8']}"
-    if not path.is_file():
-        raise UsageError(f"{served.run.path} has no int8 model ({path.name})",
-                         f"make it first: transferlab export {served.run.path} --quantize int8")  # fmt: skip
-    if path.stat().st_mtime < served.run.weights_path.stat().st_mtime:
-        raise UsageError(f"{path} is older than the run's weights",
-                         f"quantize again: transferlab export {served.run.path} --quantize int8")  # fmt: skip
-    return path
-
-
 def make_workers(catalog: list[ServedModel], opts: ServeOptions) -> list[Any]:
     """One LitServe worker per served run, in catalog order."""
     workers = []
@@ -53,9 +30,7 @@ def make_workers(catalog: list[ServedModel], opts: ServeOptions) -> list[Any]:
             "max_batch_size": opts.max_batch_size if served.kind.batched else 1,
             "batch_timeout": opts.batch_timeout_ms / 1000,
         }
-        if served.kind.name == "classifier":
-            onnx = {"torch": None, "onnx": onnx_model, "onnx-int8": int8_model}[opts.runtime]
-            lit.update(runtime=opts.runtime, onnx_path=str(onnx(served)) if onnx else None)
+        lit.update(served.kind.serving.worker_options(served, opts))  # e.g. the classifier's --runtime
         workers.append(served.kind.worker(str(served.run.path), **lit))
     return workers
 

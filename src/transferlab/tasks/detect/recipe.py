@@ -15,7 +15,7 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
 from transferlab import backbones
-from transferlab.dense import strategy_optimizer
+from transferlab.dense import encoder_spec, strategy_optimizer
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.dense import DenseRecipe
 from transferlab.engine.fabric import setup_trained
@@ -89,9 +89,7 @@ def read_data(data: Any, opts: DetectOptions) -> DetectionData:
 
 
 def build_network(opts: DetectOptions, classes: int, pretrained: bool = True) -> Detector:
-    spec = opts.backbone
-    if not get_strategy(opts.strategy, DETECT).pretrained and not spec.endswith(":random"):
-        spec = f"{backbones.resolve(spec).name}:random"
+    spec = encoder_spec(opts.backbone, get_strategy(opts.strategy, DETECT))
     return build_detector(opts.detector, spec, classes, opts.img_size, opts.width, pretrained, opts.init,
                           opts.score_threshold)  # fmt: skip
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from PIL import Image
 
 from transferlab.engine.session import read_metrics
 from transferlab.io import atomic_path, write_json
@@ -17,6 +18,7 @@ from transferlab.reports import plots
 from transferlab.reports.comparison import StrategyResult
 from transferlab.reports.html import HtmlReport
 from transferlab.tasks.detect.inference import load_detector, predict
+from transferlab.tasks.explain import report_maps
 
 #: Held-out images drawn in the report.
 SHOWN = 8
@@ -87,7 +89,7 @@ def grid(images: list[torch.Tensor], captions: list[str], path: Path, cell: tupl
          columns: int = 2) -> Path:  # fmt: skip
     """Drawn images, each fitted into a ``cell`` (width, height) with its caption, ``columns`` a row:
     large enough to read the boxes' labels (a matplotlib gallery shrinks them away)."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import ImageDraw, ImageFont
 
     width, height, text = cell[0], cell[1], 22
     rows = max(1, -(-len(images) // columns))
@@ -124,6 +126,10 @@ def write_report(recipe: Any, name: str, seconds: float) -> DetectResult:
     shown = [draw(image, p, data.classes, truth=boxes)
              for image, p, boxes in zip(data.val.images[:SHOWN], predictions, data.val.boxes)]  # fmt: skip
     gallery = grid(shown, data.val.names[:SHOWN], run_dir / "detections.png")
+    photos = [Image.fromarray(image.permute(1, 2, 0).numpy()) for image in data.val.images[:SHOWN]]
+    maps = report_maps(run_dir, photos)
+    looks = plots.image_gallery([m.picture for m in maps], list(data.val.names[:SHOWN]), run_dir / "maps.png",
+                                columns=max(1, min(4, len(maps))))  # fmt: skip
     report = HtmlReport(f"detect: {opts.strategy} {opts.detector} on {data.description}")
     report.facts({"data": data.summary(), "backbone": f"{opts.backbone} ({recipe.weights_source})",
                   "detector": opts.detector, "strategy": opts.strategy, "best epoch": recipe.best["epoch"],
@@ -133,6 +139,9 @@ def write_report(recipe: Any, name: str, seconds: float) -> DetectResult:
                                               "mAP@.75": scores["map_75"], "recall": scores["recall"],
                                               "images": scores["images"]}]).table(scores["per_class"])  # fmt: skip
     report.heading(f"Held-out images: truth in green, predictions above {DRAWN_SCORE}").image(gallery, "detections")
+    report.heading(f"Where it looks ({maps[0].method if maps else 'eigencam'}, inside each box found)").image(
+        looks, "maps"
+    )
     report.heading("Precision-recall (IoU .5)").image(run_dir / "pr_curve.png", "precision-recall")
     report.heading("Curves").image(run_dir / "map.png", "mAP").image(run_dir / "losses.png", "loss")
     path = report.save(run_dir / "report.html")

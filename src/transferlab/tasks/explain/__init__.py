@@ -29,7 +29,8 @@ from transferlab.progress import track
 from transferlab.tasks.explain.cam import METHODS, class_maps, get_method
 from transferlab.tasks.explain.subjects import REPORT_CELLS, SUBJECTS, Subject, load_subject
 
-__all__ = ["METHODS", "SUBJECTS", "Explanation", "Map", "explain", "heat_overlay", "maps_of", "overlays", "peak_of"]
+__all__ = ["METHODS", "SUBJECTS", "Explanation", "Map", "ReportMap", "explain", "heat_overlay", "maps_of", "overlays",
+           "peak_of", "report_maps"]  # fmt: skip
 
 
 @dataclass
@@ -244,10 +245,31 @@ def maps_of(
     return [found[n] for n in range(len(images))]
 
 
+@dataclass
+class ReportMap:
+    """What a run's report shows of one image: the map blended over it, the method, the class the
+    map explains, and for segmenters the uncertainty (entropy) blended over it."""
+
+    picture: Image.Image
+    method: str
+    class_index: int
+    uncertainty: Image.Image | None = None
+
+
+def report_maps(run: str | Path, images: list[Image.Image], method: str | None = None) -> list[ReportMap]:
+    """``method``'s map (the run kind's default: Grad-CAM, EigenCAM for detectors) of the run's
+    prediction over each whole image, at the reports' map resolution, quietly (no progress bar)."""
+    subject = load_subject(Path(run), None, None, None, REPORT_CELLS)
+    chosen = get_method(method or (subject.methods or ("gradcam",))[0])
+    pictures = [image.convert("RGB") for image in images]
+    found = []
+    for picture, m in zip(pictures, maps_of(subject, chosen, pictures, progress=False)):
+        uncertainty = None if m.uncertainty is None else Image.fromarray(heat_overlay(picture, m.uncertainty))
+        found.append(ReportMap(Image.fromarray(heat_overlay(picture, m.heat)), chosen.name, m.class_index, uncertainty))
+    return found
+
+
 def overlays(run: str | Path, images: list[Image.Image], method: str | None = None) -> list[Image.Image]:
     """The images with ``method``'s map of a run's prediction blended over each: the pictures a
     run's report shows beside its hardest or held-out images."""
-    subject = load_subject(Path(run), None, None, None, REPORT_CELLS)
-    chosen = get_method(method or (subject.methods or ("gradcam",))[0])
-    maps = maps_of(subject, chosen, [image.convert("RGB") for image in images])
-    return [Image.fromarray(heat_overlay(image.convert("RGB"), m.heat)) for image, m in zip(images, maps)]
+    return [m.picture for m in report_maps(run, images, method)]

@@ -17,7 +17,7 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as TF
 
 from transferlab import backbones
-from transferlab.dense import DECODERS, strategy_optimizer
+from transferlab.dense import DECODERS, encoder_spec, strategy_optimizer
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.dense import DenseRecipe
 from transferlab.engine.fabric import setup_trained
@@ -80,9 +80,7 @@ def read_data(data: Any, opts: SegmentOptions) -> SegmentationData:
 
 def build_network(opts: SegmentOptions, classes: int, pretrained: bool = True) -> nn.Module:
 
-    spec = opts.backbone
-    if not get_strategy(opts.strategy, SEGMENT).pretrained and not spec.endswith(":random"):
-        spec = f"{backbones.resolve(spec).name}:random"
+    spec = encoder_spec(opts.backbone, get_strategy(opts.strategy, SEGMENT))
     return DECODERS[opts.decoder](spec, 3, opts.img_size, opts.width, pretrained, classes)
 
 

@@ -16,6 +16,7 @@ from transferlab.io import write_json
 from transferlab.reports import plots
 from transferlab.reports.comparison import StrategyResult
 from transferlab.reports.html import HtmlReport
+from transferlab.tasks.explain import report_maps
 from transferlab.tasks.segment.inference import load_segmenter, predict_logits
 
 #: Held-out images shown as overlays in the report.
@@ -106,13 +107,15 @@ def write_report(recipe: Any, name: str, seconds: float) -> SegmentResult:
     plots.confusion_matrix(scores["confusion_matrix"], data.classes, run_dir / "confusion.png")
     panels, captions = [], []
     val = data.val.subset(overlay_picks(data.val.masks, len(data.classes), opts.ignore_index))
-    for image, mask, stem in zip(val.images, val.masks, val.names):
+    photos = [Image.fromarray(image.permute(1, 2, 0).numpy()) for image in val.images]
+    maps = report_maps(run_dir, photos)
+    for image, photo, mask, stem, found in zip(val.images, photos, val.masks, val.names, maps):
         predicted = predict_logits(net, image, opts.prediction_side(), recipe.performance).argmax(0)
-        panels += [Image.fromarray(image.permute(1, 2, 0).numpy()),
-                   Image.fromarray(overlay(image, mask, data.colours, opts.ignore_index)),
-                   Image.fromarray(overlay(image, predicted, data.colours, opts.ignore_index))]  # fmt: skip
-        captions += [stem, "truth", "prediction"]
-    gallery = plots.image_gallery(panels, captions, run_dir / "overlays.png", columns=3)
+        panels += [photo, Image.fromarray(overlay(image, mask, data.colours, opts.ignore_index)),
+                   Image.fromarray(overlay(image, predicted, data.colours, opts.ignore_index)), found.picture,
+                   found.uncertainty]  # fmt: skip
+        captions += [stem, "truth", "prediction", f"{found.method}: {data.classes[found.class_index]}", "uncertainty"]
+    gallery = plots.image_gallery(panels, captions, run_dir / "overlays.png", columns=5)
     report = HtmlReport(f"segment: {opts.strategy} {opts.decoder} on {data.description}")
     report.facts({"data": data.summary(), "encoder": f"{opts.backbone} ({recipe.weights_source})",
                   "decoder": opts.decoder, "strategy": opts.strategy, "best epoch": recipe.best["epoch"],
@@ -123,7 +126,10 @@ def write_report(recipe: Any, name: str, seconds: float) -> SegmentResult:
         "mIoU": scores["miou"], "pixel accuracy": scores["pixel_accuracy"],
         "class accuracy": scores["class_accuracy"], "mean Dice": scores["mean_dice"], "pixels": scores["pixels"],
     }]).text(weak_line(scores)).table(scores["per_class"])  # fmt: skip
-    report.heading("Image | truth | prediction").image(gallery, "overlays")
+    report.heading("Image | truth | prediction | where it looks | uncertainty").text(
+        "where it looks: the map of the class covering most of the predicted image after the first; uncertainty: "
+        "the entropy of the class probabilities per pixel (bright: unsure)."
+    ).image(gallery, "overlays")
     report.heading("Per-class IoU").image(run_dir / "iou.png", "per-class IoU")
     report.heading("Confusion matrix (pixels)").image(run_dir / "confusion.png", "confusion")
     report.heading("Curves").image(run_dir / "miou.png", "mIoU").image(run_dir / "losses.png", "loss")

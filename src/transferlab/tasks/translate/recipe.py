@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from transferlab import metrics
+from transferlab.dense import encoder_spec
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
@@ -18,6 +19,7 @@ from transferlab.engine.session import TrainingSession, fingerprint, read_metric
 from transferlab.engine.steps import StepRecipe
 from transferlab.errors import UsageError
 from transferlab.options.translate import TranslateOptions
+from transferlab.strategies import TRANSLATE, get_strategy
 from transferlab.tasks.translate.data import input_channels, load_pairs
 from transferlab.tasks.translate.losses import TranslationLoss
 from transferlab.tasks.translate.networks import DISCRIMINATORS, GENERATORS
@@ -73,10 +75,15 @@ class TranslateRecipe(StepRecipe[TranslateOptions, TranslateResult]):
         self.opts, self.fabric, self.run_dir = opts, fabric, run_dir
         self.pairs = load_pairs(data, opts.task, opts.img_size, opts.seed, opts.val_fraction)
         channels = input_channels(opts.task)
-        generator = GENERATORS[opts.generator](opts.backbone, channels, opts.img_size, opts.decoder_width)
+        self.strategy = get_strategy(opts.strategy, TRANSLATE)
+        spec = encoder_spec(opts.backbone, self.strategy)
+        generator = GENERATORS[opts.generator](spec, channels, opts.img_size, opts.decoder_width)
         self.architecture, self.weights_source = generator.architecture, generator.weights_source
+        if self.strategy.body_frozen(opts.steps - 1, opts.steps, 2):  # never trained: frozen outright
+            generator.encoder.requires_grad_(False)
         encoder, decoder = generator.parameter_groups()
-        groups = [{"params": encoder, "lr": opts.lr * opts.encoder_lr_mult}, {"params": decoder, "lr": opts.lr}]
+        groups = [{"params": [p for p in encoder if p.requires_grad], "lr": 0.0}, {"params": decoder, "lr": opts.lr}]
+        groups = [g for g in groups if g["params"]]
         optimizer = torch.optim.Adam(groups, lr=opts.lr, betas=(0.5, 0.999))
         self.generator, self.opt_g = setup_trained(fabric, generator, optimizer)
         self.discriminator = self.opt_d = None
@@ -95,12 +102,28 @@ class TranslateRecipe(StepRecipe[TranslateOptions, TranslateResult]):
     def check(cls, opts: TranslateOptions) -> None:
         if opts.generator not in GENERATORS:
             raise UsageError(f"unknown --generator '{opts.generator}'", f"use one of: {', '.join(GENERATORS)}")
+        get_strategy(opts.strategy, TRANSLATE)
+
+    def encoder_scale(self) -> float:
+        """The encoder's rate as a multiple of ``--lr`` at this step: the strategy's (0 while frozen,
+        ``--encoder-lr-mult`` when fine-tuned, 1 from scratch), steps standing for epochs."""
+        return self.strategy.encoder_scale(self.step, self.opts.steps, {"body_lr_mult": self.opts.encoder_lr_mult})
 
     def rate_groups(self) -> list[tuple[dict[str, Any], float]]:
         """The generator's (encoder, decoder) and the discriminator's groups: --lr sets all three."""
-        opts = self.opts
-        groups = list(zip(self.opt_g.param_groups, (opts.encoder_lr_mult, 1.0)))
+        groups = list(zip(self.opt_g.param_groups, [self.encoder_scale(), 1.0][-len(self.opt_g.param_groups) :]))
         return groups + [(g, 1.0) for g in (self.opt_d.param_groups if self.opt_d is not None else [])]
+
+    def _set_rates(self) -> None:
+        """The generator's groups at this step's rates (a gradual encoder joins on its step)."""
+        for group, scale in self.rate_groups()[: len(self.opt_g.param_groups)]:
+            group["lr"] = self.opts.lr * scale
+
+    def _train_mode(self) -> None:
+        """Frozen means frozen: the encoder's BatchNorm statistics too, while it does not train."""
+        self.generator.train()
+        if self.strategy.body_frozen(self.step, self.opts.steps, 2):
+            unwrap(self.generator).encoder.eval()
 
     def fingerprint(self) -> str:
         pairs = self.pairs
@@ -112,6 +135,8 @@ class TranslateRecipe(StepRecipe[TranslateOptions, TranslateResult]):
 
     def train_step(self, session: TrainingSession) -> dict[str, float]:
         """One D step (with ``--adversarial``) and one G step on this rank's share; the losses."""
+        self._set_rates()
+        self._train_mode()
         draw = BatchDraw.for_step(self.opts.seed, self.step, self.opts.batch_size, self.fabric)
         x, y = (t.to(self.fabric.device) for t in self.pairs.train_batch(draw, self.opts.task, self.opts))
         fake = self.generator(x)
