@@ -148,8 +148,10 @@ def test_train_evaluate_apply_on_a_real_photo_set(shared_data, tmp_path, cli):
                          "--batch-size", "8", "--eval-every", "2", "-o", run)  # fmt: skip
     assert code == 0, err
     assert "held-out mAP@[.5:.95]" in " ".join(out.split()) and "00090.jpg" in err
-    for name in ("model.safetensors", "run.json", "report.html", "detections.png", "pr_curve.png", "map.png"):
+    for name in ("model.safetensors", "run.json", "report.html", "detections.png", "pr_curve.png", "map.png",
+                 "maps.png"):  # fmt: skip
         assert (run / name).is_file(), name
+    assert "Where it looks (eigencam" in (run / "report.html").read_text()
     scores = json.loads((run / "evaluation.json").read_text())
     assert scores["map_50"] > 0.05 and len(scores["pr_curve"]["precision"]) == 101
     assert scores["per_class"][0]["class"] == "kangaroo"

@@ -203,6 +203,8 @@ def test_membrane_run_evaluates_applies_and_exports(membrane, tmp_path, cli):
     run = tmp_path / "run"
     for name in ("report.html", "overlays.png", "iou.png", "confusion.png", "evaluation.json", "metrics.csv"):
         assert (run / name).is_file(), name
+    html = (run / "report.html").read_text()  # each held-out image with where it looks and how unsure it is
+    assert "where it looks | uncertainty" in html and "the entropy of the class probabilities" in html
     scores = json.loads((run / "evaluation.json").read_text())
     assert 0.3 < scores["miou"] <= 1 and [c["class"] for c in scores["per_class"]] == ["class_0", "class_1"]
     # both classes are found: a network that predicts one class everywhere has IoU 0 for the other
