@@ -333,19 +333,6 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
     assert torch.allclose(one["classifier.bias"], two["classifier.bias"], atol=1e-5)
 
 
-@pytest.mark.heavy(16)
-def test_gradual_unfreezing_runs_on_two_processes(tmp_path):
-    """Groups frozen for some epochs get no gradient: DDP is told to look for them (it stops otherwise)."""
-    folder = make_class_folder(tmp_path / "data", {"a": 8, "b": 8})
-    args = [str(Path(sys.executable).with_name("transferlab")), "classify", str(folder), "--strategy", "gradual",
-            "--img-size", "32", "--epochs", "2", "--batch-size", "8", "--accelerator", "cpu", "--devices", "2",
-            "--out", str(tmp_path / "run")]  # fmt: skip
-    done = subprocess.run(
-        args, capture_output=True, text=True, env={**os.environ, "TRANSFERLAB_QUIET": "1"}, timeout=300
-    )
-    assert done.returncode == 0 and (tmp_path / "run" / "model.safetensors").is_file(), done.stderr[-2000:]
-
-
 def test_streaming_path_with_accumulation_and_ema_resumes_exactly(tiny, tmp_path):
     """The DataLoader path (datasets too big to hold), gradient accumulation with a partial last
     step, and EMA weights: stopped and resumed equals straight through."""

@@ -181,9 +181,9 @@ def _datasets(root: Path) -> dict[str, Path]:
 TWO = ["--accelerator", "cpu", "--devices", "2"]
 COMMANDS = {
     # classify's two-process training (tests/test_classify.py matches it to one process), after the
-    # LR finder's sweep on both ranks: the mean loss decides for both (a rank that stopped alone would hang)
-    "classify-lr-auto": "classify {classes} --backbone resnet10t --strategy scratch --img-size 32 --epochs 1 "
-    "--batch-size 8 --lr auto",
+    # LR finder's sweep on both ranks: the mean loss decides for both (a rank that stopped alone would
+    # hang); gradual unfreezing leaves groups without gradients in its first epoch, which DDP must be told
+    "classify-lr-auto": "classify {classes} --strategy gradual --img-size 32 --epochs 2 --batch-size 8 --lr auto",
     "gan": "gan train {classes} --arch dcgan --img-size 32 --width 8 --steps 6 --batch-size 8 --eval-every 3 "
     "--fid-samples 16 --fid-features lite0 --sample-every 3 --checkpoint-every 3",
     "translate": "translate train {classes} --task colorize --img-size 32 --steps 4 --batch-size 4 --eval-every 2 "
