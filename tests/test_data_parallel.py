@@ -120,7 +120,7 @@ def test_translate_pairs_are_shared_by_rank(tmp_path):
             assert torch.equal(interleave([t[kind] for t in two]), one[kind]), task
 
 
-@pytest.mark.parametrize("crop", [{}, {"crop": "frame", "scales": "1,1"}])
+@pytest.mark.parametrize("crop", [{}, {"crop": "frame", "scales": "1,1"}, {"corrupt": 1.0}])
 def test_segmentation_crops_are_shared_by_rank(tmp_path, crop):
     from transferlab.engine.batches import BatchDraw as Draw
     from transferlab.tasks.segment.recipe import SegmentRecipe

@@ -98,11 +98,12 @@ def dense_runs(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("dense")
     write_segmentation_set(root / "scenes", 8)
+    # trained with --corrupt: half of each step's crops corrupted (the augmentation's whole path)
     segment.train(root / "scenes", out=root / "segmenter", img_size=64, epochs=1, batch_size=4, width=8,
-                  backbone="resnet10t:random", accelerator="cpu")  # fmt: skip
+                  backbone="resnet10t:random", accelerator="cpu", corrupt=0.5)  # fmt: skip
     write_detection_set(root / "shapes", 8)
     detect.train(root / "shapes", out=root / "detector", img_size=64, epochs=1, batch_size=4, width=64,
-                 backbone="resnet10t:random", accelerator="cpu")  # fmt: skip
+                 backbone="resnet10t:random", accelerator="cpu", corrupt=0.5)  # fmt: skip
     return root
 
 
@@ -118,4 +119,33 @@ def test_dense_evaluate_with_corruptions(dense_runs, cli, task, data, metric):
     assert list(found["table"]) == ["defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "fog"]
     assert all(0 <= row["5"] <= 1 for row in found["table"].values())
     assert (run_dir / "evaluations" / data / "robustness.png").is_file()
+    assert json.loads((run_dir / "run.json").read_text())["options"]["corrupt"] == 0.5  # trained with --corrupt
     assert_user_error(cli(task, "evaluate", run_dir, dense_runs / data, "--corruptions", "haze"), "unknown corruption")
+
+
+def test_corrupt_augments_training_crops_as_drawn_and_refuses_a_share_outside_0_1():
+    """``--corrupt SHARE``: that share of a step's crops corrupted (never elastic_transform, which
+    would move pixels off their mask, nor the slow glass_blur), the rest untouched; drawn from
+    the step's draw, so a step's crops are corrupted alike on every run."""
+    import torch
+
+    from transferlab.engine.batches import BatchDraw
+    from transferlab.options.detect import DetectOptions
+    from transferlab.options.segment import SegmentOptions
+
+    assert "elastic_transform" not in robustness.TRAINING_CORRUPTIONS
+    assert "glass_blur" not in robustness.TRAINING_CORRUPTIONS and len(robustness.TRAINING_CORRUPTIONS) == 13
+    rng = np.random.default_rng(0)
+    crops = [torch.from_numpy(rng.integers(0, 256, (3, 40, 48), dtype=np.uint8)) for _ in range(16)]
+    none = robustness.corrupted_crops(crops, BatchDraw.for_step(0, 3, 16), 0.0)
+    assert all(a is b for a, b in zip(none, crops))
+    every = robustness.corrupted_crops(crops, BatchDraw.for_step(0, 3, 16), 1.0)
+    again = robustness.corrupted_crops(crops, BatchDraw.for_step(0, 3, 16), 1.0)
+    assert all(e.shape == c.shape and e.dtype == torch.uint8 for e, c in zip(every, crops))
+    assert sum(not torch.equal(e, c) for e, c in zip(every, crops)) >= 14  # brightness at 1 may change little
+    assert all(torch.equal(a, b) for a, b in zip(every, again))
+    half = robustness.corrupted_crops(crops, BatchDraw.for_step(0, 3, 16), 0.5)
+    assert 2 <= sum(h is c for h, c in zip(half, crops)) <= 14
+    for options in (SegmentOptions, DetectOptions):
+        with pytest.raises(UsageError, match=r"--corrupt 1\.5 is not a share between 0 and 1"):
+            options(corrupt=1.5).check()

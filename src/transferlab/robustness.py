@@ -123,6 +123,29 @@ def corrupt(pixels: np.ndarray, name: str, severity: int, seed: int) -> np.ndarr
     return out
 
 
+#: The corruptions ``--corrupt`` trains on: all but elastic_transform, which moves pixels away from
+#: their mask or boxes, and glass_blur, which takes about a second an image on a CPU (its pixel loop).
+TRAINING_CORRUPTIONS: tuple[str, ...] = tuple(n for n in CORRUPTIONS if n not in ("elastic_transform", "glass_blur"))
+
+
+def corrupted_crops(images: list[Any], draw: Any, share: float) -> list[Any]:
+    """Training augmentation (``--corrupt SHARE``): each uint8 3 x H x W crop, with probability
+    ``share``, passed through one of :data:`TRAINING_CORRUPTIONS` at a severity of 1-5, all drawn
+    from the step's ``draw`` (``engine.batches.BatchDraw``: the same crops corrupted alike on any
+    number of processes); masks and boxes stay as they are."""
+    import torch
+
+    chance, which = draw.uniform().tolist(), draw.integers(0, len(TRAINING_CORRUPTIONS)).tolist()
+    severity, seed = draw.integers(1, 6).tolist(), draw.integers(0, 2**31 - 1).tolist()
+    out = []
+    for image, c, w, level, key in zip(images, chance, which, severity, seed):
+        if c < share:
+            pixels = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
+            image = torch.from_numpy(corrupt(pixels, TRAINING_CORRUPTIONS[w], level, key)).permute(2, 0, 1)
+        out.append(image)
+    return out
+
+
 def _corrupt_all(images: list[np.ndarray], name: str, severity: int, seed: int) -> list[np.ndarray]:
     return [corrupt(image, name, severity, seed) for image in images]
 

@@ -31,6 +31,13 @@ def changeable_on_resume(options_cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(options_cls) if f.metadata.get("resumable"))
 
 
+def check_share(name: str, value: float) -> None:
+    """A share of the training images (``--corrupt``): from 0 (none) to 1 (all)."""
+    if not 0 <= value <= 1:
+        flag = name.replace("_", "-")
+        raise UsageError(f"--{flag} {value} is not a share between 0 and 1", f"e.g. --{flag} 0.5")
+
+
 @dataclass(frozen=True)
 class CpuDefaults:
     """How a task's networks run on a CPU by default, as measured (``benchmarks/cpu_speed.py``):

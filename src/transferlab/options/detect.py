@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transferlab.engine.options import FOUND_RATE, CpuDefaults, EpochOptions, option
+from transferlab.engine.options import FOUND_RATE, CpuDefaults, EpochOptions, check_share, option
 from transferlab.errors import UsageError
 from transferlab.strategies import DETECT, names_for
 
@@ -47,6 +47,11 @@ class DetectOptions(EpochOptions):
     epochs: int | None = option(None, "Passes over the training images.", resumable=True)
     batch_size: int | None = option(None, "Images per step.")
     lr: float | str = option(1e-3, "AdamW's learning rate (linear warm-up, then cosine)" + FOUND_RATE)
+    corrupt: float = option(
+        0.0, "Share of training images passed through a random ImageNet-C corruption (noise, blur, weather, "
+        "digital; severity 1-5; not elastic_transform or glass_blur): robustness as augmentation (see "
+        "`detect evaluate --corruptions`).",
+    )  # fmt: skip
     score_threshold: float = option(0.05, "Detections below this score are dropped (mAP wants them low).")
     eval_every: int = option(2, "Held-out mAP every N epochs (and at the end).", resumable=True)
 
@@ -61,6 +66,7 @@ class DetectOptions(EpochOptions):
         self.check_budgets()
         self.check_counts("epochs", "batch_size", "eval_every", "width")
         self.check_rate()
+        check_share("corrupt", self.corrupt)
         if not 0 < self.val_fraction < 1 or self.encoder_lr_mult < 0:
             raise UsageError("--val-fraction in (0, 1), --encoder-lr-mult >= 0", "e.g. --val-fraction 0.2")
         if self.width % 32 or self.width < 64:  # FCOS's head normalises 32 groups, also on a 1x1 P7

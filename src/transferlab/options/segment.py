@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from transferlab.engine.options import FOUND_RATE, CpuDefaults, EpochOptions, option
+from transferlab.engine.options import FOUND_RATE, CpuDefaults, EpochOptions, check_share, option
 from transferlab.errors import UsageError
 from transferlab.strategies import SEGMENT, names_for
 
@@ -75,6 +75,11 @@ class SegmentOptions(EpochOptions):
                        "median aspect, so scale 1 is the whole frame).", choices=CROPS)  # fmt: skip
     scales: str = option("0.75,1.5", "Random crop scales MIN,MAX (log-uniform) relative to the scoring size; "
                          "1,1: no rescaling.")  # fmt: skip
+    corrupt: float = option(
+        0.0, "Share of training crops passed through a random ImageNet-C corruption (noise, blur, weather, "
+        "digital; severity 1-5; not elastic_transform or glass_blur): robustness as augmentation (see "
+        "`segment evaluate --corruptions`).",
+    )  # fmt: skip
     loss: str = option("ce+dice", "ce, dice, focal, or sums such as ce+dice.", choices=LOSSES)
     class_weights: str = option("none", "none, or balanced (inverse pixel frequency) for cross-entropy.",
                                 choices=("none", "balanced"))  # fmt: skip
@@ -93,6 +98,7 @@ class SegmentOptions(EpochOptions):
         self.check_counts("epochs", "batch_size", "eval_every", "width")
         self.scale_range()
         self.check_rate()
+        check_share("corrupt", self.corrupt)
         if not 0 < self.val_fraction < 1 or self.encoder_lr_mult < 0 or self.weight_decay < 0:
             raise UsageError("--val-fraction in (0, 1), --encoder-lr-mult >= 0, --weight-decay >= 0",
                              "e.g. --encoder-lr-mult 0.1 --weight-decay 1e-4")  # fmt: skip

@@ -23,6 +23,7 @@ from transferlab.engine.performance import performance_of, unwrap
 from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import UsageError
 from transferlab.options.detect import DetectOptions
+from transferlab.robustness import corrupted_crops
 from transferlab.runs import DETECTOR
 from transferlab.strategies import DETECT, Strategy, get_strategy
 from transferlab.tasks.detect.data import DetectionData, Split, load_detection
@@ -151,10 +152,12 @@ class DetectRecipe(DenseRecipe[DetectOptions, DetectResult]):
             jitter = [1 + COLOUR_JITTER * (2 * c - 1) for c in colour]
             image, boxes = jittered(self.images[i], self.boxes[i], opts.img_size, factor, corner, flip, jitter)
             keep = (boxes[:, 0] > 0) & ~train.difficult[i]
-            images.append(image.to(self.fabric.device).float().div_(255))
+            images.append(image)
             targets.append({"boxes": boxes[keep, 1:].to(self.fabric.device),
                             "labels": train.labels[i][keep].to(self.fabric.device)})  # fmt: skip
-        return images, targets
+        if opts.corrupt:  # drawn after the rest: without it a step draws what it always drew
+            images = corrupted_crops(images, draw, opts.corrupt)
+        return [image.to(self.fabric.device).float().div_(255) for image in images], targets
 
     def train_mode(self) -> None:
         self.model.train()

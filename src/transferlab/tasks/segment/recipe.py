@@ -26,6 +26,7 @@ from transferlab.engine.session import TrainingSession, fingerprint
 from transferlab.errors import UsageError
 from transferlab.options.segment import SegmentOptions
 from transferlab.pixels import whole_image_size
+from transferlab.robustness import corrupted_crops
 from transferlab.runs import SEGMENTER
 from transferlab.strategies import SEGMENT, Strategy, get_strategy
 from transferlab.tasks.segment.data import SegmentationData, load_segmentation
@@ -146,7 +147,10 @@ class SegmentRecipe(DenseRecipe[SegmentOptions, SegmentResult]):
         scales = (low * (high / low) ** scale).tolist()  # log-uniform
         pairs = [random_crop(train.images[i], train.masks[i], self.crop, s, c, f, opts.ignore_index)
                  for i, s, c, f in zip(index, scales, corners, flips)]  # fmt: skip
-        x = torch.stack([p[0] for p in pairs]).float().div_(255)
+        crops = [p[0] for p in pairs]
+        if opts.corrupt:  # drawn after the rest: without it a step draws what it always drew
+            crops = corrupted_crops(crops, draw, opts.corrupt)
+        x = torch.stack(crops).float().div_(255)
         return self.performance.inputs(x.to(self.fabric.device)), torch.stack([p[1] for p in pairs]).to(
             self.fabric.device
         )
