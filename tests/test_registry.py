@@ -63,8 +63,7 @@ def test_each_served_kind_is_served_from_its_own_task_folder():
             module = importlib.import_module(f"transferlab.tasks.{task.name}.serving")
             serving = module.SERVING[served.name]
             assert SERVED[kind].serving is serving and issubclass(serving.worker, RunWorker), kind
-            paths = {path for route in serving.routes for path in [route.path]}
-            assert {e.split()[1] for e in served.endpoints} <= paths, kind
+            assert {e.split()[1] for e in served.endpoints} <= {route.path for route in serving.routes}, kind
     serve_dir = Path(importlib.import_module("transferlab.serve").__file__).parent
     for source in serve_dir.glob("*.py"):
         assert "transferlab.tasks." not in source.read_text().replace("transferlab.tasks.export", "").replace(

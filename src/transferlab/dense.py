@@ -94,10 +94,6 @@ class PyramidModel(nn.Module):
             )
         return feats
 
-    def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-        """(encoder, decoder) parameters: the pretrained encoder trains at a lower rate."""
-        return encoder_and_rest(self)
-
 
 def encoder_and_rest(network: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """A dense network's two parameter groups, bottom to top: its ``encoder``'s, then the rest
@@ -115,17 +111,23 @@ def encoder_spec(backbone: str, strategy: Strategy) -> str:
     return f"{backbones.resolve(backbone).name}:random"
 
 
-def strategy_optimizer(
-    network: nn.Module, strategy: Strategy, epochs: int, lr: float, weight_decay: float
-) -> torch.optim.AdamW:
-    """AdamW over a dense network's (encoder, rest) for a transfer strategy. An encoder the strategy
-    never trains is frozen outright (left exactly as it was); otherwise its rate starts at 0 and the
-    recipe sets it every step (``Strategy.encoder_scale``: 0 while frozen, the scale after)."""
-    if strategy.body_frozen(epochs - 1, epochs, 2):
+def strategy_groups(network: nn.Module, strategy: Strategy, total: int, lr: float) -> list[dict]:
+    """The optimizer groups of a network with an ``encoder`` for a transfer strategy over ``total``
+    epochs (or steps): (encoder, rest), the encoder's absent when the strategy never trains it (then
+    it is frozen outright: left exactly as it was); otherwise its rate starts at 0 and the recipe
+    sets it every step (``Strategy.encoder_scale``: 0 while frozen, the scale after)."""
+    if strategy.body_frozen(total - 1, total, 2):
         network.encoder.requires_grad_(False)
     encoder, rest = encoder_and_rest(network)
     groups = [{"params": [p for p in encoder if p.requires_grad], "lr": 0.0}, {"params": rest, "lr": lr}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=weight_decay)
+    return [g for g in groups if g["params"]]
+
+
+def strategy_optimizer(
+    network: nn.Module, strategy: Strategy, epochs: int, lr: float, weight_decay: float
+) -> torch.optim.AdamW:
+    """AdamW over a dense network's :func:`strategy_groups`."""
+    return torch.optim.AdamW(strategy_groups(network, strategy, epochs, lr), lr=lr, weight_decay=weight_decay)
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

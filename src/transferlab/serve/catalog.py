@@ -24,17 +24,6 @@ class Kind:
     serving: Serving
     endpoints: tuple[str, ...] = ()
 
-    @property
-    def worker(self) -> type:
-        return self.serving.worker
-
-    @property
-    def batched(self) -> bool:
-        return self.serving.batched
-
-    def describe(self, run: RunInfo) -> dict[str, Any]:
-        return self.serving.describe(run)
-
 
 def _serving_of(task: Task) -> dict[str, Serving]:
     """The task's ``tasks/NAME/serving.py`` ``SERVING`` (by served name): found by convention."""
@@ -107,7 +96,7 @@ def load_catalog(runs: list[str | Path], models_dir: str | Path | None = None) -
                 f"serve runs of: {served_kinds}",
             )
         try:
-            details = kind.describe(run)
+            details = kind.serving.describe(run)
         except TransferlabError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure to build the model means the run is damaged

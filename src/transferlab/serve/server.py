@@ -27,11 +27,11 @@ def make_workers(catalog: list[ServedModel], opts: ServeOptions) -> list[Any]:
     for served in catalog:
         lit = {
             "api_path": f"/_workers/{served.name}",
-            "max_batch_size": opts.max_batch_size if served.kind.batched else 1,
+            "max_batch_size": opts.max_batch_size if served.kind.serving.batched else 1,
             "batch_timeout": opts.batch_timeout_ms / 1000,
         }
         lit.update(served.kind.serving.worker_options(served, opts))  # e.g. the classifier's --runtime
-        workers.append(served.kind.worker(str(served.run.path), **lit))
+        workers.append(served.kind.serving.worker(str(served.run.path), **lit))
     return workers
 
 

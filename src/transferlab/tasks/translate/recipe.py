@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from transferlab import metrics
-from transferlab.dense import encoder_spec
+from transferlab.dense import encoder_spec, strategy_groups
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.checkpoint import capture_state, restore_state
 from transferlab.engine.fabric import setup_trained
@@ -79,11 +79,7 @@ class TranslateRecipe(StepRecipe[TranslateOptions, TranslateResult]):
         spec = encoder_spec(opts.backbone, self.strategy)
         generator = GENERATORS[opts.generator](spec, channels, opts.img_size, opts.decoder_width)
         self.architecture, self.weights_source = generator.architecture, generator.weights_source
-        if self.strategy.body_frozen(opts.steps - 1, opts.steps, 2):  # never trained: frozen outright
-            generator.encoder.requires_grad_(False)
-        encoder, decoder = generator.parameter_groups()
-        groups = [{"params": [p for p in encoder if p.requires_grad], "lr": 0.0}, {"params": decoder, "lr": opts.lr}]
-        groups = [g for g in groups if g["params"]]
+        groups = strategy_groups(generator, self.strategy, opts.steps, opts.lr)
         optimizer = torch.optim.Adam(groups, lr=opts.lr, betas=(0.5, 0.999))
         self.generator, self.opt_g = setup_trained(fabric, generator, optimizer)
         self.discriminator = self.opt_d = None
