@@ -201,10 +201,23 @@ def test_out_of_memory_says_what_to_do(tiny, tmp_path, monkeypatch):
     def oom(self, *args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(ClassifyRecipe, "_train_epoch", oom)
+    monkeypatch.setattr(ClassifyRecipe, "train_step", oom)
     with pytest.raises(TrainingError, match="out of memory at batch size 16") as info:
         classify.fit(tiny, out=tmp_path / "oom", **FAST)
     assert "--batch-size 8" in info.value.remedy
+
+
+def test_patience_stops_a_run_whose_validation_stops_improving(tiny, tmp_path):
+    """A rate too small to move the weights: the first scored epoch is the best, the next one
+    without a better score ends the run, which is whole (report written, complete result)."""
+    result = classify.fit(
+        tiny, out=tmp_path / "run", strategy="linear", **{**FAST, "epochs": 6, "lr": 1e-12, "patience": 1}
+    )
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]
+    assert len(rows) == 2 and result.best_epoch == 1
+    assert (tmp_path / "run" / "report.html").is_file()
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.safetensors")
+    assert state["stopped_early"] and state["epoch"] == 2
 
 
 def test_unknown_strategy_and_backbone(cli):
@@ -292,37 +305,21 @@ def test_predict_evaluate_and_onnx_give_the_same_logits(tiny, tmp_path, cli):
 
 
 @pytest.mark.heavy(27)
-def test_two_process_data_parallel_matches_one_process(tmp_path):
+def test_two_process_data_parallel_matches_one_process(tmp_path, cli):
     """Real DDP: 2 CPU processes (gloo) launched by the CLI. Linear probing has no BatchNorm in
     training and the gradients of two half-batches average to the full batch's, so the trained
-    head must equal the single-process one (a full two-process run: test_data_parallel.py)."""
+    head must equal the single-process one (trained in this process; a full two-process run:
+    test_data_parallel.py)."""
     folder = make_class_folder(tmp_path / "d", {"a": 12, "b": 12, "c": 12})
     exe = str(Path(sys.executable).with_name("transferlab"))
-    common = [
-        str(folder),
-        "--strategy",
-        "linear",
-        "--img-size",
-        "32",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "8",
-        "--lr",
-        "0.01",
-        "--accelerator",
-        "cpu",
-    ]
+    common = [str(folder), "--strategy", "linear", "--img-size", "32", "--epochs", "3", "--batch-size", "8", "--lr",
+              "0.01", "--accelerator", "cpu"]  # fmt: skip
+    code, _, err = cli("classify", *common, "--devices", "1", "--out", tmp_path / "d1")
+    assert code == 0, err
     env = {**os.environ, "TRANSFERLAB_QUIET": "1"}
-    for devices in ("1", "2"):
-        done = subprocess.run(
-            [exe, "classify", *common, "--devices", devices, "--out", str(tmp_path / f"d{devices}")],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
+    done = subprocess.run([exe, "classify", *common, "--devices", "2", "--out", str(tmp_path / "d2")],
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
     from safetensors.torch import load_file
 
     one, two = (

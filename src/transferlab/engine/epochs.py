@@ -1,7 +1,16 @@
-"""The epoch-based recipe with held-out scoring that segment and detect share: epochs of drawn
-batches, a held-out score every ``opts.eval_every`` epochs (and at the last), the best epoch's
-weights kept as the run. A task gives its step, its scoring and its run; the loop, the metrics
-row, the best-epoch bookkeeping, the state and the budgets (steps and minutes) live here once."""
+"""The epoch-based recipe with held-out scoring that classify (and distill), segment and detect
+share: epochs of batches, a held-out score every ``opts.eval_every`` epochs (and at the last), the
+best epoch's weights kept as the run, early stopping after ``opts.patience`` scorings without a
+better one. A task gives its step, its scoring and its run; the loop, the metrics row, the
+best-epoch bookkeeping, the state and the budgets (steps and minutes) live here once.
+
+    while epoch < epochs and not stopped_early:
+        begin_epoch(session)                  # modes, freezing, a resumed epoch's batches
+        while position() < end of the epoch:  # batches (one a step, unless a task accumulates)
+            train_step(session); session.advance(progress_note())
+            at the epoch's end: row = epoch_row(); held_out() if scored; save_run() if best; log(row)
+            session.step_boundary(position(), state) where whole_state()
+"""
 
 from __future__ import annotations
 
@@ -80,7 +89,8 @@ class TimeBudget:
 class EpochRecipe(Recipe[OptionsT, ResultT], Generic[OptionsT, ResultT]):
     """Epochs over ``train_size()`` examples at ``opts.batch_size``; after each scored epoch,
     ``held_out()`` gives scores (with ``best_metric`` among them) and whatever the report wants of
-    that epoch; a better epoch is saved as the run (``save_run``) on rank 0."""
+    that epoch; a better epoch is saved as the run (``save_run``) on rank 0. With ``opts.patience``
+    (where a task has it) the run stops after that many scorings without a better one."""
 
     #: The held-out score that picks the best epoch (higher is better).
     best_metric: ClassVar[str]
@@ -91,10 +101,12 @@ class EpochRecipe(Recipe[OptionsT, ResultT], Generic[OptionsT, ResultT]):
     epochs: int = 0  # the epochs this run trains (``opts.epochs``, or fewer under its budgets)
     best: dict[str, Any]
     window: list[float]
+    stale: int = 0  # scorings since the best one (early stopping)
+    stopped_early: bool = False
 
     def start_epochs(self) -> None:
         """Call at the end of ``__init__``: the position, the best so far, and the epoch budget."""
-        self.step, self.epoch, self.window = 0, 0, []
+        self.step, self.epoch, self.window, self.stale, self.stopped_early = 0, 0, [], 0, False
         self.best = {self.best_metric: -1.0, "epoch": 0}
         self.best_extra: Any = None  # the best epoch's extras (not checkpointed; recomputed if needed)
         self._scoring_announced = False
@@ -125,12 +137,37 @@ class EpochRecipe(Recipe[OptionsT, ResultT], Generic[OptionsT, ResultT]):
         """The networks' modes for an epoch (a task may hold BatchNorm statistics here)."""
         self.model.train()
 
+    def begin_epoch(self, session: TrainingSession) -> None:
+        """Before an epoch's first batch, or the first of what is left of a resumed one."""
+        self.train_mode()
+
     def describe(self, scores: dict[str, Any]) -> str:
         return f"held-out {self.best_metric} {scores[self.best_metric]:.3f}"
+
+    def progress_note(self) -> str:
+        return f"epoch {self.epoch + 1}/{self.epochs} loss {self.window[-1]:.4f}"
+
+    def epoch_row(self) -> dict[str, Any]:
+        """The training numbers of the epoch just ended, for its ``metrics.csv`` row (held-out
+        scores and ``seconds`` join them): by default the mean of its steps' losses."""
+        row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
+               "lr": self.optimizer.param_groups[-1]["lr"]}  # fmt: skip
+        self.window = []
+        return row
+
+    def position(self) -> int:
+        """Batches trained in the whole run, where progress, checkpoints and a resume stand: one
+        batch is one step unless a task accumulates gradients over several."""
+        return self.step
+
+    def whole_state(self) -> bool:
+        """Whether a checkpoint may be taken after this batch (not inside an accumulation)."""
+        return True
 
     # ----------------------------------------------------------------- the loop
 
     def steps_per_epoch(self) -> int:
+        """Batches in an epoch (the unit of ``position``)."""
         return max(1, math.ceil(self.train_size() / self.opts.batch_size))
 
     def total(self) -> int:
@@ -144,35 +181,49 @@ class EpochRecipe(Recipe[OptionsT, ResultT], Generic[OptionsT, ResultT]):
     def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
         per_epoch = self.steps_per_epoch()
         last = self.epoch + stop_after if stop_after is not None else None
-        while self.epoch < (self.epochs if last is None else min(self.epochs, last)):  # the budget may cut epochs
+        # the time budget may cut epochs, patience end the run
+        while self.epoch < (self.epochs if last is None else min(self.epochs, last)) and not self.stopped_early:
             started, end = time.perf_counter(), (self.epoch + 1) * per_epoch
-            self.train_mode()
-            while self.step < end:
+            self.begin_epoch(session)
+            while self.position() < end:
                 self.window.append(self.train_step(session)["loss"])
-                session.advance(f"epoch {self.epoch + 1}/{self.epochs} loss {self.window[-1]:.4f}")
-                if self.step == end:
+                session.advance(self.progress_note())
+                ended = self.position() == end
+                if ended:
                     self.epoch += 1
                     self._end_epoch(session, time.perf_counter() - started)
-                session.step_boundary(self.step, self.state, last=self.step == end, log_position=self.epoch)
+                if ended or self.whole_state():
+                    session.step_boundary(self.position(), self.state, last=ended, log_position=self.epoch)
 
     def _end_epoch(self, session: TrainingSession, seconds: float) -> None:
-        row = {"epoch": self.epoch, "step": self.step, "loss": sum(self.window) / max(1, len(self.window)),
-               "lr": self.optimizer.param_groups[-1]["lr"], "seconds": seconds}  # fmt: skip
-        self.window = []
+        row = self.epoch_row()
         self.clock.epochs.append(seconds)
         self._fit_time_budget(session)  # before scoring: an epoch the budget makes the last is scored
-        if self._scored(self.epoch) and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
+        scored = self._scored(self.epoch)
+        if scored and self.fabric.global_rank == 0:  # held-out scores and the run are rank 0's
             scoring_started = time.perf_counter()
             scores, extra = self.held_out()
             self.clock.scorings.append(time.perf_counter() - scoring_started)
             self._announce_scoring_time(self.clock.scorings[-1])
             row |= {k: scores[k] for k in self.logged}
-            if scores[self.best_metric] > self.best[self.best_metric]:  # its scores are the report's
+            improved = scores[self.best_metric] > self.best[self.best_metric]
+            if improved:  # its scores are the report's
                 self.best = {self.best_metric: scores[self.best_metric], "epoch": self.epoch, "scores": scores}
                 self.best_extra = extra
                 self.save_run(scores)
+            self.stale = 0 if improved else self.stale + 1
             session.advance(f"epoch {self.epoch} {self.describe(scores)}", steps=0)
-        session.log(row)
+        session.log(row | {"seconds": seconds})  # the epoch's training
+        if scored:
+            self._share_scoring()
+
+    def _share_scoring(self) -> None:
+        """Rank 0's best epoch and count of scorings since are every rank's (each returns the same
+        result, and a rank that stopped alone under ``--patience`` would hang)."""
+        if getattr(self.fabric, "world_size", 1) > 1:
+            self.best, self.stale = self.fabric.broadcast((self.best, self.stale), src=0)
+        patience = int(getattr(self.opts, "patience", 0) or 0)
+        self.stopped_early = bool(patience) and self.stale >= patience
 
     def _scored(self, epoch: int, last: int | None = None) -> bool:
         """Whether held-out scoring follows ``epoch``: every ``--eval-every`` epochs and the last."""
@@ -216,23 +267,29 @@ class EpochRecipe(Recipe[OptionsT, ResultT], Generic[OptionsT, ResultT]):
 
     # ----------------------------------------------------------------- state
 
+    def state_parts(self) -> dict[str, Any]:
+        """What a checkpoint holds besides the options and the RNGs; a task adds its own parts."""
+        return dict(model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch, best=self.best,
+                    window=self.window, epochs=self.epochs, clock=self.clock.state(), stale=self.stale,
+                    stopped_early=self.stopped_early)  # fmt: skip
+
     def state(self) -> dict[str, Any]:
         from transferlab.engine.checkpoint import capture_state
 
-        return capture_state(self.opts, model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch,
-                             best=self.best, window=self.window, epochs=self.epochs,
-                             clock=self.clock.state())  # fmt: skip
+        return capture_state(self.opts, **self.state_parts())
 
     def restore(self, state: dict[str, Any]) -> None:
         from transferlab.engine.checkpoint import restore_state
 
         restore_state(state, model=self.model, optimizer=self.optimizer)
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.best, self.window = dict(state["best"]), list(state["window"])
+        self.best, self.window = dict(state["best"]), list(state.get("window", []))
+        self.stale, self.stopped_early = int(state.get("stale", 0)), bool(state.get("stopped_early", False))
         self.clock.restore(state.get("clock"))
         if self.clock.seconds and "epochs" in state:  # the budget's cut so far stands (the same schedule)
             self.epochs = min(self.planned, max(self.epoch, int(state["epochs"])))
 
     @property
     def complete(self) -> bool:
-        return self.epoch >= self.epochs
+        """Every epoch trained, or stopped by ``--patience`` (a whole run either way)."""
+        return self.epoch >= self.epochs or self.stopped_early

@@ -2,13 +2,14 @@
 
 data -> model (pretrained or scratch) -> optimizer with per-stage learning rates -> per-step
 cosine schedule with warm-up -> epochs of (freeze per strategy, train, validate, checkpoint)
--> the best weights saved as a run. ``linear`` trains the head on features computed once.
+-> the best weights saved as a run. ``linear`` trains the head on features computed once. The
+epoch loop, best-epoch bookkeeping and early stopping are the shared ``engine.epochs`` ones.
 """
 
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,9 @@ from transferlab import backbones, metrics
 from transferlab.data import DatasetSplits, load_data
 from transferlab.data.collections import ArrayImages, ConcatImages
 from transferlab.data.loaders import TensorBatches, make_batches
-from transferlab.engine.checkpoint import capture_state, restore_state
+from transferlab.engine.epochs import EpochRecipe
 from transferlab.engine.fabric import setup_trained
 from transferlab.engine.performance import Performance, performance_of
-from transferlab.engine.run import Recipe
 from transferlab.engine.session import TrainingSession, fingerprint, read_metrics
 from transferlab.errors import TrainingError, UsageError
 from transferlab.options.classify import ClassifyOptions
@@ -151,10 +151,12 @@ def predict_batches(
     return torch.cat(logits), torch.cat(labels)
 
 
-class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
-    """Epochs of (freeze per strategy, train, validate, checkpoint); the best weights are the run."""
+class ClassifyRecipe(EpochRecipe[ClassifyOptions, ClassifyResult]):
+    """Epochs of (freeze per strategy, train, validate, checkpoint); the best weights are the run.
+    A step is an optimizer step: with ``--accumulate K`` it follows every K batches."""
 
     task, options, metrics = TASK, ClassifyOptions, METRICS_FIELDS
+    best_metric, logged = "val_acc", ("val_loss", "val_acc", "val_f1")
     title_format, name_format = "{strategy}", "{backbone}-{strategy}"
     command = "transferlab classify {data}"
     # measured on CIFAR-10, USPS and Fashion-MNIST, two seeds on the last two (BENCHMARKS.md, "lr-find"):
@@ -168,16 +170,13 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
         self.performance = performance_of(fabric)
         self.strategy: Strategy = get_strategy(opts.strategy)
         self.num_classes = splits.num_classes
-        self.best = {"val_acc": -1.0, "epoch": -1, "val_f1": 0.0}
-        self.epoch = 0
-        self.step = 0
-        self.stale = 0  # validations without improvement (early stopping)
         self.batch_in_epoch = 0  # batches of the current epoch done (a preempted run resumes mid-epoch)
-        self.running = {"loss": 0.0, "correct": 0.0, "seen": 0.0, "labelled": 0.0}
-        self.stopped_early = False  # by --patience
+        self.running = _new_totals()
+        self.batches: Iterator[tuple[torch.Tensor, torch.Tensor]] = iter(())
         self._build_model()
         self._build_batches()
         self._setup_training()
+        self.start_epochs()
 
     def read_data(self, data: Any, opts: ClassifyOptions) -> DatasetSplits:
         """The training and held-out images (a recipe built on this one may add its own)."""
@@ -200,13 +199,6 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
 
     def fingerprint(self) -> str:
         return data_fingerprint(self.splits)
-
-    def total(self) -> int:
-        return self.opts.epochs * self.batches_per_epoch()
-
-    @property
-    def complete(self) -> bool:
-        return self.epoch >= self.opts.epochs or self.stopped_early
 
     # ----------------------------------------------------------------------------- set-up
 
@@ -294,32 +286,39 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
         source draws them: a linear head's cached features keep the last, smaller batch."""
         return self.train_source.epoch_batches(self.opts.batch_size)
 
+    def train_size(self) -> int:
+        return len(self.splits.train)
+
+    def steps_per_epoch(self) -> int:
+        return self.batches_per_epoch()
+
+    def position(self) -> int:
+        return self.epoch * self.batches_per_epoch() + self.batch_in_epoch
+
+    def whole_state(self) -> bool:
+        return self.batch_in_epoch % self.opts.accumulate == 0  # not inside an accumulation
+
     # ----------------------------------------------------------------------------- state
 
-    def state(self) -> dict[str, Any]:
+    def state_parts(self) -> dict[str, Any]:
         scheduler = {  # timm's scheduler state holds its optimizer too: keep the plain values
             k: v
             for k, v in self.scheduler.state_dict().items()
             if isinstance(v, (int, float, str, list, tuple, bool, type(None)))
         }
-        return capture_state(
-            self.opts, model=self.model, optimizer=self.optimizer, scheduler=scheduler,
-            ema=self.ema.module.state_dict() if self.ema else None, epoch=self.epoch, step=self.step,
-            batch_in_epoch=self.batch_in_epoch, running=self.running, best=self.best,
-            stale=self.stale,
-        )  # fmt: skip
+        ema = self.ema.module.state_dict() if self.ema else None
+        return super().state_parts() | dict(scheduler=scheduler, ema=ema, batch_in_epoch=self.batch_in_epoch,
+                                            running=self.running)  # fmt: skip
 
     def restore(self, state: dict[str, Any]) -> None:
-        restore_state(state, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler)
+        super().restore(state)
+        self.scheduler.load_state_dict(state["scheduler"])
         if self.ema and state.get("ema") is not None:
             self.ema.module.load_state_dict(state["ema"])
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.batch_in_epoch, self.running = int(state["batch_in_epoch"]), dict(state["running"])
-        self.best, self.stale = dict(state["best"]), int(state["stale"])
 
-    def _save_best(self) -> None:
-        if self.fabric.global_rank != 0:
-            return
+    def save_run(self, scores: dict[str, Any]) -> None:
+        """The current weights (the EMA's, with ``--ema``) as the run, with this epoch's scores."""
         weights = self.model.state_dict()
         if self.ema is not None and not self.strategy.cached_features:
             weights = self.ema.module.state_dict()
@@ -339,7 +338,12 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
             },
             class_names=self.splits.classes,
             preprocessing=self.data_config,
-            metrics={**self.best, "trainable_params": self.trainable},
+            metrics={
+                "val_acc": scores["val_acc"],
+                "val_f1": scores["val_f1"],
+                "epoch": self.epoch,
+                "trainable_params": self.trainable,
+            },
             extra={
                 "strategy": self.opts.strategy,
                 "weights_source": self.weights_source,
@@ -367,7 +371,9 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
         ``target`` the labels (-1: none) or mixup's soft targets. distill adds its teacher here."""
         return self.label_loss(logits, target) + self.penalty()
 
-    def _train_epoch(self, session: TrainingSession) -> dict[str, float]:
+    def begin_epoch(self, session: TrainingSession) -> None:
+        """Freeze per strategy (gradual unfreezing moves on by epoch), then draw this epoch's
+        batches on this process, past those a resumed run already trained."""
         opts, fabric = self.opts, self.fabric
         if not self.strategy.cached_features:
             trainable = self.strategy.trainable_groups(self.epoch, opts.epochs, len(self.groups))
@@ -375,57 +381,57 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
         self.net.train()
         if not self.strategy.cached_features:
             freeze_batchnorm_of_frozen(self.model)
-        batches = self.train_source.batches(
-            opts.batch_size,
-            train=True,
-            seed=opts.seed,
-            epoch=self.epoch,
-            rank=fabric.global_rank,
-            world=fabric.world_size,
-            scale=(opts.crop_scale, 1.0),
-            skip=self.batch_in_epoch,
-        )
+        self.batches = iter(self.train_source.batches(
+            opts.batch_size, train=True, seed=opts.seed, epoch=self.epoch, rank=fabric.global_rank,
+            world=fabric.world_size, scale=(opts.crop_scale, 1.0), skip=self.batch_in_epoch,
+        ))  # fmt: skip
+
+    def train_step(self, session: TrainingSession) -> dict[str, float]:
+        """One batch: its gradients, and the optimizer step when an accumulation is complete."""
+        x, y = next(self.batches)
+        target = y
+        if self.mixup is not None and len(y) % 2 == 0:
+            x, target = self.mixup(x, y)
+        logits = self.net(x)
+        loss = self.training_loss(x, logits.float(), target)
+        session.check_finite(loss.detach(), f"step {self.step + 1} (epoch {self.epoch + 1})", DIVERGENCE_REMEDY)
+        self.fabric.backward(loss / self.opts.accumulate)
+        self.batch_in_epoch += 1
+        if self.batch_in_epoch % self.opts.accumulate == 0:
+            self._optimizer_step()
+        value = loss.item()
+        correct, labelled = torch.stack([(logits.argmax(1) == y).sum(), (y >= 0).sum()]).tolist()
         totals = self.running
-        for x, y in batches:
-            target = y
-            if self.mixup is not None and len(y) % 2 == 0:
-                x, target = self.mixup(x, y)
-            logits = self.net(x)
-            loss = self.training_loss(x, logits.float(), target)
-            session.check_finite(loss.detach(), f"step {self.step + 1} (epoch {self.epoch + 1})", DIVERGENCE_REMEDY)
-            fabric.backward(loss / opts.accumulate)
-            self.batch_in_epoch += 1
-            if self.batch_in_epoch % opts.accumulate == 0:
-                self._optimizer_step()
-            totals["loss"] += loss.item() * len(y)
-            correct, labelled = torch.stack([(logits.argmax(1) == y).sum(), (y >= 0).sum()]).tolist()
-            totals["correct"] += correct
-            totals["seen"] += len(y)
-            totals["labelled"] = totals.get("labelled", 0.0) + labelled  # distill's unlabelled images: -1
-            session.advance(self._note())
-            if self.batch_in_epoch % opts.accumulate == 0:  # preemption only between optimizer steps
-                session.step_boundary(self._position(), self.state, log_position=self.epoch)
-        if totals["seen"] and self.batch_in_epoch % opts.accumulate:  # the epoch ended inside an accumulation
+        totals["loss"] += value * len(y)
+        totals["correct"] += correct
+        totals["seen"] += len(y)
+        totals["labelled"] = totals.get("labelled", 0.0) + labelled  # distill's unlabelled images: -1
+        return {"loss": value}
+
+    def epoch_row(self) -> dict[str, Any]:
+        """The epoch's training loss and accuracy (over its labelled images); an accumulation the
+        epoch ended inside is stepped first."""
+        totals = self.running
+        if totals["seen"] and self.batch_in_epoch % self.opts.accumulate:
             self._optimizer_step()
         seen, labelled = max(totals["seen"], 1), max(totals.get("labelled", totals["seen"]), 1)
-        metrics = {
-            "train_loss": totals["loss"] / seen,
-            "train_acc": totals["correct"] / labelled if self.mixup is None else float("nan"),
-        }
-        self.batch_in_epoch, self.running = 0, {"loss": 0.0, "correct": 0.0, "seen": 0.0, "labelled": 0.0}
-        return metrics
+        row = {"epoch": self.epoch, "train_loss": totals["loss"] / seen,
+               "train_acc": totals["correct"] / labelled if self.mixup is None else float("nan"),
+               "lr": self.optimizer.param_groups[-1]["lr"], "trainable": self.trainable}  # fmt: skip
+        self.batch_in_epoch, self.running, self.window = 0, _new_totals(), []
+        return row
 
-    def _position(self) -> int:
-        return self.epoch * self.batches_per_epoch() + self.batch_in_epoch
-
-    def _note(self) -> str:
+    def progress_note(self) -> str:
         seen = max(self.running["seen"], 1)
         labelled = max(self.running.get("labelled", seen), 1)
         best = f" | best val acc {self.best['val_acc']:.1%}" if self.best["val_acc"] >= 0 else ""
         return (
-            f"epoch {self.epoch + 1}/{self.opts.epochs} loss {self.running['loss'] / seen:.3f} "
+            f"epoch {self.epoch + 1}/{self.epochs} loss {self.running['loss'] / seen:.3f} "
             f"acc {self.running['correct'] / labelled:.1%}{best}"
         )
+
+    def describe(self, scores: dict[str, Any]) -> str:
+        return f"val acc {scores['val_acc']:.1%}"
 
     def _optimizer_step(self) -> None:
         self.optimizer.step()
@@ -435,41 +441,24 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
         if self.ema is not None:
             self.ema.update(self.net_module, step=self.step)
 
-    def _validate(self) -> dict[str, float]:
-        net = self.ema.module if self.ema is not None else self.net
+    def held_out(self) -> tuple[dict[str, float], None]:
+        """Loss, accuracy and macro F1 of the validation images (the EMA's weights with ``--ema``),
+        on the network itself, not its data-parallel wrapper: only rank 0 scores."""
+        net = self.ema.module if self.ema is not None else self.net_module
         logits, labels = predict_batches(net, self.val_source, self.opts.batch_size * 2, self.performance)
-        return metrics.compute("validation", logits=logits, labels=labels, num_classes=self.num_classes)
+        return metrics.compute("validation", logits=logits, labels=labels, num_classes=self.num_classes), None
 
     def fit(self, session: TrainingSession, stop_after: int | None = None) -> None:
-        """Train to ``opts.epochs`` (or ``stop_after`` more epochs, as if interrupted),
-        checkpointing every epoch."""
-        last = self.opts.epochs if stop_after is None else min(self.opts.epochs, self.epoch + stop_after)
-        while self.epoch < last:
-            epoch_start = time.perf_counter()
-            try:
-                train_metrics = self._train_epoch(session)
-            except torch.cuda.OutOfMemoryError:
+        """The shared epoch loop (``stop_after`` epochs, as if interrupted); running out of memory
+        says which options fit."""
+        try:
+            super().fit(session, stop_after)
+        except torch.cuda.OutOfMemoryError:
+            raise _out_of_memory(self.opts) from None
+        except RuntimeError as exc:
+            if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
                 raise _out_of_memory(self.opts) from None
-            except RuntimeError as exc:
-                if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
-                    raise _out_of_memory(self.opts) from None
-                raise
-            self.epoch += 1
-            row = {"epoch": self.epoch, **train_metrics, "lr": self.optimizer.param_groups[-1]["lr"]}
-            row["trainable"] = self.trainable
-            if self.epoch % self.opts.eval_every == 0 or self.epoch == self.opts.epochs:
-                row.update(self._validate())
-                improved = row["val_acc"] > self.best["val_acc"]
-                if improved:
-                    self.best = {"val_acc": row["val_acc"], "val_f1": row["val_f1"], "epoch": self.epoch}
-                    self._save_best()
-                self.stale = 0 if improved else self.stale + 1
-            row["seconds"] = time.perf_counter() - epoch_start
-            session.log(row)
-            session.step_boundary(self._position(), self.state, last=True, log_position=self.epoch)
-            if self.opts.patience and self.stale >= self.opts.patience:
-                self.stopped_early = True
-                break
+            raise
 
     def report_tables(self, run: Any, metrics: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """Tables the report shows after the validation scores (heading -> rows); none here."""
@@ -498,9 +487,15 @@ class ClassifyRecipe(Recipe[ClassifyOptions, ClassifyResult]):
             title = f"{self.task}: {self.opts.strategy} on {self.splits.description}"
             write_run_report(self.run_dir, title, facts, history, metrics, self.report_tables(run, metrics))
         return ClassifyResult(
-            self.run_dir, self.opts.strategy, float(self.best["val_acc"]), float(self.best["val_f1"]),
-            int(self.best["epoch"]), seconds, int(self.trainable), metrics, history,
+            self.run_dir, self.opts.strategy, float(self.best["val_acc"]),
+            float(self.best.get("scores", {}).get("val_f1", 0.0)), int(self.best["epoch"]), seconds,
+            int(self.trainable), metrics, history,
         )  # fmt: skip
+
+
+def _new_totals() -> dict[str, float]:
+    """An epoch's running sums: loss (per image), correct and labelled images, images seen."""
+    return {"loss": 0.0, "correct": 0.0, "seen": 0.0, "labelled": 0.0}
 
 
 def _out_of_memory(opts: ClassifyOptions) -> TrainingError:
