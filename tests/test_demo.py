@@ -43,17 +43,19 @@ def test_verdict_says_when_transfer_does_not_beat_the_baseline():
 def test_demo_command_shows_a_transfer_gain(cli, tmp_path, monkeypatch):
     from transferlab.tasks import demo
 
-    # The sections' wiring; `make demo` runs them whole. Two source epochs instead of four (half the
-    # test's time) still give the source 96% validation accuracy and a gain of 16 points (measured).
+    # The sections' wiring; `make demo` runs them whole. Two source epochs instead of four and 20
+    # target epochs instead of 40 (a third of the test's time) still give the source 96% validation
+    # accuracy and printed->linear more than 5 points over scratch (asserted below).
     monkeypatch.setattr(demo, "GAN_STEPS", 20)
     monkeypatch.setattr(demo, "SOURCE_EPOCHS", 2)
+    monkeypatch.setattr(demo, "TARGET_EPOCHS", 20)
     code, out, err = cli("demo", "--out", tmp_path / "demo")
     assert code == 0, err
     target = tmp_path / "demo" / "target-handwritten-digits"
     rows = {
         row["strategy"]: row["val accuracy"] for row in json.loads((target / "comparison.json").read_text())["rows"]
     }
-    assert rows["printed->linear"] > rows["scratch"] + 0.05  # a real gain over scratch, same network and budget
+    assert rows["printed->linear"] > rows["scratch"] + 0.05, rows  # a real gain over scratch, same network and budget
     html = (target / "report.html").read_text()
     assert "pixel logistic regression" in html and "data:image/png;base64," in html
     assert "Transfer from printed digits" in out and "report:" in out

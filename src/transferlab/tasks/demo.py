@@ -29,6 +29,7 @@ SHOTS = 5
 SOURCE_IMAGES = 3000  # the printed-digits training set
 SIZE = 32
 SOURCE_EPOCHS = 4  # the source reaches 99% validation accuracy
+TARGET_EPOCHS = 40  # each target row, scored every 5
 
 
 def pixel_logistic_regression(splits: DatasetSplits) -> float:
@@ -53,7 +54,7 @@ def digits_demo(out: Path, seed: int = 0) -> list:
         epochs=SOURCE_EPOCHS, lr=2e-3, warmup_epochs=0.5, **{**common, "batch_size": 64},
     )  # fmt: skip
     target = load_data("digits", seed=seed).few_shot(SHOTS, seed)
-    target_budget = {"epochs": 40, "eval_every": 5, "warmup_epochs": 2, **common}
+    target_budget = {"epochs": TARGET_EPOCHS, "eval_every": 5, "warmup_epochs": 2, **common}
     entries = {
         "scratch": {"backbone": DEMO_NETWORK, "strategy": "scratch", "lr": 2e-3, **target_budget},
         "printed->linear": {

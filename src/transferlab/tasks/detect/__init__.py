@@ -127,9 +127,7 @@ def apply(
     if not 0 <= score_threshold < 1:
         raise UsageError(f"--score-threshold {score_threshold} is not in [0, 1)", "e.g. 0.3")
     net, spec = load_detector(run_dir, resolve_device(device))
-    files = collect_images(inputs)
-    if not files:
-        raise UsageError("no images among the inputs", "give image files or folders of them")
+    files = collect_images(inputs)  # none found is its refusal
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []

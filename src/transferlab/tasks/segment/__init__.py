@@ -128,9 +128,7 @@ def apply(
     ``NAME_overlay.png``. Returns the written files."""
     dev = resolve_device(device)
     net, spec = load_segmenter(run_dir, dev)
-    files = collect_images(inputs)
-    if not files:
-        raise UsageError("no images among the inputs", "give image files or folders of them")
+    files = collect_images(inputs)  # none found is its refusal
     performance, out = for_inference(dev, SegmentOptions.cpu_defaults), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     colours, ignore, written = spec["colours"], int(spec["ignore_index"]), []

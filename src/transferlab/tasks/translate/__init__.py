@@ -130,9 +130,7 @@ def apply(
     if tile < 64 or tile % 32:
         raise UsageError(f"--tile {tile} is not a multiple of 32 of at least 64", "e.g. --tile 256")
     net, spec = load_translator(run_dir, resolve_device(device))
-    files = collect_images(inputs)
-    if not files:
-        raise UsageError("no images among the inputs", "give image files or folders of them")
+    files = collect_images(inputs)  # none found is its refusal
     out = Path(out)
 
     return [translate_file(net, spec, path, out, tile, batch_size) for path in track(files, "translating", len(files))]
