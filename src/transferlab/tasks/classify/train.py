@@ -252,7 +252,7 @@ class ClassifyRecipe(EpochRecipe[ClassifyOptions, ClassifyResult]):
             self.l2sp = L2SP(self.net_module, body, alpha=opts.l2sp)
             no_decay |= body  # L2-SP replaces weight decay on the body
         optimizer = build_optimizer(self.net_module, groups, scales, opts, no_decay)
-        steps_per_epoch = max(1, math.ceil(self.batches_per_epoch() / opts.accumulate))
+        steps_per_epoch = max(1, math.ceil(self.steps_per_epoch() / opts.accumulate))
         self.total_steps = steps_per_epoch * opts.epochs
         from timm.scheduler import CosineLRScheduler
 
@@ -281,7 +281,7 @@ class ClassifyRecipe(EpochRecipe[ClassifyOptions, ClassifyResult]):
                 num_classes=self.num_classes,
             )
 
-    def batches_per_epoch(self) -> int:
+    def steps_per_epoch(self) -> int:
         """Global batches per epoch (each process takes its share of every batch), as the training
         source draws them: a linear head's cached features keep the last, smaller batch."""
         return self.train_source.epoch_batches(self.opts.batch_size)
@@ -289,11 +289,8 @@ class ClassifyRecipe(EpochRecipe[ClassifyOptions, ClassifyResult]):
     def train_size(self) -> int:
         return len(self.splits.train)
 
-    def steps_per_epoch(self) -> int:
-        return self.batches_per_epoch()
-
     def position(self) -> int:
-        return self.epoch * self.batches_per_epoch() + self.batch_in_epoch
+        return self.epoch * self.steps_per_epoch() + self.batch_in_epoch
 
     def whole_state(self) -> bool:
         return self.batch_in_epoch % self.opts.accumulate == 0  # not inside an accumulation
