@@ -204,15 +204,22 @@ def test_the_pruner_stops_a_trial_that_falls_behind(photos, tmp_path):
     assert "pruner stopped" in (root / "report.html").read_text()
 
 
-def _worker(photos: Path, root: Path, trials: int, storage: str | None = None, epochs: int = 2) -> subprocess.Popen:
+def _worker(
+    photos: Path, root: Path, trials: int, storage: str | None = None, epochs: int = 2, network: str = ""
+) -> subprocess.Popen:
+    """A `transferlab tune` worker process; ``network``: e.g. a LeNet from scratch, whose trials take
+    a fraction of the default's (the shared study, not the model, is under test)."""
     program = str(Path(sys.executable).parent / "transferlab")
     command = [program, "tune", "classify", str(photos), "--trials", str(trials),
                "--img-size", "32", "--batch-size", "16", "--epochs", str(epochs), "--out", str(root),
-               "--study", "shared", "--space", str(root.parent / "space.yaml")]  # fmt: skip
+               "--study", "shared", "--space", str(root.parent / "space.yaml"), *network.split()]  # fmt: skip
     if storage:
         command += ["--storage", storage]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TRANSFERLAB_QUIET": "0", "TRANSFERLAB_PROGRESS_SECONDS": "1"}
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+LENET = "--backbone lenet --strategy scratch"
 
 
 def _space(tmp_path: Path) -> None:
@@ -247,7 +254,7 @@ def test_a_killed_worker_resumes_the_study_and_reruns_no_finished_trial(photos, 
 
 
 def _two_workers(photos: Path, root: Path, storage: str | None) -> list:
-    workers = [_worker(photos, root, 4, storage, epochs=1) for _ in range(2)]
+    workers = [_worker(photos, root, 4, storage, epochs=1, network=LENET) for _ in range(2)]
     logs = [w.communicate(timeout=600)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), logs
     return logs

@@ -1,0 +1,150 @@
+"""`transferlab distill` against the plain loop a user would write with torchdistill's KD loss:
+the same teacher run (EfficientNet-Lite2 fine-tuned by `benchmarks/distill.py`), the same student
+(Lite0 from the same ImageNet weights), data (CIFAR-10, 200 labelled images a class), input size,
+epochs and KD settings (T 4, alpha 0.5); test accuracy on the same 1,000 unseen images and wall
+time from the call to the trained student, over seeds, the two sides alternating.
+
+The plain loop: torchvision ``ImageFolder`` with transforms v2 (a random resized crop of the same
+scale range and a flip), two loader workers, AdamW (lr 1e-3, weight decay 0.05) on a per-step cosine
+schedule, ``torchdistill.losses.mid_level.KDLoss`` on the logits, the teacher in eval mode under
+``no_grad``; the best epoch on the validation images kept, as `distill` keeps it.
+
+torchdistill is not a transferlab dependency: ``.venv/bin/pip install torchdistill`` (1.1.5 takes
+the torch already installed), then
+
+    cd benchmarks && ../.venv/bin/python distill_vs_torchdistill.py [--seeds 0,1,2] [--epochs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("TRANSFERLAB_QUIET", "1")
+os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
+
+import torch
+
+from common import ROOT
+from distill import build
+
+STUDENT, TEACHER = "tf_efficientnet_lite0", "tf_efficientnet_lite2"
+TEMPERATURE, ALPHA = 4.0, 0.5
+
+
+def loaders(data: Path, size: int, mean, std, seed: int):
+    from torchvision import datasets
+    from torchvision.transforms import v2
+
+    def pipeline(*first):
+        return v2.Compose([*first, v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+
+    train_tf = pipeline(v2.RandomResizedCrop(size, scale=(0.35, 1.0), antialias=True), v2.RandomHorizontalFlip())
+    eval_tf = pipeline(v2.Resize(size, antialias=True), v2.CenterCrop(size))
+    generator = torch.Generator().manual_seed(seed)
+
+    def loader(part: str, transform, train: bool):
+        folder = datasets.ImageFolder(str(data / part), transform=transform)
+        return torch.utils.data.DataLoader(folder, batch_size=64, shuffle=train, drop_last=train, num_workers=2,
+                                           persistent_workers=True, generator=generator)  # fmt: skip
+
+    return loader("train", train_tf, True), loader("val", eval_tf, False), loader("test", eval_tf, False)
+
+
+def accuracy(model: torch.nn.Module, loader) -> float:
+    model.eval()
+    correct = seen = 0
+    with torch.no_grad():
+        for x, y in loader:
+            correct += int((model(x).argmax(1) == y).sum())
+            seen += len(y)
+    return correct / seen
+
+
+def plain_torchdistill(teacher_run: Path, data: Path, size: int, epochs: int, seed: int) -> float:
+    """The student's test accuracy after the plain loop (see the module's docstring)."""
+    from torchdistill.losses.mid_level import KDLoss
+
+    from transferlab import backbones
+
+    torch.manual_seed(seed)
+    teacher = backbones.from_run(teacher_run).model.eval()
+    student, config, _ = backbones.create(STUDENT, pretrained=True, num_classes=10, img_size=size)
+    train, val, test = loaders(data, size, config["mean"], config["std"], seed)
+    criterion = KDLoss("logits", "output", "logits", "output", temperature=TEMPERATURE, alpha=ALPHA)
+    optimizer = torch.optim.AdamW(student.parameters(), lr=1e-3, weight_decay=0.05)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(train))
+    best, best_state = -1.0, None
+    for _ in range(epochs):
+        student.train()
+        for x, y in train:
+            with torch.no_grad():
+                teacher_logits = teacher(x)
+            loss = criterion({"logits": {"output": student(x)}}, {"logits": {"output": teacher_logits}}, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+        score = accuracy(student, val)
+        if score > best:
+            best, best_state = score, copy.deepcopy(student.state_dict())
+    student.load_state_dict(best_state)
+    return accuracy(student, test)
+
+
+def ours(teacher_run: Path, folder: Path, data: Path, size: int, epochs: int, seed: int, out: Path) -> float:
+    from transferlab.tasks import classify, distill
+
+    distill.train(str(teacher_run), str(folder), out=out, backbone=STUDENT, img_size=size, epochs=epochs, seed=seed,
+                  temperature=TEMPERATURE, alpha=ALPHA)  # fmt: skip
+    return float(classify.evaluate(out, str(data / "test"))["accuracy"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--img-size", type=int, default=64)
+    args = parser.parse_args()
+    from transferlab.tasks import classify
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    data = build("cifar10")
+    runs = ROOT / ".bench-cache" / "distill-runs" / "cifar10"
+    folder = runs / "data"  # train/ + val/ as one DATA, as benchmarks/distill.py makes it
+    for part in ("train", "val"):
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / part).exists():
+            (folder / part).symlink_to(data / part)
+    teacher = runs / f"teacher-lite2-e{args.epochs}-{args.img_size}"
+    if not (teacher / "run.json").is_file():
+        classify.train(str(folder), out=teacher, backbone=TEACHER, seed=0, img_size=args.img_size, epochs=args.epochs)
+    found: dict[str, list[tuple[float, float]]] = {}
+    for seed in map(int, args.seeds.split(",")):
+        for side in ("torchdistill", "transferlab") if seed % 2 else ("transferlab", "torchdistill"):
+            started = time.perf_counter()
+            if side == "transferlab":
+                out = runs / f"vs-torchdistill-e{args.epochs}-{args.img_size}-seed{seed}"
+                score = ours(teacher, folder, data, args.img_size, args.epochs, seed, out)
+            else:
+                score = plain_torchdistill(teacher, data, args.img_size, args.epochs, seed)
+            seconds = time.perf_counter() - started
+            found.setdefault(side, []).append((score, seconds))
+            print(json.dumps({"side": side, "seed": seed, "test_accuracy": score, "seconds": round(seconds)}),
+                  flush=True)  # fmt: skip
+    print(f"\nLite2 -> Lite0 KD on CIFAR-10 (200 a class), {args.epochs} epochs at {args.img_size} px")
+    print("| student | test accuracy | seeds | wall s |\n| --- | --- | --- | --- |")
+    for side, rows in found.items():
+        scores = [a for a, _ in rows]
+        spread = f" +- {statistics.stdev(scores):.3f}" if len(scores) > 1 else ""
+        print(f"| {side} | {statistics.mean(scores):.3f}{spread} | {len(rows)} | "
+              f"{statistics.mean(s for _, s in rows):.0f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
