@@ -3,9 +3,11 @@ images (32 px) pasted at a random place on 96 px backgrounds (random crops of pa
 textures), so the object's box is known and covers a ninth of the image; Lite0 trained on them by
 `transferlab classify`, ImageNet-transferred (`--strategy full`) against the same network from
 scratch, over seeds; each test image's Grad-CAM map of its true class (`transferlab explain`, its
-default size) is a hit when its peak lies in the pasted box. The image centre is the baseline.
+default size, and others with ``--sizes``) is a hit when its peak lies in the pasted box. The image
+centre is the baseline. Runs are kept in .bench-cache/explain-transfer (a rerun scores them again).
 
     .venv/bin/python benchmarks/explain_transfer.py [--seeds 0,1,2] [--per-class 150] [--epochs 10]
+        [--sizes default,96,192]
 """
 
 from __future__ import annotations
@@ -70,14 +72,15 @@ def inside(point: tuple[float, float], box: tuple[int, ...]) -> bool:
     return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
 
-def pointing(run: Path, test: list, out: Path) -> float:
-    """The share of test images whose map of their true class peaks inside the object."""
+def pointing(run: Path, test: list, out: Path, size: int | None) -> float:
+    """The share of test images whose map of their true class (explained at ``size``, None: the
+    default) peaks inside the object."""
     from transferlab.tasks.explain import explain
 
     hits = []
     for name in sorted({c for _, c, _ in test}):
         shown = [(p, box) for p, c, box in test if c == name]
-        found = explain([p for p, _ in shown], run=run, class_name=name, out=out / name)
+        found = explain([p for p, _ in shown], run=run, class_name=name, size=size, out=out / name)
         hits += [inside(e.peak, box) for e, (_, box) in zip(found, shown)]
     return float(np.mean(hits))
 
@@ -88,38 +91,44 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=150, help="training images a class")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--strategies", default="full,scratch")
+    parser.add_argument("--sizes", default="default,96,192", help="the shorter sides maps are made at")
     args = parser.parse_args()
     from transferlab.tasks import classify
 
     warnings.simplefilter("ignore")
     cache = ROOT / ".bench-cache"
+    root = cache / "explain-transfer"
+    sizes = [None if s == "default" else int(s) for s in args.sizes.split(",")]
+    boxes = composite_set(cifar10_folder(cache), root / "set", {"train": args.per_class, "val": 30, "test": 30})
+    centre = float(np.mean([inside((CANVAS / 2, CANVAS / 2), box) for _, _, box in boxes["test"]]))
+    print(f"{len(boxes['test'])} test images; the centre as the map: {centre:.3f}", flush=True)
+    rows: dict[str, list[list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        boxes = composite_set(cifar10_folder(cache), root / "set", {"train": args.per_class, "val": 30, "test": 30})
-        centre = float(np.mean([inside((CANVAS / 2, CANVAS / 2), box) for _, _, box in boxes["test"]]))
-        print(f"{len(boxes['test'])} test images; the centre as the map: {centre:.3f}", flush=True)
-        rows: dict[str, list[tuple[float, float, float]]] = {}
         for strategy in args.strategies.split(","):
             for seed in map(int, args.seeds.split(",")):
                 run = root / f"{strategy}-{seed}"
                 started = time.perf_counter()
-                classify.fit(str(root / "set"), backbone="tf_efficientnet_lite0", strategy=strategy,
-                             img_size=CANVAS, epochs=args.epochs, seed=seed, out=run)  # fmt: skip
+                if not (run / "report.html").is_file():
+                    classify.fit(str(root / "set"), backbone="tf_efficientnet_lite0", strategy=strategy,
+                                 img_size=CANVAS, epochs=args.epochs, seed=seed, out=run)  # fmt: skip
                 seconds = time.perf_counter() - started
                 accuracy = classify.evaluate(run, str(root / "set" / "test"))["accuracy"]
-                hits = pointing(run, boxes["test"], root / f"maps-{strategy}-{seed}")
-                rows.setdefault(strategy, []).append((accuracy, hits, seconds))
+                hits = [pointing(run, boxes["test"], Path(tmp) / f"maps-{strategy}-{seed}-{size}", size)
+                        for size in sizes]  # fmt: skip
+                rows.setdefault(strategy, []).append([accuracy, *hits])
                 print(json.dumps({"strategy": strategy, "seed": seed, "test_accuracy": accuracy,
-                                  "pointing": hits, "train_seconds": round(seconds)}), flush=True)  # fmt: skip
-    print("\n| strategy | test accuracy | pointing game (true class) | training s |\n| --- | --- | --- | --- |")
+                                  "pointing": dict(zip(args.sizes.split(","), hits)),
+                                  "train_seconds": round(seconds)}), flush=True)  # fmt: skip
+    header = " | ".join(f"pointing at {s}" for s in args.sizes.split(","))
+    print(f"\n| strategy | test accuracy | {header} |\n| --- |" + " --- |" * (1 + len(sizes)))
     for strategy, found in rows.items():
         cells = []
-        for column in range(3):
+        for column in range(1 + len(sizes)):
             values = [r[column] for r in found]
             spread = f" +- {statistics.stdev(values):.3f}" if len(values) > 1 else ""
-            cells.append(f"{statistics.mean(values):.3f}{spread}" if column < 2 else f"{statistics.mean(values):.0f}")
+            cells.append(f"{statistics.mean(values):.3f}{spread}")
         print(f"| {strategy} | " + " | ".join(cells) + " |")
-    print(f"| the image's centre | - | {centre:.3f} | - |")
+    print("| the image's centre | - |" + f" {centre:.3f} |" * len(sizes))
 
 
 if __name__ == "__main__":

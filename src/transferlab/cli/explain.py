@@ -26,7 +26,9 @@ def explain(
     method: str = typer.Option(None, "--method", help=METHOD_HELP),
     class_name: str = typer.Option(None, "--class", help="The class to explain (default: the predicted one)."),
     size: int = typer.Option(
-        None, "--size", help="Shorter side images are run at (default: the model's, grown to a map of 14 cells a side)."
+        None,
+        "--size",
+        help="Shorter side images are run at (default: the model's, grown to a 14-cell map, to at most 3x).",
     ),
     out_dir: Path = typer.Option(Path("explained"), "--out", "-o", help="Folder for the maps."),
     batch_size: int = typer.Option(8, "--batch-size", "-b"),

@@ -147,7 +147,7 @@ def explain(
     """Explain every image (any size, the whole image) with ``method``'s map (default: gradcam;
     eigencam for detectors) of the predicted class (or ``class_name``) of a classifier, segmenter
     or detector run, or an ImageNet model by name (``model``). ``size``: the shorter side images
-    are run at (default: the model's, grown until the map has at least 14 cells a side; a
+    are run at (default: the model's, grown until the map has 14 cells a side, to at most 3x; a
     detector's: the longer side it evaluates at). Runs on the CPU: the maps take little time next
     to loading the network for the few images one looks at."""
     if method is not None:
