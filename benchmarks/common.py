@@ -11,6 +11,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRANSFERLAB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+def mean_spread(values: list[float], digits: int = 3) -> str:
+    """``mean +- std`` of a table cell (the mean alone for one value)."""
+    import statistics
+
+    mean = f"{statistics.mean(values):.{digits}f}"
+    return f"{mean} +- {statistics.stdev(values):.{digits}f}" if len(values) > 1 else mean
+
+
 def cifar10_folder(cache: Path) -> Path:
     """Extract ../shared/data/cifar10.tar.gz once (45,000 train / 5,000 val JPEGs) and return its root."""
     archive = SHARED / "cifar10.tar.gz"

@@ -25,7 +25,7 @@ from pathlib import Path
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
-from common import ROOT, cifar10_folder
+from common import ROOT, cifar10_folder, mean_spread
 
 PARTS = {"train": 200, "val": 50, "unlabelled": 200, "test": 100}  # images a class
 
@@ -63,6 +63,27 @@ def build(name: str) -> Path:
     return _write_parts(per_class, target, lambda i, dst: Image.fromarray(images.images[i]).save(dst))
 
 
+def teacher_run(name: str, epochs: int, img_size: int) -> tuple[Path, Path, Path]:
+    """The set's parts, its train/ + val/ as one DATA folder, and the Lite2 teacher fine-tuned on
+    it (trained once, kept in .bench-cache/distill-runs/SET)."""
+    from transferlab.tasks import classify
+
+    data = build(name)
+    runs = ROOT / ".bench-cache" / "distill-runs" / name
+    folder = runs / "data"
+    for part in ("train", "val"):
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / part).exists():
+            (folder / part).symlink_to(data / part)
+    teacher = runs / f"teacher-lite2-e{epochs}-{img_size}"
+    if not (teacher / "run.json").is_file():
+        started = time.perf_counter()
+        classify.train(str(folder), out=teacher, backbone="tf_efficientnet_lite2", seed=0, img_size=img_size,
+                       epochs=epochs)  # fmt: skip
+        print(f"teacher trained in {time.perf_counter() - started:.0f} s", flush=True)
+    return data, folder, teacher
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=("cifar10", "fashion"), default="cifar10")
@@ -74,20 +95,9 @@ def main() -> None:
     args = parser.parse_args()
     from transferlab.tasks import classify, distill
 
-    data = build(args.set)
-    runs = ROOT / ".bench-cache" / "distill-runs" / args.set
-    labelled = {"train": str(data / "train"), "val": str(data / "val")}
-    folder = runs / "data"  # train/ + val/ as one DATA
-    for part, source in labelled.items():
-        (folder / part).parent.mkdir(parents=True, exist_ok=True)
-        if not (folder / part).exists():
-            (folder / part).symlink_to(source)
+    data, folder, teacher = teacher_run(args.set, args.epochs, args.img_size)
+    runs = folder.parent
     common = {"img_size": args.img_size, "epochs": args.epochs}
-    teacher = runs / f"teacher-lite2-e{args.epochs}-{args.img_size}"
-    if not (teacher / "run.json").is_file():
-        started = time.perf_counter()
-        classify.train(str(folder), out=teacher, backbone="tf_efficientnet_lite2", seed=0, **common)
-        print(f"teacher trained in {time.perf_counter() - started:.0f} s", flush=True)
     found: dict[str, list[tuple[float, float]]] = {"teacher": [(_test(teacher, data), 0.0)]}
     for seed in map(int, args.seeds.split(",")):
         for student in args.students.split(","):
@@ -115,9 +125,7 @@ def main() -> None:
     print("| network | test accuracy | seeds | train s |")
     print("| --- | --- | --- | --- |")
     for who, rows in found.items():
-        accuracy = [a for a, _ in rows]
-        spread = f" +- {statistics.stdev(accuracy):.3f}" if len(accuracy) > 1 else ""
-        print(f"| {who} | {statistics.mean(accuracy):.3f}{spread} | {len(rows)} | "
+        print(f"| {who} | {mean_spread([a for a, _ in rows])} | {len(rows)} | "
               f"{statistics.mean(s for _, s in rows):.0f} |")  # fmt: skip
 
 

@@ -1,5 +1,5 @@
 """`transferlab distill` against the plain loop a user would write with torchdistill's KD loss:
-the same teacher run (EfficientNet-Lite2 fine-tuned by `benchmarks/distill.py`), the same student
+the same teacher run (EfficientNet-Lite2 fine-tuned as `benchmarks/distill.py` does: `teacher_run`), the same student
 (Lite0 from the same ImageNet weights), data (CIFAR-10, 200 labelled images a class), input size,
 epochs and KD settings (T 4, alpha 0.5); test accuracy on the same 1,000 unseen images and wall
 time from the call to the trained student, over seeds, the two sides alternating.
@@ -30,10 +30,10 @@ os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
 import torch
 
-from common import ROOT
-from distill import build
+from common import mean_spread
+from distill import teacher_run
 
-STUDENT, TEACHER = "tf_efficientnet_lite0", "tf_efficientnet_lite2"
+STUDENT = "tf_efficientnet_lite0"
 TEMPERATURE, ALPHA = 4.0, 0.5
 
 
@@ -111,19 +111,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--img-size", type=int, default=64)
     args = parser.parse_args()
-    from transferlab.tasks import classify
-
     torch.set_num_threads(os.cpu_count() or 1)
-    data = build("cifar10")
-    runs = ROOT / ".bench-cache" / "distill-runs" / "cifar10"
-    folder = runs / "data"  # train/ + val/ as one DATA, as benchmarks/distill.py makes it
-    for part in ("train", "val"):
-        folder.mkdir(parents=True, exist_ok=True)
-        if not (folder / part).exists():
-            (folder / part).symlink_to(data / part)
-    teacher = runs / f"teacher-lite2-e{args.epochs}-{args.img_size}"
-    if not (teacher / "run.json").is_file():
-        classify.train(str(folder), out=teacher, backbone=TEACHER, seed=0, img_size=args.img_size, epochs=args.epochs)
+    data, folder, teacher = teacher_run("cifar10", args.epochs, args.img_size)
+    runs = folder.parent
     found: dict[str, list[tuple[float, float]]] = {}
     for seed in map(int, args.seeds.split(",")):
         for side in ("torchdistill", "transferlab") if seed % 2 else ("transferlab", "torchdistill"):
@@ -140,9 +130,7 @@ def main() -> None:
     print(f"\nLite2 -> Lite0 KD on CIFAR-10 (200 a class), {args.epochs} epochs at {args.img_size} px")
     print("| student | test accuracy | seeds | wall s |\n| --- | --- | --- | --- |")
     for side, rows in found.items():
-        scores = [a for a, _ in rows]
-        spread = f" +- {statistics.stdev(scores):.3f}" if len(scores) > 1 else ""
-        print(f"| {side} | {statistics.mean(scores):.3f}{spread} | {len(rows)} | "
+        print(f"| {side} | {mean_spread([a for a, _ in rows])} | {len(rows)} | "
               f"{statistics.mean(s for _, s in rows):.0f} |")  # fmt: skip
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
-from common import ROOT, SHARED
+from common import ROOT, SHARED, mean_spread
 from segment_membrane import membrane
 
 UNSEEN = ("glass_blur", "elastic_transform")  # evaluated, never trained on (robustness.TRAINING_CORRUPTIONS)
@@ -135,11 +135,7 @@ def main() -> None:
     print("| training | " + " | ".join(keys) + " |")
     print("| --- |" + " --- |" * len(keys))
     for name, rows in results.items():
-        cells = []
-        for key in keys:
-            values = [r[key] for r in rows]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.3f} +- {spread:.3f}")
+        cells = [mean_spread([r[key] for r in rows]) for key in keys]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
