@@ -187,3 +187,15 @@ def test_detector_maps_each_box(tmp_path, cli):
     assert within[:8].max() == 0 and within[8:40, 8:24].min() == 0  # renormalised inside the box only
     assert_user_error(cli("explain", tmp_path / "run", image, "--method", "gradcam"), "does not apply",
                       "--method eigencam")  # fmt: skip
+
+
+def test_the_default_size_grows_the_map_to_14_cells_but_at_most_3x_the_training_size(runs):
+    """A run trained at 32 px is explained at 96 (3x; 448 px put its objects far larger than it
+    learnt them: BENCHMARKS.md), ImageNet Lite0 (trained at 224) at 448 (14 cells), --size as given."""
+    from transferlab.tasks.explain.subjects import load_subject
+
+    square = Image.new("RGB", (50, 50), (120, 30, 30))
+    side = lambda subject: min(subject.prepare(square).shape[-2:])  # noqa: E731
+    assert side(load_subject(runs / "classifier", None, None, None)) == 96
+    assert side(load_subject(None, "tf_efficientnet_lite0", None, None)) == 448
+    assert side(load_subject(runs / "classifier", None, None, 160)) == 160
