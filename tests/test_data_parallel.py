@@ -4,10 +4,9 @@ and a stop request ends even a run whose other process is stuck."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,8 +21,7 @@ from transferlab.engine.performance import for_inference
 from transferlab.engine.session import _child_processes
 from transferlab.options.segment import SegmentOptions
 from transferlab.tasks.segment.data import load_segmentation
-
-EXE = str(Path(sys.executable).with_name("transferlab"))
+from zygote import run_cli, start_cli
 
 #: Installed in every process Fabric starts for ranks > 0 (LOCAL_RANK is set for them only): an
 #: audit hook that records each file opened for writing, renamed, linked or made below WATCH.
@@ -180,10 +178,10 @@ def _datasets(root: Path) -> dict[str, Path]:
 
 TWO = ["--accelerator", "cpu", "--devices", "2"]
 COMMANDS = {
-    # classify's two-process training (tests/test_classify.py matches it to one process), after the
-    # LR finder's sweep on both ranks: the mean loss decides for both (a rank that stopped alone would
-    # hang); gradual unfreezing leaves groups without gradients in its first epoch, which DDP must be told
-    "classify-lr-auto": "classify {classes} --strategy gradual --img-size 32 --epochs 2 --batch-size 8 --lr auto",
+    # classify after the LR finder's sweep on both ranks: the mean loss decides for both (a rank that
+    # stopped alone would hang); gradual unfreezing leaves the body without gradients in its first
+    # epoch, which DDP must be told; the trained head is matched to one process's below
+    "classify-lr-auto": "classify {classes} --strategy gradual --img-size 32 --epochs 1 --batch-size 8 --lr auto",
     "gan": "gan train {classes} --arch dcgan --img-size 32 --width 8 --steps 6 --batch-size 8 --eval-every 3 "
     "--fid-samples 16 --fid-features lite0 --sample-every 3 --checkpoint-every 3",
     "translate": "translate train {classes} --task colorize --img-size 32 --steps 4 --batch-size 4 --eval-every 2 "
@@ -208,6 +206,22 @@ def two_process_env(tmp_path: Path, watch: Path) -> tuple[dict[str, str], Path]:
     return env, log
 
 
+def assert_same_head_as_one_process(command: list[str], two: Path, one: Path) -> None:
+    """In its first epoch gradual unfreezing trains the head alone, on features without BatchNorm
+    updates, and the gradients of two half-batches average to the full batch's: the head (and the
+    rate the sweep found) must equal those of the same command on one process, run here."""
+    from safetensors.torch import load_file
+
+    from transferlab.cli.main import main
+
+    assert main([*command, "--accelerator", "cpu", "--devices", "1", "--out", str(one)]) == 0
+    found = [json.loads((run / "lr_find.json").read_text())["suggestion"] for run in (one, two)]
+    assert found[0] == pytest.approx(found[1], rel=1e-6)
+    heads = [load_file(str(run / "model.safetensors")) for run in (one, two)]
+    for key in ("classifier.weight", "classifier.bias"):
+        assert torch.allclose(heads[0][key], heads[1][key], atol=1e-5), key
+
+
 @pytest.mark.heavy(18)
 @pytest.mark.parametrize("task", list(COMMANDS))
 def test_a_two_process_run_trains_and_only_rank_0_writes(task, tmp_path):
@@ -215,7 +229,7 @@ def test_a_two_process_run_trains_and_only_rank_0_writes(task, tmp_path):
     out = tmp_path / "out"
     env, log = two_process_env(tmp_path, out)
     args = COMMANDS[task].format(**data).split() + TWO + ["--out", str(out)]
-    done = subprocess.run([EXE, *args], capture_output=True, text=True, env=env, timeout=600)
+    done = run_cli(args, env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "watching rank 1" in log.read_text(), "the second process was not started or not watched"
     assert log.read_text().splitlines()[1:] == [], f"rank 1 wrote into the run:\n{log.read_text()}"
@@ -224,6 +238,8 @@ def test_a_two_process_run_trains_and_only_rank_0_writes(task, tmp_path):
     assert len(said) <= 1, done.stdout  # the result is printed once, by rank 0
     if "auto" in args:
         assert (out / "lr_find.json").is_file() and (out / "lr_find.png").is_file()
+    if task == "classify-lr-auto":
+        assert_same_head_as_one_process(COMMANDS[task].format(**data).split(), out, tmp_path / "one")
     if "--time-budget" in args:
         assert len((out / "metrics.csv").read_text().splitlines()) == 2  # one epoch of the three, on both ranks
 
@@ -238,13 +254,13 @@ def test_sigterm_ends_a_run_whose_other_rank_is_stuck_keeping_the_last_checkpoin
     args = (f"autoencoder pretrain {data['classes']} --img-size 32 --steps 100000 --batch-size 8 "
             "--checkpoint-every 2").split() + TWO + ["--out", str(out)]  # fmt: skip
     env = {**os.environ, "TRANSFERLAB_STOP_GRACE": "5"}
-    run = subprocess.Popen([EXE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    run = start_cli(args, env)
     checkpoint = out / "checkpoints" / "last.safetensors"
     try:
         deadline = time.monotonic() + 240
         while not checkpoint.is_file() and time.monotonic() < deadline and run.poll() is None:
             time.sleep(0.5)
-        assert checkpoint.is_file(), run.stderr.read() if run.poll() is not None else "no checkpoint in time"
+        assert checkpoint.is_file(), run.output() if run.poll() is not None else "no checkpoint in time"
         ranks = _child_processes(run.pid)
         assert ranks, "rank 1 was not found"
         for pid in ranks:
@@ -277,7 +293,7 @@ def test_sigterm_ends_a_run_stuck_in_its_data_loader(tmp_path):
     flags = "--backbone resnet10t --strategy scratch --img-size 32 --epochs 500 --batch-size 4 --no-resident"
     args = ["classify", str(many), *flags.split(), "--workers", "1", "--accelerator", "cpu", "--out", str(out)]
     env = {**os.environ, "TRANSFERLAB_STOP_GRACE": "5"}
-    run = subprocess.Popen([EXE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    run = start_cli(args, env)
     try:
         deadline = time.monotonic() + 240
         while not (out / "metrics.csv").is_file() and time.monotonic() < deadline and run.poll() is None:

@@ -43,11 +43,11 @@ def test_verdict_says_when_transfer_does_not_beat_the_baseline():
 def test_demo_command_shows_a_transfer_gain(cli, tmp_path, monkeypatch):
     from transferlab.tasks import demo
 
-    # The sections' wiring; `make demo` runs them whole. Two source epochs instead of four and 20
-    # target epochs instead of 40 (a third of the test's time) still give the source 96% validation
-    # accuracy and printed->linear more than 5 points over scratch (asserted below).
+    # The sections' wiring; `make demo` runs them whole. One source epoch instead of four and 20
+    # target epochs instead of 40 still give printed->linear more than 5 points over scratch
+    # (asserted below: 0.83 against 0.34 when last measured).
     monkeypatch.setattr(demo, "GAN_STEPS", 20)
-    monkeypatch.setattr(demo, "SOURCE_EPOCHS", 2)
+    monkeypatch.setattr(demo, "SOURCE_EPOCHS", 1)
     monkeypatch.setattr(demo, "TARGET_EPOCHS", 20)
     code, out, err = cli("demo", "--out", tmp_path / "demo")
     assert code == 0, err

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import torch.nn.functional as F
 from conftest import assert_user_error, make_class_folder, write_image
 from transferlab.tasks import classify, distill
 from transferlab.tasks.distill.losses import DIST, METHODS, HintonKD
+from zygote import run_cli
 
 FAST = {"img_size": 32, "batch_size": 16, "epochs": 2, "warmup_epochs": 0.5, "devices": 1}
 STUDENT = {"backbone": "resnet10t", "strategy": "scratch", "lr": 3e-3}
@@ -140,14 +139,12 @@ def test_resume_continues_exactly(folder, teacher, tmp_path):
 def test_two_processes_train_the_same_student_as_one(folder, teacher, tmp_path, cli):
     """Each process's teacher teaches its share of every batch; the averaged gradients equal one
     process's (trained in this process; a frozen body: BatchNorm statistics are not per process)."""
-    exe = str(Path(sys.executable).with_name("transferlab"))
     common = [str(teacher), str(folder), "--student", "tf_efficientnet_lite0", "--strategy", "frozen", "--img-size",
               "32", "--epochs", "2", "--batch-size", "8", "--lr", "0.01", "--accelerator", "cpu"]  # fmt: skip
     code, _, err = cli("distill", *common, "--devices", "1", "--out", tmp_path / "d1")
     assert code == 0, err
     env = {**os.environ, "TRANSFERLAB_QUIET": "1"}
-    done = subprocess.run([exe, "distill", *common, "--devices", "2", "--out", str(tmp_path / "d2")],
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    done = run_cli(["distill", *common, "--devices", "2", "--out", tmp_path / "d2"], env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     from safetensors.torch import load_file
 

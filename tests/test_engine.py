@@ -21,8 +21,7 @@ from sklearn.datasets import load_digits
 from conftest import assert_user_error, write_segmentation_set
 from transferlab.engine.checkpoint import load_checkpoint
 from transferlab.engine.session import PREEMPTED_EXIT, checkpoint_path, duration_sentence
-
-CLI = [sys.executable, "-c", "from transferlab.cli.main import run; run()"]
+from zygote import CliProcess, run_cli, start_cli
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +90,8 @@ def _checkpointed(task: str, run: Path) -> Path:
     return checkpoint_path(run / "dann-seed0" if task == "adapt" else run)
 
 
-def _start(args: list, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([*CLI, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _start(args: list, env: dict) -> CliProcess:
+    return start_cli(args, env)
 
 
 # A process killed outright: once for a study of runs over loaders (adapt: its finished runs kept, the
@@ -127,8 +126,7 @@ def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(task, 
             kills += 1
         process.wait()
     assert kills == 2, "the runs ended before they could be killed: make them longer"
-    finish = subprocess.run([*CLI, *map(str, _resume_args(task, args, killed))], env=env, capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    finish = run_cli(_resume_args(task, args, killed), env, timeout=300)
     assert finish.returncode == 0, finish.stderr[-2000:]
     expected, got = _weights(reference, task, key), _weights(killed, task, key)
     assert expected.keys() == got.keys()
@@ -164,13 +162,11 @@ def test_sigterm_mid_epoch_checkpoints_exits_75_and_resumes_exactly(digits, tmp_
     assert cli(*args, "--out", reference)[0] == 0
     env = {**os.environ, "TRANSFERLAB_QUIET": "0", "TRANSFERLAB_PROGRESS_SECONDS": "0"}
     process = _start([*args, "--out", run], env)
-    for line in process.stderr:  # plain progress lines: wait until it is inside the second epoch
-        if b"epoch 2/2" in line:
-            break
+    assert process.wait_for("epoch 2/2"), process.output()  # plain progress lines: inside the second epoch
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == PREEMPTED_EXIT, err.decode()[-2000:]
-    assert b"SIGTERM" in err and b"--resume" in err and b"Traceback" not in err
+    assert process.returncode == PREEMPTED_EXIT, err[-2000:]
+    assert "SIGTERM" in err and "--resume" in err and "Traceback" not in err
     state = load_checkpoint(checkpoint_path(run))
     assert state["epoch"] == 1 and state["batch_in_epoch"] > 0  # stopped mid-epoch, checkpointed there
     assert cli("classify", digits, "--resume", run)[0] == 0
@@ -262,7 +258,7 @@ def test_a_second_process_on_the_same_run_is_refused(digits, tmp_path, cli):
 def test_plain_progress_lines_without_a_terminal(digits, tmp_path):
     env = {**os.environ, "TRANSFERLAB_QUIET": "0", "TRANSFERLAB_PROGRESS_SECONDS": "0.2"}
     args = ["autoencoder", "pretrain", digits, "--steps", "12", "--batch-size", "16", "--out", tmp_path / "ae"]
-    done = subprocess.run([*CLI, *map(str, args)], env=env, capture_output=True, text=True, timeout=300)
+    done = run_cli(args, env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.startswith("pretraining autoencoder:")]
     assert len(lines) >= 2 and "/12" in lines[-1] and "ETA" in lines[0] and "loss" in lines[-1]

@@ -24,6 +24,7 @@ from conftest import assert_user_error, make_class_folder, write_detection_set, 
 from transferlab import tune
 from transferlab.engine.rate_finder import smooth, suggest
 from transferlab.errors import UsageError
+from zygote import CliProcess, start_cli
 
 FAST = {"img_size": 32, "batch_size": 16, "epochs": 2, "warmup_epochs": 0.5, "backbone": "tf_efficientnet_lite0"}
 
@@ -206,17 +207,16 @@ def test_the_pruner_stops_a_trial_that_falls_behind(photos, tmp_path):
 
 def _worker(
     photos: Path, root: Path, trials: int, storage: str | None = None, epochs: int = 2, network: str = ""
-) -> subprocess.Popen:
+) -> CliProcess:
     """A `transferlab tune` worker process; ``network``: e.g. a LeNet from scratch, whose trials take
     a fraction of the default's (the shared study, not the model, is under test)."""
-    program = str(Path(sys.executable).parent / "transferlab")
-    command = [program, "tune", "classify", str(photos), "--trials", str(trials),
+    command = ["tune", "classify", str(photos), "--trials", str(trials),
                "--img-size", "32", "--batch-size", "16", "--epochs", str(epochs), "--out", str(root),
                "--study", "shared", "--space", str(root.parent / "space.yaml"), *network.split()]  # fmt: skip
     if storage:
         command += ["--storage", storage]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TRANSFERLAB_QUIET": "0", "TRANSFERLAB_PROGRESS_SECONDS": "1"}
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return start_cli(command, env, merge_stderr=True)
 
 
 LENET = "--backbone lenet --strategy scratch"

@@ -47,7 +47,12 @@ PREEMPTED_EXIT = 75  # EX_TEMPFAIL: "try again later", which is what a requeue d
 #: Seconds a stop request may wait for the next step boundary before the run is ended without a
 #: new checkpoint (a process stuck in a collective or a data loader never reaches one); SLURM
 #: sends SIGKILL some 30-120 s after SIGTERM, so this stays within that by default.
-STOP_GRACE_SECONDS = float(os.environ.get("TRANSFERLAB_STOP_GRACE", "60"))
+STOP_GRACE_SECONDS = 60.0
+
+
+def stop_grace_seconds() -> float:
+    """:data:`STOP_GRACE_SECONDS`, or ``TRANSFERLAB_STOP_GRACE`` as the process has it when asked to stop."""
+    return float(os.environ.get("TRANSFERLAB_STOP_GRACE", STOP_GRACE_SECONDS))
 #: Steps timed at a session's start to say how long the rest of the run will take.
 TIMED_STEPS = 20
 #: A rest shorter than this is not announced (the progress bar's ETA says it well enough).
@@ -491,7 +496,7 @@ class StopWatchdog:
     """Ends a run that cannot stop cleanly. Python runs a signal handler only when the main thread
     is between bytecodes, so a process blocked in C (a collective that another rank never joins,
     a hung data loader) would ignore SIGTERM for ever. The C-level handler still writes the
-    signal's number to the wakeup fd; this thread reads it, waits :data:`STOP_GRACE_SECONDS` for
+    signal's number to the wakeup fd; this thread reads it, waits :func:`stop_grace_seconds` for
     the session to end, and otherwise stops the local processes with :data:`PREEMPTED_EXIT`: the
     last checkpoint (atomic) is kept and the next ``--resume`` starts from it."""
 
@@ -516,17 +521,18 @@ class StopWatchdog:
                     return
                 if {signal.SIGTERM, signal.SIGINT} & set(received):
                     break
-            if self.finished.wait(STOP_GRACE_SECONDS):
+            grace = stop_grace_seconds()
+            if self.finished.wait(grace):
                 return
-            self._end_stuck_run()
+            self._end_stuck_run(grace)
         finally:
             os.close(self._read)
 
-    def _end_stuck_run(self) -> None:
+    def _end_stuck_run(self, grace: float) -> None:
         last = checkpoint_path(self.run_dir)
         kept = f"the last checkpoint {last} is kept" if last.is_file() else "no checkpoint was written yet"
         sys.stderr.write(
-            f"error: the stop request was not answered within {STOP_GRACE_SECONDS:g} s (a process is stuck: "
+            f"error: the stop request was not answered within {grace:g} s (a process is stuck: "
             f"a collective another process never joined, or a data loader); stopped without a new checkpoint\n"
             f"remedy: {kept}; continue with: {self.resume_command or 'the same command'} --resume {self.run_dir}\n"
         )
