@@ -24,6 +24,7 @@ import json
 import os
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -112,12 +113,11 @@ def main() -> None:
         common = {"strategy": "full", "accelerator": "cpu", "time_budget": 0}
         for seed in map(int, args.seeds.split(",")):
             out = Path(tmp) / f"seed{seed}"
+            options = {**data, **common, "seed": seed}
             runs = {
-                "teacher": lambda: segment.train(**data, backbone=TEACHER, seed=seed, out=out / "teacher", **common),
-                "student alone": lambda: segment.train(**data, backbone=STUDENT, seed=seed, out=out / "alone",
-                                                       **common),  # fmt: skip
-                "student distilled": lambda: run(PixelKDRecipe, None, backbone=STUDENT, seed=seed, out=out / "kd",
-                                                 **data, **common),  # fmt: skip
+                "teacher": partial(segment.train, backbone=TEACHER, out=out / "teacher", **options),
+                "student alone": partial(segment.train, backbone=STUDENT, out=out / "alone", **options),
+                "student distilled": partial(run, PixelKDRecipe, None, backbone=STUDENT, out=out / "kd", **options),
             }
             for name, train_run in runs.items():
                 started = time.perf_counter()

@@ -53,6 +53,8 @@ STOP_GRACE_SECONDS = 60.0
 def stop_grace_seconds() -> float:
     """:data:`STOP_GRACE_SECONDS`, or ``TRANSFERLAB_STOP_GRACE`` as the process has it when asked to stop."""
     return float(os.environ.get("TRANSFERLAB_STOP_GRACE", STOP_GRACE_SECONDS))
+
+
 #: Steps timed at a session's start to say how long the rest of the run will take.
 TIMED_STEPS = 20
 #: A rest shorter than this is not announced (the progress bar's ETA says it well enough).
