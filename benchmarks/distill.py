@@ -11,6 +11,7 @@ training images a class, 50 validation (the best epoch), 200 unlabelled and 100 
 
     .venv/bin/python benchmarks/distill.py --set cifar10 --seeds 0,1,2 [--epochs 10] [--img-size 64]
         [--students alone,kd,kd+unlabelled,scratch,scratch+kd]   (also: dist, dist+unlabelled, scratch+dist)
+        [--student-size N]   (the students at another input side than the teacher's)
 """
 
 from __future__ import annotations
@@ -91,17 +92,20 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--img-size", type=int, default=64)
     parser.add_argument("--students", default="alone,kd,kd+unlabelled,scratch,scratch+kd")
+    parser.add_argument("--student-size", type=int, help="the students' input side (default: the teacher's)")
     parser.add_argument("--results", type=Path, default=ROOT / ".bench-cache" / "distill.jsonl")
     args = parser.parse_args()
     from transferlab.tasks import classify, distill
 
     data, folder, teacher = teacher_run(args.set, args.epochs, args.img_size)
     runs = folder.parent
-    common = {"img_size": args.img_size, "epochs": args.epochs}
+    size = args.student_size or args.img_size
+    resized = "" if size == args.img_size else f"-s{size}"  # the students' own input side, in their folder names
+    common = {"img_size": size, "epochs": args.epochs}
     found: dict[str, list[tuple[float, float]]] = {"teacher": [(_test(teacher, data), 0.0)]}
     for seed in map(int, args.seeds.split(",")):
         for student in args.students.split(","):
-            out = runs / f"{student}-e{args.epochs}-{args.img_size}-seed{seed}"
+            out = runs / f"{student}-e{args.epochs}-{args.img_size}{resized}-seed{seed}"
             parts = student.split("+")  # alone | kd | dist | scratch, then +kd / +dist / +unlabelled
             options = {**common, "seed": seed}
             if parts[0] == "scratch":
@@ -117,7 +121,7 @@ def main() -> None:
             accuracy = _test(out, data)
             found.setdefault(student, []).append((accuracy, seconds))
             record = {"set": args.set, "student": student, "seed": seed, "test_accuracy": accuracy,
-                      "seconds": seconds, **common}  # fmt: skip
+                      "seconds": seconds, **common, "teacher_size": args.img_size, **_speed(out)}  # fmt: skip
             with args.results.open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
@@ -127,6 +131,16 @@ def main() -> None:
     for who, rows in found.items():
         print(f"| {who} | {mean_spread([a for a, _ in rows])} | {len(rows)} | "
               f"{statistics.mean(s for _, s in rows):.0f} |")  # fmt: skip
+
+
+def _speed(run: Path) -> dict[str, float]:
+    """A distilled run's CPU latency at batch 1 beside its teacher's (its distillation.json)."""
+    table = run / "distillation.json"
+    if not table.is_file():
+        return {}
+    teacher, student = json.loads(table.read_text())["rows"][:2]
+    key = "latency ms (batch 1, CPU)"
+    return {"teacher_ms": teacher[key], "student_ms": student[key], "speed_up": student.get("speed-up")}
 
 
 def _test(run: Path, data: Path) -> float:

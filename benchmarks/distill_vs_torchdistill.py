@@ -73,7 +73,7 @@ def plain_torchdistill(teacher_run: Path, data: Path, size: int, epochs: int, se
     from transferlab import backbones
 
     torch.manual_seed(seed)
-    teacher = backbones.from_run(teacher_run).model.eval()
+    teacher = backbones.load_run_model(teacher_run).model.eval()
     student, config, _ = backbones.create(STUDENT, pretrained=True, num_classes=10, img_size=size)
     train, val, test = loaders(data, size, config["mean"], config["std"], seed)
     criterion = KDLoss("logits", "output", "logits", "output", temperature=TEMPERATURE, alpha=ALPHA)

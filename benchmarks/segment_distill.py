@@ -32,6 +32,7 @@ os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
 import torch
+from torch import nn
 
 from common import ROOT, mean_spread
 from robust_training import split
@@ -52,8 +53,22 @@ def per_pixel(logits: torch.Tensor) -> torch.Tensor:
     return logits.permute(0, 2, 3, 1).reshape(-1, logits.shape[1])
 
 
+class PixelKDLoss(nn.Module):
+    """``(1 - alpha) * L_seg(student, masks) + alpha * KD(student, teacher)`` over every pixel; the
+    teacher's logits of the step's crops are set by the recipe before each step's loss."""
+
+    def __init__(self, segmentation: nn.Module, alpha: float, temperature: float) -> None:
+        super().__init__()
+        self.segmentation, self.alpha, self.kd = segmentation, alpha, HintonKD(temperature)
+        self.teacher_logits: torch.Tensor | None = None
+
+    def forward(self, student: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        kd = self.kd(per_pixel(student), per_pixel(self.teacher_logits))
+        return (1 - self.alpha) * self.segmentation(student, masks) + self.alpha * kd
+
+
 class PixelKDRecipe(SegmentRecipe):
-    """The segment recipe with the teacher's per-pixel distributions added to the loss."""
+    """The segment recipe whose loss also follows the frozen teacher on the same crops."""
 
     teacher_dir: ClassVar[Path]
     alpha: ClassVar[float] = 0.5
@@ -62,24 +77,13 @@ class PixelKDRecipe(SegmentRecipe):
     def __init__(self, data: Any, opts: Any, fabric: Any, run_dir: Path) -> None:
         super().__init__(data, opts, fabric, run_dir)
         self.teacher = load_segmenter(self.teacher_dir, fabric.device)[0]
-        self.kd = HintonKD(self.temperature)
+        self.loss = PixelKDLoss(self.loss, self.alpha, self.temperature)
 
-    def train_step(self, session: Any) -> dict[str, float]:
-        self._set_rates()
-        x, y = self.batch(BatchDraw.for_step(self.opts.seed, self.step, self.opts.batch_size, self.fabric))
+    def batch(self, draw: BatchDraw) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = super().batch(draw)
         with torch.no_grad():
-            teacher = self.teacher(x)
-        with self.fabric.autocast():
-            student = self.model(x)
-            loss = (1 - self.alpha) * self.loss(student, y) + self.alpha * self.kd(
-                per_pixel(student), per_pixel(teacher)
-            )
-        session.check_finite(loss.detach(), f"step {self.step + 1}", "lower --lr")
-        self.optimizer.zero_grad(set_to_none=True)
-        self.fabric.backward(loss)
-        self.optimizer.step()
-        self.step += 1
-        return {"loss": float(loss.detach())}
+            self.loss.teacher_logits = self.teacher(x)
+        return x, y
 
 
 def latency_ms(run_dir: Path, side: int = 512, repeats: int = 10) -> float:

@@ -135,7 +135,7 @@ def test_resume_continues_exactly(folder, teacher, tmp_path):
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
 
 
-@pytest.mark.heavy(33)
+@pytest.mark.heavy(20)
 def test_two_processes_train_the_same_student_as_one(folder, teacher, tmp_path, cli):
     """Each process's teacher teaches its share of every batch; the averaged gradients equal one
     process's (trained in this process; a frozen body: BatchNorm statistics are not per process)."""

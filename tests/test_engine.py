@@ -99,7 +99,7 @@ def _start(args: list, env: dict) -> CliProcess:
 # atomic checkpoint and the resume they test are the engine's, shared by every task; classify's own
 # process-level resume is the SIGTERM test below, and every other recipe's state() and restore() are
 # checked in process below and in its own tests (gan, stylize, translate).
-@pytest.mark.heavy(45)
+@pytest.mark.heavy(35)
 @pytest.mark.parametrize("task", ["adapt", "segment"])
 def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(task, digits, photos, scenes, tmp_path, cli):
     reference, killed = tmp_path / "reference", tmp_path / "killed"

@@ -86,7 +86,12 @@ HOSTILE = st.sampled_from(
 
 @FUZZ
 @given(names=st.lists(HOSTILE, min_size=1, max_size=3, unique=True), kind=st.sampled_from(["zip", "tar"]))
-def test_archives_with_hostile_member_names_write_nothing_outside_the_cache(tmp_path, names, kind):
+def test_archives_with_hostile_member_names_write_nothing_outside_the_cache(tmp_path, monkeypatch, names, kind):
+    # the cache four folders below tmp_path: no relative name here climbs out of tmp_path, so
+    # scanning it (not the whole session's temporary tree) sees every escape; absolute names are
+    # checked where they point
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path / "a" / "b" / "c" / "home"))
+    absolute = [Path(n) for n in names if Path(n).is_absolute() and not Path(n).exists()]
     root = _fresh(tmp_path)
     png = io.BytesIO()
     Image.new("RGB", (8, 8)).save(png, format="PNG")
@@ -102,9 +107,9 @@ def test_archives_with_hostile_member_names_write_nothing_outside_the_cache(tmp_
                 info = tarfile.TarInfo(name)
                 info.size = len(png.getvalue())
                 handle.addfile(info, io.BytesIO(png.getvalue()))
-    before = _files_outside_cache(tmp_path.parent)
+    before = _files_outside_cache(tmp_path)
     _load_or_project_error(archive)
-    assert _files_outside_cache(tmp_path.parent) == before
+    assert _files_outside_cache(tmp_path) == before and not any(p.exists() for p in absolute)
 
 
 @FUZZ

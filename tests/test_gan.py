@@ -115,6 +115,7 @@ def test_lite0_feature_discriminator_and_compare_with_scratch(faces, tmp_path):
     assert any(k.startswith("D.blocks.") for k in weights)
 
 
+@pytest.mark.heavy(18)
 def test_fid_of_real_against_real_is_far_below_real_against_noise():
     rng = np.random.default_rng(0)
     photos = [skdata.astronaut(), skdata.chelsea(), skdata.coffee(), skdata.rocket()]

@@ -194,6 +194,7 @@ def test_losses_ignore_void_and_reach_zero_on_a_perfect_prediction():
     assert float(SegmentationLoss("ce", 255)(-perfect, target)) > 10
 
 
+@pytest.mark.heavy(17)
 def test_membrane_run_evaluates_applies_and_exports(membrane, tmp_path, cli):
     # 5 epochs (30 steps): smp's U-Net layout finds both classes later than the layout before (2 epochs)
     code, out, err = cli("segment", "train", membrane, "--img-size", "64", "--epochs", "5", "--batch-size", "4",

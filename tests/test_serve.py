@@ -10,8 +10,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ from skimage import data as skdata
 from conftest import assert_user_error, write_detection_set, write_segmentation_set
 from transferlab import backbones
 from transferlab.runs import save_run
+from zygote import start_cli
 
 # One worker for the module: its trained fixtures are built once (pytest-xdist).
 pytestmark = pytest.mark.xdist_group("serve")
@@ -47,11 +46,10 @@ class Server:
     def __init__(self, *args: str) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "transferlab", "serve", *args, "--port", str(self.port)]
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = start_cli(["serve", *args, "--port", str(self.port)], merge_stderr=True)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"the server exited: {self.proc.stdout.read()}"
+            assert self.proc.poll() is None, f"the server exited: {self.proc.output()[0]}"
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return

@@ -84,7 +84,7 @@ def photos(tmp_path_factory) -> Path:
     return make_class_folder(tmp_path_factory.mktemp("photos"), {"red": 16, "green": 16, "blue": 16})
 
 
-@pytest.mark.heavy(20)
+@pytest.mark.heavy(30)
 def test_lr_auto_trains_exactly_the_run_of_the_suggested_rate(photos, tmp_path):
     """The sweep leaves nothing behind: `--lr auto` then trains from the very weights `--lr X`
     starts from (the same seed), so the two runs end bit for bit equal; the report shows the curve."""
@@ -226,7 +226,7 @@ def _space(tmp_path: Path) -> None:
     (tmp_path / "space.yaml").write_text("lr: {low: 1e-3, high: 3e-3, log: true}\n")
 
 
-@pytest.mark.heavy(38)
+@pytest.mark.heavy(15)
 def test_a_killed_worker_resumes_the_study_and_reruns_no_finished_trial(photos, tmp_path):
     _space(tmp_path)
     root, storage = tmp_path / "study", None
@@ -260,7 +260,6 @@ def _two_workers(photos: Path, root: Path, storage: str | None) -> list:
     return logs
 
 
-@pytest.mark.heavy(16)
 def test_two_workers_share_one_sqlite_study(photos, tmp_path):
     _space(tmp_path)
     root = tmp_path / "study"
@@ -330,7 +329,7 @@ def postgres():
     shutil.rmtree(data, ignore_errors=True)
 
 
-@pytest.mark.heavy(24)
+@pytest.mark.heavy(15)
 def test_two_workers_share_one_study_on_a_postgresql_server(photos, tmp_path, postgres):
     import optuna
 
