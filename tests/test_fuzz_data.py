@@ -90,7 +90,9 @@ def test_archives_with_hostile_member_names_write_nothing_outside_the_cache(tmp_
     # the cache four folders below tmp_path: no relative name here climbs out of tmp_path, so
     # scanning it (not the whole session's temporary tree) sees every escape; absolute names are
     # checked where they point
-    monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path / "a" / "b" / "c" / "home"))
+    cache = tmp_path / "a" / "b" / "c" / "home"
+    cache.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(cache))
     absolute = [Path(n) for n in names if Path(n).is_absolute() and not Path(n).exists()]
     root = _fresh(tmp_path)
     png = io.BytesIO()
