@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -153,6 +154,7 @@ class Zygote:
         if self.proc is not None:
             self.proc.stdin.close()
             self.proc.wait(30)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _read(path: str | None) -> str:
