@@ -70,14 +70,13 @@ def inside(point: tuple[float, float], box: tuple[int, ...]) -> bool:
     return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
 
-def pointing(run: Path, test: list, size: int | None) -> float:
+def pointing(run: Path, test: list, images: list, size: int | None) -> float:
     """The share of test images whose Grad-CAM map of their true class (explained at ``size``, None:
     `explain`'s default) peaks inside the object: `explain`'s maps, one load of the run for all."""
     from transferlab.tasks.explain import get_method, maps_of, peak_of
     from transferlab.tasks.explain.subjects import load_subject
 
     subject = load_subject(run, None, None, size)
-    images = [Image.open(p).convert("RGB") for p, _, _ in test]
     wanted = [subject.class_names.index(c) for _, c, _ in test]
     found = maps_of(subject, get_method("gradcam"), images, wanted, progress=False)
     return float(np.mean([inside(peak_of(m.heat), box) for m, (_, _, box) in zip(found, test)]))
@@ -100,6 +99,7 @@ def main() -> None:
     boxes = composite_set(cifar10_folder(cache), root / "set", {"train": args.per_class, "val": 30, "test": 30})
     centre = float(np.mean([inside((CANVAS / 2, CANVAS / 2), box) for _, _, box in boxes["test"]]))
     print(f"{len(boxes['test'])} test images; the centre as the map: {centre:.3f}", flush=True)
+    images = [Image.open(p).convert("RGB") for p, _, _ in boxes["test"]]  # read once for every run and size
     rows: dict[str, list[list[float]]] = {}
     for strategy in args.strategies.split(","):
         for seed in map(int, args.seeds.split(",")):
@@ -110,7 +110,7 @@ def main() -> None:
                              img_size=CANVAS, epochs=args.epochs, seed=seed, out=run)  # fmt: skip
             seconds = time.perf_counter() - started
             accuracy = classify.evaluate(run, str(root / "set" / "test"))["accuracy"]
-            hits = [pointing(run, boxes["test"], size) for size in sizes]
+            hits = [pointing(run, boxes["test"], images, size) for size in sizes]
             rows.setdefault(strategy, []).append([accuracy, *hits])
             print(json.dumps({"strategy": strategy, "seed": seed, "test_accuracy": accuracy,
                               "pointing": dict(zip(args.sizes.split(","), hits)),

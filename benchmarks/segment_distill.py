@@ -39,6 +39,7 @@ from robust_training import split
 from segment_membrane import membrane
 from transferlab.engine.batches import BatchDraw
 from transferlab.engine.run import run
+from transferlab.speed import torch_latency_ms
 from transferlab.tasks import segment
 from transferlab.tasks.distill.losses import HintonKD
 from transferlab.tasks.segment.inference import load_segmenter
@@ -86,18 +87,9 @@ class PixelKDRecipe(SegmentRecipe):
         return x, y
 
 
-def latency_ms(run_dir: Path, side: int = 512, repeats: int = 10) -> float:
-    """Median ms of one forward pass on a side x side image (the CPU, this process's threads)."""
-    net = load_segmenter(run_dir)[0]
-    x = torch.rand(1, 3, side, side)
-    times = []
-    with torch.inference_mode():
-        for i in range(repeats + 2):
-            started = time.perf_counter()
-            net(x)
-            if i >= 2:
-                times.append(time.perf_counter() - started)
-    return 1000 * sorted(times)[len(times) // 2]
+def latency_ms(run_dir: Path, side: int = 512) -> float:
+    """Median ms of one forward pass of the run's network on a side x side image (this CPU's threads)."""
+    return torch_latency_ms(load_segmenter(run_dir)[0], torch.rand(1, 3, side, side), warmup=2, repeats=10)
 
 
 def main() -> None:

@@ -228,7 +228,8 @@ def test_a_two_process_run_trains_and_only_rank_0_writes(task, tmp_path):
     data = _datasets(tmp_path / "data")
     out = tmp_path / "out"
     env, log = two_process_env(tmp_path, out)
-    args = COMMANDS[task].format(**data).split() + TWO + ["--out", str(out)]
+    command = COMMANDS[task].format(**data).split()
+    args = command + TWO + ["--out", str(out)]
     done = run_cli(args, env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "watching rank 1" in log.read_text(), "the second process was not started or not watched"
@@ -239,7 +240,7 @@ def test_a_two_process_run_trains_and_only_rank_0_writes(task, tmp_path):
     if "auto" in args:
         assert (out / "lr_find.json").is_file() and (out / "lr_find.png").is_file()
     if task == "classify-lr-auto":
-        assert_same_head_as_one_process(COMMANDS[task].format(**data).split(), out, tmp_path / "one")
+        assert_same_head_as_one_process(command, out, tmp_path / "one")
     if "--time-budget" in args:
         assert len((out / "metrics.csv").read_text().splitlines()) == 2  # one epoch of the three, on both ranks
 

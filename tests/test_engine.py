@@ -21,7 +21,7 @@ from sklearn.datasets import load_digits
 from conftest import assert_user_error, write_segmentation_set
 from transferlab.engine.checkpoint import load_checkpoint
 from transferlab.engine.session import PREEMPTED_EXIT, checkpoint_path, duration_sentence
-from zygote import CliProcess, run_cli, start_cli
+from zygote import run_cli, start_cli
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +90,6 @@ def _checkpointed(task: str, run: Path) -> Path:
     return checkpoint_path(run / "dann-seed0" if task == "adapt" else run)
 
 
-def _start(args: list, env: dict) -> CliProcess:
-    return start_cli(args, env)
-
-
 # A process killed outright: once for a study of runs over loaders (adapt: its finished runs kept, the
 # stopped one resumed) and once for the recipe contract's epochs of drawn batches (segment). The
 # atomic checkpoint and the resume they test are the engine's, shared by every task; classify's own
@@ -111,7 +107,7 @@ def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(task, 
     moments = random.Random(f"kill-{task}")  # fixed per task: a failure can be replayed
     kills = 0
     for attempt in range(2):  # killed twice: the second time a resumed run
-        process = _start(args if attempt == 0 and not _checkpointed(task, killed).exists() else
+        process = start_cli(args if attempt == 0 and not _checkpointed(task, killed).exists() else
                          _resume_args(task, args, killed), env)  # fmt: skip
         seen = _checkpointed(task, killed).stat().st_mtime_ns if _checkpointed(task, killed).exists() else 0
         deadline = time.monotonic() + 120
@@ -161,7 +157,7 @@ def test_sigterm_mid_epoch_checkpoints_exits_75_and_resumes_exactly(digits, tmp_
     args = ["classify", digits, "--backbone", "lenet", "--strategy", "scratch", "--epochs", "2", "--batch-size", "16"]
     assert cli(*args, "--out", reference)[0] == 0
     env = {**os.environ, "TRANSFERLAB_QUIET": "0", "TRANSFERLAB_PROGRESS_SECONDS": "0"}
-    process = _start([*args, "--out", run], env)
+    process = start_cli([*args, "--out", run], env)
     assert process.wait_for("epoch 2/2"), process.output()  # plain progress lines: inside the second epoch
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)

@@ -171,10 +171,9 @@ class CliProcess:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            status = Path(self.files["status"])
             if self.fresh is not None:
                 self.returncode = self.fresh.poll()
-            elif status.is_file():
+            elif (status := Path(self.files["status"])).is_file():
                 self.returncode = int(status.read_text())
         return self.returncode
 
@@ -204,19 +203,19 @@ class CliProcess:
     def wait_for(self, text: str, timeout: float = 120) -> bool:
         """Wait until its stderr (or merged output) holds ``text``; False if it ended or time ran out first."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
+            ended = self.poll() is not None  # asked first: what it wrote before it ended is read below
             if text in "".join(self.output()):
                 return True
-            if self.poll() is not None:
-                return text in "".join(self.output())
+            if ended or time.monotonic() > deadline:
+                return False
             time.sleep(0.02)
-        return False
 
 
 _zygote: Zygote | None = None
 
 
-def start_cli(args: list[Any], env: dict[str, str] | None = None, merge_stderr: bool = False) -> CliProcess | Any:
+def start_cli(args: list[Any], env: dict[str, str] | None = None, merge_stderr: bool = False) -> CliProcess:
     """``transferlab ARGS`` started as a process of its own, from this worker's zygote (a fresh
     interpreter instead with ``TRANSFERLAB_TEST_FRESH_PROCESSES=1``, to compare or debug)."""
     global _zygote
