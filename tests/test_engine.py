@@ -374,3 +374,27 @@ def test_the_rest_of_a_run_is_announced_only_when_it_takes_a_while():
     )
     assert duration_sentence("detect", 0.5, 600).endswith("take about 20.0 min")
     assert duration_sentence("gan", 100.0, 50, "FID/KID at 2 point(s)") is not None  # scoring still to come
+
+
+FAULTS_PROBE = """
+import resource, sys, torch
+from transferlab.engine import memory
+def faults():  # minor page faults of allocating and filling a 64 MiB block after one was freed
+    torch.empty(16 << 20).fill_(1.0)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.empty(16 << 20).fill_(2.0)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+print(faults(), memory.keep_freed_memory(), *[faults() for _ in range(8)])  # the heap grows at first
+"""
+
+
+def test_training_and_inference_reuse_freed_memory_without_page_faults():
+    """glibc hands a freed 64 MiB block back to the system, so filling the next one faults every
+    page in again; after keep_freed_memory (every run and inference calls it) the next one reuses
+    the kept memory. In a fresh process: the pytest worker has trained already."""
+    done = subprocess.run([sys.executable, "-c", FAULTS_PROBE], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, applies, *_, after = done.stdout.split()
+    pages = (64 << 20) // 4096
+    assert applies == "True"
+    assert int(before) > pages // 2 and int(after) < pages // 20, done.stdout

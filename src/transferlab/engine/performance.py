@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from transferlab.engine.memory import keep_freed_memory
 from transferlab.engine.options import CpuDefaults
 
 
@@ -102,6 +103,7 @@ class Performance:
         mode is restored afterwards. Yields the module."""
         import torch
 
+        keep_freed_memory()  # each batch's tensors reuse the last batch's memory (engine/memory.py)
         was_training = module.training
         module.eval()
         self.prepare(unwrap(module))  # Fabric's wrapper refuses .to(); the module inside takes it

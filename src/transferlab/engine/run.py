@@ -27,6 +27,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+from transferlab.engine.memory import keep_freed_memory
 from transferlab.engine.options import TrainOptions
 
 if TYPE_CHECKING:
@@ -232,6 +233,7 @@ def run(
         also_takes=recipe.also_takes,
         observe=observe,
     )
+    keep_freed_memory()  # each step's tensors reuse the last step's memory (engine/memory.py)
     with session:
         if finding is not None and session.is_writer:
             finding.write(run_dir)  # lr_find.json and .png: the run's report shows them
