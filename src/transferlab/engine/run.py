@@ -201,6 +201,7 @@ def run(
     from transferlab.runs import default_run_dir
 
     start = time.perf_counter()
+    keep_freed_memory()  # each step's tensors reuse the last step's memory (engine/memory.py), the finder's too
     state = read_checkpoint(Path(resume), recipe_cls.task) if resume else None
     opts, fabric = _prepared(recipe_cls, state, options, fabric)
     finding = None
@@ -233,7 +234,6 @@ def run(
         also_takes=recipe.also_takes,
         observe=observe,
     )
-    keep_freed_memory()  # each step's tensors reuse the last step's memory (engine/memory.py)
     with session:
         if finding is not None and session.is_writer:
             finding.write(run_dir)  # lr_find.json and .png: the run's report shows them
