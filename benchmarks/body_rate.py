@@ -20,16 +20,17 @@ import argparse
 import json
 import os
 import random
-import tarfile
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
-from common import ROOT, SHARED, cifar10_folder, mean_spread
+from common import ROOT, cifar10_folder, mean_spread, training_folder
+from robust_training import kangaroo
 
 CACHE = ROOT / ".bench-cache"
 
@@ -38,7 +39,15 @@ CACHE = ROOT / ".bench-cache"
 class Setting:
     img_size: int
     epochs: int
-    build: object  # () -> the set's folder with train/, val/ and test/ class folders
+    build: Callable[[], Path]  # the set's folder with train/, val/ and test/ class folders
+
+
+def _link_all(files: list[Path], folder: Path) -> None:
+    """Hard links to ``files`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        if not (folder / path.name).exists():
+            os.link(path, folder / path.name)
 
 
 def _link_parts(target: Path, per_class: dict[str, list[Path]], counts: dict[str, int | None]) -> Path:
@@ -49,28 +58,20 @@ def _link_parts(target: Path, per_class: dict[str, list[Path]], counts: dict[str
         start = 0
         for part, count in counts.items():
             end = len(files) if count is None else start + count
-            (target / part / name).mkdir(parents=True, exist_ok=True)
-            for path in files[start:end]:
-                dst = target / part / name / path.name
-                if not dst.exists():
-                    os.link(path, dst)
+            _link_all(files[start:end], target / part / name)
             start = end
     (target / "done").touch()
     return target
 
 
-def _cifar(classes: list[str] | None, counts: dict[str, int | None], name: str) -> Path:
+def _cifar(classes: list[str] | None, counts: dict[str, int], name: str) -> Path:
+    """train/ and val/ from the shared training split, test/ from its validation split."""
     root = cifar10_folder(CACHE)
     names = classes or sorted(p.name for p in (root / "train").iterdir())
-    # train and val from the shared training split, test from its validation split
     per_class = {c: sorted((root / "train" / c).iterdir()) for c in names}
     target = _link_parts(CACHE / f"body-rate-{name}", per_class, {k: counts[k] for k in ("train", "val")})
-    tests = {c: sorted((root / "val" / c).iterdir()) for c in names}
-    for c, files in tests.items():
-        (target / "test" / c).mkdir(parents=True, exist_ok=True)
-        for path in files[: counts["test"]]:
-            if not (target / "test" / c / path.name).exists():
-                os.link(path, target / "test" / c / path.name)
+    for c in names:
+        _link_all(sorted((root / "val" / c).iterdir())[: counts["test"]], target / "test" / c)
     return target
 
 
@@ -88,21 +89,12 @@ def _kangaroo_crops() -> Path:
     target = CACHE / "body-rate-kangaroo-224"
     if (target / "done").is_file():
         return target
-    source = CACHE / "kangaroo"
-    if not (source / "kangaroo" / "images").is_dir():
-        with tarfile.open(SHARED / "kangaroo.tar.gz") as handle:
-            handle.extractall(source, filter="data")
+    source = kangaroo(CACHE)  # the readable photos and their boxes
     crops = CACHE / "kangaroo-crops"
     rng = random.Random(0)
     per_class: dict[str, list[Path]] = {"kangaroo": [], "background": []}
-    for xml in sorted((source / "kangaroo" / "annotations").glob("*.xml")):
-        image_path = source / "kangaroo" / "images" / f"{xml.stem}.jpg"
-        if not image_path.is_file():
-            continue
-        try:
-            image = Image.open(image_path).convert("RGB")
-        except OSError:  # one photo of the set is truncated
-            continue
+    for xml in sorted((source / "annotations").glob("*.xml")):
+        image = Image.open(source / "images" / f"{xml.stem}.jpg").convert("RGB")
         boxes = [tuple(int(float(b.find(k).text)) for k in ("xmin", "ymin", "xmax", "ymax"))
                  for b in ElementTree.parse(xml).getroot().iter("bndbox")]  # fmt: skip
         for i, (x0, y0, x1, y1) in enumerate(boxes):
@@ -149,16 +141,6 @@ SETS = {
 }
 
 
-def _data_folder(parts: Path) -> Path:
-    """train/ + val/ of a set as one DATA folder (test/ stays out of sight of training)."""
-    folder = parts.with_name(parts.name + "-data")
-    for part in ("train", "val"):
-        folder.mkdir(parents=True, exist_ok=True)
-        if not (folder / part).exists():
-            (folder / part).symlink_to(parts / part)
-    return folder
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default=",".join(SETS))
@@ -173,7 +155,7 @@ def main() -> None:
         for name in args.sets.split(","):
             setting = SETS[name]
             parts = setting.build()
-            data = _data_folder(parts)
+            data = training_folder(parts, parts.with_name(parts.name + "-data"))
             for mult in map(float, args.mults.split(",")):
                 out = CACHE / "body-rate-runs" / f"{name}-x{mult}-seed{seed}"
                 started = time.perf_counter()

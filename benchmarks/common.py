@@ -19,6 +19,19 @@ def mean_spread(values: list[float], digits: int = 3) -> str:
     return f"{mean} +- {statistics.stdev(values):.{digits}f}" if len(values) > 1 else mean
 
 
+def training_folder(parts: Path, folder: Path) -> Path:
+    """``parts``'s train/ and val/ linked into ``folder`` as one DATA folder, so its test/ (and any
+    other part) stays out of sight of training; a link to another set's part is replaced."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in ("train", "val"):
+        link, target = folder / part, (parts / part).resolve()
+        if link.is_symlink() and link.resolve() != target:
+            link.unlink()
+        if not link.exists():
+            link.symlink_to(target)
+    return folder
+
+
 def cifar10_folder(cache: Path) -> Path:
     """Extract ../shared/data/cifar10.tar.gz once (45,000 train / 5,000 val JPEGs) and return its root."""
     archive = SHARED / "cifar10.tar.gz"

@@ -26,7 +26,7 @@ from pathlib import Path
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
-from common import ROOT, cifar10_folder, mean_spread
+from common import ROOT, cifar10_folder, mean_spread, training_folder
 
 PARTS = {"train": 200, "val": 50, "unlabelled": 200, "test": 100}  # images a class
 
@@ -71,11 +71,7 @@ def teacher_run(name: str, epochs: int, img_size: int) -> tuple[Path, Path, Path
 
     data = build(name)
     runs = ROOT / ".bench-cache" / "distill-runs" / name
-    folder = runs / "data"
-    for part in ("train", "val"):
-        folder.mkdir(parents=True, exist_ok=True)
-        if not (folder / part).exists():
-            (folder / part).symlink_to(data / part)
+    folder = training_folder(data, runs / "data")
     teacher = runs / f"teacher-lite2-e{epochs}-{img_size}"
     if not (teacher / "run.json").is_file():
         started = time.perf_counter()

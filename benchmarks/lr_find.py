@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("TRANSFERLAB_QUIET", "1")
 os.environ.setdefault("TRANSFERLAB_OFFLINE", "1")
 
-from common import ROOT, digit_folders
+from common import ROOT, digit_folders, training_folder
 
 if TYPE_CHECKING:
     from transferlab.engine.rate_finder import RateFinding
@@ -43,15 +43,7 @@ def classify_set(name: str, runs: Path) -> tuple[Path, Path | None, dict]:
     from distill import build
 
     data = build(name)
-    folder = runs / "data"
-    folder.mkdir(parents=True, exist_ok=True)
-    for part in ("train", "val"):  # linked again when it points at another set's part
-        link, target = folder / part, (data / part).resolve()
-        if link.is_symlink() and link.resolve() != target:
-            link.unlink()
-        if not link.exists():
-            link.symlink_to(target)
-    return folder, data / "test", {}
+    return training_folder(data, runs / "data"), data / "test", {}
 
 
 def cached_finding(folder: Path, rule: str) -> RateFinding | None:
