@@ -7,7 +7,7 @@ Without ``--runs`` it makes the reference run first: Lite0 at 224 px on the dist
 CIFAR-10 (benchmarks/distill.py builds it), a linear probe (the pretrained body, a trained head:
 minutes, not hours, at 224 px on a CPU).
 
-    .venv/bin/python benchmarks/int8_export.py [--runs RUN,RUN] [--calibration 300]
+    .venv/bin/python benchmarks/int8_export.py [--runs RUN,RUN] [--calibration 300] [--calibration-method minmax]
 """
 
 from __future__ import annotations
@@ -40,21 +40,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="", help="comma-separated classifier runs (default: the reference run)")
     parser.add_argument("--calibration", default="300")
+    parser.add_argument("--calibration-method", default="percentile", help="percentile (the default) or minmax")
     args = parser.parse_args()
     from transferlab.tasks.benchmark import benchmark
     from transferlab.tasks.quantize import quantize
 
     runs = [Path(r) for r in args.runs.split(",") if r] or [reference_run()]
     for run in runs:
-        made = quantize(run, calibration=args.calibration, force=True)
+        made = quantize(run, calibration=args.calibration, force=True, calibration_method=args.calibration_method)
         rows = benchmark(run, (1, 8))
         by = {r["runtime"]: r for r in rows}
         speedup = {n: by["ONNX fp32"][f"ms at batch {n}"] / by["ONNX int8"][f"ms at batch {n}"] for n in (1, 8)}
-        record = {"run": str(run), "measured_on": made.measured_on, "fp32": made.fp32_accuracy,
-                  "int8": made.int8_accuracy, "drop_points": made.drop_points, "agreement": made.agreement,
+        record = {"run": str(run), "calibration_method": made.calibration_method, "measured_on": made.measured_on,
+                  "metric": made.metric, "fp32": made.fp32_score,
+                  "int8": made.int8_score, "drop_points": made.drop_points, "agreement": made.agreement,
                   "speedup_b1": round(speedup[1], 2), "speedup_b8": round(speedup[8], 2), "rows": rows}  # fmt: skip
         print(json.dumps(record), flush=True)
-        print(f"| {run.name} | {made.fp32_accuracy:.3f} | {made.int8_accuracy:.3f} | {made.drop_points:+.2f} | "
+        print(f"| {run.name} | {made.fp32_score:.3f} | {made.int8_score:.3f} | {made.drop_points:+.2f} | "
               f"{by['ONNX fp32']['ms at batch 1']} | {by['ONNX int8']['ms at batch 1']} | {speedup[1]:.2f}x | "
               f"{speedup[8]:.2f}x |")  # fmt: skip
 

@@ -11,6 +11,7 @@ import pytest
 from conftest import assert_user_error, make_class_folder
 from transferlab.data import from_arrays
 from transferlab.tasks import classify
+from transferlab.tasks.quantize import onnx_session
 
 FAST = {"img_size": 64, "batch_size": 16, "epochs": 3, "warmup_epochs": 0.5, "devices": 1}
 
@@ -29,35 +30,66 @@ def test_int8_export_measures_both_models_on_the_held_out_images(run, cli):
     assert code == 0, err
     made = run / "model.int8.onnx"
     report = json.loads((run / "model.int8.quantization.json").read_text())
-    assert made.is_file() and (run / "model.onnx").is_file() and f"{report['fp32_accuracy']:.2%}" in out
+    assert made.is_file() and (run / "model.onnx").is_file() and f"{report['fp32_score']:.2%}" in out
     assert report["images"] == 9 and report["calibration_images"] == 20 and "held-out" in report["measured_on"]
-    expected = 100 * (report["fp32_accuracy"] - report["int8_accuracy"])
+    expected = 100 * (report["fp32_score"] - report["int8_score"])
     assert report["drop_points"] == pytest.approx(expected, abs=0.01) and 0 <= report["agreement"] <= 1
     assert made.stat().st_size < (run / "model.onnx").stat().st_size / 2.5  # int8 weights: about a quarter
-
-    from transferlab.tasks.quantize import onnx_session
 
     session = onnx_session(made)  # a QDQ graph that ONNX Runtime runs
     logits = session.run(None, {session.get_inputs()[0].name: np.zeros((2, 3, 64, 64), np.float32)})[0]
     assert logits.shape == (2, 3)
 
 
-def test_shape_arithmetic_stays_in_float(run, cli):
-    """Lite0's TF-style padding computes its pads from the input's shape: those nodes are left out."""
+def test_shape_arithmetic_stays_in_float(run, cli, monkeypatch, tmp_path):
+    """Lite0's TF-style padding computes its pads from the input's shape: unfolded, those nodes
+    are found (and left in float); export folds them, so none is left to quantize."""
     import onnx
 
-    assert cli("export", run, "--quantize", "int8", "--calibration", "10", "--force")[0] == 0
+    from transferlab.tasks import export
+    from transferlab.tasks.onnx_graph import shape_arithmetic
 
-    from transferlab.tasks.quantize import shape_arithmetic
-
-    graph = onnx.load(str(run / "model.onnx")).graph
-    left = set(shape_arithmetic(run / "model.onnx"))
+    monkeypatch.setattr(export, "fold_fixed_shapes", lambda path: 0)
+    export.export(run, "onnx", tmp_path / "unfolded.onnx")
+    graph = onnx.load(str(tmp_path / "unfolded.onnx")).graph
+    left = set(shape_arithmetic(tmp_path / "unfolded.onnx"))
     kinds = {node.op_type for node in graph.node if node.name in left}
     assert "Shape" in kinds and not kinds & {"Conv", "Gemm", "Pad"}
-    int8 = onnx.load(str(run / "model.int8.onnx")).graph
-    quantized_inputs = {i for node in int8.node if node.op_type == "DequantizeLinear" for i in node.output}
-    pads = [node for node in int8.node if node.op_type == "Pad"]
-    assert pads and all(node.input[1] not in quantized_inputs for node in pads)  # the pads themselves: float
+    monkeypatch.undo()
+
+    assert cli("export", run, "--quantize", "int8", "--calibration", "10", "--force")[0] == 0
+    folded = onnx.load(str(run / "model.onnx")).graph
+    constants = {tensor.name for tensor in folded.initializer}
+    pads = [node for node in folded.node if node.op_type == "Pad"]
+    assert pads and all(node.input[1] in constants for node in pads) and not shape_arithmetic(run / "model.onnx")
+    unfolded, refolded = onnx_session(tmp_path / "unfolded.onnx"), onnx_session(run / "model.onnx")
+    for batch in (1, 5):  # the same logits, and the batch still free
+        x = np.random.default_rng(batch).standard_normal((batch, 3, 64, 64)).astype(np.float32)
+        np.testing.assert_allclose(refolded.run(None, {"images": x})[0], unfolded.run(None, {"images": x})[0],
+                                   rtol=1e-5, atol=1e-5)  # fmt: skip
+
+
+def test_folding_keeps_what_the_batch_decides(tmp_path):
+    """Shape arithmetic on the image size becomes constants; on the batch size it stays computed."""
+    import onnx
+    import torch
+
+    from transferlab.tasks.export import IMAGES_TO_LOGITS, _export_onnx
+
+    class Net(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = torch.nn.functional.pad(x, [0, x.shape[-1] % 5, 0, x.shape[-2] % 3])  # the image size's
+            return x.reshape(x.shape[0], -1).sum(1, keepdim=True) * x.shape[0]  # the batch's
+
+    _export_onnx(Net(), torch.zeros(2, 3, 7, 9), tmp_path / "net.onnx", IMAGES_TO_LOGITS)
+    graph = onnx.load(str(tmp_path / "net.onnx")).graph
+    (pad,) = [node for node in graph.node if node.op_type == "Pad"]
+    assert pad.input[1] in {tensor.name for tensor in graph.initializer}  # the image size's: a constant
+    assert any(node.op_type == "Shape" for node in graph.node)  # the batch's arithmetic is left
+    session = onnx_session(tmp_path / "net.onnx")
+    for batch in (1, 4):
+        x = torch.randn(batch, 3, 7, 9)
+        np.testing.assert_allclose(session.run(None, {"images": x.numpy()})[0], Net()(x).numpy(), rtol=1e-5)
 
 
 def test_dynamic_quantization_needs_no_calibration(run, cli):
@@ -67,9 +99,9 @@ def test_dynamic_quantization_needs_no_calibration(run, cli):
 
 
 def test_a_drop_past_max_drop_is_refused_and_nothing_written(run, cli, monkeypatch, tmp_path):
-    from transferlab.tasks import quantize
+    from transferlab.tasks.classify import quantization
 
-    monkeypatch.setattr(quantize, "scores", lambda *a: {"fp32": 0.9, "int8": 0.8, "agreement": 0.85, "images": 9})
+    monkeypatch.setattr(quantization, "scores", lambda *a: {"fp32": 0.9, "int8": 0.8, "agreement": 0.85, "images": 9})
     target = tmp_path / "small.onnx"
     assert_user_error(cli("export", run, "--quantize", "int8", "-o", target, "--calibration", "8"),
                       "costs 10.0 points of accuracy", "--force")  # fmt: skip
@@ -96,9 +128,10 @@ def test_bad_quantize_requests(run, tmp_path, cli):
     assert_user_error(cli("export", run, "--quantize", "int8", "--calibration", "0"), "--calibration 0")
     from transferlab.runs import save_run
 
-    save_run(tmp_path / "seg", task="segment", state_dict={}, model={"kind": "segmenter"}, class_names=["a"],
+    save_run(tmp_path / "det", task="detect", state_dict={}, model={"kind": "detector"}, class_names=["a"],
              preprocessing={})  # fmt: skip
-    assert_user_error(cli("export", tmp_path / "seg", "--quantize", "int8"), "for classifiers only")
+    assert_user_error(cli("export", tmp_path / "det", "--quantize", "int8"), "holds an object detector",
+                      "a semantic segmentation network")  # fmt: skip
 
 
 def test_benchmark_times_torch_and_both_onnx_models(run, cli):
@@ -109,3 +142,28 @@ def test_benchmark_times_torch_and_both_onnx_models(run, cli):
     assert [r["runtime"] for r in rows] == ["torch fp32", "ONNX fp32", "ONNX int8"]
     assert all(r["ms at batch 1"] > 0 and r["images/s at batch 4"] > 0 and r["MB"] > 0 for r in rows)
     assert_user_error(cli("benchmark", run, "--batch-sizes", "0"), "--batch-sizes")
+
+
+def test_a_segmenter_is_quantized_checked_by_miou_and_benchmarked(tmp_path, cli):
+    from conftest import write_segmentation_set
+    from transferlab.tasks import segment
+    from transferlab.tasks.segment.data import load_segmentation
+
+    data = write_segmentation_set(tmp_path / "d", 12)
+    run = segment.train(data, out=tmp_path / "seg", img_size=64, epochs=2, batch_size=4, width=8).run_dir
+    assert_user_error(cli("export", run, "--quantize", "int8"), "does not record its DATA folder", "--data DATA")
+    assert_user_error(cli("export", run, "--quantize", "int8", "--data", data, "--calibration", tmp_path),
+                      "calibrates on DATA's training images", "--calibration N")  # fmt: skip
+    code, out, err = cli("export", run, "--quantize", "int8", "--data", data, "--calibration", "6", "--max-drop", "100")
+    assert code == 0, err
+    report = json.loads((run / "model.int8.quantization.json").read_text())
+    assert report["metric"] == "mIoU" and "mIoU on" in out and report["calibration_images"] == 6
+    held_out = len(load_segmentation(data).val)  # split as the run's training split it
+    assert report["images"] == held_out > 0 and "at 64 x 64" in report["measured_on"]
+    assert 0 < report["fp32_score"] <= 1 and 0 <= report["agreement"] <= 1
+    assert report["drop_points"] == pytest.approx(100 * (report["fp32_score"] - report["int8_score"]), abs=0.01)
+    logits = onnx_session(run / "model.int8.onnx").run(None, {"images": np.zeros((3, 3, 64, 64), np.float32)})[0]
+    assert logits.shape == (3, len(json.loads((run / "run.json").read_text())["class_names"]), 64, 64)
+    code, out, err = cli("benchmark", run, "--batch-sizes", "1,2", "--json")
+    assert code == 0, err
+    assert [row["runtime"] for row in json.loads(out)] == ["torch fp32", "ONNX fp32", "ONNX int8"]

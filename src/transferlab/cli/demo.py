@@ -37,10 +37,19 @@ def export(
     fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or torchscript."),
     out_file: Path = typer.Option(None, "--out", "-o", help="Output file (default: RUN/model.onnx or RUN/model.pt)."),
     quantize: str = typer.Option(
-        None, "--quantize", help="Classifiers, ONNX: int8 (static, calibrated; RUN/model.int8.onnx) or dynamic."
+        None,
+        "--quantize",
+        help="Classifiers, segmenters; ONNX: int8 (static, calibrated; RUN/model.int8.onnx) or dynamic.",
     ),
     calibration: str = typer.Option(
-        "300", "--calibration", help="int8: N of the run's training images to calibrate on, or a folder of images."
+        "300",
+        "--calibration",
+        help="int8: N of the run's training images to calibrate on, or (classifiers) a folder of images.",
+    ),
+    calibration_method: str = typer.Option(
+        "percentile",
+        "--calibration-method",
+        help="int8: how activation ranges are chosen: percentile (99.999th, outliers saturate) or minmax.",
     ),
     data: str = typer.Option(
         None, "--data", help="Quantizing: DATA to calibrate and check on (default: the run's own, split as it was)."
@@ -61,14 +70,14 @@ def export(
     from transferlab.tasks.quantize import quantize as run_quantize
 
     made = run_quantize(run, mode=quantize, calibration=calibration, data=data, max_drop=max_drop, force=force,
-                        out=out_file)  # fmt: skip
+                        out=out_file, calibration_method=calibration_method)  # fmt: skip
     out.print(f"wrote {made.fp32_path} and {made.path}")
-    out.print(f"on {made.measured_on}: fp32 {made.fp32_accuracy:.2%}, {made.mode} {made.int8_accuracy:.2%} "
-              f"(top-1 agreement {made.agreement:.2%}; drop {made.drop_points:.2f} points)")  # fmt: skip
+    out.print(f"{made.metric} on {made.measured_on}: fp32 {made.fp32_score:.2%}, {made.mode} {made.int8_score:.2%} "
+              f"(agreement {made.agreement:.2%}; drop {made.drop_points:.2f} points)")  # fmt: skip
 
 
 def benchmark(
-    run: Path = typer.Argument(..., help="A classifier run (classify, adapt, distill)."),
+    run: Path = typer.Argument(..., help="A classifier (classify, adapt, distill) or segment run."),
     batch_sizes: str = typer.Option("1,8", "--batch-sizes", help="Comma-separated batch sizes to time."),
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: torch's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),

@@ -1,5 +1,6 @@
-"""``transferlab benchmark RUN``: how fast a classifier run answers on this machine, as trained
-(torch fp32) and as exported (ONNX fp32, ONNX int8): latency at each batch size and throughput.
+"""``transferlab benchmark RUN``: how fast a classifier or segmenter run answers on this machine, as
+trained (torch fp32) and as exported (ONNX fp32, ONNX int8): latency at each batch size and
+throughput.
 
 Every model gets the same random batches at the run's input size, one after the other in this
 process, each timed by ``speed.latency_ms`` (median after warm-up)."""
@@ -12,8 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from transferlab import backbones
-from transferlab.runs import CLASSIFIER, read_run
+from transferlab.errors import RunError
+from transferlab.registry import OWNERS
+from transferlab.runs import KINDS, read_run
 from transferlab.speed import latency_ms, torch_latency_ms
 from transferlab.tasks.quantize import SUFFIXES, onnx_session
 
@@ -24,12 +26,12 @@ def benchmark(run_dir: str | Path, batch_sizes: tuple[int, ...] = (1, 8), thread
     ``export --quantize int8`` made it)."""
     from transferlab.tasks.export import current_onnx
 
-    info = read_run(run_dir, model_kind=CLASSIFIER)
+    info = read_run(run_dir)
+    model, example = _batched_network(run_dir, info.model.get("kind"))
     if threads:
         torch.set_num_threads(threads)
-    shape = tuple(info.preprocessing["input_size"])
+    shape = tuple(example.shape[1:])
     batches = {n: torch.randn(n, *shape, generator=torch.Generator().manual_seed(n)) for n in batch_sizes}
-    model = backbones.from_run(info).model
     rows = [_row("torch fp32", lambda n: torch_latency_ms(model, batches[n]), batch_sizes)]
     for name, path in (("ONNX fp32", current_onnx(run_dir)), ("ONNX int8", Path(run_dir) / f"model{SUFFIXES['int8']}")):
         if not path.is_file():
@@ -40,6 +42,18 @@ def benchmark(run_dir: str | Path, batch_sizes: tuple[int, ...] = (1, 8), thread
     rows[0]["MB"] = round(info.weights_path.stat().st_size / 2**20, 2)
     columns = list(dict.fromkeys(k for row in rows for k in row))  # every row has every column ("-": none)
     return [{k: row.get(k, "" if k == "note" else "-") for k in columns} for row in rows]
+
+
+def _batched_network(run_dir: str | Path, kind: Any) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The run's network and an example batch, from its task's ``exportable``: networks of
+    batches of images (classifiers, segmenters); a detector's one-image graph is another matter."""
+    task = OWNERS.get(kind)
+    model, example, names = task.api().exportable(Path(run_dir)) if task and task.exports else (None, None, {})
+    if names is not None:  # not exported as batches of images to logits (export.IMAGES_TO_LOGITS)
+        have = KINDS[kind].description if kind in KINDS else repr(kind)
+        raise RunError(f"{run_dir} holds {have}; benchmark times networks of image batches (classifiers, "
+                       "segmenters)", "pass a classify, adapt, distill or segment run")  # fmt: skip
+    return model.eval(), example
 
 
 def _onnx_timer(path: Path, batches: dict[int, torch.Tensor]) -> Any:

@@ -16,6 +16,7 @@ from transferlab.errors import RunError, UsageError
 from transferlab.io import atomic_path
 from transferlab.registry import OWNERS, TASKS
 from transferlab.runs import KINDS, read_run
+from transferlab.tasks.onnx_graph import fold_fixed_shapes
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 #: The ONNX graph's names for a network from a batch of images to one output per image (a task's
@@ -69,6 +70,7 @@ def current_onnx(run: str | Path) -> Path:
 
 def _need_onnxscript() -> None:
     try:
+        import onnxruntime  # noqa: F401 - folds the graph's fixed shapes
         import onnxscript  # noqa: F401 - torch's ONNX exporter needs it
     except ImportError:
         raise UsageError(
@@ -79,8 +81,12 @@ def _need_onnxscript() -> None:
 def _export_onnx(model: Any, example: Any, path: Path, names: dict[str, Any]) -> None:
     """torch's TorchScript-based exporter: torchvision's detection models are written and tested for
     it (dynamic image size, data-dependent box counts; torch.export stops on the latter), and it
-    exports a Lite0 classifier in 1.4 s where torch.export's exporter takes 21 s (2-core CPU)."""
+    exports a Lite0 classifier in 1.4 s where torch.export's exporter takes 21 s (2-core CPU).
+    Where only the batch is free (classifiers, segmenters), the shapes the image size fixes are
+    folded into constants (``onnx_graph.fold_fixed_shapes``)."""
     _need_onnxscript()
     with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated upstream, but works here
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=17, **names)
+    if names.get("dynamic_axes") == IMAGES_TO_LOGITS["dynamic_axes"]:
+        fold_fixed_shapes(path)

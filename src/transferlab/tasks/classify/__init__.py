@@ -27,6 +27,7 @@ from transferlab.options.classify import ClassifyOptions
 from transferlab.reports.comparison import Comparison, write_comparison
 from transferlab.runs import CLASSIFIER, default_run_dir, folder_name, read_run
 from transferlab.tasks.classify.evaluation import corruption_accuracy, run_logits, write_evaluation
+from transferlab.tasks.classify.quantization import int8_check
 from transferlab.tasks.classify.report import comparison_pictures
 from transferlab.tasks.classify.strategies import STRATEGIES, get_strategy
 from transferlab.tasks.classify.train import ClassifyRecipe, ClassifyResult, load_splits
@@ -42,6 +43,7 @@ __all__ = [
     "exportable",
     "fit",
     "get_strategy",
+    "int8_check",
     "load_run",
     "load_splits",
     "run_logits",

@@ -31,13 +31,14 @@ from transferlab.reports.comparison import StrategyStudy, compare_strategies
 from transferlab.runs import folder_name
 from transferlab.tasks.segment.data import load_segmentation, read_classes
 from transferlab.tasks.segment.inference import load_segmenter, predict_logits, score
+from transferlab.tasks.segment.quantization import int8_check
 from transferlab.tasks.segment.recipe import SegmentRecipe, read_data
 from transferlab.tasks.segment.report import SegmentResult, colour_mask, overlay, weak_classes
 
 #: The training recipe (``registry.Task.recipe``: what ``lr-find`` sweeps and ``tune`` trains).
 RECIPE = SegmentRecipe
 
-__all__ = ["SegmentOptions", "SegmentResult", "apply", "compare", "evaluate", "exportable", "load_run",
+__all__ = ["SegmentOptions", "SegmentResult", "apply", "compare", "evaluate", "exportable", "int8_check", "load_run",
            "load_segmenter", "train"]  # fmt: skip
 
 #: The registry's loader of this task's runs (``registry.load_run``): (network, its spec).
