@@ -9,10 +9,14 @@ scale range and a flip), two loader workers, AdamW (lr 1e-3, weight decay 0.05) 
 schedule, ``torchdistill.losses.mid_level.KDLoss`` on the logits, the teacher in eval mode under
 ``no_grad``; the best epoch on the validation images kept, as `distill` keeps it.
 
+``--alone``: the bar for classify's defaults instead: the same plain loop with cross-entropy and no
+teacher (timm's model, nothing else) against ``transferlab classify`` with its defaults, the same
+student, data, input size and epochs.
+
 torchdistill is not a transferlab dependency: ``.venv/bin/pip install torchdistill`` (1.1.5 takes
 the torch already installed), then
 
-    cd benchmarks && ../.venv/bin/python distill_vs_torchdistill.py [--seeds 0,1,2] [--epochs 10]
+    cd benchmarks && ../.venv/bin/python distill_vs_torchdistill.py [--seeds 0,1,2] [--epochs 10] [--alone]
 """
 
 from __future__ import annotations
@@ -66,17 +70,25 @@ def accuracy(model: torch.nn.Module, loader) -> float:
     return correct / seen
 
 
-def plain_torchdistill(teacher_run: Path, data: Path, size: int, epochs: int, seed: int) -> float:
-    """The student's test accuracy after the plain loop (see the module's docstring)."""
-    from torchdistill.losses.mid_level import KDLoss
-
+def plain_torchdistill(teacher_run: Path | None, data: Path, size: int, epochs: int, seed: int) -> float:
+    """The student's test accuracy after the plain loop (see the module's docstring); without a
+    teacher, the loop with cross-entropy alone."""
     from transferlab import backbones
 
     torch.manual_seed(seed)
-    teacher = backbones.load_run_model(teacher_run).model.eval()
     student, config, _ = backbones.create(STUDENT, pretrained=True, num_classes=10, img_size=size)
     train, val, test = loaders(data, size, config["mean"], config["std"], seed)
-    criterion = KDLoss("logits", "output", "logits", "output", temperature=TEMPERATURE, alpha=ALPHA)
+    if teacher_run is None:
+        cross_entropy = torch.nn.CrossEntropyLoss()
+        teacher = None
+
+        def criterion(student_io: dict, _: dict, y: torch.Tensor) -> torch.Tensor:
+            return cross_entropy(student_io["logits"]["output"], y)
+    else:
+        from torchdistill.losses.mid_level import KDLoss
+
+        teacher = backbones.load_run_model(teacher_run).model.eval()
+        criterion = KDLoss("logits", "output", "logits", "output", temperature=TEMPERATURE, alpha=ALPHA)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-3, weight_decay=0.05)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(train))
     best, best_state = -1.0, None
@@ -84,7 +96,7 @@ def plain_torchdistill(teacher_run: Path, data: Path, size: int, epochs: int, se
         student.train()
         for x, y in train:
             with torch.no_grad():
-                teacher_logits = teacher(x)
+                teacher_logits = teacher(x) if teacher is not None else None
             loss = criterion({"logits": {"output": student(x)}}, {"logits": {"output": teacher_logits}}, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -97,11 +109,15 @@ def plain_torchdistill(teacher_run: Path, data: Path, size: int, epochs: int, se
     return accuracy(student, test)
 
 
-def ours(teacher_run: Path, folder: Path, data: Path, size: int, epochs: int, seed: int, out: Path) -> float:
+def ours(teacher_run: Path | None, folder: Path, data: Path, size: int, epochs: int, seed: int, out: Path) -> float:
+    """``distill`` from the teacher, or without one ``classify`` alone, with their defaults."""
     from transferlab.tasks import classify, distill
 
-    distill.train(str(teacher_run), str(folder), out=out, backbone=STUDENT, img_size=size, epochs=epochs, seed=seed,
-                  temperature=TEMPERATURE, alpha=ALPHA)  # fmt: skip
+    if teacher_run is None:
+        classify.train(str(folder), out=out, backbone=STUDENT, img_size=size, epochs=epochs, seed=seed)
+    else:
+        distill.train(str(teacher_run), str(folder), out=out, backbone=STUDENT, img_size=size, epochs=epochs,
+                      seed=seed, temperature=TEMPERATURE, alpha=ALPHA)  # fmt: skip
     return float(classify.evaluate(out, str(data / "test"))["accuracy"])
 
 
@@ -110,16 +126,18 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--img-size", type=int, default=64)
+    parser.add_argument("--alone", action="store_true", help="no teacher: classify against the plain CE loop")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     data, folder, teacher = teacher_run("cifar10", args.epochs, args.img_size)
-    runs = folder.parent
+    runs, teacher = folder.parent, None if args.alone else teacher
+    name = "vs-timm" if args.alone else "vs-torchdistill"
     found: dict[str, list[tuple[float, float]]] = {}
     for seed in map(int, args.seeds.split(",")):
-        for side in ("torchdistill", "transferlab") if seed % 2 else ("transferlab", "torchdistill"):
+        for side in ("plain loop", "transferlab") if seed % 2 else ("transferlab", "plain loop"):
             started = time.perf_counter()
             if side == "transferlab":
-                out = runs / f"vs-torchdistill-e{args.epochs}-{args.img_size}-seed{seed}"
+                out = runs / f"{name}-e{args.epochs}-{args.img_size}-seed{seed}"
                 score = ours(teacher, folder, data, args.img_size, args.epochs, seed, out)
             else:
                 score = plain_torchdistill(teacher, data, args.img_size, args.epochs, seed)
@@ -127,7 +145,8 @@ def main() -> None:
             found.setdefault(side, []).append((score, seconds))
             print(json.dumps({"side": side, "seed": seed, "test_accuracy": score, "seconds": round(seconds)}),
                   flush=True)  # fmt: skip
-    print(f"\nLite2 -> Lite0 KD on CIFAR-10 (200 a class), {args.epochs} epochs at {args.img_size} px")
+    what = "Lite0 alone (cross-entropy)" if args.alone else "Lite2 -> Lite0 KD"
+    print(f"\n{what} on CIFAR-10 (200 a class), {args.epochs} epochs at {args.img_size} px")
     print("| student | test accuracy | seeds | wall s |\n| --- | --- | --- | --- |")
     for side, rows in found.items():
         print(f"| {side} | {mean_spread([a for a, _ in rows])} | {len(rows)} | "

@@ -128,9 +128,8 @@ def test_bad_quantize_requests(run, tmp_path, cli):
     assert_user_error(cli("export", run, "--quantize", "int8", "--calibration", "0"), "--calibration 0")
     from transferlab.runs import save_run
 
-    save_run(tmp_path / "det", task="detect", state_dict={}, model={"kind": "detector"}, class_names=["a"],
-             preprocessing={})  # fmt: skip
-    assert_user_error(cli("export", tmp_path / "det", "--quantize", "int8"), "holds an object detector",
+    save_run(tmp_path / "gan", task="gan", state_dict={}, model={"kind": "gan"}, class_names=[], preprocessing={})
+    assert_user_error(cli("export", tmp_path / "gan", "--quantize", "int8"), "holds a generator and its discriminator",
                       "a semantic segmentation network")  # fmt: skip
 
 
@@ -167,3 +166,35 @@ def test_a_segmenter_is_quantized_checked_by_miou_and_benchmarked(tmp_path, cli)
     code, out, err = cli("benchmark", run, "--batch-sizes", "1,2", "--json")
     assert code == 0, err
     assert [row["runtime"] for row in json.loads(out)] == ["torch fp32", "ONNX fp32", "ONNX int8"]
+
+
+def test_a_detector_is_quantized_checked_by_map_and_faster_rcnn_refused(tmp_path, cli):
+    from conftest import write_detection_set
+    from transferlab.runs import save_run
+    from transferlab.tasks import detect
+    from transferlab.tasks.detect.data import load_detection
+
+    data = write_detection_set(tmp_path / "d", 12)
+    run = detect.train(data, out=tmp_path / "det", img_size=64, epochs=2, batch_size=4, width=64).run_dir
+    assert_user_error(cli("export", run, "--quantize", "int8"), "does not record its DATA folder", "--data DATA")
+    code, out, err = cli("export", run, "--quantize", "int8", "--data", data, "--calibration", "5", "--max-drop", "100")
+    assert code == 0, err
+    report = json.loads((run / "model.int8.quantization.json").read_text())
+    held_out = len(load_detection(data).val)
+    assert report["metric"] == "mAP" and report["images"] == held_out > 0 and report["calibration_images"] == 5
+    assert 0 <= report["int8_score"] <= 1 and 0 <= report["agreement"] <= 1 and "mAP on" in out
+    int8 = onnx_session(run / "model.int8.onnx")  # one image of another size: boxes, scores, labels
+    boxes, scores, labels = int8.run(None, {"image": np.random.default_rng(0).random((3, 80, 100), np.float32)})
+    assert boxes.shape[1:] == (4,) and len(boxes) == len(scores) == len(labels)
+    import onnx
+
+    convolutions = len({node.input[1] for node in onnx.load(str(run / "model.onnx")).graph.node
+                        if node.op_type == "Conv"})  # fmt: skip (the heads share theirs across levels)
+    int8_weights = [t for t in onnx.load(str(run / "model.int8.onnx")).graph.initializer
+                    if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4]  # fmt: skip
+    assert len(int8_weights) == convolutions  # every convolution's weights in int8
+    assert_user_error(cli("benchmark", run), "networks of image batches")
+    save_run(tmp_path / "frcnn", task="detect", state_dict={}, model={"kind": "detector", "detector": "fasterrcnn",
+             "img_size": 64}, class_names=["a"], preprocessing={})  # fmt: skip
+    assert_user_error(cli("export", tmp_path / "frcnn", "--quantize", "int8", "--data", data),
+                      "crashes running an int8 fasterrcnn", "--detector fcos")  # fmt: skip

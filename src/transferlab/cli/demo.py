@@ -39,7 +39,7 @@ def export(
     quantize: str = typer.Option(
         None,
         "--quantize",
-        help="Classifiers, segmenters; ONNX: int8 (static, calibrated; RUN/model.int8.onnx) or dynamic.",
+        help="ONNX of a classifier, segmenter or detector: int8 (static, calibrated; RUN/model.int8.onnx) or dynamic.",
     ),
     calibration: str = typer.Option(
         "300",

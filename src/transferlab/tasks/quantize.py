@@ -1,4 +1,4 @@
-"""int8 ONNX of a classifier or segmenter run, with ONNX Runtime's post-training quantization, and
+"""int8 ONNX of a classifier, segmenter or detector run, with ONNX Runtime's post-training quantization, and
 the score it keeps, measured when it is made.
 
 - ``int8`` (static): QDQ format, int8 weights per output channel, uint8 activations whose ranges
@@ -11,8 +11,8 @@ the score it keeps, measured when it is made.
   calibration images, and speeds up MatMul-heavy networks (transformers) more than CNNs.
 
 The run's task says which images calibrate and how a model is scored (its API's ``int8_check``:
-a classifier's accuracy on its DATA re-split exactly as training split it, a segmenter's mIoU on
-``--data``'s held-out part); the fp32 and the int8 model are scored on the same images, and a drop
+a classifier's accuracy on its DATA re-split exactly as training split it, a segmenter's mIoU and
+a detector's mAP on ``--data``'s held-out part); the fp32 and the int8 model are scored on the same images, and a drop
 beyond ``max_drop`` points refuses the model unless ``force``. Written by hand around ONNX Runtime:
 the library quantizes, but neither it nor another library knows a run's data, its preprocessing
 or the check.
@@ -58,6 +58,9 @@ class Int8Check:
     metric: str  # what fp32 and int8 are: "accuracy", "mIoU"; with by_agreement, "top-1 agreement"
     side: int  # the model's input side, for messages
     by_agreement: bool = False  # no labelled held-out images: the drop is 1 - agreement with fp32
+    batched: bool = True  # False: calibration yields one input per image (a graph without a batch axis)
+    shape_inference: bool = True  # False where ONNX Runtime's symbolic shape inference stops on the graph
+    op_types: tuple[str, ...] | None = None  # the op types quantized (None: every one ONNX Runtime can)
 
 
 @dataclass
@@ -110,7 +113,7 @@ class _Reader:
     def __init__(self, name: str, check: Int8Check) -> None:
         assert check.calibration is not None
         self.name, self.batches, self.count = name, check.calibration(CALIBRATION_BATCH), 0
-        self.length = -(-check.calibration_images // CALIBRATION_BATCH)
+        self.length = -(-check.calibration_images // CALIBRATION_BATCH) if check.batched else check.calibration_images
 
     def __len__(self) -> int:
         return self.length
@@ -158,15 +161,17 @@ def quantize(
     with tempfile.TemporaryDirectory() as work, atomic_path(target) as tmp, _quiet_quantizer():
         prepared = Path(work) / "prepared.onnx"
         # shape inference and graph fusions first; auto_merge: a U-Net's upsampling otherwise stops the inference
-        quant_pre_process(str(fp32_path), str(prepared), auto_merge=True)
+        quant_pre_process(str(fp32_path), str(prepared), auto_merge=True, skip_symbolic_shape=not check.shape_inference)
         if mode == "dynamic":
             quantize_dynamic(str(prepared), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                             nodes_to_exclude=shape_arithmetic(prepared))  # fmt: skip
+                             nodes_to_exclude=shape_arithmetic(prepared),
+                             op_types_to_quantize=list(check.op_types) if check.op_types else None)  # fmt: skip
         else:
             quantize_static(
                 str(prepared), str(tmp), _Reader(fp32.get_inputs()[0].name, check),
                 quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8, nodes_to_exclude=shape_arithmetic(prepared),
+                op_types_to_quantize=list(check.op_types) if check.op_types else None,
                 calibrate_method={"percentile": CalibrationMethod.Percentile,
                                   "minmax": CalibrationMethod.MinMax}[calibration_method],
                 extra_options={"CalibStridedMinMax": 1, "CalibPercentile": PERCENTILE},

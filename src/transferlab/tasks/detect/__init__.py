@@ -30,6 +30,7 @@ from transferlab.runs import folder_name
 from transferlab.tasks.detect.data import load_detection
 from transferlab.tasks.detect.inference import load_detector, predict, score
 from transferlab.tasks.detect.models import OneImageDetector
+from transferlab.tasks.detect.quantization import int8_check
 from transferlab.tasks.detect.recipe import DetectRecipe, read_data
 from transferlab.tasks.detect.report import DetectResult, draw
 
@@ -44,6 +45,7 @@ __all__ = [
     "compare",
     "evaluate",
     "exportable",
+    "int8_check",
     "load_detector",
     "load_run",
     "train",
