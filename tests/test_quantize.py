@@ -188,8 +188,8 @@ def test_a_detector_is_quantized_checked_by_map_and_faster_rcnn_refused(tmp_path
     assert boxes.shape[1:] == (4,) and len(boxes) == len(scores) == len(labels)
     import onnx
 
-    convolutions = len({node.input[1] for node in onnx.load(str(run / "model.onnx")).graph.node
-                        if node.op_type == "Conv"})  # fmt: skip (the heads share theirs across levels)
+    fp32 = onnx.load(str(run / "model.onnx")).graph
+    convolutions = len({node.input[1] for node in fp32.node if node.op_type == "Conv"})  # heads share across levels
     int8_weights = [t for t in onnx.load(str(run / "model.int8.onnx")).graph.initializer
                     if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4]  # fmt: skip
     assert len(int8_weights) == convolutions  # every convolution's weights in int8
