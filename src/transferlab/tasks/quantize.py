@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from transferlab.errors import RunError, UsageError
+from transferlab.errors import DataError, RunError, UsageError
 from transferlab.io import atomic_path, write_json
 from transferlab.runs import KINDS, read_run
 from transferlab.tasks.onnx_graph import shape_arithmetic
@@ -102,6 +102,27 @@ def calibration_count(calibration: str | int) -> int:
     if count < 1:
         raise UsageError(f"--calibration {count} is not a count of images", "e.g. --calibration 300")
     return count
+
+
+def calibration_sample(calibration: str | int, total: int, noun: str) -> list[int]:
+    """The seeded, sorted indices of ``--calibration N`` of a task's ``total`` training images, for
+    the tasks (``noun``: a segmenter, a detector) that calibrate on DATA's training images only."""
+    if isinstance(calibration, str) and not calibration.isdigit():
+        raise UsageError(f"{noun} calibrates on DATA's training images", "pass --calibration N (a count)")
+    return sorted(np.random.default_rng(0).permutation(total)[: calibration_count(calibration)].tolist())
+
+
+def run_data(data: str | None, recorded: bool, task: str, holds: str) -> None:
+    """A run whose options do not name its images (``recorded``) needs ``--data``."""
+    if data is None and not recorded:
+        raise UsageError(f"a {task} run does not record its DATA folder", f"pass --data DATA ({holds})")
+
+
+def same_classes(found: list[str], run: list[str], where: str) -> None:
+    """The data checked on must have the run's classes, in its order."""
+    if found != list(run):
+        raise DataError(f"{where} has the classes {', '.join(found[:6])}, the run {', '.join(run[:6])}",
+                        "pass --data with the run's classes")  # fmt: skip
 
 
 class _Reader:
@@ -239,4 +260,5 @@ def _int8_check(run_dir: str | Path) -> Callable[..., Int8Check]:
     return check
 
 
-__all__ = ["MODES", "Int8Check", "Quantized", "calibration_count", "onnx_session", "quantize"]
+__all__ = ["MODES", "Int8Check", "Quantized", "calibration_count", "calibration_sample", "onnx_session", "quantize",
+           "run_data", "same_classes"]  # fmt: skip

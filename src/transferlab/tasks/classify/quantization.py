@@ -16,7 +16,7 @@ from transferlab.data.collections import LabeledImages
 from transferlab.data.loaders import make_batches
 from transferlab.errors import DataError, UsageError
 from transferlab.runs import CLASSIFIER, read_run
-from transferlab.tasks.quantize import Int8Check, calibration_count
+from transferlab.tasks.quantize import Int8Check, calibration_count, same_classes
 
 BATCH = 32
 
@@ -82,9 +82,7 @@ def _run_parts(info: Any, data: str | None) -> tuple[DatasetSplits | None, str]:
         raise DataError(
             f"the run's data {source} is no longer readable", "pass --data DATA (the run's classes, held-out part)"
         ) from None
-    if splits.classes != list(info.class_names):
-        raise DataError(f"{source} has the classes {', '.join(splits.classes[:6])}, the run "
-                        f"{', '.join(info.class_names[:6])}", "pass --data with the run's classes")  # fmt: skip
+    same_classes(splits.classes, info.class_names, str(source))
     if not data and opts.get("shots"):
         splits = splits.few_shot(opts["shots"], opts.get("seed", 0))
     return splits, str(source)

@@ -14,11 +14,11 @@ import torch
 from torchvision.ops import box_iou
 
 from transferlab import metrics
-from transferlab.errors import DataError, RunError, UsageError
+from transferlab.errors import RunError
 from transferlab.runs import DETECTOR, read_run
 from transferlab.tasks.detect.data import Split, load_detection
 from transferlab.tasks.detect.models import DETECTORS
-from transferlab.tasks.quantize import Int8Check, calibration_count
+from transferlab.tasks.quantize import Int8Check, calibration_sample, run_data, same_classes
 
 CONFIDENT = 0.5  # the detections whose keeping ``agreement`` counts: what a user would draw
 
@@ -33,22 +33,14 @@ def int8_check(run_dir: str | Path, *, calibration: str | int, data: str | None,
         raise RunError(f"ONNX Runtime crashes running an int8 {name} (measured: its RoI heads)",
                        "export it in fp32 (leave out --quantize), or train --detector fcos or retinanet")  # fmt: skip
     opts = info.extra.get("options", {})
-    if data is None and not (opts.get("images") and opts.get("annotations")):
-        raise UsageError("a detect run does not record its DATA folder", "pass --data DATA (its images and boxes)")
-    if isinstance(calibration, str) and not calibration.isdigit():
-        raise UsageError("a detector calibrates on DATA's training images", "pass --calibration N (a count)")
+    run_data(data, bool(opts.get("images") and opts.get("annotations")), "detect", "its images and boxes")
     read = load_detection(
         data, images=opts.get("images"), annotations=opts.get("annotations"), val_images=opts.get("val_images"),
         val_annotations=opts.get("val_annotations"), classes=opts.get("classes"),
         val_fraction=opts.get("val_fraction", 0.2), seed=opts.get("seed", 0),
     )  # fmt: skip
-    if read.classes != list(info.class_names):
-        raise DataError(f"{read.description} has the classes {', '.join(read.classes[:6])}, the run "
-                        f"{', '.join(info.class_names[:6])}", "pass --data with the run's classes")  # fmt: skip
-    chosen = None
-    if calibrate:
-        count = calibration_count(calibration)
-        chosen = read.train.subset(sorted(np.random.default_rng(0).permutation(len(read.train))[:count].tolist()))
+    same_classes(read.classes, info.class_names, read.description)
+    chosen = read.train.subset(calibration_sample(calibration, len(read.train), "a detector")) if calibrate else None
     return Int8Check(
         calibration=None if chosen is None else lambda _: (_pixels(image) for image in chosen.images),
         calibration_images=0 if chosen is None else len(chosen),

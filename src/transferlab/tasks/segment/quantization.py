@@ -14,10 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from transferlab import metrics
-from transferlab.errors import DataError, UsageError
 from transferlab.metrics.segmentation import confusion
 from transferlab.runs import SEGMENTER, read_run
-from transferlab.tasks.quantize import Int8Check, calibration_count
+from transferlab.tasks.quantize import Int8Check, calibration_sample, run_data, same_classes
 from transferlab.tasks.segment.data import Split, load_segmentation
 
 BATCH = 8
@@ -28,23 +27,15 @@ def int8_check(run_dir: str | Path, *, calibration: str | int, data: str | None,
     read it: ``calibration`` of its training images calibrate, its held-out images are scored."""
     info = read_run(run_dir, model_kind=SEGMENTER)
     opts = info.extra.get("options", {})
-    if data is None and not (opts.get("images") and opts.get("masks")):
-        raise UsageError("a segment run does not record its DATA folder", "pass --data DATA (its images and masks)")
-    if isinstance(calibration, str) and not calibration.isdigit():
-        raise UsageError("a segmenter calibrates on DATA's training images", "pass --calibration N (a count)")
+    run_data(data, bool(opts.get("images") and opts.get("masks")), "segment", "its images and masks")
     read = load_segmentation(
         data, images=opts.get("images"), masks=opts.get("masks"), val_images=opts.get("val_images"),
         val_masks=opts.get("val_masks"), classes=opts.get("classes"), ignore_index=opts.get("ignore_index", 255),
         val_fraction=opts.get("val_fraction", 0.2), seed=opts.get("seed", 0),
     )  # fmt: skip
-    if read.classes != list(info.class_names):
-        raise DataError(f"{read.description} has the classes {', '.join(read.classes[:6])}, the run "
-                        f"{', '.join(info.class_names[:6])}", "pass --data with the run's classes")  # fmt: skip
+    same_classes(read.classes, info.class_names, read.description)
     side = int(info.model["img_size"])
-    chosen = None
-    if calibrate:
-        count = calibration_count(calibration)
-        chosen = read.train.subset(sorted(np.random.default_rng(0).permutation(len(read.train))[:count].tolist()))
+    chosen = read.train.subset(calibration_sample(calibration, len(read.train), "a segmenter")) if calibrate else None
     return Int8Check(
         calibration=None if chosen is None else lambda batch: (x for x, _ in _batches(chosen, side, batch)),
         calibration_images=0 if chosen is None else len(chosen),
