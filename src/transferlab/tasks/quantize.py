@@ -55,7 +55,7 @@ class Int8Check:
     calibration_images: int
     score: Callable[[Any, Any], dict[str, float]]  # (fp32, int8 session) -> fp32, int8, agreement, images
     measured_on: str
-    metric: str  # what fp32 and int8 are: "accuracy", "mIoU"; with by_agreement, "top-1 agreement"
+    metric: str  # what fp32 and int8 are: "accuracy", "mIoU", "mAP"; with by_agreement, "top-1 agreement"
     side: int  # the model's input side, for messages
     by_agreement: bool = False  # no labelled held-out images: the drop is 1 - agreement with fp32
     batched: bool = True  # False: calibration yields one input per image (a graph without a batch axis)
@@ -72,10 +72,10 @@ class Quantized:
     mode: str
     measured_on: str
     images: int
-    metric: str  # what fp32_score and int8_score are (accuracy, mIoU)
+    metric: str  # what fp32_score and int8_score are (accuracy, mIoU, mAP)
     fp32_score: float
     int8_score: float
-    agreement: float  # share of images (pixels, for segmenters) whose top class the int8 model keeps
+    agreement: float  # share of images (pixels; confident detections) whose class the int8 model keeps
     drop_points: float
     calibration_images: int
     seconds: float
