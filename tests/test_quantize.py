@@ -198,3 +198,27 @@ def test_a_detector_is_quantized_checked_by_map_and_faster_rcnn_refused(tmp_path
              "img_size": 64}, class_names=["a"], preprocessing={})  # fmt: skip
     assert_user_error(cli("export", tmp_path / "frcnn", "--quantize", "int8", "--data", data),
                       "crashes running an int8 fasterrcnn", "--detector fcos")  # fmt: skip
+
+
+@pytest.mark.parametrize("name, size, pads", [("vit_tiny_patch16_224", 224, 0), ("tf_mobilenetv3_small_100", 96, 5)])
+def test_folded_exports_answer_as_torch_at_every_batch_size(name, size, pads, tmp_path):
+    """A transformer's reshapes depend on the batch and stay computed; a TF-style network's pads
+    depend on the image size and are folded (its five stride-2 convolutions): both answer as torch
+    does at batch sizes never probed."""
+    import onnx
+    import timm
+    import torch
+
+    from transferlab.tasks.export import IMAGES_TO_LOGITS, _export_onnx
+
+    model = timm.create_model(name, pretrained=False, num_classes=5).eval()
+    with torch.no_grad():
+        _export_onnx(model, torch.randn(2, 3, size, size), tmp_path / "m.onnx", IMAGES_TO_LOGITS)
+    session = onnx_session(tmp_path / "m.onnx")
+    for batch in (2, 5):
+        x = torch.randn(batch, 3, size, size)
+        with torch.no_grad():
+            np.testing.assert_allclose(session.run(None, {"images": x.numpy()})[0], model(x).numpy(), atol=1e-5)
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    constant = {tensor.name for tensor in graph.initializer}
+    assert sum(node.op_type == "Pad" and node.input[1] in constant for node in graph.node) == pads
