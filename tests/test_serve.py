@@ -415,6 +415,7 @@ def test_the_int8_model_export_made_is_served(server, runs, tmp_path, cli):
     flowers = tmp_path / "flowers"
     shutil.copytree(runs / "flowers", flowers, ignore=shutil.ignore_patterns("*.onnx"))
     assert_user_error(cli("serve", flowers, "--runtime", "onnx-int8"), "no int8 model", "--quantize int8")
+    assert_user_error(cli("serve", runs / "scenes", "--runtime", "onnx"), "runs classifiers", "leave out --runtime")
     code, _, err = cli("export", flowers, "--quantize", "int8", "--calibration", runs / "photos", "--force")
     assert code == 0, err
     from transferlab.tasks.quantize import onnx_session

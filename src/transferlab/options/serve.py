@@ -21,7 +21,7 @@ class ServeOptions:
     accelerator: str = option("auto", "auto, cpu, cuda or mps.", choices=("auto", "cpu", "cuda", "gpu", "mps"))
     runtime: str = option(
         "torch", "Classifiers: torch; onnx (onnxruntime, exported once); onnx-int8 (what `export --quantize int8` "
-        "made).", choices=RUNTIMES,
+        "made). Other kinds run in torch.", choices=RUNTIMES,
     )  # fmt: skip
     token: str | None = option(None, None)  # the CLI reads it from --token or TRANSFERLAB_TOKEN
     max_upload_mb: float = option(20.0, "Largest request body, in MB.")

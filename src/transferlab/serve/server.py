@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from transferlab.errors import UsageError
 from transferlab.options.serve import ServeOptions
 
 if TYPE_CHECKING:
@@ -86,6 +87,16 @@ def _drain_then_stop(server: Any) -> None:
         server._shutdown_event.set()
 
 
+def _check_runtime(catalog: list[ServedModel], opts: ServeOptions) -> None:
+    """``--runtime`` other than torch is the classifiers' (their worker options read it): refused
+    where no served model would run in it, rather than ignored."""
+    from transferlab.serve.kinds import no_worker_options
+
+    if opts.runtime != "torch" and all(m.kind.serving.worker_options is no_worker_options for m in catalog):
+        raise UsageError(f"--runtime {opts.runtime} runs classifiers, and none of {', '.join(m.name for m in catalog)} "
+                         "is one", "leave out --runtime: the other kinds run in torch")  # fmt: skip
+
+
 def serve(runs: list[str | Path], models_dir: str | Path | None = None, **options: Any) -> None:
     """Serve trained runs over HTTP until SIGTERM or Ctrl-C (the requests in flight are answered)."""
     from transferlab.serve.catalog import load_catalog
@@ -93,6 +104,7 @@ def serve(runs: list[str | Path], models_dir: str | Path | None = None, **option
     opts = ServeOptions(**options)
     opts.check()  # bad options fail here, before any model is built
     catalog = load_catalog(runs, models_dir)
+    _check_runtime(catalog, opts)
     server = build_server(catalog, opts)
     stopping, parent = threading.Event(), os.getpid()
 
