@@ -222,3 +222,27 @@ def test_folded_exports_answer_as_torch_at_every_batch_size(name, size, pads, tm
     graph = onnx.load(str(tmp_path / "m.onnx")).graph
     constant = {tensor.name for tensor in graph.initializer}
     assert sum(node.op_type == "Pad" and node.input[1] in constant for node in graph.node) == pads
+
+
+def test_a_stopped_shape_inference_falls_back_and_litters_no_folder(tmp_path, monkeypatch):
+    """Where ONNX Runtime's symbolic shape inference stops, it saves a copy of the model into the
+    working folder and raises; the graph is then prepared without it, and the user's folder stays clean."""
+    from transferlab.tasks.quantize import _prepare
+
+    asked = []
+
+    def stopping(source: str, target: str, auto_merge: bool = False, skip_symbolic_shape: bool = False) -> None:
+        asked.append(skip_symbolic_shape)
+        assert Path(source).is_file()
+        if not skip_symbolic_shape:
+            Path("sym_shape_infer_temp.onnx").write_bytes(b"debug copy")
+            raise Exception("Incomplete symbolic shape inference")
+        Path(target).write_bytes(b"prepared")
+
+    (tmp_path / "user").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "user" / "model.onnx").write_bytes(b"model")
+    monkeypatch.chdir(tmp_path / "user")
+    _prepare(Path("model.onnx"), tmp_path / "work" / "prepared.onnx", True, stopping)
+    assert asked == [False, True] and (tmp_path / "work" / "prepared.onnx").read_bytes() == b"prepared"
+    assert sorted(p.name for p in (tmp_path / "user").iterdir()) == ["model.onnx"]

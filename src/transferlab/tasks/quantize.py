@@ -181,8 +181,7 @@ def quantize(
     fp32 = onnx_session(fp32_path)
     with tempfile.TemporaryDirectory() as work, atomic_path(target) as tmp, _quiet_quantizer():
         prepared = Path(work) / "prepared.onnx"
-        # shape inference and graph fusions first; auto_merge: a U-Net's upsampling otherwise stops the inference
-        quant_pre_process(str(fp32_path), str(prepared), auto_merge=True, skip_symbolic_shape=not check.shape_inference)
+        _prepare(fp32_path, prepared, check.shape_inference, quant_pre_process)
         if mode == "dynamic":
             quantize_dynamic(str(prepared), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
                              nodes_to_exclude=shape_arithmetic(prepared),
@@ -225,6 +224,21 @@ def quantize(
             )  # fmt: skip
     write_json(target.with_name(target.name.removesuffix(".onnx") + "." + REPORT_FILE), result.as_dict())
     return result
+
+
+def _prepare(fp32_path: Path, prepared: Path, shape_inference: bool, quant_pre_process: Any) -> None:
+    """ONNX Runtime's shape inference and graph fusions before quantizing. ``auto_merge``: a
+    U-Net's upsampling otherwise stops the inference; where it still stops, the graph is prepared
+    without it. Run in the temporary folder: a stopped inference leaves a copy of the model in the
+    working folder."""
+    source, target = str(fp32_path.resolve()), str(prepared.resolve())
+    with contextlib.chdir(prepared.parent):
+        try:
+            quant_pre_process(source, target, auto_merge=True, skip_symbolic_shape=not shape_inference)
+        except Exception as exc:  # ONNX Runtime raises a bare Exception here
+            if "symbolic shape inference" not in str(exc):
+                raise
+            quant_pre_process(source, target, skip_symbolic_shape=True)
 
 
 @contextlib.contextmanager
