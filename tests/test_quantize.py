@@ -246,3 +246,36 @@ def test_a_stopped_shape_inference_falls_back_and_litters_no_folder(tmp_path, mo
     _prepare(Path("model.onnx"), tmp_path / "work" / "prepared.onnx", True, stopping)
     assert asked == [False, True] and (tmp_path / "work" / "prepared.onnx").read_bytes() == b"prepared"
     assert sorted(p.name for p in (tmp_path / "user").iterdir()) == ["model.onnx"]
+
+
+def test_a_graph_onnx_runtime_cannot_run_is_left_as_exported(tmp_path):
+    """Folding runs the graph in ONNX Runtime; an op it lacks (a model for another runtime) leaves
+    the file untouched instead of failing the export. Without that op, the same value is folded."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from transferlab.tasks.onnx_graph import fold_fixed_shapes
+
+    def graph_file(name: str, unknown: bool) -> Path:
+        nodes = [
+            helper.make_node("Shape", ["images"], ["shape"], name="shape"),
+            helper.make_node("Gather", ["shape", "two"], ["height"], name="height"),  # the image size's
+            helper.make_node("Cast", ["height"], ["scale"], name="cast", to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["images", "scale"], ["scaled"], name="mul"),
+            helper.make_node("Unknown", ["scaled"], ["logits"], name="elsewhere", domain="org.example")
+            if unknown
+            else helper.make_node("Identity", ["scaled"], ["logits"], name="same"),
+        ]
+        graph = helper.make_graph(
+            nodes, "g", [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["n", 3, 4, 4])],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
+            [helper.make_tensor("two", TensorProto.INT64, [], [2])],
+        )  # fmt: skip
+        opsets = [helper.make_opsetid("", 17), helper.make_opsetid("org.example", 1)]
+        onnx.save(helper.make_model(graph, opset_imports=opsets), tmp_path / name)
+        return tmp_path / name
+
+    assert fold_fixed_shapes(graph_file("runs.onnx", unknown=False)) == 1
+    lacking = graph_file("lacks.onnx", unknown=True)
+    before = lacking.read_bytes()
+    assert fold_fixed_shapes(lacking) == 0 and lacking.read_bytes() == before
