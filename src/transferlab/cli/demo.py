@@ -52,13 +52,19 @@ def export(
         help="int8: how activation ranges are chosen: percentile (99.999th, outliers saturate) or minmax.",
     ),
     data: str = typer.Option(
-        None, "--data", help="Quantizing: DATA to calibrate and check on (default: the run's own, split as it was)."
+        None,
+        "--data",
+        help="Quantizing: DATA to calibrate and check on (default: a classifier run's own, split as "
+        "it was; segment and detect runs need it).",
     ),
-    max_drop: float = typer.Option(1.0, "--max-drop", help="Quantizing: refuse a model losing more accuracy points."),
+    max_drop: float = typer.Option(
+        1.0, "--max-drop", help="Quantizing: refuse a model losing more points of accuracy (mIoU, mAP)."
+    ),
     force: bool = typer.Option(False, "--force", help="Quantizing: keep the model even past --max-drop."),
 ) -> None:
     """Export a trained classifier, segmenter (ONNX, TorchScript) or detector (ONNX) for deployment;
-    --quantize int8 adds an int8 ONNX classifier whose held-out accuracy is measured against fp32."""
+    --quantize int8 adds an int8 ONNX model whose held-out accuracy (mIoU, mAP) is measured against
+    fp32's."""
     from transferlab.errors import UsageError
     from transferlab.tasks.export import export as run_export
 
