@@ -42,10 +42,12 @@ class Serving:
     ``describe(run)``: builds the model once (raising if it cannot) and returns what ``/models``
     says of it; ``batched``: whether concurrent requests are worth batching; ``routes``: its
     endpoints; ``worker_options(served, opts)``: the worker's own keyword arguments from the
-    server's options (e.g. the classifier's runtime)."""
+    server's options (e.g. the classifier's runtime); ``runtimes``: the ``--runtime`` values its
+    worker runs in."""
 
     worker: type
     describe: Callable[[Any], dict[str, Any]]
     batched: bool
     routes: tuple[Route, ...]
     worker_options: Callable[[Any, Any], dict[str, Any]] = no_worker_options
+    runtimes: tuple[str, ...] = ("torch",)

@@ -88,11 +88,9 @@ def _drain_then_stop(server: Any) -> None:
 
 
 def _check_runtime(catalog: list[ServedModel], opts: ServeOptions) -> None:
-    """``--runtime`` other than torch is the classifiers' (their worker options read it): refused
-    where no served model would run in it, rather than ignored."""
-    from transferlab.serve.kinds import no_worker_options
-
-    if opts.runtime != "torch" and all(m.kind.serving.worker_options is no_worker_options for m in catalog):
+    """A ``--runtime`` no served model runs in (``Serving.runtimes``: classifiers take ONNX) is
+    refused rather than ignored."""
+    if not any(opts.runtime in m.kind.serving.runtimes for m in catalog):
         raise UsageError(f"--runtime {opts.runtime} runs classifiers, and none of {', '.join(m.name for m in catalog)} "
                          "is one", "leave out --runtime: the other kinds run in torch")  # fmt: skip
 

@@ -53,31 +53,33 @@ def fold_fixed_shapes(path: str | Path) -> int:
            for node in graph.node for attribute in node.attribute):  # fmt: skip
         return 0  # control flow: its subgraphs read names this pass does not follow
     arithmetic = set(shape_arithmetic(model))
-    produced_by = {out: node for node in graph.node if node.name in arithmetic for out in node.output}
+    derived = {out for node in graph.node if node.name in arithmetic for out in node.output}
     frontier = sorted({name for node in graph.node if node.name not in arithmetic
-                       for name in node.input if name in produced_by})  # fmt: skip
+                       for name in node.input if name in derived})  # fmt: skip
     if not frontier:
         return 0
     try:
-        values = [_evaluate(model, frontier, batch, ort) for batch in PROBE_BATCHES]
+        values = _evaluate(model, frontier, PROBE_BATCHES, ort)
     except Exception as exc:  # a graph ONNX Runtime cannot run here stays as exported (other runtimes may)
         if not type(exc).__module__.startswith("onnxruntime"):
             raise
         return 0
-    fixed = [name for i, name in enumerate(frontier) if _same(*(value[i] for value in values))]
-    for name in fixed:
-        graph.initializer.append(onnx.numpy_helper.from_array(values[0][frontier.index(name)], f"{name}/folded"))
-        for node in graph.node:
-            if node.name not in arithmetic:
-                node.input[:] = [f"{name}/folded" if given == name else given for given in node.input]
+    folded = {}
+    for i, name in enumerate(frontier):
+        if _same(*(value[i] for value in values)):
+            folded[name] = f"{name}/folded"
+            graph.initializer.append(onnx.numpy_helper.from_array(values[0][i], folded[name]))
+    for node in graph.node:
+        if node.name not in arithmetic:
+            node.input[:] = [folded.get(given, given) for given in node.input]
     _drop_unused(graph)
     onnx.save(model, str(path))
-    return len(fixed)
+    return len(folded)
 
 
-def _evaluate(model: Any, names: list[str], batch: int, ort: Any) -> list[np.ndarray]:
-    """The values of ``names`` for a zero input of ``batch`` images (shape arithmetic never reads
-    the pixels)."""
+def _evaluate(model: Any, names: list[str], batches: tuple[int, ...], ort: Any) -> list[list[np.ndarray]]:
+    """The values of ``names`` for a zero input at each batch size (shape arithmetic never reads
+    the pixels), from one session."""
     import onnx
 
     probe = onnx.ModelProto()
@@ -88,9 +90,8 @@ def _evaluate(model: Any, names: list[str], batch: int, ort: Any) -> list[np.nda
     options.log_severity_level = 3
     session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
     (given,) = session.get_inputs()
-    shape = [batch, *given.shape[1:]]
     dtype = np.float16 if "float16" in given.type else np.float32
-    return session.run(names, {given.name: np.zeros(shape, dtype)})
+    return [session.run(names, {given.name: np.zeros([batch, *given.shape[1:]], dtype)}) for batch in batches]
 
 
 def _same(*arrays: np.ndarray) -> bool:

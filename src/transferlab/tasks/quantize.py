@@ -154,7 +154,7 @@ def quantize(
     calibration_method: str = "percentile",
 ) -> Quantized:  # fmt: skip
     """Quantize the run's fp32 ONNX model (exported to RUN/model.onnx first, afresh) and keep it only if
-    its score on the held-out images (accuracy, mIoU) drops at most ``max_drop`` points (or
+    its score on the held-out images (accuracy, mIoU, mAP) drops at most ``max_drop`` points (or
     ``force``). Without held-out images (a classifier with ``--calibration DIR`` alone), the check
     is the top-1 agreement with fp32 on the calibration images. Writes RUN/model.int8.onnx (or
     ``out``) and its quantization.json."""
@@ -182,16 +182,15 @@ def quantize(
     with tempfile.TemporaryDirectory() as work, atomic_path(target) as tmp, _quiet_quantizer():
         prepared = Path(work) / "prepared.onnx"
         _prepare(fp32_path, prepared, check.shape_inference, quant_pre_process)
+        which = {"nodes_to_exclude": shape_arithmetic(prepared),
+                 "op_types_to_quantize": list(check.op_types) if check.op_types else None}  # fmt: skip
         if mode == "dynamic":
-            quantize_dynamic(str(prepared), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                             nodes_to_exclude=shape_arithmetic(prepared),
-                             op_types_to_quantize=list(check.op_types) if check.op_types else None)  # fmt: skip
+            quantize_dynamic(str(prepared), str(tmp), weight_type=QuantType.QInt8, per_channel=True, **which)
         else:
             quantize_static(
                 str(prepared), str(tmp), _Reader(fp32.get_inputs()[0].name, check),
                 quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8, nodes_to_exclude=shape_arithmetic(prepared),
-                op_types_to_quantize=list(check.op_types) if check.op_types else None,
+                weight_type=QuantType.QInt8, **which,
                 calibrate_method={"percentile": CalibrationMethod.Percentile,
                                   "minmax": CalibrationMethod.MinMax}[calibration_method],
                 extra_options={"CalibStridedMinMax": 1, "CalibPercentile": PERCENTILE},
@@ -264,13 +263,9 @@ def _int8_check(run_dir: str | Path) -> Callable[..., Int8Check]:
     check = getattr(task.api(), "int8_check", None) if task is not None else None
     if check is None:
         have = KINDS[kind].description if kind in KINDS else repr(kind)
-        able = [
-            k.description for k in KINDS.values() if k.name in OWNERS and hasattr(OWNERS[k.name].api(), "int8_check")
-        ]
-        raise RunError(
-            f"{run_dir} holds {have}; int8 export is built and measured for {' and '.join(able)} runs only",
-            "export it in fp32 (leave out --quantize)",
-        )
+        able = [k.description for k in KINDS.values() if hasattr(OWNERS[k.name].api(), "int8_check")]
+        raise RunError(f"{run_dir} holds {have}; int8 export is built only for {', '.join(able)}",
+                       "export it in fp32 (leave out --quantize)")  # fmt: skip
     return check
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from transferlab.errors import UsageError
+from transferlab.options.serve import RUNTIMES
 from transferlab.registry import load_run
 from transferlab.runs import CLASSIFIER, RunInfo
 from transferlab.serve.inputs import (
@@ -255,5 +256,6 @@ SERVING = {
             Route(("POST",), "/v2/models/{name}/infer", v2_infer, "KServe v2: inference"),
         ),
         worker_options=worker_options,
+        runtimes=RUNTIMES,
     )
 }
