@@ -279,3 +279,13 @@ def test_a_graph_onnx_runtime_cannot_run_is_left_as_exported(tmp_path):
     lacking = graph_file("lacks.onnx", unknown=True)
     before = lacking.read_bytes()
     assert fold_fixed_shapes(lacking) == 0 and lacking.read_bytes() == before
+
+
+def test_calibration_and_scoring_show_progress_and_nothing_of_onnx_runtime(run, cli, monkeypatch, tmp_path):
+    monkeypatch.delenv("TRANSFERLAB_QUIET")
+    monkeypatch.setenv("TRANSFERLAB_PROGRESS_SECONDS", "0")  # a plain line at every step (no terminal here)
+    code, out, err = cli("export", run, "--quantize", "int8", "--calibration", "20", "-o", tmp_path / "m.onnx",
+                         "--force")  # fmt: skip
+    assert code == 0, err
+    assert "calibrating: 3/3" in err and "scoring fp32 and int8: 1/1" in err  # 20 images in batches of 8; 9 held out
+    assert "Collecting tensor data" not in out + err and "Finding optimal threshold" not in out + err

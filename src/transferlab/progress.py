@@ -29,8 +29,9 @@ def announce(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def make_progress(*extra_columns: Any, transient: bool = False) -> Any:
-    """A Rich progress display on stderr: description, bar, count, elapsed, ETA, then ``extra_columns``."""
+def make_progress(*extra_columns: Any, transient: bool = False, redirect_stdout: bool = True) -> Any:
+    """A Rich progress display on stderr: description, bar, count, elapsed, ETA, then ``extra_columns``;
+    ``redirect_stdout``: prints during it are shown above the bar (else they go where stdout goes)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -49,7 +50,8 @@ def make_progress(*extra_columns: Any, transient: bool = False) -> Any:
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    return Progress(*columns, *extra_columns, console=Console(file=sys.stderr), transient=transient)
+    return Progress(*columns, *extra_columns, console=Console(file=sys.stderr), transient=transient,
+                    redirect_stdout=redirect_stdout)  # fmt: skip
 
 
 def _clock(seconds: float) -> str:
@@ -132,8 +134,9 @@ class StepProgress:
             self._bar.__exit__(*exc)
 
 
-def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
-    """Iterate ``items`` under a progress bar (plain lines without a terminal)."""
+def track(items: Iterable[T], description: str, total: int | None = None, redirect_stdout: bool = True) -> Iterator[T]:
+    """Iterate ``items`` under a progress bar (plain lines without a terminal); ``redirect_stdout``
+    as in ``make_progress``."""
     if not enabled():
         yield from items
         return
@@ -143,5 +146,5 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
             yield item
             plain.update(1)
         return
-    with make_progress(transient=True) as bar:
+    with make_progress(transient=True, redirect_stdout=redirect_stdout) as bar:
         yield from bar.track(items, total=total, description=description)

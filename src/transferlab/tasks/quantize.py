@@ -34,6 +34,7 @@ import numpy as np
 
 from transferlab.errors import DataError, RunError, UsageError
 from transferlab.io import atomic_path, write_json
+from transferlab.progress import track
 from transferlab.runs import KINDS, read_run
 from transferlab.tasks.onnx_graph import shape_arithmetic
 
@@ -43,6 +44,7 @@ REPORT_FILE = "quantization.json"
 CALIBRATION_BATCH = 8  # images whose intermediate tensors the calibrator holds at once
 CALIBRATIONS = ("percentile", "minmax")
 PERCENTILE = 99.999  # of each activation's values kept inside its int8 range (the rest saturate)
+SCORING = "scoring fp32 and int8"  # the progress bar of every task's check
 
 
 @dataclass
@@ -133,8 +135,10 @@ class _Reader:
 
     def __init__(self, name: str, check: Int8Check) -> None:
         assert check.calibration is not None
-        self.name, self.batches, self.count = name, check.calibration(CALIBRATION_BATCH), 0
         self.length = -(-check.calibration_images // CALIBRATION_BATCH) if check.batched else check.calibration_images
+        self.name, self.count = name, 0
+        # ONNX Runtime prints between batches: to the quiet stdout (_quiet_quantizer), not above the bar
+        self.batches = track(check.calibration(CALIBRATION_BATCH), "calibrating", self.length, redirect_stdout=False)
 
     def __len__(self) -> int:
         return self.length
@@ -146,6 +150,12 @@ class _Reader:
         batch = next(self.batches, None) if self.count > 0 else None
         self.count -= 1
         return None if batch is None else {self.name: batch}
+
+    def finish(self) -> None:
+        """Close the progress bar: it counts a batch once the next is asked for, which the
+        quantizer never does after its last."""
+        for _ in self.batches:
+            pass
 
 
 def quantize(
@@ -187,14 +197,16 @@ def quantize(
         if mode == "dynamic":
             quantize_dynamic(str(prepared), str(tmp), weight_type=QuantType.QInt8, per_channel=True, **which)
         else:
+            reader = _Reader(fp32.get_inputs()[0].name, check)
             quantize_static(
-                str(prepared), str(tmp), _Reader(fp32.get_inputs()[0].name, check),
+                str(prepared), str(tmp), reader,
                 quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8, **which,
                 calibrate_method={"percentile": CalibrationMethod.Percentile,
                                   "minmax": CalibrationMethod.MinMax}[calibration_method],
                 extra_options={"CalibStridedMinMax": 1, "CalibPercentile": PERCENTILE},
             )  # fmt: skip
+            reader.finish()
         try:
             measured = check.score(fp32, onnx_session(tmp))
         except Exception as exc:  # ONNX Runtime's own errors (its kernels' limits), not ours
@@ -269,5 +281,5 @@ def _int8_check(run_dir: str | Path) -> Callable[..., Int8Check]:
     return check
 
 
-__all__ = ["MODES", "Int8Check", "Quantized", "calibration_count", "calibration_sample", "onnx_session", "quantize",
-           "run_data", "same_classes"]  # fmt: skip
+__all__ = ["MODES", "SCORING", "Int8Check", "Quantized", "calibration_count", "calibration_sample", "onnx_session",
+           "quantize", "run_data", "same_classes"]  # fmt: skip

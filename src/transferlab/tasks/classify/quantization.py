@@ -15,8 +15,9 @@ from transferlab.data import DatasetSplits, load_data, load_images
 from transferlab.data.collections import LabeledImages
 from transferlab.data.loaders import make_batches
 from transferlab.errors import DataError, UsageError
+from transferlab.progress import track
 from transferlab.runs import CLASSIFIER, read_run
-from transferlab.tasks.quantize import Int8Check, calibration_count, same_classes
+from transferlab.tasks.quantize import SCORING, Int8Check, calibration_count, same_classes
 
 BATCH = 32
 
@@ -60,7 +61,7 @@ def scores(fp32: Any, int8: Any, images: LabeledImages, preprocessing: dict[str,
     """Top-1 accuracy of both sessions and their agreement, on the same batches."""
     name = fp32.get_inputs()[0].name
     right32 = right8 = agree = seen = 0
-    for x, y in arrays(images, preprocessing):
+    for x, y in track(arrays(images, preprocessing), SCORING, -(-len(images) // BATCH)):
         a, b = fp32.run(None, {name: x})[0].argmax(1), int8.run(None, {name: x})[0].argmax(1)
         right32, right8 = right32 + int((a == y).sum()), right8 + int((b == y).sum())
         agree, seen = agree + int((a == b).sum()), seen + len(y)

@@ -15,10 +15,11 @@ from torchvision.ops import box_iou
 
 from transferlab import metrics
 from transferlab.errors import RunError
+from transferlab.progress import track
 from transferlab.runs import DETECTOR, read_run
 from transferlab.tasks.detect.data import Split, load_detection
 from transferlab.tasks.detect.models import DETECTORS
-from transferlab.tasks.quantize import Int8Check, calibration_sample, run_data, same_classes
+from transferlab.tasks.quantize import SCORING, Int8Check, calibration_sample, run_data, same_classes
 
 CONFIDENT = 0.5  # the detections whose keeping ``agreement`` counts: what a user would draw
 
@@ -64,7 +65,7 @@ def scores(fp32: Any, int8: Any, split: Split, classes: list[str]) -> dict[str, 
     at least ``CONFIDENT``) that int8 keeps: a confident detection of the same class at IoU 0.5."""
     name = fp32.get_inputs()[0].name
     found: list[list[dict[str, torch.Tensor]]] = [[], []]
-    for image in split.images:
+    for image in track(split.images, SCORING, len(split)):
         for side, session in zip(found, (fp32, int8), strict=True):
             boxes, confidence, labels = session.run(None, {name: _pixels(image)})
             side.append({"boxes": torch.from_numpy(boxes).float(), "scores": torch.from_numpy(confidence).float(),

@@ -15,8 +15,9 @@ import torch.nn.functional as F
 
 from transferlab import metrics
 from transferlab.metrics.segmentation import confusion
+from transferlab.progress import track
 from transferlab.runs import SEGMENTER, read_run
-from transferlab.tasks.quantize import Int8Check, calibration_sample, run_data, same_classes
+from transferlab.tasks.quantize import SCORING, Int8Check, calibration_sample, run_data, same_classes
 from transferlab.tasks.segment.data import Split, load_segmentation
 
 BATCH = 8
@@ -62,7 +63,7 @@ def scores(fp32: Any, int8: Any, split: Split, side: int, classes: list[str], ig
     name = fp32.get_inputs()[0].name
     totals = [torch.zeros(len(classes), len(classes), dtype=torch.long) for _ in range(2)]
     agree = labelled = 0
-    for x, index in _batches(split, side, BATCH):
+    for x, index in track(_batches(split, side, BATCH), SCORING, -(-len(split) // BATCH)):
         outputs = [torch.from_numpy(session.run(None, {name: x})[0]) for session in (fp32, int8)]
         for row, i in enumerate(index):
             mask = split.masks[i]
